@@ -1,0 +1,79 @@
+/*
+ * strongbox/error.h - the error model of libstrongbox.
+ *
+ * Every fallible function returns an int: 0 on success, or one of the
+ * negative SBX_E* codes below. The codes are stable: scripts and bindings may
+ * depend on their values. Alongside the code, the library records a detail
+ * message for the calling thread; read it with sbx_error_last() right after
+ * the failing call. Messages name the problem and, where there is one, the
+ * fix. They never contain key material.
+ *
+ *     if (sbx_age_decryptor_new(&dec, src, ids, n, NULL) < 0)
+ *         fprintf(stderr, "sbx: %s\n", sbx_error_last()->message);
+ */
+#ifndef STRONGBOX_ERROR_H
+#define STRONGBOX_ERROR_H
+
+#include "strongbox/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Error codes. Values never change once released. */
+enum sbx_error_code {
+    SBX_OK = 0,
+    SBX_EINVAL = -1,   /**< invalid argument or API misuse */
+    SBX_ENOMEM = -2,   /**< out of memory */
+    SBX_EIO = -3,      /**< read/write/open failed (see sys_errno) */
+    SBX_EFORMAT = -4,  /**< malformed input (key string, encoding, file) */
+    SBX_EAUTH = -5,    /**< authentication failed (bad tag, bad MAC) */
+    SBX_ENOKEY = -6,   /**< a needed key or passphrase is missing */
+    SBX_ENOTFOUND = -7, /**< a named thing does not exist */
+    SBX_ETOOBIG = -8,  /**< input exceeds a size limit */
+    SBX_ECRYPTO = -9,  /**< the crypto library failed unexpectedly */
+    SBX_EHEADER = -10, /**< age: the header is malformed or unacceptable */
+    SBX_ENOMATCH = -11, /**< age: no identity matched any recipient stanza */
+    SBX_EMAC = -12,    /**< age: the header MAC does not verify (tampered) */
+    SBX_EPAYLOAD = -13, /**< age: the payload is truncated, tampered or has trailing data */
+    SBX_EARMOR = -14,  /**< age: the ASCII armor is malformed */
+    SBX_EEXISTS = -15, /**< the target already exists */
+    SBX_ECANCELED = -16, /**< the operation was canceled (e.g. no passphrase entered) */
+    SBX_EUNSUPPORTED = -17 /**< a valid but unsupported feature was requested */
+};
+
+/** Detail of the last error on the calling thread. */
+typedef struct sbx_error {
+    int code;          /**< one of enum sbx_error_code */
+    int sys_errno;     /**< errno at the time of the error, or 0 */
+    const char *message; /**< human-readable detail; never NULL */
+} sbx_error;
+
+/**
+ * @brief The last error recorded on this thread.
+ * @return never NULL. When no error happened, code is SBX_OK and the message
+ *         is "no error". The pointer stays valid until the next library call
+ *         on this thread.
+ */
+SBX_EXTERN const sbx_error *sbx_error_last(void);
+
+/** @brief Forget the last error on this thread. */
+SBX_EXTERN void sbx_error_clear(void);
+
+/**
+ * @brief A short, static description of an error code ("header MAC mismatch").
+ * @param code a value of enum sbx_error_code (unknown values are described as such).
+ * @return a static string, never NULL.
+ */
+SBX_EXTERN const char *sbx_strerror(int code);
+
+/**
+ * @brief A stable symbolic name for an error code ("SBX_EMAC").
+ * @return a static string, never NULL.
+ */
+SBX_EXTERN const char *sbx_error_name(int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
