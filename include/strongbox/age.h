@@ -165,7 +165,10 @@ typedef struct sbx_age_encrypt_options {
 } sbx_age_encrypt_options;
 
 #define SBX_AGE_ENCRYPT_OPTIONS_VERSION 1
-#define SBX_AGE_ENCRYPT_OPTIONS_INIT    {SBX_AGE_ENCRYPT_OPTIONS_VERSION, false}
+#define SBX_AGE_ENCRYPT_OPTIONS_INIT                                                               \
+    {                                                                                              \
+        SBX_AGE_ENCRYPT_OPTIONS_VERSION, false                                                     \
+    }
 
 /**
  * @brief Start an age file: a sink that takes plaintext and writes the age
@@ -198,7 +201,10 @@ typedef struct sbx_age_decrypt_options {
 } sbx_age_decrypt_options;
 
 #define SBX_AGE_DECRYPT_OPTIONS_VERSION 1
-#define SBX_AGE_DECRYPT_OPTIONS_INIT    {SBX_AGE_DECRYPT_OPTIONS_VERSION, SBX_ARMOR_AUTO}
+#define SBX_AGE_DECRYPT_OPTIONS_INIT                                                               \
+    {                                                                                              \
+        SBX_AGE_DECRYPT_OPTIONS_VERSION, SBX_ARMOR_AUTO                                            \
+    }
 
 /**
  * @brief Open an age file: reads and checks the header from src, unwraps the
@@ -241,8 +247,8 @@ SBX_EXTERN int sbx_armor_decoder_new(sbx_source **out, sbx_source *src);
  *        starts with the armor BEGIN line; otherwise pass bytes through.
  * @param armored receives whether armor was detected (may be NULL).
  */
-SBX_EXTERN int sbx_armor_detect_new(sbx_source **out, bool *armored, sbx_source *src)
-    SBX_WARN_UNUSED;
+SBX_EXTERN int sbx_armor_detect_new(sbx_source **out, bool *armored,
+                                    sbx_source *src) SBX_WARN_UNUSED;
 
 /* ---- one-shot helpers (whole buffers in memory) ---- */
 

@@ -56,7 +56,10 @@ typedef struct sbx_buf {
     size_t cap;   /**< bytes allocated */
 } sbx_buf;
 
-#define SBX_BUF_INIT {NULL, 0, 0}
+#define SBX_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /** @brief Append len bytes. @return 0 or SBX_ENOMEM. */
 SBX_EXTERN int sbx_buf_append(sbx_buf *buf, const void *data, size_t len);

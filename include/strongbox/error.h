@@ -23,29 +23,29 @@ extern "C" {
 /** Error codes. Values never change once released. */
 enum sbx_error_code {
     SBX_OK = 0,
-    SBX_EINVAL = -1,   /**< invalid argument or API misuse */
-    SBX_ENOMEM = -2,   /**< out of memory */
-    SBX_EIO = -3,      /**< read/write/open failed (see sys_errno) */
-    SBX_EFORMAT = -4,  /**< malformed input (key string, encoding, file) */
-    SBX_EAUTH = -5,    /**< authentication failed (bad tag, bad MAC) */
-    SBX_ENOKEY = -6,   /**< a needed key or passphrase is missing */
-    SBX_ENOTFOUND = -7, /**< a named thing does not exist */
-    SBX_ETOOBIG = -8,  /**< input exceeds a size limit */
-    SBX_ECRYPTO = -9,  /**< the crypto library failed unexpectedly */
-    SBX_EHEADER = -10, /**< age: the header is malformed or unacceptable */
-    SBX_ENOMATCH = -11, /**< age: no identity matched any recipient stanza */
-    SBX_EMAC = -12,    /**< age: the header MAC does not verify (tampered) */
-    SBX_EPAYLOAD = -13, /**< age: the payload is truncated, tampered or has trailing data */
-    SBX_EARMOR = -14,  /**< age: the ASCII armor is malformed */
-    SBX_EEXISTS = -15, /**< the target already exists */
-    SBX_ECANCELED = -16, /**< the operation was canceled (e.g. no passphrase entered) */
+    SBX_EINVAL = -1,       /**< invalid argument or API misuse */
+    SBX_ENOMEM = -2,       /**< out of memory */
+    SBX_EIO = -3,          /**< read/write/open failed (see sys_errno) */
+    SBX_EFORMAT = -4,      /**< malformed input (key string, encoding, file) */
+    SBX_EAUTH = -5,        /**< authentication failed (bad tag, bad MAC) */
+    SBX_ENOKEY = -6,       /**< a needed key or passphrase is missing */
+    SBX_ENOTFOUND = -7,    /**< a named thing does not exist */
+    SBX_ETOOBIG = -8,      /**< input exceeds a size limit */
+    SBX_ECRYPTO = -9,      /**< the crypto library failed unexpectedly */
+    SBX_EHEADER = -10,     /**< age: the header is malformed or unacceptable */
+    SBX_ENOMATCH = -11,    /**< age: no identity matched any recipient stanza */
+    SBX_EMAC = -12,        /**< age: the header MAC does not verify (tampered) */
+    SBX_EPAYLOAD = -13,    /**< age: the payload is truncated, tampered or has trailing data */
+    SBX_EARMOR = -14,      /**< age: the ASCII armor is malformed */
+    SBX_EEXISTS = -15,     /**< the target already exists */
+    SBX_ECANCELED = -16,   /**< the operation was canceled (e.g. no passphrase entered) */
     SBX_EUNSUPPORTED = -17 /**< a valid but unsupported feature was requested */
 };
 
 /** Detail of the last error on the calling thread. */
 typedef struct sbx_error {
-    int code;          /**< one of enum sbx_error_code */
-    int sys_errno;     /**< errno at the time of the error, or 0 */
+    int code;            /**< one of enum sbx_error_code */
+    int sys_errno;       /**< errno at the time of the error, or 0 */
     const char *message; /**< human-readable detail; never NULL */
 } sbx_error;
 

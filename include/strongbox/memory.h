@@ -28,7 +28,7 @@ SBX_EXTERN void sbx_wipe(void *p, size_t n);
  */
 #define SBX_WIPE_BUF(arr)                                                                          \
     do {                                                                                           \
-        _Static_assert(!__builtin_types_compatible_p(__typeof__(arr), __typeof__(&(arr)[0])),     \
+        _Static_assert(!__builtin_types_compatible_p(__typeof__(arr), __typeof__(&(arr)[0])),      \
                        "SBX_WIPE_BUF needs an array, not a pointer");                              \
         sbx_wipe((arr), sizeof(arr));                                                              \
     } while (0)

@@ -58,15 +58,15 @@ struct sbx_sink {
 };
 
 /** @brief Read from a source (dispatch helper). */
-SBX_EXTERN int sbx_source_read(sbx_source *src, uint8_t *buf, size_t len, size_t *nread)
-    SBX_WARN_UNUSED;
+SBX_EXTERN int sbx_source_read(sbx_source *src, uint8_t *buf, size_t len,
+                               size_t *nread) SBX_WARN_UNUSED;
 
 /**
  * @brief Read until buf is full or the source ends.
  * @param nread receives the count; less than len only at end of data.
  */
-SBX_EXTERN int sbx_source_read_full(sbx_source *src, uint8_t *buf, size_t len, size_t *nread)
-    SBX_WARN_UNUSED;
+SBX_EXTERN int sbx_source_read_full(sbx_source *src, uint8_t *buf, size_t len,
+                                    size_t *nread) SBX_WARN_UNUSED;
 
 /** @brief Free a source. NULL-safe. */
 SBX_EXTERN void sbx_source_free(sbx_source *src);
@@ -132,8 +132,7 @@ SBX_EXTERN int sbx_sink_atomic_file_new(sbx_sink **out, const char *path, unsign
  * @brief Atomically replace path with len bytes from data (one-shot form of
  *        sbx_sink_atomic_file_new()).
  */
-SBX_EXTERN int sbx_atomic_write_file(const char *path, const void *data, size_t len,
-                                     unsigned mode);
+SBX_EXTERN int sbx_atomic_write_file(const char *path, const void *data, size_t len, unsigned mode);
 
 /**
  * @brief A sink that computes SHA-256 of everything written and discards it.

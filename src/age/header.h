@@ -16,10 +16,10 @@
 #define SBX_AGE_MAX_ARG_LEN  4096
 
 typedef struct sbx_age_stanza {
-    char *type;       /* first argument, NUL-terminated */
-    char **args;      /* remaining arguments, NUL-terminated */
+    char *type;  /* first argument, NUL-terminated */
+    char **args; /* remaining arguments, NUL-terminated */
     size_t nargs;
-    uint8_t *body;    /* decoded body */
+    uint8_t *body; /* decoded body */
     size_t body_len;
 } sbx_age_stanza;
 

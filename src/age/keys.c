@@ -1,0 +1,253 @@
+/*
+ * src/age/keys.c - parsing key strings and key files; generic dispatch over
+ * the recipient and identity types.
+ *
+ * Implementation notes (age.md §8): key files hold one key per line; empty
+ * lines and lines starting with '#' are skipped; a trailing CR is tolerated
+ * (as age's line scanner does); nothing else is trimmed. Errors name the line
+ * number only: a line of an identity file may be a secret.
+ */
+#include "age/keys.h"
+#include "strongbox/encoding.h"
+#include "strongbox/memory.h"
+#include "core/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_KEY_LINE 8192
+
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* see strongbox/age.h */
+int
+sbx_recipient_parse(sbx_recipient **out, const char *str)
+{
+    char hrp[64];
+    uint8_t data[64];
+    size_t len;
+    *out = NULL;
+    if (!has_prefix(str, "age1"))
+        return sbx__error(SBX_EFORMAT, "unknown recipient type (expected an age1... public key)");
+    if (sbx_bech32_decode(hrp, sizeof(hrp), data, sizeof(data), &len, str, strlen(str)) < 0) {
+        if (sbx_error_last()->code == SBX_EINVAL)
+            return sbx__error(SBX_EUNSUPPORTED, "unsupported recipient type (plugin or "
+                                                "post-quantum key)");
+        return sbx__error(SBX_EFORMAT, "malformed recipient: %s", sbx_error_last()->message);
+    }
+    if (strcmp(hrp, "age") != 0)
+        return sbx__error(SBX_EUNSUPPORTED,
+                          "unsupported recipient type \"%s\" (plugin or "
+                          "post-quantum key)",
+                          hrp);
+    if (len != 32)
+        return sbx__error(SBX_EFORMAT, "malformed recipient: wrong key length");
+    return sbx_age__x25519_recipient_from_bytes(out, data);
+}
+
+/* see strongbox/age.h */
+int
+sbx_identity_parse(sbx_identity **out, const char *str)
+{
+    char hrp[64];
+    uint8_t data[64];
+    size_t len;
+    int err;
+    *out = NULL;
+    if (!has_prefix(str, "AGE-SECRET-KEY-"))
+        return sbx__error(SBX_EFORMAT, "unknown identity type (expected AGE-SECRET-KEY-1...)");
+    if (has_prefix(str, "AGE-SECRET-KEY-PQ-"))
+        return sbx__error(SBX_EUNSUPPORTED, "post-quantum (ML-KEM) identities are not supported "
+                                            "yet");
+    if (sbx_bech32_decode(hrp, sizeof(hrp), data, sizeof(data), &len, str, strlen(str)) < 0) {
+        err = sbx__error(SBX_EFORMAT, "malformed identity (bad encoding or checksum)");
+        goto out;
+    }
+    if (strcmp(hrp, "age-secret-key-") != 0 || len != 32) {
+        err = sbx__error(SBX_EFORMAT, "malformed identity (wrong prefix or length)");
+        goto out;
+    }
+    err = sbx_age__x25519_identity_from_bytes(out, data);
+out:
+    SBX_WIPE_BUF(data);
+    return err;
+}
+
+/* see strongbox/age.h */
+const char *
+sbx_recipient_type(const sbx_recipient *r)
+{
+    return r->ops->type;
+}
+
+/* see strongbox/age.h */
+int
+sbx_recipient_to_string(const sbx_recipient *r, sbx_buf *out)
+{
+    return r->ops->to_string(r, out);
+}
+
+/* see strongbox/age.h */
+void
+sbx_recipient_free(sbx_recipient *r)
+{
+    if (r != NULL)
+        r->ops->free(r);
+}
+
+/* see strongbox/age.h */
+void
+sbx_recipients_free(sbx_recipient **list, size_t count)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        sbx_recipient_free(list[i]);
+    free(list);
+}
+
+/* see strongbox/age.h */
+int
+sbx_identity_to_string(const sbx_identity *id, sbx_buf *out)
+{
+    return id->ops->to_string(id, out);
+}
+
+/* see strongbox/age.h */
+int
+sbx_identity_to_recipient(sbx_recipient **out, const sbx_identity *id)
+{
+    *out = NULL;
+    return id->ops->to_recipient(out, id);
+}
+
+/* see strongbox/age.h */
+void
+sbx_identity_free(sbx_identity *id)
+{
+    if (id != NULL)
+        id->ops->free(id);
+}
+
+/* see strongbox/age.h */
+void
+sbx_identities_free(sbx_identity **list, size_t count)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        sbx_identity_free(list[i]);
+    free(list);
+}
+
+typedef int (*parse_fn)(void **out, const char *line);
+
+/*
+ * Walk the lines of a key file, calling parse on each key line and
+ * collecting the results. what is "identity" or "recipient" for messages.
+ */
+static int
+parse_key_file(void ***list, size_t *count, const char *text, size_t len, parse_fn parse,
+               void (*free_one)(void *), const char *what)
+{
+    char *line = sbx_secret_alloc(MAX_KEY_LINE + 1);
+    void **items = NULL;
+    size_t n = 0, lineno = 0, pos = 0;
+    int err = 0;
+    *list = NULL;
+    *count = 0;
+    if (line == NULL)
+        return SBX_ENOMEM;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len, l = end - pos;
+        lineno++;
+        if (l > 0 && text[pos + l - 1] == '\r')
+            l--;
+        if (l > MAX_KEY_LINE) {
+            err = sbx__error(SBX_EFORMAT, "line %zu: too long for a %s", lineno, what);
+            goto fail;
+        }
+        memcpy(line, text + pos, l);
+        line[l] = '\0';
+        pos = end + 1;
+        if (l == 0 || line[0] == '#')
+            continue;
+        if (memchr(line, '\0', l) != NULL) {
+            err = sbx__error(SBX_EFORMAT, "line %zu: contains a NUL byte", lineno);
+            goto fail;
+        }
+        void **grown = realloc(items, (n + 1) * sizeof(void *));
+        if (grown == NULL) {
+            err = sbx__error_nomem();
+            goto fail;
+        }
+        items = grown;
+        if ((err = parse(&items[n], line)) < 0) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
+            err = sbx__error(err, "line %zu: %s", lineno, why);
+            goto fail;
+        }
+        n++;
+    }
+    if (n == 0) {
+        err = sbx__error(SBX_EFORMAT, "no %s found in the file", what);
+        goto fail;
+    }
+    sbx_secret_free(line, MAX_KEY_LINE + 1);
+    *list = items;
+    *count = n;
+    return 0;
+fail:
+    sbx_secret_free(line, MAX_KEY_LINE + 1);
+    for (size_t i = 0; i < n; i++)
+        free_one(items[i]);
+    free(items);
+    return err;
+}
+
+static int
+parse_identity_line(void **out, const char *line)
+{
+    return sbx_identity_parse((sbx_identity **)out, line);
+}
+
+static int
+parse_recipient_line(void **out, const char *line)
+{
+    return sbx_recipient_parse((sbx_recipient **)out, line);
+}
+
+static void
+free_identity(void *p)
+{
+    sbx_identity_free(p);
+}
+
+static void
+free_recipient(void *p)
+{
+    sbx_recipient_free(p);
+}
+
+/* see strongbox/age.h */
+int
+sbx_identities_parse(sbx_identity ***list, size_t *count, const char *text, size_t len)
+{
+    return parse_key_file((void ***)list, count, text, len, parse_identity_line, free_identity,
+                          "identity");
+}
+
+/* see strongbox/age.h */
+int
+sbx_recipients_parse(sbx_recipient ***list, size_t *count, const char *text, size_t len)
+{
+    return parse_key_file((void ***)list, count, text, len, parse_recipient_line, free_recipient,
+                          "recipient");
+}

@@ -1,0 +1,44 @@
+/*
+ * src/core/crypto.h - thin wrappers over OpenSSL 3 for the primitives the
+ * formats need (internal). Every function returns 0 or a negative SBX_E*
+ * code with the error recorded; outputs are wiped on failure.
+ */
+#ifndef SBX_CORE_CRYPTO_H
+#define SBX_CORE_CRYPTO_H
+
+#include "strongbox/common.h"
+
+#include <openssl/evp.h>
+
+/* The fetched ChaCha20-Poly1305 implementation (fetched once, never freed). */
+EVP_CIPHER *sbx__chacha20_poly1305(void);
+
+/* HKDF-SHA-256 (RFC 5869): extract with salt (may be empty), expand info to 32 bytes. */
+int sbx__hkdf_sha256(uint8_t out[32], const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+                     size_t salt_len, const char *info);
+
+/* HMAC-SHA-256. */
+int sbx__hmac_sha256(uint8_t out[32], const uint8_t key[32], const uint8_t *data, size_t len);
+
+/*
+ * ChaCha20-Poly1305 with an all-zero nonce and no AAD (age stanza bodies).
+ * seal: out gets len + 16 bytes. open: in_len >= 16, out gets in_len - 16
+ * bytes; returns SBX_EAUTH on tag mismatch (out wiped).
+ */
+int sbx__seal_zero_nonce(uint8_t *out, const uint8_t key[32], const uint8_t *in, size_t len);
+int sbx__open_zero_nonce(uint8_t *out, const uint8_t key[32], const uint8_t *in, size_t in_len);
+
+/* X25519 of scalar and the base point. */
+int sbx__x25519_base(uint8_t out[32], const uint8_t scalar[32]);
+
+/*
+ * X25519(scalar, point). Returns SBX_EHEADER when the result is all zeros
+ * (the point has low order), so a malicious share cannot force a known key.
+ */
+int sbx__x25519(uint8_t out[32], const uint8_t scalar[32], const uint8_t point[32]);
+
+/* scrypt with r = 8, p = 1, N = 2^log_n, 32 bytes out. */
+int sbx__scrypt(uint8_t out[32], const uint8_t *pass, size_t pass_len, const uint8_t *salt,
+                size_t salt_len, unsigned log_n);
+
+#endif
