@@ -162,12 +162,18 @@ SBX_EXTERN void sbx_identities_free(sbx_identity **list, size_t count);
 typedef struct sbx_age_encrypt_options {
     unsigned version; /**< SBX_AGE_ENCRYPT_OPTIONS_VERSION */
     bool armor;       /**< write ASCII armor (PEM-style text) */
+    /**
+     * Worker threads sealing chunks: 0 = one per available CPU, 1 = serial.
+     * The output is byte-identical for every value; memory stays bounded
+     * (about 2 MiB per thread, at most 64 MiB).
+     */
+    unsigned threads;
 } sbx_age_encrypt_options;
 
 #define SBX_AGE_ENCRYPT_OPTIONS_VERSION 1
 #define SBX_AGE_ENCRYPT_OPTIONS_INIT                                                               \
     {                                                                                              \
-        SBX_AGE_ENCRYPT_OPTIONS_VERSION, false                                                     \
+        SBX_AGE_ENCRYPT_OPTIONS_VERSION, false, 0                                                  \
     }
 
 /**
@@ -198,12 +204,14 @@ enum sbx_armor_mode {
 typedef struct sbx_age_decrypt_options {
     unsigned version; /**< SBX_AGE_DECRYPT_OPTIONS_VERSION */
     int armor;        /**< enum sbx_armor_mode */
+    /** Worker threads opening chunks: 0 = one per available CPU, 1 = serial. */
+    unsigned threads;
 } sbx_age_decrypt_options;
 
 #define SBX_AGE_DECRYPT_OPTIONS_VERSION 1
 #define SBX_AGE_DECRYPT_OPTIONS_INIT                                                               \
     {                                                                                              \
-        SBX_AGE_DECRYPT_OPTIONS_VERSION, SBX_ARMOR_AUTO                                            \
+        SBX_AGE_DECRYPT_OPTIONS_VERSION, SBX_ARMOR_AUTO, 0                                         \
     }
 
 /**

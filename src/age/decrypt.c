@@ -7,15 +7,20 @@
  *    validates every stanza of a known type, unwraps the file key, verifies
  *    the header MAC in constant time, then reads the 16-byte payload nonce.
  *    Bytes read past the header are kept in `pending` for the payload.
- *  - Chunks (age.md §5): read up to 65,552 bytes; a short read is the last
- *    chunk and must open with the final flag; a full one opens as non-final,
- *    or else as final (a full last chunk). An empty final chunk is valid only
- *    as the first chunk. After the final chunk, any byte is trailing data.
+ *  - The payload is read ahead into pipeline slots that worker threads open;
+ *    chunks are then taken in order and judged exactly as a serial reader
+ *    would (age.md §5): a chunk shorter than 65,552 bytes is the last and
+ *    must carry the final flag; a full one opens as non-final or else as
+ *    final; an empty final chunk is valid only as the first chunk; after
+ *    the final chunk any byte is trailing data; a non-final chunk followed
+ *    by the end of input is a truncation.
  *  - Plaintext of a chunk is handed out only after its tag verified.
  */
+#include "age/decrypt.h"
 #include "age/header.h"
 #include "age/keys.h"
 #include "age/payload.h"
+#include "age/pipeline.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
 
@@ -28,31 +33,18 @@ struct decryptor {
     sbx_source base;
     sbx_source *src;   /* ciphertext: the caller's source or our armor filter */
     sbx_source *armor; /* owned armor filter, or NULL */
-    EVP_CIPHER_CTX *ctx;
-    uint64_t counter;
+    sbx_age_pipeline *pipe;
+    size_t cap;
+    bool input_eof;
     sbx_buf pending; /* bytes read past the header, consumed first */
     size_t pending_pos;
-    uint8_t *in;  /* SBX_AGE_SEALED_CHUNK_SIZE */
-    uint8_t *out; /* SBX_AGE_CHUNK_SIZE */
+    sbx_age_slot *cur; /* slot whose chunks are being handed out */
+    size_t chunk;      /* next chunk of cur */
+    uint64_t counter;  /* chunks handed out so far */
+    const uint8_t *out;
     size_t out_pos, out_len;
     bool final_seen, failed;
 };
-
-/* Read up to len bytes: pending bytes first, then the source, until full or EOF. */
-static int
-read_in(struct decryptor *d, uint8_t *buf, size_t len, size_t *got)
-{
-    size_t have = d->pending.len - d->pending_pos, n = have < len ? have : len, more = 0;
-    int err = 0;
-    if (n > 0) {
-        memcpy(buf, d->pending.ptr + d->pending_pos, n);
-        d->pending_pos += n;
-    }
-    if (n < len)
-        err = sbx_source_read_full(d->src, buf + n, len - n, &more);
-    *got = n + more;
-    return err;
-}
 
 /* Index just past the MAC line if buf holds a complete header, else 0. */
 static size_t
@@ -70,31 +62,28 @@ find_header_end(const sbx_buf *buf, size_t *scan)
     return 0;
 }
 
-/* Read the whole header from d->src into d->pending and parse it. */
+/* Read the whole header from src into pending and parse it. */
 static int
-read_header(struct decryptor *d, sbx_age_header **hdr)
+read_header(sbx_age_header **hdr, sbx_buf *pending, size_t *header_len, sbx_source *src)
 {
-    size_t scan = 0, end = 0, got;
+    size_t scan = 0, got;
     int err;
     for (;;) {
-        if ((err = sbx_buf_reserve(&d->pending, READ_STEP)) < 0)
+        if ((err = sbx_buf_reserve(pending, READ_STEP)) < 0)
             return err;
-        if ((err = sbx_source_read(d->src, d->pending.ptr + d->pending.len, READ_STEP, &got)) < 0)
+        if ((err = sbx_source_read(src, pending->ptr + pending->len, READ_STEP, &got)) < 0)
             return err;
-        d->pending.len += got;
-        if ((end = find_header_end(&d->pending, &scan)) > 0 || got == 0)
+        pending->len += got;
+        if (find_header_end(pending, &scan) > 0 || got == 0)
             break;
-        size_t check = d->pending.len < 22 ? d->pending.len : 22;
-        if (memcmp(d->pending.ptr, SBX_AGE_VERSION_LINE, check) != 0)
+        size_t check = pending->len < 22 ? pending->len : 22;
+        if (memcmp(pending->ptr, SBX_AGE_VERSION_LINE, check) != 0)
             break; /* not age: let the parser name the problem */
-        if (d->pending.len > SBX_AGE_MAX_HEADER_SIZE)
+        if (pending->len > SBX_AGE_MAX_HEADER_SIZE)
             return sbx__error(SBX_EHEADER, "header larger than %d bytes; refusing to read more",
                               SBX_AGE_MAX_HEADER_SIZE);
     }
-    if ((err = sbx_age__header_parse(hdr, d->pending.ptr, d->pending.len, &end)) < 0)
-        return err;
-    d->pending_pos = end;
-    return 0;
+    return sbx_age__header_parse(hdr, pending->ptr, pending->len, header_len);
 }
 
 static int
@@ -117,8 +106,8 @@ no_match(const sbx_age_header *hdr, size_t nids)
         return sbx__error(SBX_ENOMATCH, "the passphrase is wrong (or no passphrase identity was "
                                         "given for this passphrase-encrypted file)");
     return sbx__error(SBX_ENOMATCH,
-                      "no identity matched any of the file's %zu recipient "
-                      "stanza(s) (%zu identit%s tried): wrong key?",
+                      "no identity matched any of the file's %zu recipient stanza(s) (%zu "
+                      "identit%s tried): wrong key?",
                       hdr->count, nids, nids == 1 ? "y" : "ies");
 }
 
@@ -139,36 +128,116 @@ unwrap_file_key(uint8_t file_key[SBX_AGE_FILE_KEY_LEN], const sbx_age_header *hd
     return no_match(hdr, nids);
 }
 
-static int
-open_payload(struct decryptor *d, sbx_identity *const *ids, size_t nids)
+int
+sbx_age__open_header(uint8_t file_key[SBX_AGE_FILE_KEY_LEN], sbx_buf *pending, size_t *header_len,
+                     sbx_source *src, sbx_identity *const *ids, size_t nids)
 {
     sbx_age_header *hdr = NULL;
+    uint8_t mac[32];
+    int err;
+    *header_len = 0;
+    if ((err = read_header(&hdr, pending, header_len, src)) < 0 ||
+        (err = unwrap_file_key(file_key, hdr, ids, nids)) < 0 ||
+        (err = sbx_age__header_mac(mac, file_key, pending->ptr, hdr->mac_input_len)) < 0)
+        goto out;
+    if (!sbx_equal(mac, hdr->mac, sizeof(mac)))
+        err = sbx__error(SBX_EMAC, "header MAC mismatch: the header was tampered with or "
+                                   "corrupted");
+out:
+    if (err < 0)
+        sbx_wipe(file_key, SBX_AGE_FILE_KEY_LEN);
+    sbx_age__header_free(hdr);
+    return err;
+}
+
+/* Read up to len bytes: pending bytes first, then the source, until full or EOF. */
+static int
+read_in(struct decryptor *d, uint8_t *buf, size_t len, size_t *got)
+{
+    size_t have = d->pending.len - d->pending_pos, n = have < len ? have : len, more = 0;
+    int err = 0;
+    if (n > 0) {
+        memcpy(buf, d->pending.ptr + d->pending_pos, n);
+        d->pending_pos += n;
+    }
+    if (n < len)
+        err = sbx_source_read_full(d->src, buf + n, len - n, &more);
+    *got = n + more;
+    return err;
+}
+
+static int
+open_payload(struct decryptor *d, sbx_identity *const *ids, size_t nids, unsigned threads)
+{
     uint8_t *file_key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
-    uint8_t mac[32], nonce[SBX_AGE_NONCE_LEN];
+    uint8_t nonce[SBX_AGE_NONCE_LEN];
     size_t got;
     int err;
     if (file_key == NULL)
         return SBX_ENOMEM;
-    if ((err = read_header(d, &hdr)) < 0 || (err = unwrap_file_key(file_key, hdr, ids, nids)) < 0)
-        goto out;
-    if ((err = sbx_age__header_mac(mac, file_key, d->pending.ptr, hdr->mac_input_len)) < 0)
-        goto out;
-    if (!sbx_equal(mac, hdr->mac, sizeof(mac))) {
-        err = sbx__error(SBX_EMAC, "header MAC mismatch: the header was tampered with or "
-                                   "corrupted");
-        goto out;
-    }
-    if ((err = read_in(d, nonce, sizeof(nonce), &got)) < 0)
+    if ((err = sbx_age__open_header(file_key, &d->pending, &d->pending_pos, d->src, ids, nids)) <
+            0 ||
+        (err = read_in(d, nonce, sizeof(nonce), &got)) < 0)
         goto out;
     if (got < sizeof(nonce)) {
         err = sbx__error(SBX_EHEADER, "the file ends before the payload nonce: truncated file");
         goto out;
     }
-    err = sbx_age__payload_ctx(&d->ctx, file_key, nonce, false);
+    if ((err = sbx_age__pipeline_new(&d->pipe, file_key, nonce, false, threads)) == 0)
+        d->cap = sbx_age__slot_capacity(d->pipe);
 out:
     sbx_secret_free(file_key, SBX_AGE_FILE_KEY_LEN);
-    sbx_age__header_free(hdr);
     return err;
+}
+
+/* Read ciphertext into every free slot and queue it, until the input ends. */
+static int
+read_ahead(struct decryptor *d)
+{
+    sbx_age_slot *s;
+    int err;
+    while (!d->input_eof && (s = sbx_age__pipeline_next_free(d->pipe)) != NULL) {
+        if ((err = read_in(d, s->in, d->cap, &s->in_len)) < 0) {
+            s->in_len = 0;
+            s->last = true;
+            sbx_age__pipeline_submit(d->pipe, s);
+            return err;
+        }
+        s->last = d->input_eof = s->in_len < d->cap;
+        sbx_age__pipeline_submit(d->pipe, s);
+    }
+    return 0;
+}
+
+/*
+ * The next chunk in order: *len its ciphertext size (0 at the end of input),
+ * with its slot's verdict. Blocks until its slot is processed.
+ */
+static int
+next_chunk(struct decryptor *d, size_t *len, bool *ok, bool *final)
+{
+    int err;
+    *len = 0;
+    for (;;) {
+        if (d->cur != NULL && d->chunk < d->cur->nchunks) {
+            size_t off = d->chunk * SBX_AGE_SEALED_CHUNK_SIZE, rest = d->cur->in_len - off;
+            *len = rest < SBX_AGE_SEALED_CHUNK_SIZE ? rest : SBX_AGE_SEALED_CHUNK_SIZE;
+            *ok = d->cur->chunk_ok[d->chunk];
+            *final = d->cur->chunk_final[d->chunk];
+            d->out = d->cur->out + d->chunk * SBX_AGE_CHUNK_SIZE;
+            d->chunk++;
+            return 0;
+        }
+        if (d->cur != NULL) {
+            sbx_age__pipeline_release(d->pipe, d->cur);
+            d->cur = NULL;
+        }
+        if ((err = read_ahead(d)) < 0)
+            return err;
+        if ((d->cur = sbx_age__pipeline_oldest(d->pipe)) == NULL)
+            return 0;
+        d->chunk = 0;
+    }
 }
 
 static int
@@ -179,34 +248,36 @@ payload_error(struct decryptor *d, const char *what)
                       what);
 }
 
-/* Decrypt the next chunk into d->out. */
+/* Judge the next chunk and make its plaintext current. */
 static int
-next_chunk(struct decryptor *d)
+advance(struct decryptor *d)
 {
-    size_t got;
+    size_t len;
+    bool ok = false, final = false;
     int err;
-    if ((err = read_in(d, d->in, SBX_AGE_SEALED_CHUNK_SIZE, &got)) < 0)
+    if ((err = next_chunk(d, &len, &ok, &final)) < 0) {
+        d->failed = true;
         return err;
-    if (got == 0 && d->counter == 0)
-        return payload_error(d, "the payload is empty (no chunks): truncated file");
-    if (got == 0)
-        return payload_error(d, "the file ends before the final chunk: truncated file");
-    if (got <= SBX_AGE_TAG_LEN && !(got == SBX_AGE_TAG_LEN && d->counter == 0))
-        return payload_error(d, got < SBX_AGE_TAG_LEN ? "chunk shorter than its tag: truncated "
-                                                        "file"
-                                                      : "empty final chunk after data");
-    bool final = got < SBX_AGE_SEALED_CHUNK_SIZE;
-    err = sbx_age__chunk_open(d->ctx, d->out, d->in, got, d->counter, final);
-    if (err == SBX_EAUTH && !final) {
-        final = true;
-        err = sbx_age__chunk_open(d->ctx, d->out, d->in, got, d->counter, true);
     }
-    if (err == SBX_EAUTH)
+    if (d->final_seen) {
+        if (len == 0)
+            return 0;
+        d->failed = true;
+        return sbx__error(SBX_EPAYLOAD, "trailing data after the end of the payload");
+    }
+    if (len == 0)
+        return payload_error(d, d->counter == 0 ? "the payload is empty (no chunks): truncated "
+                                                  "file"
+                                                : "the file ends before the final chunk: "
+                                                  "truncated file");
+    if (len < SBX_AGE_TAG_LEN)
+        return payload_error(d, "chunk shorter than its tag: truncated file");
+    if (len == SBX_AGE_TAG_LEN && d->counter > 0)
+        return payload_error(d, "empty final chunk after data");
+    if (!ok)
         return payload_error(d, "authentication failed: the file was truncated or modified");
-    if (err < 0)
-        return err;
     d->out_pos = 0;
-    d->out_len = got - SBX_AGE_TAG_LEN;
+    d->out_len = len - SBX_AGE_TAG_LEN;
     d->final_seen = final;
     d->counter++;
     return 0;
@@ -221,19 +292,11 @@ dec_read(sbx_source *self, uint8_t *buf, size_t len, size_t *nread)
     if (d->failed)
         return sbx__error(SBX_EINVAL, "read from a failed decryptor");
     while (d->out_pos == d->out_len) {
-        if (d->final_seen) {
-            uint8_t extra;
-            size_t got;
-            if ((err = read_in(d, &extra, 1, &got)) < 0)
-                return err;
-            if (got != 0) {
-                d->failed = true;
-                return sbx__error(SBX_EPAYLOAD, "trailing data after the end of the payload");
-            }
-            return 0;
-        }
-        if ((err = next_chunk(d)) < 0)
+        bool was_final = d->final_seen;
+        if ((err = advance(d)) < 0)
             return err;
+        if (was_final)
+            return 0; /* end of data, verified */
     }
     size_t n = d->out_len - d->out_pos < len ? d->out_len - d->out_pos : len;
     memcpy(buf, d->out + d->out_pos, n);
@@ -248,10 +311,7 @@ dec_free(sbx_source *self)
     struct decryptor *d = (struct decryptor *)self;
     if (d == NULL)
         return;
-    EVP_CIPHER_CTX_free(d->ctx);
-    sbx_wipe(d->out, SBX_AGE_CHUNK_SIZE);
-    free(d->out);
-    free(d->in);
+    sbx_age__pipeline_free(d->pipe);
     sbx_buf_dispose(&d->pending);
     sbx_source_free(d->armor);
     free(d);
@@ -262,7 +322,7 @@ int
 sbx_age_decryptor_new(sbx_source **out, sbx_source *src, sbx_identity *const *identities,
                       size_t count, const sbx_age_decrypt_options *opts)
 {
-    int mode = opts != NULL ? opts->armor : SBX_ARMOR_AUTO, err;
+    int mode = opts != NULL ? opts->armor : SBX_ARMOR_AUTO, err = 0;
     *out = NULL;
     if (opts != NULL && opts->version != SBX_AGE_DECRYPT_OPTIONS_VERSION)
         return sbx__error(SBX_EINVAL, "unknown sbx_age_decrypt_options version");
@@ -276,23 +336,15 @@ sbx_age_decryptor_new(sbx_source **out, sbx_source *src, sbx_identity *const *id
     d->base.read = dec_read;
     d->base.free = dec_free;
     d->src = src;
-    d->in = malloc(SBX_AGE_SEALED_CHUNK_SIZE);
-    d->out = malloc(SBX_AGE_CHUNK_SIZE);
-    if (d->in == NULL || d->out == NULL) {
-        err = sbx__error_nomem();
-        goto fail;
-    }
     if (mode == SBX_ARMOR_AUTO)
         err = sbx_armor_detect_new(&d->armor, NULL, src);
     else if (mode == SBX_ARMOR_ONLY)
         err = sbx_armor_decoder_new(&d->armor, src);
-    else
-        err = 0;
     if (err < 0)
         goto fail;
     if (d->armor != NULL)
         d->src = d->armor;
-    if ((err = open_payload(d, identities, count)) < 0)
+    if ((err = open_payload(d, identities, count, opts ? opts->threads : 0)) < 0)
         goto fail;
     *out = &d->base;
     return 0;

@@ -2,14 +2,16 @@
  * src/age/encrypt.c - the age encryptor: a sink that takes plaintext and
  * writes header, nonce and STREAM chunks to the sink below it.
  *
- * Implementation notes: a full 64 KiB buffer is sealed as a non-final chunk
- * only once more plaintext arrives, so that finish() can seal the last chunk
- * (possibly a full one, or the single empty chunk of an empty file) with the
- * final flag (age.md §5).
+ * Implementation notes: plaintext collects in pipeline slots (16 chunks
+ * each). A full slot is submitted as non-final only once more plaintext
+ * arrives, so that finish() can submit the last slot with the final flag on
+ * its last chunk (possibly a full chunk, or the single empty chunk of an
+ * empty file: age.md §5). Sealed slots are written to dst in order.
  */
 #include "age/header.h"
 #include "age/keys.h"
 #include "age/payload.h"
+#include "age/pipeline.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 #include "core/error.h"
@@ -21,59 +23,84 @@ struct encryptor {
     sbx_sink base;
     sbx_sink *dst;   /* where ciphertext goes: the caller's sink or our armor encoder */
     sbx_sink *armor; /* owned armor encoder, or NULL */
-    EVP_CIPHER_CTX *ctx;
-    uint64_t counter;
-    uint8_t *pt; /* SBX_AGE_CHUNK_SIZE */
-    uint8_t *ct; /* SBX_AGE_SEALED_CHUNK_SIZE */
-    size_t fill;
+    sbx_age_pipeline *pipe;
+    sbx_age_slot *cur; /* slot being filled */
+    size_t cap;
     bool failed, finished;
 };
 
+/* Write the oldest sealed slot to dst and free it. */
 static int
-seal_chunk(struct encryptor *e, bool final)
+drain_one(struct encryptor *e)
 {
-    int err = sbx_age__chunk_seal(e->ctx, e->ct, e->pt, e->fill, e->counter, final);
-    if (err == 0)
-        err = sbx_sink_write(e->dst, e->ct, e->fill + SBX_AGE_TAG_LEN);
-    e->counter++;
-    e->fill = 0;
+    sbx_age_slot *s = sbx_age__pipeline_oldest(e->pipe);
+    int err;
+    if (s == NULL)
+        return 0;
+    if (s->err < 0)
+        return sbx__error(s->err, "chunk encryption failed in OpenSSL");
+    err = sbx_sink_write(e->dst, s->out, s->in_len + SBX_AGE_TAG_LEN * s->nchunks);
+    sbx_age__pipeline_release(e->pipe, s);
     return err;
+}
+
+static int
+get_slot(struct encryptor *e)
+{
+    int err;
+    while ((e->cur = sbx_age__pipeline_next_free(e->pipe)) == NULL) {
+        if ((err = drain_one(e)) < 0)
+            return err;
+    }
+    return 0;
 }
 
 static int
 enc_write(sbx_sink *self, const uint8_t *data, size_t len)
 {
     struct encryptor *e = (struct encryptor *)self;
-    int err;
+    int err = 0;
     if (e->failed || e->finished)
         return sbx__error(SBX_EINVAL, "write to a failed or finished encryptor");
     while (len > 0) {
-        if (e->fill == SBX_AGE_CHUNK_SIZE && (err = seal_chunk(e, false)) < 0) {
-            e->failed = true;
-            return err;
+        if (e->cur == NULL && (err = get_slot(e)) < 0)
+            break;
+        if (e->cur->in_len == e->cap) {
+            sbx_age__pipeline_submit(e->pipe, e->cur);
+            e->cur = NULL;
+            continue;
         }
-        size_t take = SBX_AGE_CHUNK_SIZE - e->fill < len ? SBX_AGE_CHUNK_SIZE - e->fill : len;
-        memcpy(e->pt + e->fill, data, take);
-        e->fill += take;
+        size_t take = e->cap - e->cur->in_len < len ? e->cap - e->cur->in_len : len;
+        memcpy(e->cur->in + e->cur->in_len, data, take);
+        e->cur->in_len += take;
         data += take;
         len -= take;
     }
-    return 0;
+    e->failed = err < 0;
+    return err;
 }
 
 static int
 enc_finish(sbx_sink *self)
 {
     struct encryptor *e = (struct encryptor *)self;
-    int err;
+    int err = 0;
     if (e->failed || e->finished)
         return sbx__error(SBX_EINVAL, "finish on a failed or finished encryptor");
-    if ((err = seal_chunk(e, true)) < 0 || (err = sbx_sink_finish(e->dst)) < 0) {
-        e->failed = true;
-        return err;
+    if (e->cur == NULL && (err = get_slot(e)) < 0)
+        goto out;
+    e->cur->last = true;
+    sbx_age__pipeline_submit(e->pipe, e->cur);
+    e->cur = NULL;
+    while (sbx_age__pipeline_oldest(e->pipe) != NULL) {
+        if ((err = drain_one(e)) < 0)
+            goto out;
     }
-    e->finished = true;
-    return 0;
+    err = sbx_sink_finish(e->dst);
+out:
+    e->failed = err < 0;
+    e->finished = err == 0;
+    return err;
 }
 
 static void
@@ -82,10 +109,7 @@ enc_free(sbx_sink *self)
     struct encryptor *e = (struct encryptor *)self;
     if (e == NULL)
         return;
-    EVP_CIPHER_CTX_free(e->ctx);
-    sbx_wipe(e->pt, SBX_AGE_CHUNK_SIZE);
-    free(e->pt);
-    free(e->ct);
+    sbx_age__pipeline_free(e->pipe);
     sbx_sink_free(e->armor);
     free(e);
 }
@@ -93,11 +117,11 @@ enc_free(sbx_sink *self)
 /* Build the header for file_key and write it, with the payload nonce, to dst. */
 static int
 write_header(struct encryptor *e, const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
-             sbx_recipient *const *recipients, size_t count)
+             const uint8_t nonce[SBX_AGE_NONCE_LEN], sbx_recipient *const *recipients, size_t count,
+             unsigned threads)
 {
     sbx_age_header *hdr = NULL;
     sbx_buf bytes = SBX_BUF_INIT;
-    uint8_t nonce[SBX_AGE_NONCE_LEN];
     int err;
     if ((err = sbx_age__header_new(&hdr)) < 0)
         return err;
@@ -110,10 +134,10 @@ write_header(struct encryptor *e, const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
         goto out;
     bytes.len = 0;
     if ((err = sbx_age__header_encode(&bytes, hdr, true)) < 0 ||
-        (err = sbx_random_bytes(nonce, sizeof(nonce))) < 0 ||
-        (err = sbx_buf_append(&bytes, nonce, sizeof(nonce))) < 0 ||
-        (err = sbx_age__payload_ctx(&e->ctx, file_key, nonce, true)) < 0)
+        (err = sbx_buf_append(&bytes, nonce, SBX_AGE_NONCE_LEN)) < 0 ||
+        (err = sbx_age__pipeline_new(&e->pipe, file_key, nonce, true, threads)) < 0)
         goto out;
+    e->cap = sbx_age__slot_capacity(e->pipe);
     err = sbx_sink_write(e->dst, bytes.ptr, bytes.len);
 out:
     sbx_buf_dispose(&bytes);
@@ -137,12 +161,12 @@ check_recipients(sbx_recipient *const *recipients, size_t count)
     return 0;
 }
 
-/* see strongbox/age.h */
 int
-sbx_age_encryptor_new(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients, size_t count,
-                      const sbx_age_encrypt_options *opts)
+sbx_age__encryptor_new_keyed(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients,
+                             size_t count, const sbx_age_encrypt_options *opts,
+                             const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
+                             const uint8_t nonce[SBX_AGE_NONCE_LEN])
 {
-    uint8_t *file_key = NULL;
     int err;
     *out = NULL;
     if ((err = check_recipients(recipients, count)) < 0)
@@ -156,27 +180,37 @@ sbx_age_encryptor_new(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recip
     e->base.finish = enc_finish;
     e->base.free = enc_free;
     e->dst = dst;
-    e->pt = malloc(SBX_AGE_CHUNK_SIZE);
-    e->ct = malloc(SBX_AGE_SEALED_CHUNK_SIZE);
-    file_key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
-    if (e->pt == NULL || e->ct == NULL || file_key == NULL) {
-        err = sbx__error_nomem();
-        goto fail;
-    }
     if (opts != NULL && opts->armor) {
         if ((err = sbx_armor_encoder_new(&e->armor, dst)) < 0)
             goto fail;
         e->dst = e->armor;
     }
-    if ((err = sbx_random_bytes(file_key, SBX_AGE_FILE_KEY_LEN)) < 0 ||
-        (err = write_header(e, file_key, recipients, count)) < 0)
+    if ((err = write_header(e, file_key, nonce, recipients, count, opts ? opts->threads : 0)) < 0)
         goto fail;
-    sbx_secret_free(file_key, SBX_AGE_FILE_KEY_LEN);
     *out = &e->base;
     return 0;
 fail:
-    sbx_secret_free(file_key, SBX_AGE_FILE_KEY_LEN);
     enc_free(&e->base);
+    return err;
+}
+
+/* see strongbox/age.h */
+int
+sbx_age_encryptor_new(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients, size_t count,
+                      const sbx_age_encrypt_options *opts)
+{
+    struct {
+        uint8_t file_key[SBX_AGE_FILE_KEY_LEN];
+        uint8_t nonce[SBX_AGE_NONCE_LEN];
+    } *fresh = sbx_secret_alloc(sizeof(*fresh));
+    int err;
+    *out = NULL;
+    if (fresh == NULL)
+        return SBX_ENOMEM;
+    if ((err = sbx_random_bytes(fresh, sizeof(*fresh))) == 0)
+        err = sbx_age__encryptor_new_keyed(out, dst, recipients, count, opts, fresh->file_key,
+                                           fresh->nonce);
+    sbx_secret_free(fresh, sizeof(*fresh));
     return err;
 }
 

@@ -35,4 +35,14 @@ int sbx_age__chunk_seal(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, si
 int sbx_age__chunk_open(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size_t in_len,
                         uint64_t counter, bool final);
 
+/*
+ * The encryptor with a caller-chosen file key and payload nonce (the public
+ * constructor draws both from the CSPRNG). For tests that compare the
+ * payload bytes of serial and parallel runs; never reuse a key and nonce.
+ */
+int sbx_age__encryptor_new_keyed(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients,
+                                 size_t count, const sbx_age_encrypt_options *opts,
+                                 const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
+                                 const uint8_t nonce[SBX_AGE_NONCE_LEN]);
+
 #endif
