@@ -234,6 +234,48 @@ SBX_EXTERN int sbx_age_decryptor_new(sbx_source **out, sbx_source *src,
                                      sbx_identity *const *identities, size_t count,
                                      const sbx_age_decrypt_options *opts) SBX_WARN_UNUSED;
 
+/* ---- random access ---- */
+
+/**
+ * A reader for random access into a binary age file on a seekable file
+ * descriptor. Only the chunks that cover a requested range are read and
+ * decrypted; each verifies before any of its bytes are returned. Not
+ * thread-safe: use one reader per thread (they may share the fd, since
+ * reads use pread(2) and never move the file offset).
+ */
+typedef struct sbx_age_reader sbx_age_reader;
+
+/**
+ * @brief Open an age file for random access: reads and authenticates the
+ *        header exactly as sbx_age_decryptor_new() does.
+ * @param fd a regular file opened for reading; not closed by the reader.
+ * @return 0, SBX_EINVAL (fd is not a regular file, or armored input: armor
+ *         is not seekable), SBX_EHEADER, SBX_ENOMATCH, SBX_EMAC, SBX_EIO.
+ */
+SBX_EXTERN int sbx_age_reader_open(sbx_age_reader **out, int fd, sbx_identity *const *identities,
+                                   size_t count) SBX_WARN_UNUSED;
+
+/**
+ * @brief The plaintext size. Before answering, the last chunk is decrypted
+ *        and must be a valid final chunk at the position the file size
+ *        implies, so a truncated or extended file is detected here.
+ * @return 0 or SBX_EPAYLOAD.
+ */
+SBX_EXTERN int sbx_age_reader_size(sbx_age_reader *r, uint64_t *size) SBX_WARN_UNUSED;
+
+/**
+ * @brief Read up to len plaintext bytes at offset (pread-style).
+ * @param nread receives the count: less than len only at the end of the
+ *        plaintext, 0 at or past it.
+ * @return 0, SBX_EPAYLOAD (a chunk in the range failed to verify: nothing is
+ *         returned, buf is wiped and *nread is 0), SBX_EIO.
+ */
+SBX_EXTERN int sbx_age_reader_pread(sbx_age_reader *r, void *buf, size_t len, uint64_t offset,
+                                    size_t *nread) SBX_WARN_UNUSED;
+
+/** @brief Wipe and free a reader. NULL-safe. */
+SBX_EXTERN void sbx_age_reader_free(sbx_age_reader *r);
+
 /* ---- armor ---- */
 
 /**
