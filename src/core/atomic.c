@@ -7,6 +7,11 @@
  * never readable by others, not even for a moment). Commit = fsync(file),
  * rename over the target, fsync(directory). Until the rename, the target is
  * untouched; an abandoned sink unlinks its temporary file.
+ *
+ * Only regular files are replaced. When the target exists and is something
+ * else (a character device such as /dev/null, a FIFO, a terminal), renaming
+ * over it would destroy it: the sink then writes to it directly and cannot be
+ * atomic. A symbolic link is followed: its target is replaced, the link kept.
  */
 #include "strongbox/stream.h"
 #include "strongbox/random.h"
@@ -19,13 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct atomic_sink {
     sbx_sink base;
     int fd;
     char *path;
-    char *tmp;
+    char *tmp; /* NULL when writing directly to a non-regular target */
     bool committed;
 };
 
@@ -59,6 +65,10 @@ atomic_finish(sbx_sink *self)
     struct atomic_sink *a = (struct atomic_sink *)self;
     if (a->committed)
         return 0;
+    if (a->tmp == NULL) { /* direct write to a device or FIFO */
+        a->committed = true;
+        return 0;
+    }
     if (fsync(a->fd) != 0)
         return sbx__error_sys(SBX_EIO, "cannot sync %s", a->tmp);
     if (close(a->fd) != 0) {
@@ -135,9 +145,26 @@ sbx_sink_atomic_file_new(sbx_sink **out, const char *path, unsigned mode)
     a->base.write = atomic_write;
     a->base.finish = atomic_finish;
     a->base.free = atomic_free;
-    if ((a->path = strdup(path)) == NULL) {
+    struct stat st;
+    bool exists = stat(path, &st) == 0; /* follows symlinks */
+    a->path = exists ? realpath(path, NULL) : strdup(path);
+    if (a->path == NULL) {
         atomic_free(&a->base);
-        return sbx__error_nomem();
+        return sbx__error_sys(SBX_EIO, "cannot resolve %s", path);
+    }
+    if (exists && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            atomic_free(&a->base);
+            return sbx__error(SBX_EIO, "%s is a directory", path);
+        }
+        a->fd = open(a->path, O_WRONLY | O_CLOEXEC);
+        if (a->fd < 0) {
+            err = sbx__error_sys(SBX_EIO, "cannot open %s for writing", path);
+            atomic_free(&a->base);
+            return err;
+        }
+        *out = &a->base;
+        return 0;
     }
     if ((err = open_temp(a, mode)) < 0) {
         atomic_free(&a->base);
