@@ -9,11 +9,23 @@
  *
  * Keys:
  *  - sbx_recipient: who a file is encrypted to. An X25519 public key
- *    ("age1..."), or a passphrase (scrypt). A passphrase must be the only
+ *    ("age1..."), a passphrase (scrypt), or an SSH public key
+ *    ("ssh-ed25519 AAAA...", "ssh-rsa AAAA...", also PEM "PUBLIC KEY" /
+ *    "RSA PUBLIC KEY" blocks in recipients files; PEM RSA keys are wrapped as
+ *    ssh-rsa, PEM Ed25519 keys as ssh-ed25519). A passphrase must be the only
  *    recipient of a file.
  *  - sbx_identity: what decrypts a file. An X25519 secret key
- *    ("AGE-SECRET-KEY-1..."), or a passphrase. Identities live in secure
- *    memory and are wiped on free.
+ *    ("AGE-SECRET-KEY-1..."), a passphrase, or an SSH/PEM private key file
+ *    (OpenSSH "openssh-key-v1" without passphrase; PEM PKCS#1, PKCS#8, and
+ *    passphrase-protected PKCS#8 or legacy PEM with sbx_identities_parse_ex()).
+ *    Identities live in secure memory (or, for RSA, in OpenSSL's secure
+ *    heap inside an EVP_PKEY) and are wiped on free.
+ *
+ * SSH keys follow age 1.1.1 exactly (files interoperate both ways). The
+ * stanzas name the key by a 4-byte hash tag, so unlike X25519 they link a
+ * file to its recipient's public key. RSA keys under 2048 bits are refused
+ * (SBX_EUNSUPPORTED, the message gives the size); other key types (ECDSA,
+ * DSA, security keys) are refused by name.
  *
  * Encrypting (constant memory, any size):
  *
@@ -63,9 +75,13 @@ typedef struct sbx_identity sbx_identity;
 /* ---- recipients ---- */
 
 /**
- * @brief Parse a recipient string: an X25519 public key "age1...".
+ * @brief Parse a recipient string: an X25519 public key "age1...", or an
+ *        OpenSSH public key line "ssh-ed25519 AAAA... [comment]" /
+ *        "ssh-rsa AAAA... [comment]" (single spaces, as ssh-keygen writes it;
+ *        sbx_recipient_to_string() gives the same line back).
  * @return 0, SBX_EFORMAT (not a valid key; the message says why), or
- *         SBX_EUNSUPPORTED (a recognised but unsupported kind, e.g. a plugin).
+ *         SBX_EUNSUPPORTED (a recognised but unsupported kind: a plugin, an
+ *         RSA key under 2048 bits, an ECDSA/DSA/security-key SSH key).
  */
 SBX_EXTERN int sbx_recipient_parse(sbx_recipient **out, const char *str) SBX_WARN_UNUSED;
 
@@ -81,7 +97,13 @@ SBX_EXTERN int sbx_recipient_scrypt_new(sbx_recipient **out, const char *passphr
 
 /**
  * @brief Parse a recipients file: one recipient per line; empty lines and
- *        lines starting with '#' are ignored; at least one recipient.
+ *        lines starting with '#' are ignored; at least one recipient. Lines
+ *        may end in LF or CRLF (one CR before the LF is dropped, as age does).
+ *        Lines may also be OpenSSH public keys in authorized_keys syntax
+ *        (leading options such as from="..." are skipped, blanks may be
+ *        runs, the comment is kept), and the text may hold PEM public key
+ *        blocks ("PUBLIC KEY" SPKI, "RSA PUBLIC KEY" PKCS#1), each one
+ *        recipient.
  * @param list receives an array of *count recipients; free with sbx_recipients_free().
  * @return 0, SBX_EFORMAT (the message names the line), SBX_ENOMEM.
  */
@@ -91,7 +113,10 @@ SBX_EXTERN int sbx_recipients_parse(sbx_recipient ***list, size_t *count, const 
 /** @brief The recipient's string form ("age1..."); SBX_EUNSUPPORTED for a passphrase. */
 SBX_EXTERN int sbx_recipient_to_string(const sbx_recipient *r, sbx_buf *out);
 
-/** @brief The stanza type this recipient writes ("X25519", "scrypt"). Borrowed, static. */
+/**
+ * @brief The stanza type this recipient writes ("X25519", "scrypt",
+ *        "ssh-ed25519", "ssh-rsa"). Borrowed, static.
+ */
 SBX_EXTERN const char *sbx_recipient_type(const sbx_recipient *r);
 
 /** @brief Free a recipient. NULL-safe. */
@@ -114,7 +139,12 @@ SBX_EXTERN int sbx_identity_parse(sbx_identity **out, const char *str) SBX_WARN_
 /**
  * @brief Parse an identity file (as written by `age-keygen` / `sbx keygen`):
  *        one key per line, '#' comments and empty lines ignored, at least one key.
- * @return 0, SBX_EFORMAT (names the line number, never its content), SBX_ENOMEM.
+ *        Lines may end in LF or CRLF; nothing else is trimmed.
+ *        A file that starts (after whitespace) with "-----BEGIN " is instead
+ *        one SSH or PEM private key (see sbx_identities_parse_ex()); a
+ *        passphrase-protected PEM key fails here with SBX_ENOKEY.
+ * @return 0, SBX_EFORMAT (names the line number, never its content),
+ *         SBX_EUNSUPPORTED, SBX_ENOKEY, SBX_ENOMEM.
  */
 SBX_EXTERN int sbx_identities_parse(sbx_identity ***list, size_t *count, const char *text,
                                     size_t len) SBX_WARN_UNUSED;
@@ -135,6 +165,32 @@ SBX_EXTERN int sbx_identity_scrypt_new(sbx_identity **out, const char *passphras
 typedef int (*sbx_passphrase_cb)(sbx_buf *out, void *payload);
 
 /**
+ * @brief Parse an identity file that may be a passphrase-protected key.
+ *
+ * As sbx_identities_parse(), and a file holding one private key is also
+ * accepted in these forms (the whole file, whitespace around it allowed):
+ *  - "-----BEGIN OPENSSH PRIVATE KEY-----" (ssh-keygen's format) with an
+ *    ssh-ed25519 or ssh-rsa key and no passphrase. A protected one fails
+ *    with SBX_EUNSUPPORTED and a message giving the command that removes
+ *    the passphrase from a copy (OpenSSH's bcrypt KDF is not in OpenSSL).
+ *  - PEM "RSA PRIVATE KEY" (PKCS#1), "PRIVATE KEY" (PKCS#8, RSA or Ed25519),
+ *    "ENCRYPTED PRIVATE KEY" (PKCS#8 with a passphrase) and legacy
+ *    encrypted PEM ("Proc-Type: 4,ENCRYPTED").
+ * RSA keys become ssh-rsa identities, Ed25519 keys ssh-ed25519 identities.
+ *
+ * @param cb called (at most once) only when the key is protected; may be
+ *        NULL, in which case a protected key fails with SBX_ENOKEY. The
+ *        library wipes the passphrase after use.
+ * @return 0, SBX_EFORMAT, SBX_EUNSUPPORTED (key type or size, protected
+ *         OpenSSH key), SBX_ENOKEY (protected, no cb), SBX_EAUTH (wrong
+ *         passphrase), a negative code returned by cb, SBX_ETOOBIG, SBX_ENOMEM.
+ *         Messages never contain key material.
+ */
+SBX_EXTERN int sbx_identities_parse_ex(sbx_identity ***list, size_t *count, const char *text,
+                                       size_t len, sbx_passphrase_cb cb,
+                                       void *payload) SBX_WARN_UNUSED;
+
+/**
  * @brief A passphrase identity that asks for the passphrase only when a file
  *        actually has a scrypt stanza (at most once per identity).
  */
@@ -142,7 +198,8 @@ SBX_EXTERN int sbx_identity_scrypt_new_cb(sbx_identity **out, sbx_passphrase_cb 
                                           int max_log_n);
 
 /**
- * @brief The identity's secret string form ("AGE-SECRET-KEY-1...").
+ * @brief The identity's secret string form ("AGE-SECRET-KEY-1..."; for an
+ *        SSH/PEM identity, an unencrypted PKCS#8 PEM private key).
  * SECRET: out holds key material; sbx_buf_dispose() wipes it.
  * @return 0, SBX_EUNSUPPORTED for a passphrase identity.
  */

@@ -184,10 +184,12 @@ parse_body(sbx_age_header *hdr, const uint8_t *data, size_t len, size_t *pos)
         if (n < 64)
             break;
     }
-    free(s->body);
-    s->body = body.ptr;
-    s->body_len = body.len;
-    body.ptr = NULL;
+    if (body.len > 0) { /* an empty body keeps the 1-byte allocation: never NULL */
+        free(s->body);
+        s->body = body.ptr;
+        s->body_len = body.len;
+        body.ptr = NULL;
+    }
 out:
     sbx_buf_dispose(&body);
     return err;
@@ -238,7 +240,8 @@ sbx_age__header_parse(sbx_age_header **out, const uint8_t *data, size_t len, siz
             if ((err = parse_mac_line(hdr, data, pos, n)) < 0)
                 goto fail;
             hdr->mac_input_len = pos + 3;
-            *header_len = (size_t)nl + 1;
+            hdr->len = (size_t)nl + 1;
+            *header_len = hdr->len;
             *out = hdr;
             return 0;
         }

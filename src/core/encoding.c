@@ -101,22 +101,23 @@ polymod_step(uint32_t chk, uint8_t v)
     return chk;
 }
 
+static char
+lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+/* BIP 173 checksums the lower-cased prefix; only A-Z change case. */
 static uint32_t
 hrp_checksum(const char *hrp, size_t hrp_len)
 {
     uint32_t chk = 1;
     for (size_t i = 0; i < hrp_len; i++)
-        chk = polymod_step(chk, (uint8_t)(((unsigned char)hrp[i] | 0x20) >> 5));
+        chk = polymod_step(chk, (uint8_t)((unsigned char)lower(hrp[i]) >> 5));
     chk = polymod_step(chk, 0);
     for (size_t i = 0; i < hrp_len; i++)
-        chk = polymod_step(chk, (uint8_t)(((unsigned char)hrp[i] | 0x20) & 31));
+        chk = polymod_step(chk, (uint8_t)((unsigned char)lower(hrp[i]) & 31));
     return chk;
-}
-
-static char
-lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
 static char
