@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config   # toolchain
   libssl-dev openssl                             # OpenSSL 3: every primitive
   libcmocka-dev zlib1g-dev                       # unit tests, testkit (zlib vectors)
+  libarchive-dev                                 # sbx migrate: reading seed tar.gz archives
   clang libclang-rt-14-dev                       # libFuzzer targets
   age expect perl python3                        # interop peer and test drivers
   hyperfine                                      # benchmarks

@@ -21,5 +21,7 @@
 #include "strongbox/encoding.h"
 #include "strongbox/stream.h"
 #include "strongbox/age.h"
+#include "strongbox/tmpfile.h"
+#include "strongbox/migrate.h"
 
 #endif

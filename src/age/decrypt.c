@@ -21,6 +21,7 @@
 #include "age/keys.h"
 #include "age/payload.h"
 #include "age/pipeline.h"
+#include "age/ssh.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
 
@@ -92,7 +93,8 @@ validate_stanzas(const sbx_age_header *hdr)
     int err;
     for (size_t i = 0; i < hdr->count; i++) {
         if ((err = sbx_age__x25519_check(&hdr->stanzas[i], i)) < 0 ||
-            (err = sbx_age__scrypt_check(&hdr->stanzas[i], i, hdr->count)) < 0)
+            (err = sbx_age__scrypt_check(&hdr->stanzas[i], i, hdr->count)) < 0 ||
+            (err = sbx_age__ssh_check(&hdr->stanzas[i], i)) < 0)
             return err;
     }
     return 0;

@@ -6,8 +6,15 @@
  * lines and lines starting with '#' are skipped; a trailing CR is tolerated
  * (as age's line scanner does); nothing else is trimmed. Errors name the line
  * number only: a line of an identity file may be a secret.
+ *
+ * SSH and PEM keys (age.md §6.3, §6.4; src/age/ssh.h): a recipient string
+ * that is not "age1..." is an OpenSSH public key line; recipients files also
+ * take authorized_keys lines and PEM public key blocks between ordinary
+ * lines; an identity file that starts with "-----BEGIN " is one OpenSSH or
+ * PEM private key, decided on the whole file as age does.
  */
 #include "age/keys.h"
+#include "age/ssh.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
@@ -32,8 +39,11 @@ sbx_recipient_parse(sbx_recipient **out, const char *str)
     uint8_t data[64];
     size_t len;
     *out = NULL;
+    if (has_prefix(str, "ssh-"))
+        return sbx_age__ssh_recipient_parse_line(out, str, true);
     if (!has_prefix(str, "age1"))
-        return sbx__error(SBX_EFORMAT, "unknown recipient type (expected an age1... public key)");
+        return sbx__error(SBX_EFORMAT, "unknown recipient type (expected an age1... public key or "
+                                       "an SSH public key \"ssh-ed25519 AAAA...\")");
     if (sbx_bech32_decode(hrp, sizeof(hrp), data, sizeof(data), &len, str, strlen(str)) < 0) {
         if (sbx_error_last()->code == SBX_EINVAL)
             return sbx__error(SBX_EUNSUPPORTED, "unsupported recipient type (plugin or "
@@ -146,6 +156,25 @@ sbx_identities_free(sbx_identity **list, size_t count)
 }
 
 typedef int (*parse_fn)(void **out, const char *line);
+typedef int (*block_fn)(void **out, const char *text, size_t len);
+
+#define PEM_BEGIN "-----BEGIN "
+#define PEM_END   "-----END "
+
+/* Length of the PEM block at text (through its END line), or 0 when it has none. */
+static size_t
+pem_block_len(const char *text, size_t len)
+{
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) + 1 : len;
+        if (end - pos >= strlen(PEM_END) && memcmp(text + pos, PEM_END, strlen(PEM_END)) == 0)
+            return end;
+        pos = end;
+    }
+    return 0;
+}
 
 /*
  * Walk the lines of a key file, calling parse on each key line and
@@ -153,7 +182,7 @@ typedef int (*parse_fn)(void **out, const char *line);
  */
 static int
 parse_key_file(void ***list, size_t *count, const char *text, size_t len, parse_fn parse,
-               void (*free_one)(void *), const char *what)
+               block_fn block, void (*free_one)(void *), const char *what)
 {
     char *line = sbx_secret_alloc(MAX_KEY_LINE + 1);
     void **items = NULL;
@@ -165,8 +194,34 @@ parse_key_file(void ***list, size_t *count, const char *text, size_t len, parse_
         return SBX_ENOMEM;
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len, l = end - pos;
+        size_t end = nl ? (size_t)(nl - text) : len, l = end - pos, first = lineno + 1;
         lineno++;
+        if (block != NULL && l >= strlen(PEM_BEGIN) &&
+            memcmp(text + pos, PEM_BEGIN, strlen(PEM_BEGIN)) == 0) {
+            size_t blen = pem_block_len(text + pos, len - pos);
+            if (blen == 0) {
+                err = sbx__error(SBX_EFORMAT, "line %zu: PEM block without an END line", first);
+                goto fail;
+            }
+            for (size_t i = pos; i < pos + blen; i++)
+                lineno += text[i] == '\n';
+            lineno -= (text[pos + blen - 1] == '\n'); // the block's last LF ends its last line
+            void **grown = realloc(items, (n + 1) * sizeof(void *));
+            if (grown == NULL) {
+                err = sbx__error_nomem();
+                goto fail;
+            }
+            items = grown;
+            if ((err = block(&items[n], text + pos, blen)) < 0) {
+                char why[256];
+                snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
+                err = sbx__error(err, "line %zu: %s", first, why);
+                goto fail;
+            }
+            n++;
+            pos += blen;
+            continue;
+        }
         if (l > 0 && text[pos + l - 1] == '\r')
             l--;
         if (l > MAX_KEY_LINE) {
@@ -221,7 +276,15 @@ parse_identity_line(void **out, const char *line)
 static int
 parse_recipient_line(void **out, const char *line)
 {
-    return sbx_recipient_parse((sbx_recipient **)out, line);
+    if (has_prefix(line, "age1"))
+        return sbx_recipient_parse((sbx_recipient **)out, line);
+    return sbx_age__ssh_recipient_parse_line((sbx_recipient **)out, line, false);
+}
+
+static int
+parse_recipient_block(void **out, const char *text, size_t len)
+{
+    return sbx_age__pem_recipient_parse((sbx_recipient **)out, text, len);
 }
 
 static void
@@ -236,18 +299,55 @@ free_recipient(void *p)
     sbx_recipient_free(p);
 }
 
+/* A whole-file OpenSSH or PEM private key as a list of one identity. */
+static int
+parse_key_identity(sbx_identity ***list, size_t *count, const char *text, size_t len,
+                   sbx_passphrase_cb cb, void *payload)
+{
+    sbx_identity *id = NULL;
+    int err;
+    if (memmem(text, len, "-----BEGIN OPENSSH PRIVATE KEY-----", 35) != NULL)
+        err = sbx_age__openssh_identity_parse(&id, text, len);
+    else
+        err = sbx_age__pem_identity_parse(&id, text, len, cb, payload);
+    if (err < 0)
+        return err;
+    if ((*list = malloc(sizeof(**list))) == NULL) {
+        sbx_identity_free(id);
+        return sbx__error_nomem();
+    }
+    (*list)[0] = id;
+    *count = 1;
+    return 0;
+}
+
+/* see strongbox/age.h */
+int
+sbx_identities_parse_ex(sbx_identity ***list, size_t *count, const char *text, size_t len,
+                        sbx_passphrase_cb cb, void *payload)
+{
+    size_t lead = 0;
+    *list = NULL;
+    *count = 0;
+    while (lead < len && strchr(" \t\r\n", text[lead]) != NULL && text[lead] != '\0')
+        lead++;
+    if (len - lead >= strlen(PEM_BEGIN) && memcmp(text + lead, PEM_BEGIN, strlen(PEM_BEGIN)) == 0)
+        return parse_key_identity(list, count, text, len, cb, payload);
+    return parse_key_file((void ***)list, count, text, len, parse_identity_line, NULL,
+                          free_identity, "identity");
+}
+
 /* see strongbox/age.h */
 int
 sbx_identities_parse(sbx_identity ***list, size_t *count, const char *text, size_t len)
 {
-    return parse_key_file((void ***)list, count, text, len, parse_identity_line, free_identity,
-                          "identity");
+    return sbx_identities_parse_ex(list, count, text, len, NULL, NULL);
 }
 
 /* see strongbox/age.h */
 int
 sbx_recipients_parse(sbx_recipient ***list, size_t *count, const char *text, size_t len)
 {
-    return parse_key_file((void ***)list, count, text, len, parse_recipient_line, free_recipient,
-                          "recipient");
+    return parse_key_file((void ***)list, count, text, len, parse_recipient_line,
+                          parse_recipient_block, free_recipient, "recipient");
 }

@@ -1,0 +1,630 @@
+/*
+ * tests/age/test_ssh.c - SSH and PEM keys as age recipients and identities
+ * (src/age/ssh.c, sshkey.c, pem.c; age.md §6.3, §6.4).
+ *
+ * Known answers: tests/vectors/ssh/ (see its README.md): an ed25519 and an
+ * RSA-2048 key made by ssh-keygen and files encrypted to them by age 1.1.1.
+ * Decrypting those files is the interoperability proof; the other direction
+ * is tests/interop/ssh_interop.sh. RSA keys of other sizes are generated
+ * here with OpenSSL.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "strongbox/age.h"
+#include "strongbox/encoding.h"
+#include "strongbox/error.h"
+#include "helpers.h"
+
+#ifndef SBX_SSH_VECTORS
+#define SBX_SSH_VECTORS "tests/vectors/ssh"
+#endif
+
+#define PLAINTEXT "strongbox ssh test vector: encrypted by age 1.1.1\n"
+#define ED_TAG    "3f6jwA"
+
+/* ---- helpers ---- */
+
+static void
+read_vector(sbx_buf *out, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", SBX_SSH_VECTORS, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot open test vector %s", path);
+    uint8_t buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        assert_sbx_ok(sbx_buf_append(out, buf, n));
+    fclose(f);
+}
+
+/* A vector as a NUL-terminated string without its final newline. */
+static char *
+vector_line(const char *name)
+{
+    sbx_buf b = SBX_BUF_INIT;
+    read_vector(&b, name);
+    while (b.len > 0 && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r'))
+        b.len--;
+    char *s = test_malloc_rand(b.len + 1);
+    memcpy(s, b.ptr, b.len);
+    s[b.len] = '\0';
+    sbx_buf_dispose(&b);
+    return s;
+}
+
+static sbx_identity **
+load_identities(const char *name, size_t *n)
+{
+    sbx_buf b = SBX_BUF_INIT;
+    sbx_identity **ids = NULL;
+    read_vector(&b, name);
+    assert_sbx_ok(sbx_identities_parse(&ids, n, (const char *)b.ptr, b.len));
+    assert_int_equal(*n, 1);
+    sbx_buf_dispose(&b);
+    return ids;
+}
+
+static void
+decrypt_vector(const char *key, const char *file)
+{
+    size_t n;
+    sbx_identity **ids = load_identities(key, &n);
+    sbx_buf ct = SBX_BUF_INIT, pt = SBX_BUF_INIT;
+    read_vector(&ct, file);
+    assert_sbx_ok(sbx_age_decrypt_buf(&pt, ct.ptr, ct.len, ids, n, NULL));
+    assert_int_equal(pt.len, strlen(PLAINTEXT));
+    assert_memory_equal(pt.ptr, PLAINTEXT, pt.len);
+    sbx_buf_dispose(&ct);
+    sbx_buf_dispose(&pt);
+    sbx_identities_free(ids, n);
+}
+
+/* Encrypt random data to r and decrypt it with ids. Returns the ciphertext in ct. */
+static void
+round_trip(sbx_recipient *r, sbx_identity **ids, size_t n, sbx_buf *ct)
+{
+    size_t len = test_rand_below(200000);
+    uint8_t *msg = test_malloc_rand(len);
+    sbx_buf pt = SBX_BUF_INIT;
+    assert_sbx_ok(sbx_age_encrypt_buf(ct, msg, len, &r, 1, NULL));
+    assert_sbx_ok(sbx_age_decrypt_buf(&pt, ct->ptr, ct->len, ids, n, NULL));
+    assert_int_equal(pt.len, len);
+    assert_memory_equal(pt.ptr, msg, len);
+    sbx_buf_dispose(&pt);
+    free(msg);
+}
+
+/* The first stanza line of an age file, NUL-terminated into line. */
+static void
+first_stanza(char *line, size_t cap, const sbx_buf *ct)
+{
+    const char *start = (const char *)memchr(ct->ptr, '\n', ct->len) + 1;
+    const char *nl = memchr(start, '\n', ct->len - (size_t)(start - (const char *)ct->ptr));
+    size_t n = (size_t)(nl - start);
+    assert_true(n < cap);
+    memcpy(line, start, n);
+    line[n] = '\0';
+}
+
+static EVP_PKEY *
+rsa_generate(unsigned bits)
+{
+    EVP_PKEY *k = EVP_RSA_gen(bits);
+    assert_non_null(k);
+    return k;
+}
+
+static void
+pem_public(sbx_buf *out, EVP_PKEY *k, bool pkcs1)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data;
+    if (pkcs1) {
+        OSSL_ENCODER_CTX *ctx =
+            OSSL_ENCODER_CTX_new_for_pkey(k, EVP_PKEY_PUBLIC_KEY, "PEM", "type-specific", NULL);
+        assert_int_equal(OSSL_ENCODER_to_bio(ctx, b), 1);
+        OSSL_ENCODER_CTX_free(ctx);
+    } else {
+        assert_int_equal(PEM_write_bio_PUBKEY(b, k), 1);
+    }
+    long n = BIO_get_mem_data(b, &data);
+    assert_sbx_ok(sbx_buf_append(out, data, (size_t)n));
+    BIO_free(b);
+}
+
+static void
+pem_private(sbx_buf *out, EVP_PKEY *k, const char *pass)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data;
+    const EVP_CIPHER *c = pass ? EVP_aes_256_cbc() : NULL;
+    assert_int_equal(PEM_write_bio_PrivateKey(b, k, c, (unsigned char *)pass,
+                                              pass ? (int)strlen(pass) : 0, NULL, NULL),
+                     1);
+    long n = BIO_get_mem_data(b, &data);
+    assert_sbx_ok(sbx_buf_append(out, data, (size_t)n));
+    BIO_free(b);
+}
+
+/* ---- known answers: files made by age 1.1.1 ---- */
+
+static void
+age_ssh_ed25519_file_decrypts_with_the_openssh_key(void **state)
+{
+    (void)state;
+    decrypt_vector("ed25519", "ed25519.age");
+}
+
+static void
+age_ssh_rsa_file_decrypts_with_the_openssh_key(void **state)
+{
+    (void)state;
+    decrypt_vector("rsa2048", "rsa2048.age");
+}
+
+static void
+age_armored_two_recipient_file_decrypts_with_either_key(void **state)
+{
+    (void)state;
+    decrypt_vector("ed25519", "both.age.asc");
+    decrypt_vector("rsa2048", "both.age.asc");
+}
+
+static void
+ed25519_tag_matches_the_tag_age_wrote(void **state)
+{
+    char *line = vector_line("ed25519.pub"), stanza[256];
+    sbx_recipient *r = NULL;
+    sbx_buf ct = SBX_BUF_INIT;
+    (void)state;
+    assert_sbx_ok(sbx_recipient_parse(&r, line));
+    assert_string_equal(sbx_recipient_type(r), "ssh-ed25519");
+    assert_sbx_ok(sbx_age_encrypt_buf(&ct, "x", 1, &r, 1, NULL));
+    first_stanza(stanza, sizeof(stanza), &ct);
+    // "-> ssh-ed25519 3f6jwA <43 chars>"
+    assert_int_equal(strlen(stanza), strlen("-> ssh-ed25519 " ED_TAG " ") + 43);
+    assert_memory_equal(stanza, "-> ssh-ed25519 " ED_TAG " ", strlen("-> ssh-ed25519 " ED_TAG " "));
+    sbx_buf_dispose(&ct);
+    sbx_recipient_free(r);
+    free(line);
+}
+
+static void
+rsa_stanza_has_the_age_tag_and_a_modulus_sized_body(void **state)
+{
+    char *line = vector_line("rsa2048.pub"), stanza[256], age_stanza[256];
+    sbx_recipient *r = NULL;
+    sbx_buf ct = SBX_BUF_INIT, age_ct = SBX_BUF_INIT;
+    (void)state;
+    assert_sbx_ok(sbx_recipient_parse(&r, line));
+    assert_sbx_ok(sbx_age_encrypt_buf(&ct, "x", 1, &r, 1, NULL));
+    read_vector(&age_ct, "rsa2048.age");
+    first_stanza(stanza, sizeof(stanza), &ct);
+    first_stanza(age_stanza, sizeof(age_stanza), &age_ct);
+    assert_string_equal(stanza, age_stanza); // "-> ssh-rsa <tag>"
+    // 256-byte body: five full 64-column lines and one of 22 characters.
+    const char *body = strchr((const char *)ct.ptr + 22, '\n') + 1;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(strchr(body, '\n') - body, 64);
+        body = strchr(body, '\n') + 1;
+    }
+    assert_int_equal(strchr(body, '\n') - body, 22);
+    sbx_buf_dispose(&ct);
+    sbx_buf_dispose(&age_ct);
+    sbx_recipient_free(r);
+    free(line);
+}
+
+/* ---- round trips ---- */
+
+static void
+openssh_keys_round_trip(void **state)
+{
+    const char *keys[2] = {"ed25519", "rsa2048"};
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        char pub[64];
+        snprintf(pub, sizeof(pub), "%s.pub", keys[i]);
+        char *line = vector_line(pub);
+        size_t n;
+        sbx_identity **ids = load_identities(keys[i], &n);
+        sbx_recipient *r = NULL, *from_id = NULL;
+        sbx_buf ct = SBX_BUF_INIT, a = SBX_BUF_INIT, b = SBX_BUF_INIT;
+        assert_sbx_ok(sbx_recipient_parse(&r, line));
+        round_trip(r, ids, n, &ct);
+        // The identity's recipient is the same key (without the comment).
+        assert_sbx_ok(sbx_identity_to_recipient(&from_id, ids[0]));
+        assert_sbx_ok(sbx_recipient_to_string(r, &a));
+        assert_sbx_ok(sbx_recipient_to_string(from_id, &b));
+        assert_true(a.len > b.len && memcmp(a.ptr, b.ptr, b.len) == 0);
+        assert_int_equal(a.ptr[b.len], ' ');
+        sbx_buf_dispose(&a);
+        sbx_buf_dispose(&b);
+        sbx_buf_dispose(&ct);
+        sbx_recipient_free(from_id);
+        sbx_recipient_free(r);
+        sbx_identities_free(ids, n);
+        free(line);
+    }
+}
+
+static void
+recipient_string_round_trips_with_its_comment(void **state)
+{
+    char *line = vector_line("ed25519.pub");
+    sbx_recipient *r = NULL;
+    sbx_buf s = SBX_BUF_INIT;
+    (void)state;
+    assert_sbx_ok(sbx_recipient_parse(&r, line));
+    assert_sbx_ok(sbx_recipient_to_string(r, &s));
+    assert_int_equal(s.len, strlen(line));
+    assert_memory_equal(s.ptr, line, s.len);
+    sbx_buf_dispose(&s);
+    sbx_recipient_free(r);
+    free(line);
+}
+
+static void
+identity_to_string_is_a_pem_key_that_parses_back(void **state)
+{
+    size_t n, m;
+    sbx_identity **ids = load_identities("ed25519", &n), **again = NULL;
+    sbx_buf pem = SBX_BUF_INIT, ct = SBX_BUF_INIT;
+    sbx_recipient *r = NULL;
+    (void)state;
+    assert_sbx_ok(sbx_identity_to_string(ids[0], &pem));
+    assert_true(test_contains((const char *)pem.ptr, "-----BEGIN PRIVATE KEY-----"));
+    assert_sbx_ok(sbx_identities_parse(&again, &m, (const char *)pem.ptr, pem.len));
+    assert_sbx_ok(sbx_identity_to_recipient(&r, ids[0]));
+    round_trip(r, again, m, &ct);
+    sbx_buf_dispose(&ct);
+    sbx_buf_dispose(&pem);
+    sbx_recipient_free(r);
+    sbx_identities_free(again, m);
+    sbx_identities_free(ids, n);
+}
+
+/* ---- RSA sizes and PEM forms ---- */
+
+static void
+rsa_pem_round_trip(unsigned bits)
+{
+    EVP_PKEY *k = rsa_generate(bits);
+    for (int form = 0; form < 2; form++) {
+        sbx_buf pub = SBX_BUF_INIT, priv = SBX_BUF_INIT, ct = SBX_BUF_INIT;
+        sbx_recipient **rs = NULL;
+        sbx_identity **ids = NULL;
+        size_t nr, ni;
+        pem_public(&pub, k, form == 1);
+        pem_private(&priv, k, NULL);
+        assert_sbx_ok(sbx_recipients_parse(&rs, &nr, (const char *)pub.ptr, pub.len));
+        assert_int_equal(nr, 1);
+        assert_string_equal(sbx_recipient_type(rs[0]), "ssh-rsa");
+        assert_sbx_ok(sbx_identities_parse(&ids, &ni, (const char *)priv.ptr, priv.len));
+        round_trip(rs[0], ids, ni, &ct);
+        sbx_buf_dispose(&pub);
+        sbx_buf_dispose(&priv);
+        sbx_buf_dispose(&ct);
+        sbx_recipients_free(rs, nr);
+        sbx_identities_free(ids, ni);
+    }
+    EVP_PKEY_free(k);
+}
+
+static void
+rsa_2048_pem_keys_work(void **state)
+{
+    (void)state;
+    rsa_pem_round_trip(2048);
+}
+
+static void
+rsa_4096_pem_keys_work(void **state)
+{
+    (void)state;
+    rsa_pem_round_trip(4096);
+}
+
+static void
+rsa_1024_keys_are_refused(void **state)
+{
+    EVP_PKEY *k = rsa_generate(1024);
+    sbx_buf pub = SBX_BUF_INIT, priv = SBX_BUF_INIT;
+    sbx_recipient **rs = NULL;
+    sbx_identity **ids = NULL;
+    size_t n;
+    (void)state;
+    pem_public(&pub, k, false);
+    pem_private(&priv, k, NULL);
+    assert_sbx_err(sbx_recipients_parse(&rs, &n, (const char *)pub.ptr, pub.len), SBX_EUNSUPPORTED);
+    assert_true(test_contains(sbx_error_last()->message, "1024 bits"));
+    assert_null(rs);
+    assert_sbx_err(sbx_identities_parse(&ids, &n, (const char *)priv.ptr, priv.len),
+                   SBX_EUNSUPPORTED);
+    assert_true(test_contains(sbx_error_last()->message, "2048"));
+    assert_null(ids);
+    sbx_buf_dispose(&pub);
+    sbx_buf_dispose(&priv);
+    EVP_PKEY_free(k);
+}
+
+static int
+give_passphrase(sbx_buf *out, void *payload)
+{
+    int *calls = payload;
+    (*calls)++;
+    return sbx_buf_append(out, "correct horse", 13);
+}
+
+static int
+give_wrong_passphrase(sbx_buf *out, void *payload)
+{
+    (void)payload;
+    return sbx_buf_append(out, "wrong", 5);
+}
+
+static void
+encrypted_pkcs8_key_needs_its_passphrase(void **state)
+{
+    EVP_PKEY *k = rsa_generate(2048);
+    sbx_buf priv = SBX_BUF_INIT;
+    sbx_identity **ids = NULL;
+    size_t n;
+    int calls = 0;
+    (void)state;
+    pem_private(&priv, k, "correct horse");
+    assert_true(test_contains((const char *)priv.ptr, "ENCRYPTED PRIVATE KEY"));
+    assert_sbx_err(sbx_identities_parse(&ids, &n, (const char *)priv.ptr, priv.len), SBX_ENOKEY);
+    assert_sbx_err(sbx_identities_parse_ex(&ids, &n, (const char *)priv.ptr, priv.len,
+                                           give_wrong_passphrase, NULL),
+                   SBX_EAUTH);
+    assert_sbx_ok(sbx_identities_parse_ex(&ids, &n, (const char *)priv.ptr, priv.len,
+                                          give_passphrase, &calls));
+    assert_int_equal(calls, 1);
+    assert_int_equal(n, 1);
+    sbx_identities_free(ids, n);
+    sbx_buf_dispose(&priv);
+    EVP_PKEY_free(k);
+}
+
+/* ---- recipients files ---- */
+
+static void
+authorized_keys_lines_with_options_and_comments_parse(void **state)
+{
+    char *ed = vector_line("ed25519.pub"), *rsa = vector_line("rsa2048.pub");
+    char text[4096];
+    sbx_recipient **rs = NULL;
+    size_t n;
+    (void)state;
+    snprintf(text, sizeof(text),
+             "# authorized_keys\n"
+             "from=\"10.0.0.1,host \\\"x\\\"\",no-pty %s\n"
+             "\n"
+             "  %s\r\n"
+             "command=\"echo a b\"\t%s\n",
+             ed, rsa, ed);
+    assert_sbx_ok(sbx_recipients_parse(&rs, &n, text, strlen(text)));
+    assert_int_equal(n, 3);
+    assert_string_equal(sbx_recipient_type(rs[0]), "ssh-ed25519");
+    assert_string_equal(sbx_recipient_type(rs[1]), "ssh-rsa");
+    assert_string_equal(sbx_recipient_type(rs[2]), "ssh-ed25519");
+    sbx_recipients_free(rs, n);
+    free(ed);
+    free(rsa);
+}
+
+static void
+recipients_file_mixes_age_ssh_and_pem_keys(void **state)
+{
+    EVP_PKEY *k = rsa_generate(2048);
+    sbx_buf text = SBX_BUF_INIT, pem = SBX_BUF_INIT;
+    sbx_recipient **rs = NULL;
+    size_t n;
+    char *ed = vector_line("ed25519.pub");
+    const char *age = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj\n";
+    (void)state;
+    pem_public(&pem, k, false);
+    assert_sbx_ok(sbx_buf_append(&text, age, strlen(age)));
+    assert_sbx_ok(sbx_buf_append(&text, pem.ptr, pem.len));
+    assert_sbx_ok(sbx_buf_append(&text, ed, strlen(ed)));
+    assert_sbx_ok(sbx_buf_append(&text, "\n", 1));
+    assert_sbx_ok(sbx_recipients_parse(&rs, &n, (const char *)text.ptr, text.len));
+    assert_int_equal(n, 3);
+    assert_string_equal(sbx_recipient_type(rs[0]), "X25519");
+    assert_string_equal(sbx_recipient_type(rs[1]), "ssh-rsa");
+    assert_string_equal(sbx_recipient_type(rs[2]), "ssh-ed25519");
+    sbx_recipients_free(rs, n);
+    sbx_buf_dispose(&text);
+    sbx_buf_dispose(&pem);
+    EVP_PKEY_free(k);
+    free(ed);
+}
+
+/* ---- malformed keys ---- */
+
+static void
+malformed_public_key_lines_are_refused(void **state)
+{
+    char *ed = vector_line("ed25519.pub");
+    char bad[512];
+    sbx_recipient *r = NULL;
+    (void)state;
+    // Truncated key data.
+    snprintf(bad, sizeof(bad), "%.*s", 40, ed);
+    assert_sbx_err(sbx_recipient_parse(&r, bad), SBX_EFORMAT);
+    // Type on the line differs from the type inside the blob.
+    snprintf(bad, sizeof(bad), "ssh-rsa %s", ed + strlen("ssh-ed25519 "));
+    assert_sbx_err(sbx_recipient_parse(&r, bad), SBX_EFORMAT);
+    // Two spaces (the strict single-key form), missing data.
+    snprintf(bad, sizeof(bad), "ssh-ed25519  %s", ed + strlen("ssh-ed25519 "));
+    assert_sbx_err(sbx_recipient_parse(&r, bad), SBX_EFORMAT);
+    assert_sbx_err(sbx_recipient_parse(&r, "ssh-ed25519"), SBX_EFORMAT);
+    // Not base64; non-canonical base64 (last character changed in its unused bits).
+    assert_sbx_err(sbx_recipient_parse(&r, "ssh-ed25519 AAAA!AAA"), SBX_EFORMAT);
+    // Trailing bytes after the key inside the blob.
+    const char *blob = ed + strlen("ssh-ed25519 ");
+    snprintf(bad, sizeof(bad), "ssh-ed25519 %.*sAAAA", (int)(strchr(blob, ' ') - blob), blob);
+    assert_sbx_err(sbx_recipient_parse(&r, bad), SBX_EFORMAT);
+    // Padding where none belongs (non-canonical).
+    snprintf(bad, sizeof(bad), "ssh-ed25519 %.*s==", (int)(strchr(blob, ' ') - blob), blob);
+    assert_sbx_err(sbx_recipient_parse(&r, bad), SBX_EFORMAT);
+    // Unknown types are reported by name.
+    assert_sbx_err(sbx_recipient_parse(&r, "ssh-dss AAAAB3NzaC1kc3MAAAA="), SBX_EUNSUPPORTED);
+    assert_true(test_contains(sbx_error_last()->message, "ssh-dss"));
+    // Control characters in the comment.
+    snprintf(bad, sizeof(bad), "%s\x01", ed);
+    assert_sbx_err(sbx_recipient_parse(&r, bad), SBX_EFORMAT);
+    assert_null(r);
+    free(ed);
+}
+
+static void
+ecdsa_key_lines_are_reported_by_type(void **state)
+{
+    // An ecdsa-sha2-nistp256 authorized_keys line (public test key).
+    const char *ec = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBE"
+                     "x8rVbGZmd8+uHzVPYIQzpcmhMuUmXDh6x/e1pHJ8VJ1pS2V8zqsx3ZrUi17dEPmYzrGUaWX8"
+                     "GfTgXP03tjMdXD8= comment\n";
+    sbx_recipient **rs = NULL;
+    size_t n;
+    (void)state;
+    assert_sbx_err(sbx_recipients_parse(&rs, &n, ec, strlen(ec)), SBX_EUNSUPPORTED);
+    assert_true(test_contains(sbx_error_last()->message, "ecdsa-sha2-nistp256"));
+    assert_true(test_contains(sbx_error_last()->message, "line 1"));
+}
+
+/* Flip one byte of the OpenSSH key's base64 body and expect a clean refusal. */
+static void
+tampered_openssh_keys_are_refused(void **state)
+{
+    sbx_buf key = SBX_BUF_INIT;
+    (void)state;
+    read_vector(&key, "ed25519");
+    const char *body = strchr((const char *)key.ptr, '\n') + 1;
+    size_t body_off = (size_t)(body - (const char *)key.ptr);
+    size_t body_len = key.len - body_off - strlen("-----END OPENSSH PRIVATE KEY-----\n");
+    for (size_t i = 0; i < body_len; i += 3) {
+        sbx_buf t = SBX_BUF_INIT;
+        sbx_identity **ids = NULL;
+        size_t n = 0;
+        char c = (char)key.ptr[body_off + i];
+        if (c == '\n')
+            continue;
+        assert_sbx_ok(sbx_buf_append(&t, key.ptr, key.len));
+        t.ptr[body_off + i] = (uint8_t)(c == 'A' ? 'B' : 'A');
+        int rc = sbx_identities_parse(&ids, &n, (const char *)t.ptr, t.len);
+        // A change in the comment or check bytes may still be a valid key; anything else fails.
+        if (rc == 0)
+            sbx_identities_free(ids, n);
+        else
+            assert_true(rc == SBX_EFORMAT || rc == SBX_EUNSUPPORTED);
+        sbx_buf_dispose(&t);
+    }
+    // Truncations.
+    for (size_t cut = 0; cut < key.len - 1; cut += 7) {
+        sbx_identity **ids = NULL;
+        size_t n = 0;
+        assert_true(sbx_identities_parse(&ids, &n, (const char *)key.ptr, cut) < 0);
+    }
+    sbx_buf_dispose(&key);
+}
+
+static void
+malformed_ssh_stanzas_fail_the_file_before_unwrapping(void **state)
+{
+    sbx_buf ct = SBX_BUF_INIT, pt = SBX_BUF_INIT, bad = SBX_BUF_INIT;
+    sbx_identity *other = NULL;
+    (void)state;
+    assert_sbx_ok(sbx_identity_generate(&other)); // not the file's recipient
+    read_vector(&ct, "ed25519.age");
+    // Add an argument to the ssh-ed25519 stanza line.
+    const char *nl = memchr(ct.ptr + 22, '\n', ct.len - 22);
+    size_t at = (size_t)(nl - (const char *)ct.ptr);
+    assert_sbx_ok(sbx_buf_append(&bad, ct.ptr, at));
+    assert_sbx_ok(sbx_buf_append(&bad, " extra", 6));
+    assert_sbx_ok(sbx_buf_append(&bad, ct.ptr + at, ct.len - at));
+    assert_sbx_err(sbx_age_decrypt_buf(&pt, bad.ptr, bad.len, &other, 1, NULL), SBX_EHEADER);
+    // An ssh-rsa stanza with two arguments.
+    const char *hdr = "age-encryption.org/v1\n-> ssh-rsa AAAAAA extra\nAAAA\n--- "
+                      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n0123456789abcdef";
+    assert_sbx_err(sbx_age_decrypt_buf(&pt, hdr, strlen(hdr), &other, 1, NULL), SBX_EHEADER);
+    // Without a stanza of a known type it is just "no match".
+    hdr = "age-encryption.org/v1\n-> ssh-Rsa AAAAAA extra\nAAAA\n--- "
+          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n0123456789abcdef";
+    assert_sbx_err(sbx_age_decrypt_buf(&pt, hdr, strlen(hdr), &other, 1, NULL), SBX_ENOMATCH);
+    sbx_identity_free(other);
+    sbx_buf_dispose(&ct);
+    sbx_buf_dispose(&bad);
+    sbx_buf_dispose(&pt);
+}
+
+static void
+wrong_ssh_key_gives_no_match(void **state)
+{
+    size_t n;
+    sbx_identity **ids = load_identities("rsa2048", &n);
+    sbx_buf ct = SBX_BUF_INIT, pt = SBX_BUF_INIT;
+    (void)state;
+    read_vector(&ct, "ed25519.age");
+    assert_sbx_err(sbx_age_decrypt_buf(&pt, ct.ptr, ct.len, ids, n, NULL), SBX_ENOMATCH);
+    sbx_buf_dispose(&ct);
+    sbx_identities_free(ids, n);
+}
+
+static void
+tampered_ssh_ed25519_body_gives_no_match(void **state)
+{
+    size_t n;
+    sbx_identity **ids = load_identities("ed25519", &n);
+    sbx_buf ct = SBX_BUF_INIT, pt = SBX_BUF_INIT;
+    (void)state;
+    read_vector(&ct, "ed25519.age");
+    // The body line follows the stanza line; change its first character.
+    uint8_t *body = (uint8_t *)memchr(ct.ptr + 22, '\n', ct.len - 22) + 1;
+    *body = (uint8_t)(*body == 'A' ? 'B' : 'A');
+    assert_sbx_err(sbx_age_decrypt_buf(&pt, ct.ptr, ct.len, ids, n, NULL), SBX_ENOMATCH);
+    sbx_buf_dispose(&ct);
+    sbx_buf_dispose(&pt);
+    sbx_identities_free(ids, n);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(age_ssh_ed25519_file_decrypts_with_the_openssh_key),
+        cmocka_unit_test(age_ssh_rsa_file_decrypts_with_the_openssh_key),
+        cmocka_unit_test(age_armored_two_recipient_file_decrypts_with_either_key),
+        cmocka_unit_test(ed25519_tag_matches_the_tag_age_wrote),
+        cmocka_unit_test(rsa_stanza_has_the_age_tag_and_a_modulus_sized_body),
+        cmocka_unit_test(openssh_keys_round_trip),
+        cmocka_unit_test(recipient_string_round_trips_with_its_comment),
+        cmocka_unit_test(identity_to_string_is_a_pem_key_that_parses_back),
+        cmocka_unit_test(rsa_2048_pem_keys_work),
+        cmocka_unit_test(rsa_4096_pem_keys_work),
+        cmocka_unit_test(rsa_1024_keys_are_refused),
+        cmocka_unit_test(encrypted_pkcs8_key_needs_its_passphrase),
+        cmocka_unit_test(authorized_keys_lines_with_options_and_comments_parse),
+        cmocka_unit_test(recipients_file_mixes_age_ssh_and_pem_keys),
+        cmocka_unit_test(malformed_public_key_lines_are_refused),
+        cmocka_unit_test(ecdsa_key_lines_are_reported_by_type),
+        cmocka_unit_test(tampered_openssh_keys_are_refused),
+        cmocka_unit_test(malformed_ssh_stanzas_fail_the_file_before_unwrapping),
+        cmocka_unit_test(wrong_ssh_key_gives_no_match),
+        cmocka_unit_test(tampered_ssh_ed25519_body_gives_no_match),
+    };
+    test_seed_init("age/ssh");
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

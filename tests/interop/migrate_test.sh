@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# tests/interop/migrate_test.sh SBX - sbx migrate against archives built with
+# the openssl command exactly as pyFileSec 0.2.14 and PsychoPy opensslwrap
+# made them (spec/seeds.md §1.3, §1.4, §4): the data through `openssl enc
+# -aes-256-cbc -a -salt`, the session password through `openssl rsautl
+# -encrypt -pubin -oaep`, a metadata member, all in a gzip'd tar.
+# Prints "N passed, M failed"; exits non-zero on any failure.
+set -u
+SBX=${1:?usage: migrate_test.sh PATH_TO_SBX}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+ko() { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { local name=$1; shift; if "$@" >/dev/null 2>err; then ok "$name"; else ko "$name"; sed 's/^/     /' err; fi; }
+refuse() { local name=$1 want=$2; shift 2
+  if "$@" >/dev/null 2>err; then ko "$name (accepted)"; elif grep -qi -- "$want" err; then ok "$name"; else ko "$name (message)"; sed 's/^/     /' err; fi; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out priv.pem 2>/dev/null
+openssl pkey -in priv.pem -pubout -out pub.pem
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out other.pem 2>/dev/null
+age-keygen -o new.key 2>/dev/null
+NEW=$(age-keygen -y new.key)
+head -c 150000 /dev/urandom >data.bin
+
+# pyFileSec: NAME.aes256, NAME.aes256.pwdrsa, NAME.meta (JSON) in NAME.enc
+make_pfs() { local src=$1 out=$2 pub=$3 md=${4:-}; local d name; d=$(mktemp -d); name=$(basename "$src")
+  local pwd; pwd="#$(openssl rand -hex 32)"
+  printf '%s' "$pwd" >"$d/pwd"
+  printf '%s' "$pwd" | openssl enc -aes-256-cbc -a -salt ${md:+-md $md} -in "$src" -out "$d/$name.aes256" -pass stdin 2>/dev/null
+  openssl rsautl -encrypt -inkey "$pub" -pubin -in "$d/pwd" -out "$d/$name.aes256.pwdrsa" -oaep 2>/dev/null
+  printf '{"meta-data 2014_04_26_13:45.07.123": {"clear_text": "/home/u/%s", "hash of cipher_text": "%s", "encryption method": "pyFileSec._encrypt_rsa_aes256cbc", "rsa padding": "-oaep"}}' \
+    "$name" "$(sha "$d/$name.aes256")" >"$d/$name.meta"
+  rm -f "$d/pwd"
+  tar -C "$d" -czf "$out" "$name.aes256" "$name.aes256.pwdrsa" "$name.meta"
+  rm -rf "$d"; }
+
+# opensslwrap: NAME.aes256, NAME.aes256pwd.rsa, [NAME.meta] (text), password via file:
+make_osw() { local src=$1 out=$2 pub=$3 meta=$4; local d name; d=$(mktemp -d); name=$(basename "$src")
+  tr -dc '0-9a-zA-Z+_' </dev/urandom | head -c 65 >"$d/pwd"
+  openssl rsautl -oaep -encrypt -pubin -inkey "$pub" -in "$d/pwd" -out "$d/$name.aes256pwd.rsa" 2>/dev/null
+  openssl enc -aes-256-cbc -a -salt -in "$src" -out "$d/$name.aes256" -pass "file:$d/pwd" 2>/dev/null
+  rm -f "$d/pwd"
+  local members=("$name.aes256" "$name.aes256pwd.rsa")
+  if [ "$meta" = meta ]; then
+    printf 'orig file path: /home/u/%s\nHMAC-sha256 of encrypted file: %s\nencryption: opensslwrap._encrypt_rsa_aes256cbc\nRSA padding: -oaep\n--- end of meta-data 2013_Jan_01_1200 ---\n' \
+      "$name" "$(sha "$d/$name.aes256")" >"$d/$name.meta"
+    members+=("$name.meta")
+  fi
+  tar -C "$d" -czf "$out" "${members[@]}"
+  rm -rf "$d"; }
+
+roundtrip() { local name=$1 archive=$2 out=$3; shift 3
+  check "$name" sh -c "\"$SBX\" migrate $* -r $NEW -o $out $archive && age -d -i new.key $out | cmp - data.bin"; }
+
+make_pfs data.bin pfs.enc pub.pem
+roundtrip "pyFileSec archive migrates to age (bytes equal)" pfs.enc pfs.age -i priv.pem
+check "the original archive is kept" test -f pfs.enc
+check "the new file is mode 0600" sh -c "[ \$(stat -c %a pfs.age) = 600 ]"
+check "default output NAME.age next to the archive" sh -c "mkdir -p sub && cp pfs.enc sub/ && \"$SBX\" migrate -i priv.pem -r $NEW sub/pfs.enc && age -d -i new.key sub/data.bin.age | cmp - data.bin"
+refuse "an existing default output is not overwritten" "already exists" "$SBX" migrate -i priv.pem -r "$NEW" sub/pfs.enc
+make_pfs data.bin pfs-md5.enc pub.pem md5
+roundtrip "pyFileSec archive from OpenSSL <= 1.0.2 (-md md5) migrates" pfs-md5.enc pfs-md5.age -i priv.pem
+: >empty.bin
+make_pfs empty.bin pfs-empty.enc pub.pem
+check "an empty file migrates" sh -c "\"$SBX\" migrate -i priv.pem -r $NEW -o e.age pfs-empty.enc && age -d -i new.key e.age | cmp - empty.bin"
+make_osw data.bin osw.enc pub.pem meta
+roundtrip "opensslwrap bundle migrates (bytes equal)" osw.enc osw.age -i priv.pem
+make_osw data.bin osw-nometa.enc pub.pem nometa
+roundtrip "opensslwrap bundle without metadata migrates" osw-nometa.enc osw2.age -i priv.pem
+openssl pkcs8 -topk8 -in priv.pem -passout pass:"old secret" -out priv-enc.pem
+printf 'old secret\n' >pp.txt
+roundtrip "passphrase-protected key with --passphrase-file" pfs.enc pfs3.age -i priv-enc.pem --passphrase-file pp.txt
+age-keygen -o new2.key 2>/dev/null
+check "migrate to several recipients (-r and -R)" sh -c "age-keygen -y new2.key >r.txt && \"$SBX\" migrate -i priv.pem -r $NEW -R r.txt -o multi.age pfs.enc && age -d -i new2.key multi.age | cmp - data.bin"
+check "--delete-original removes the archive after success" sh -c "cp pfs.enc del.enc && \"$SBX\" migrate -i priv.pem -r $NEW -o del.age --delete-original del.enc && [ ! -e del.enc ] && age -d -i new.key del.age | cmp - data.bin"
+
+# Refusals
+refuse "wrong private key" "wrong key" "$SBX" migrate -i other.pem -r "$NEW" -o x.age pfs.enc
+check "no output after a wrong key" test ! -e x.age
+mkdir t && tar -C t -xzf pfs.enc && (cd t && python3 - <<'PY'
+import glob
+p = glob.glob('*.aes256')[0]
+b = bytearray(open(p, 'rb').read()); i = len(b) // 2
+b[i] = ord('A') if b[i] != ord('A') else ord('B')
+open(p, 'wb').write(bytes(b))
+PY
+) && tar -C t -czf tampered.enc $(cd t && ls)
+refuse "tampered data member (metadata hash) refused" "modified" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age tampered.enc
+check "no output after tampering" test ! -e x.age
+make_osw data.bin osw-t.enc pub.pem meta
+mkdir t2 && tar -C t2 -xzf osw-t.enc && sed -i '2s/^\(.\{20\}\)./\1A/;2s/^\(.\{20\}\)AA/\1BA/' t2/data.bin.aes256 && tar -C t2 -czf osw-tampered.enc $(cd t2 && ls)
+refuse "tampered opensslwrap bundle refused" "modified" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age osw-tampered.enc
+python3 - <<'PY'
+import tarfile, io
+def add(t, name, data=b'x'):
+    ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+with tarfile.open('dotdot.enc', 'w:gz') as t:
+    add(t, '../x'); add(t, 'data.bin.aes256'); add(t, 'data.bin.aes256.pwdrsa')
+with tarfile.open('path.enc', 'w:gz') as t:
+    add(t, 'a/data.bin.aes256'); add(t, 'data.bin.aes256.pwdrsa')
+with tarfile.open('link.enc', 'w:gz') as t:
+    ti = tarfile.TarInfo('data.bin.aes256'); ti.type = tarfile.SYMTYPE; ti.linkname = '/etc/passwd'; t.addfile(ti)
+    add(t, 'data.bin.aes256.pwdrsa')
+with tarfile.open('dup.enc', 'w:gz') as t:
+    add(t, 'data.bin.aes256'); add(t, 'data.bin.aes256'); add(t, 'data.bin.aes256.pwdrsa')
+PY
+refuse "member named ../x refused" "unsafe name" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age dotdot.enc
+refuse "member with a directory path refused" "unsafe name" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age path.enc
+refuse "symlink member refused" "not a regular file" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age link.enc
+refuse "duplicate member refused" "twice" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age dup.enc
+head -c 1000 /dev/urandom >junk.enc
+refuse "not an archive" "archive" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age junk.enc
+check "no output left by any refusal" test ! -e x.age
+check "the refused archives are untouched" test -f dotdot.enc -a -f tampered.enc
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
