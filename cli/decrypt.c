@@ -1,0 +1,190 @@
+/*
+ * cli/decrypt.c - sbx decrypt: INPUT (or stdin) -> [armor, detected] -> age
+ * decryptor -> OUTPUT (atomic file, 0600) or stdout.
+ *
+ * The identities are the -i files in order, then a passphrase identity whose
+ * callback reads --passphrase-file or the terminal. The library calls it only
+ * when the file has a scrypt stanza, so passphrase files need no flag.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dec_args {
+    const char **identity_files;
+    size_t nif;
+    const char *passphrase_file, *output, *input;
+    int max_log_n;
+};
+
+/* Payload of the passphrase callback; the callback cannot set the library's message. */
+struct pass_ctx {
+    const char *file;
+    bool asked, failed;
+    char err[256];
+};
+
+static int
+ask_passphrase(sbx_buf *out, void *payload)
+{
+    struct pass_ctx *p = payload;
+    p->asked = true;
+    int rc = cli_read_passphrase(out, p->file, false, p->err, sizeof(p->err));
+    p->failed = rc < 0;
+    return rc;
+}
+
+static void
+report(int err, const struct dec_args *a, const struct pass_ctx *pass)
+{
+    if (pass->failed)
+        cli_errorf("%s", pass->err);
+    else
+        cli_error_lib(NULL);
+    switch (err) {
+    case SBX_ENOMATCH:
+        if (pass->asked)
+            cli_hintf("passphrases are case-sensitive; a passphrase file is read up to its first "
+                      "newline");
+        else if (a->nif == 0)
+            cli_hintf("the file is encrypted to public keys: give the matching secret key with "
+                      "-i KEYFILE");
+        else
+            cli_hintf("`sbx keygen -y KEYFILE` prints the public key an identity file matches");
+        break;
+    case SBX_EMAC:
+        cli_hintf("the file was modified or corrupted after it was written; it cannot be trusted");
+        break;
+    case SBX_EPAYLOAD:
+    case SBX_EARMOR:
+        if (a->output != NULL)
+            cli_hintf("nothing was written to %s", a->output);
+        else
+            cli_hintf("the output written before this error is incomplete: discard it");
+        break;
+    default:
+        break;
+    }
+}
+
+static int
+load_all_identities(sbx_identity ***ids, size_t *n, const struct dec_args *a, struct pass_ctx *pass)
+{
+    for (size_t i = 0; i < a->nif; i++) {
+        if (cli_load_identities(ids, n, a->identity_files[i]) < 0)
+            return SBX_EFORMAT;
+    }
+    // cli_load_identities leaves room for one more; make sure there is an array at all.
+    if (*ids == NULL && (*ids = calloc(1, sizeof(**ids))) == NULL) {
+        cli_errorf("out of memory");
+        return SBX_ENOMEM;
+    }
+    if (sbx_identity_scrypt_new_cb(&(*ids)[*n], ask_passphrase, pass, a->max_log_n) < 0) {
+        cli_error_lib(NULL);
+        return SBX_EINVAL;
+    }
+    (*n)++;
+    return 0;
+}
+
+static int
+run(const struct dec_args *a)
+{
+    struct pass_ctx pass = {a->passphrase_file, false, false, ""};
+    sbx_identity **ids = NULL;
+    size_t nids = 0;
+    sbx_source *in = NULL, *dec = NULL;
+    sbx_sink *out = NULL;
+    sbx_age_decrypt_options opts = SBX_AGE_DECRYPT_OPTIONS_INIT;
+    int err, rc = CLI_FAIL;
+    opts.armor = SBX_ARMOR_AUTO;
+    if (load_all_identities(&ids, &nids, a, &pass) < 0)
+        goto out;
+    if (sbx_source_file_new(&in, a->input) < 0) {
+        cli_error_lib(NULL);
+        goto out;
+    }
+    if ((err = sbx_age_decryptor_new(&dec, in, ids, nids, &opts)) < 0) {
+        report(err, a, &pass);
+        goto out;
+    }
+    if (cli_open_output(&out, a->output, 0600) < 0)
+        goto out;
+    if ((err = sbx_stream_copy(out, dec, NULL)) < 0) {
+        report(err, a, &pass);
+        goto out;
+    }
+    rc = CLI_OK;
+out:
+    sbx_sink_free(out); // unfinished: the temporary file is removed, OUTPUT untouched
+    sbx_source_free(dec);
+    sbx_source_free(in);
+    sbx_identities_free(ids, nids);
+    return rc;
+}
+
+int
+cmd_decrypt(int argc, char **argv)
+{
+    enum { OPT_PASSFILE = 256, OPT_MAXWORK };
+    static const struct option longopts[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"passphrase-file", required_argument, NULL, OPT_PASSFILE},
+        {"max-work-factor", required_argument, NULL, OPT_MAXWORK},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    struct dec_args a = {0};
+    int c, rc = CLI_USAGE, nargs;
+    a.max_log_n = SBX_AGE_SCRYPT_MAX_LOG_N;
+    if ((a.identity_files = calloc((size_t)argc, sizeof(char *))) == NULL) {
+        cli_errorf("out of memory");
+        return CLI_FAIL;
+    }
+    while ((c = getopt_long(argc, argv, "+:i:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            a.identity_files[a.nif++] = optarg;
+            break;
+        case OPT_PASSFILE:
+            a.passphrase_file = optarg;
+            break;
+        case OPT_MAXWORK:
+            if (!cli_parse_int(&a.max_log_n, optarg, 1, 40)) {
+                rc = cli_usage_errorf("decrypt",
+                                      "--max-work-factor must be an integer from 1 "
+                                      "to 40 (log2 of scrypt N; default %d)",
+                                      SBX_AGE_SCRYPT_MAX_LOG_N);
+                goto out;
+            }
+            break;
+        case 'o':
+            a.output = optarg;
+            break;
+        case 'h':
+            cli_help_print(stdout, "decrypt");
+            rc = CLI_OK;
+            goto out;
+        default:
+            rc = cli_bad_option("decrypt", c, argv, longopts);
+            goto out;
+        }
+    }
+    nargs = argc - optind;
+    if (nargs > 1) {
+        rc = cli_usage_errorf("decrypt",
+                              "too many arguments: give at most one INPUT (got '%s' "
+                              "after '%s'); options go before INPUT",
+                              argv[optind + 1], argv[optind]);
+        goto out;
+    }
+    a.input = nargs == 1 ? argv[optind] : "-";
+    if (a.output != NULL && strcmp(a.output, "-") == 0)
+        a.output = NULL;
+    rc = run(&a);
+out:
+    free(a.identity_files);
+    return rc;
+}

@@ -1,0 +1,327 @@
+/*
+ * cli/help.c - the manual pages of sbx (sbx help COMMAND, sbx COMMAND --help).
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+struct page {
+    const char *name;
+    const char *usage;
+    const char *text;
+};
+
+static const char exit_status[] = "EXIT STATUS\n"
+                                  "    0  success\n"
+                                  "    1  failure (the message says what failed)\n"
+                                  "    2  usage error (unknown option, missing or conflicting "
+                                  "arguments)\n";
+
+static const struct page pages[] = {
+    {"sbx",
+     "usage: sbx COMMAND [OPTIONS] [ARGS]\n"
+     "       sbx help [COMMAND] | sbx --version\n",
+     "NAME\n"
+     "    sbx - protect files with age v1 encryption\n"
+     "\n"
+     "SYNOPSIS\n"
+     "    sbx keygen [-o FILE]\n"
+     "    sbx keygen -y [-o FILE] [FILE]\n"
+     "    sbx encrypt (-r RECIPIENT | -R FILE | -i FILE)... [-a] [-o OUTPUT] [INPUT]\n"
+     "    sbx encrypt (-p | --passphrase-file FILE) [-a] [-o OUTPUT] [INPUT]\n"
+     "    sbx decrypt [-i FILE]... [--passphrase-file FILE] [-o OUTPUT] [INPUT]\n"
+     "    sbx migrate -i KEY (-r RECIPIENT | -R FILE)... [-o OUTPUT] ARCHIVE\n"
+     "    sbx help [COMMAND]\n"
+     "    sbx --version\n"
+     "\n"
+     "DESCRIPTION\n"
+     "    sbx encrypts and decrypts files in the age v1 format: files it writes\n"
+     "    decrypt with age(1), and files age writes decrypt with sbx. Keys are\n"
+     "    X25519 key pairs (public \"age1...\", secret \"AGE-SECRET-KEY-1...\"),\n"
+     "    SSH keys (ssh-ed25519, ssh-rsa) or passphrases. Data streams in\n"
+     "    constant memory, from files or pipes.\n"
+     "\n"
+     "COMMANDS\n"
+     "    keygen    make a key pair, or print the public key of a key file\n"
+     "    encrypt   encrypt a file to recipients or to a passphrase\n"
+     "    decrypt   decrypt and verify a file\n"
+     "    migrate   re-encrypt a pyFileSec/opensslwrap archive to age\n"
+     "    help      show the manual page of a command\n"
+     "\n"
+     "    Options come before operands (POSIX): sbx encrypt -r KEY FILE.\n"
+     "    \"sbx COMMAND --help\" is the same as \"sbx help COMMAND\".\n"
+     "\n"
+     "EXAMPLES\n"
+     "    sbx keygen -o key.txt\n"
+     "    sbx encrypt -r \"$(sbx keygen -y key.txt)\" -o data.csv.age data.csv\n"
+     "    sbx decrypt -i key.txt -o data.csv data.csv.age\n"
+     "\n"},
+    {"keygen",
+     "usage: sbx keygen [-o FILE]\n"
+     "       sbx keygen -y [-o FILE] [FILE]\n",
+     "NAME\n"
+     "    sbx keygen - make an X25519 key pair, or print a key file's public key\n"
+     "\n"
+     "SYNOPSIS\n"
+     "    sbx keygen [-o FILE]\n"
+     "    sbx keygen -y [-o FILE] [FILE]\n"
+     "\n"
+     "DESCRIPTION\n"
+     "    Without -y, generate a new identity and write it in the layout of\n"
+     "    age-keygen(1):\n"
+     "\n"
+     "        # created: 2025-01-31T12:00:00+01:00\n"
+     "        # public key: age1...\n"
+     "        AGE-SECRET-KEY-1...\n"
+     "\n"
+     "    With -o, the file is created with mode 0600 when it is opened (it is\n"
+     "    never readable by others, not even for a moment) and an existing file\n"
+     "    is never overwritten. The public key is also printed on standard error\n"
+     "    (\"Public key: age1...\") when the key goes to a file or a pipe.\n"
+     "\n"
+     "    With -y, read an identity file (FILE, or standard input when FILE is\n"
+     "    absent or \"-\") and print the recipient (public key) of each identity in\n"
+     "    it, one per line: the same output as age-keygen -y. Give these to\n"
+     "    people who encrypt to you; keep the identity file secret.\n"
+     "\n"
+     "    sbx keygen makes only age X25519 keys. SSH and PEM keys are made with\n"
+     "    ssh-keygen(1) and openssl(1); sbx encrypt -r/-R and sbx decrypt -i use\n"
+     "    them directly, and -y prints the public key of such a private key file.\n"
+     "\n"
+     "OPTIONS\n"
+     "    -o, --output FILE   write to FILE instead of standard output; without -y,\n"
+     "                        FILE must not exist yet\n"
+     "    -y                  convert an identity file to its recipients\n"
+     "    -h, --help          show this page\n"
+     "\n"
+     "EXAMPLES\n"
+     "    sbx keygen -o key.txt              # Public key: age1... on stderr\n"
+     "    sbx keygen -y key.txt              # age1...\n"
+     "    sbx keygen | tee key.txt | sbx keygen -y\n"
+     "\n"},
+    {"encrypt",
+     "usage: sbx encrypt (-r RECIPIENT | -R FILE | -i FILE)... [-a] [-o OUTPUT] [INPUT]\n"
+     "       sbx encrypt (-p | --passphrase-file FILE) [-a] [-o OUTPUT] [INPUT]\n",
+     "NAME\n"
+     "    sbx encrypt - encrypt a file to recipients or to a passphrase\n"
+     "\n"
+     "SYNOPSIS\n"
+     "    sbx encrypt (-r RECIPIENT | -R FILE | -i FILE)... [-a] [-o OUTPUT] [INPUT]\n"
+     "    sbx encrypt (-p | --passphrase-file FILE) [--work-factor N] [-a] [-o OUTPUT]\n"
+     "                [INPUT]\n"
+     "\n"
+     "DESCRIPTION\n"
+     "    Encrypt INPUT (standard input when absent or \"-\") into an age v1 file.\n"
+     "    Every recipient given by -r, -R and -i can decrypt it. Alternatively,\n"
+     "    encrypt to a passphrase; a passphrase must then be the only recipient.\n"
+     "\n"
+     "    The passphrase is never taken from the command line: -p asks for it\n"
+     "    twice on the terminal (/dev/tty) with echo off; --passphrase-file reads\n"
+     "    the first line of FILE (its trailing newline, \"\\n\" or \"\\r\\n\", is not\n"
+     "    part of the passphrase). FILE may be /dev/fd/N or \"-\" (standard input).\n"
+     "    An empty passphrase is refused.\n"
+     "\n"
+     "    With -o, the output is written to a temporary file in the same\n"
+     "    directory and renamed to OUTPUT only when complete: a failure leaves\n"
+     "    OUTPUT as it was. Without -o, the file goes to standard output, which\n"
+     "    must not be a terminal unless -a is given.\n"
+     "\n"
+     "OPTIONS\n"
+     "    -r, --recipient RECIPIENT    encrypt to a public key: age1..., or an SSH\n"
+     "                                 public key line \"ssh-ed25519 AAAA...\" (quote\n"
+     "                                 it); repeatable\n"
+     "    -R, --recipients-file FILE   encrypt to every recipient listed in FILE, one\n"
+     "                                 per line (age1..., SSH authorized_keys lines,\n"
+     "                                 PEM public keys); '#' comments and empty lines\n"
+     "                                 are ignored; \"-\" is standard input; repeatable\n"
+     "    -i, --identity FILE          encrypt to the public keys of the identities\n"
+     "                                 in FILE (an identity file or an SSH/PEM private\n"
+     "                                 key); repeatable\n"
+     "    -p, --passphrase             encrypt to a passphrase typed on the terminal\n"
+     "        --passphrase-file FILE   encrypt to the passphrase on FILE's first line\n"
+     "        --work-factor N          scrypt work factor log2(N) for a passphrase,\n"
+     "                                 1-22 (default 18, as age: about 1 s)\n"
+     "    -a, --armor                  write ASCII armor (PEM-style text)\n"
+     "    -o, --output OUTPUT          write to OUTPUT instead of standard output\n"
+     "    -h, --help                   show this page\n"
+     "\n"
+     "EXAMPLES\n"
+     "    sbx encrypt -r age1... -o report.pdf.age report.pdf\n"
+     "    sbx encrypt -r age1... -r age1... -R team.txt -o x.age x\n"
+     "    sbx encrypt -a -r age1... < notes.txt > notes.txt.asc\n"
+     "    sbx encrypt -i key.txt -o backup.age backup.tar\n"
+     "    sbx encrypt -r \"$(cat ~/.ssh/id_ed25519.pub)\" -o notes.txt.age notes.txt\n"
+     "    sbx encrypt -p -o secrets.age secrets.txt\n"
+     "    sbx encrypt --passphrase-file pass.txt -o s.age s.txt\n"
+     "    sbx encrypt --passphrase-file /dev/fd/3 -o s.age s.txt 3< pass.txt\n"
+     "    tar c data/ | sbx encrypt -r age1... > data.tar.age\n"
+     "\n"},
+    {"decrypt",
+     "usage: sbx decrypt [-i FILE]... [--passphrase-file FILE] [--max-work-factor N]\n"
+     "                   [-o OUTPUT] [INPUT]\n",
+     "NAME\n"
+     "    sbx decrypt - decrypt and verify an age file\n"
+     "\n"
+     "SYNOPSIS\n"
+     "    sbx decrypt [-i FILE]... [--passphrase-file FILE] [--max-work-factor N]\n"
+     "                [-o OUTPUT] [INPUT]\n"
+     "\n"
+     "DESCRIPTION\n"
+     "    Decrypt INPUT (standard input when absent or \"-\"), binary or ASCII\n"
+     "    armored (detected automatically), with the identities of the -i files.\n"
+     "    A passphrase-encrypted file needs no option: the passphrase is asked\n"
+     "    on the terminal, or read from --passphrase-file, only when the file is\n"
+     "    encrypted to a passphrase.\n"
+     "\n"
+     "    Everything is verified: a wrong key or passphrase, a tampered header,\n"
+     "    a truncated or modified payload, trailing data and malformed armor\n"
+     "    each fail with a message and exit status 1.\n"
+     "\n"
+     "    With -o, the plaintext goes to a temporary file (mode 0600, subject to\n"
+     "    the umask) renamed to OUTPUT only when the whole file verified: on any\n"
+     "    failure OUTPUT does not appear, and an existing OUTPUT is left as it\n"
+     "    was. To standard output, plaintext is written 64 KiB chunk by chunk,\n"
+     "    each only after its authentication tag verified; if the command then\n"
+     "    fails (e.g. a truncated file), discard what it printed.\n"
+     "\n"
+     "    sbx warns when an identity file is readable by other users.\n"
+     "\n"
+     "OPTIONS\n"
+     "    -i, --identity FILE          an identity file (AGE-SECRET-KEY-1... lines, as\n"
+     "                                 written by sbx keygen or age-keygen), or an\n"
+     "                                 SSH/PEM private key without a passphrase;\n"
+     "                                 repeatable\n"
+     "        --passphrase-file FILE   read the passphrase from FILE's first line\n"
+     "                                 instead of the terminal (/dev/fd/N works)\n"
+     "        --max-work-factor N      refuse passphrase files whose scrypt work factor\n"
+     "                                 log2(N) is above N (default 22, as age)\n"
+     "    -o, --output OUTPUT          write to OUTPUT instead of standard output\n"
+     "    -h, --help                   show this page\n"
+     "\n"
+     "EXAMPLES\n"
+     "    sbx decrypt -i key.txt -o report.pdf report.pdf.age\n"
+     "    sbx decrypt -i key.txt < notes.txt.asc\n"
+     "    sbx decrypt secrets.age                     # asks for the passphrase\n"
+     "    sbx decrypt --passphrase-file pass.txt s.age\n"
+     "    sbx decrypt -i key.txt data.tar.age | tar x\n"
+     "    sbx decrypt -i ~/.ssh/id_ed25519 -o notes.txt notes.txt.age\n"
+     "\n"},
+    {"migrate",
+     "usage: sbx migrate -i KEY (-r RECIPIENT | -R FILE)... [-o OUTPUT]\n"
+     "                   [--passphrase-file FILE] [--md md5|sha256] [--delete-original] ARCHIVE\n",
+     "NAME\n"
+     "    sbx migrate - re-encrypt a pyFileSec or opensslwrap archive to age\n"
+     "\n"
+     "SYNOPSIS\n"
+     "    sbx migrate -i KEY (-r RECIPIENT | -R FILE)... [-o OUTPUT]\n"
+     "                [--passphrase-file FILE] [--md md5|sha256] [--delete-original]\n"
+     "                ARCHIVE\n"
+     "\n"
+     "DESCRIPTION\n"
+     "    Read ARCHIVE, a pyFileSec \".enc\" archive or a PsychoPy opensslwrap\n"
+     "    bundle (a gzip'd tar of NAME.aes256, the RSA-encrypted password and\n"
+     "    NAME.meta), decrypt it with the RSA private key KEY, and write the\n"
+     "    content as an age file to the new recipients. The old format is only\n"
+     "    ever read, never written.\n"
+     "\n"
+     "    The old format has no real integrity protection: the ciphertext hash\n"
+     "    recorded in the metadata (when there is one), the RSA padding and the\n"
+     "    CBC padding are checked, and a warning says when no hash was recorded.\n"
+     "    Check the content after migrating.\n"
+     "\n"
+     "    The output (default: NAME.age next to the archive, never overwritten)\n"
+     "    is written atomically with mode 0600. The archive is kept unless\n"
+     "    --delete-original is given, and then removed only after the new file\n"
+     "    is complete.\n"
+     "\n"
+     "OPTIONS\n"
+     "    -i, --identity KEY           the archive's RSA private key (PEM); if it is\n"
+     "                                 encrypted, its passphrase is asked on the\n"
+     "                                 terminal or read from --passphrase-file\n"
+     "    -r, --recipient RECIPIENT    a new recipient (age1... or SSH); repeatable\n"
+     "    -R, --recipients-file FILE   new recipients, one per line; repeatable\n"
+     "    -o, --output OUTPUT          the age file to write\n"
+     "        --passphrase-file FILE   the passphrase of KEY, from FILE's first line\n"
+     "        --md md5|sha256          the key-derivation hash of the archive: md5\n"
+     "                                 for OpenSSL 1.0.2 or older, sha256 for newer\n"
+     "                                 (default: try sha256, then md5)\n"
+     "        --delete-original        remove ARCHIVE once the age file is written\n"
+     "    -h, --help                   show this page\n"
+     "\n"
+     "EXAMPLES\n"
+     "    sbx migrate -i old-private.pem -r age1... data.csv.enc\n"
+     "    sbx migrate -i old-private.pem -R team.txt -o data.csv.age data.csv.enc\n"
+     "\n"},
+    {"help", "usage: sbx help [COMMAND]\n",
+     "NAME\n"
+     "    sbx help - show the manual page of a command\n"
+     "\n"
+     "SYNOPSIS\n"
+     "    sbx help [COMMAND]\n"
+     "    sbx COMMAND --help\n"
+     "\n"
+     "DESCRIPTION\n"
+     "    Print the manual page of COMMAND (keygen, encrypt, decrypt, migrate,\n"
+     "    help), or the overview of sbx when COMMAND is absent.\n"
+     "\n"
+     "EXAMPLES\n"
+     "    sbx help encrypt\n"
+     "\n"},
+};
+
+static const struct page *
+find_page(const char *name)
+{
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        if (strcmp(pages[i].name, name) == 0)
+            return &pages[i];
+    }
+    return NULL;
+}
+
+bool
+cli_help_print(FILE *f, const char *command)
+{
+    const struct page *p = find_page(command);
+    if (p == NULL)
+        return false;
+    fputs(p->text, f);
+    fputs(exit_status, f);
+    return true;
+}
+
+int
+cli_usage(const char *command)
+{
+    const struct page *p = find_page(command);
+    if (p != NULL)
+        fputs(p->usage, stderr);
+    if (strcmp(command, "sbx") == 0)
+        fputs("Run 'sbx help' for the manual.\n", stderr);
+    else
+        fprintf(stderr, "Run 'sbx help %s' for the manual.\n", command);
+    return CLI_USAGE;
+}
+
+int
+cmd_help(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+        if (c != 'h')
+            return cli_bad_option("help", c, argv, longopts);
+        cli_help_print(stdout, "help");
+        return CLI_OK;
+    }
+    if (argc - optind > 1)
+        return cli_usage_errorf("help", "too many arguments");
+    const char *name = argc - optind == 1 ? argv[optind] : "sbx";
+    if (!cli_help_print(stdout, name))
+        return cli_usage_errorf("help",
+                                "no manual page for '%s' (commands: keygen, encrypt, "
+                                "decrypt, migrate, help)",
+                                name);
+    return CLI_OK;
+}

@@ -1,0 +1,46 @@
+/*
+ * cli/main.c - the sbx command: global options and subcommand dispatch.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"keygen", cmd_keygen},   {"encrypt", cmd_encrypt}, {"decrypt", cmd_decrypt},
+    {"migrate", cmd_migrate}, {"help", cmd_help},
+};
+
+int
+main(int argc, char **argv)
+{
+    // Before anything else: key memory locked, and no core file can ever hold a key.
+    if (sbx_init() < 0 && getenv("SBX_DEBUG") != NULL)
+        cli_warnf("%s", sbx_error_last()->message);
+    if (sbx_disable_core_dumps() < 0)
+        cli_warnf("%s", sbx_error_last()->message);
+    opterr = 0; // cli_bad_option() words the messages
+    if (argc < 2)
+        return cli_usage("sbx");
+    const char *name = argv[1];
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0 || strcmp(name, "version") == 0) {
+        printf("sbx %s\n", SBX_VERSION_STRING);
+        return CLI_OK;
+    }
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        cli_help_print(stdout, "sbx");
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    cli_errorf("unknown command '%s'", name);
+    return cli_usage("sbx");
+}
