@@ -7,16 +7,24 @@
  * when the file has a scrypt stanza, so passphrase files need no flag.
  */
 #include "cli.h"
+#include "progress.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct dec_args {
     const char **identity_files;
     size_t nif;
     const char *passphrase_file, *output, *input;
     int max_log_n;
+    int threads; /* -j: 0 = one per CPU */
+    bool quiet;
+    bool ranged; /* --offset / --length given */
+    uint64_t offset, length;
 };
 
 /* Payload of the passphrase callback; the callback cannot set the library's message. */
@@ -89,24 +97,96 @@ load_all_identities(sbx_identity ***ids, size_t *n, const struct dec_args *a, st
     return 0;
 }
 
+/* Copy plaintext [offset, offset + length) through a random-access reader. */
+static int
+copy_range(sbx_sink *out, sbx_age_reader *r, const struct dec_args *a)
+{
+    enum { STEP = 1 << 20 };
+    uint8_t *buf = malloc(STEP);
+    uint64_t pos = a->offset, end = a->length == UINT64_MAX ? UINT64_MAX : a->offset + a->length;
+    size_t got = 0;
+    int err = 0;
+    if (buf == NULL)
+        return SBX_ENOMEM;
+    if (a->length != UINT64_MAX && end < a->offset)
+        end = UINT64_MAX; /* offset + length overflowed: read to the end */
+    while (pos < end) {
+        size_t want = end - pos < STEP ? (size_t)(end - pos) : STEP;
+        if ((err = sbx_age_reader_pread(r, buf, want, pos, &got)) < 0 || got == 0)
+            break;
+        if ((err = sbx_sink_write(out, buf, got)) < 0)
+            break;
+        pos += got;
+    }
+    sbx_wipe(buf, STEP);
+    free(buf);
+    return err < 0 ? err : sbx_sink_finish(out);
+}
+
+/* sbx decrypt --offset/--length: only the chunks covering the range are decrypted. */
+static int
+run_range(const struct dec_args *a, sbx_identity **ids, size_t nids, struct pass_ctx *pass)
+{
+    sbx_age_reader *r = NULL;
+    sbx_sink *out = NULL;
+    int err, rc = CLI_FAIL;
+    if (strcmp(a->input, "-") == 0) {
+        cli_errorf("--offset/--length need INPUT to be a file (random access), not standard "
+                   "input");
+        return CLI_USAGE;
+    }
+    int fd = open(a->input, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cli_errorf("cannot open %s: %s", a->input, strerror(errno));
+        return CLI_FAIL;
+    }
+    if ((err = sbx_age_reader_open(&r, fd, ids, nids)) < 0) {
+        report(err, a, pass);
+        goto out;
+    }
+    if (cli_open_output(&out, a->output, 0600) < 0)
+        goto out;
+    if ((err = copy_range(out, r, a)) < 0) {
+        report(err, a, pass);
+        goto out;
+    }
+    rc = CLI_OK;
+out:
+    sbx_sink_free(out);
+    sbx_age_reader_free(r);
+    close(fd);
+    return rc;
+}
+
 static int
 run(const struct dec_args *a)
 {
     struct pass_ctx pass = {a->passphrase_file, false, false, ""};
     sbx_identity **ids = NULL;
     size_t nids = 0;
-    sbx_source *in = NULL, *dec = NULL;
+    sbx_source *in = NULL, *counted = NULL, *dec = NULL;
     sbx_sink *out = NULL;
     sbx_age_decrypt_options opts = SBX_AGE_DECRYPT_OPTIONS_INIT;
+    bool own_counted = false;
     int err, rc = CLI_FAIL;
     opts.armor = SBX_ARMOR_AUTO;
+    opts.threads = (unsigned)a->threads;
     if (load_all_identities(&ids, &nids, a, &pass) < 0)
         goto out;
+    if (a->ranged) {
+        rc = run_range(a, ids, nids, &pass);
+        goto out;
+    }
     if (sbx_source_file_new(&in, a->input) < 0) {
         cli_error_lib(NULL);
         goto out;
     }
-    if ((err = sbx_age_decryptor_new(&dec, in, ids, nids, &opts)) < 0) {
+    if (progress_source_new(&counted, &own_counted, in, progress_file_size(a->input), "decrypting",
+                            a->quiet) < 0) {
+        cli_errorf("out of memory");
+        goto out;
+    }
+    if ((err = sbx_age_decryptor_new(&dec, counted, ids, nids, &opts)) < 0) {
         report(err, a, &pass);
         goto out;
     }
@@ -120,30 +200,51 @@ run(const struct dec_args *a)
 out:
     sbx_sink_free(out); // unfinished: the temporary file is removed, OUTPUT untouched
     sbx_source_free(dec);
+    if (own_counted)
+        sbx_source_free(counted);
     sbx_source_free(in);
     sbx_identities_free(ids, nids);
     return rc;
 }
 
+static bool
+parse_u64(uint64_t *out, const char *s)
+{
+    char *end;
+    if (s[0] < '0' || s[0] > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
 int
 cmd_decrypt(int argc, char **argv)
 {
-    enum { OPT_PASSFILE = 256, OPT_MAXWORK };
+    enum { OPT_PASSFILE = 256, OPT_MAXWORK, OPT_QUIET, OPT_OFFSET, OPT_LENGTH };
     static const struct option longopts[] = {
         {"identity", required_argument, NULL, 'i'},
         {"passphrase-file", required_argument, NULL, OPT_PASSFILE},
         {"max-work-factor", required_argument, NULL, OPT_MAXWORK},
         {"output", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"offset", required_argument, NULL, OPT_OFFSET},
+        {"length", required_argument, NULL, OPT_LENGTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct dec_args a = {0};
     int c, rc = CLI_USAGE, nargs;
     a.max_log_n = SBX_AGE_SCRYPT_MAX_LOG_N;
+    a.length = UINT64_MAX;
     if ((a.identity_files = calloc((size_t)argc, sizeof(char *))) == NULL) {
         cli_errorf("out of memory");
         return CLI_FAIL;
     }
-    while ((c = getopt_long(argc, argv, "+:i:o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:i:o:j:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
             a.identity_files[a.nif++] = optarg;
@@ -162,6 +263,26 @@ cmd_decrypt(int argc, char **argv)
             break;
         case 'o':
             a.output = optarg;
+            break;
+        case 'j':
+            if (!cli_parse_int(&a.threads, optarg, 1, SBX_AGE_MAX_THREADS)) {
+                rc = cli_usage_errorf("decrypt", "-j/--threads must be an integer from 1 to %d",
+                                      SBX_AGE_MAX_THREADS);
+                goto out;
+            }
+            break;
+        case 'q':
+        case OPT_QUIET:
+            a.quiet = true;
+            break;
+        case OPT_OFFSET:
+        case OPT_LENGTH:
+            if (!parse_u64(c == OPT_OFFSET ? &a.offset : &a.length, optarg)) {
+                rc = cli_usage_errorf("decrypt", "--%s must be a byte count (a decimal integer)",
+                                      c == OPT_OFFSET ? "offset" : "length");
+                goto out;
+            }
+            a.ranged = true;
             break;
         case 'h':
             cli_help_print(stdout, "decrypt");

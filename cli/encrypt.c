@@ -3,6 +3,7 @@
  * [armor] -> OUTPUT (atomic file) or stdout.
  */
 #include "cli.h"
+#include "progress.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@ struct enc_args {
     bool passphrase, armor;
     const char *passphrase_file, *output, *input;
     int log_n;
+    int threads; /* -j: 0 = one per CPU */
+    bool quiet;
 };
 
 struct rlist {
@@ -167,19 +170,26 @@ static int
 run(const struct enc_args *a)
 {
     struct rlist rl = {NULL, 0, 0};
-    sbx_source *in = NULL;
+    sbx_source *in = NULL, *counted = NULL;
     sbx_sink *out = NULL, *enc = NULL;
     sbx_age_encrypt_options opts = SBX_AGE_ENCRYPT_OPTIONS_INIT;
+    bool own_counted = false;
     int rc = CLI_FAIL;
     opts.armor = a->armor;
+    opts.threads = (unsigned)a->threads;
     if (sbx_source_file_new(&in, a->input) < 0) {
         cli_error_lib(NULL);
+        goto out;
+    }
+    if (progress_source_new(&counted, &own_counted, in, progress_file_size(a->input), "encrypting",
+                            a->quiet) < 0) {
+        cli_errorf("out of memory");
         goto out;
     }
     if (build_recipients(&rl, a) < 0 || cli_open_output(&out, a->output, 0666) < 0)
         goto out;
     if (sbx_age_encryptor_new(&enc, out, rl.items, rl.n, &opts) < 0 ||
-        sbx_stream_copy(enc, in, NULL) < 0) {
+        sbx_stream_copy(enc, counted, NULL) < 0) {
         cli_error_lib(NULL);
         if (a->output != NULL)
             cli_hintf("%s was not written", a->output);
@@ -189,6 +199,8 @@ run(const struct enc_args *a)
 out:
     sbx_sink_free(enc);
     sbx_sink_free(out); // unfinished: the temporary file is removed
+    if (own_counted)
+        sbx_source_free(counted);
     sbx_source_free(in);
     rlist_free(&rl);
     return rc;
@@ -231,7 +243,7 @@ check_args(struct enc_args *a, int nargs, char **rest)
 int
 cmd_encrypt(int argc, char **argv)
 {
-    enum { OPT_PASSFILE = 256, OPT_WORK };
+    enum { OPT_PASSFILE = 256, OPT_WORK, OPT_QUIET };
     static const struct option longopts[] = {
         {"recipient", required_argument, NULL, 'r'},
         {"recipients-file", required_argument, NULL, 'R'},
@@ -241,6 +253,8 @@ cmd_encrypt(int argc, char **argv)
         {"work-factor", required_argument, NULL, OPT_WORK},
         {"armor", no_argument, NULL, 'a'},
         {"output", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct enc_args a = {0};
@@ -254,7 +268,7 @@ cmd_encrypt(int argc, char **argv)
         rc = CLI_FAIL;
         goto out;
     }
-    while ((c = getopt_long(argc, argv, "+:r:R:i:pao:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:r:R:i:pao:j:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'r':
             a.recipients[a.nr++] = optarg;
@@ -280,6 +294,17 @@ cmd_encrypt(int argc, char **argv)
             break;
         case 'a':
             a.armor = true;
+            break;
+        case 'j':
+            if (!cli_parse_int(&a.threads, optarg, 1, SBX_AGE_MAX_THREADS)) {
+                rc = cli_usage_errorf("encrypt", "-j/--threads must be an integer from 1 to %d",
+                                      SBX_AGE_MAX_THREADS);
+                goto out;
+            }
+            break;
+        case 'q':
+        case OPT_QUIET:
+            a.quiet = true;
             break;
         case 'o':
             a.output = optarg;

@@ -66,6 +66,8 @@ extern "C" {
 #define SBX_AGE_SCRYPT_DEFAULT_LOG_N 18
 /** Highest scrypt log2(N) accepted on decryption by default (as `age`: 4 GiB). */
 #define SBX_AGE_SCRYPT_MAX_LOG_N 22
+/** Most worker threads an encryptor or decryptor uses (the threads option). */
+#define SBX_AGE_MAX_THREADS 64
 /** Upper bound on the header size we accept, against memory exhaustion. */
 #define SBX_AGE_MAX_HEADER_SIZE (1024 * 1024)
 
