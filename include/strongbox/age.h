@@ -161,8 +161,9 @@ SBX_EXTERN int sbx_identity_scrypt_new(sbx_identity **out, const char *passphras
 
 /**
  * Passphrase callback: append the passphrase to out (an empty sbx_buf) and
- * return 0, or return a negative code (e.g. SBX_ECANCELED). The library wipes
- * out after use.
+ * return 0, or return a negative code (e.g. SBX_ECANCELED), ideally recorded
+ * with sbx_error_set() to explain why. The operation then fails with exactly
+ * that code and message. The library wipes out after use.
  */
 typedef int (*sbx_passphrase_cb)(sbx_buf *out, void *payload);
 

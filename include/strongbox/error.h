@@ -57,6 +57,16 @@ typedef struct sbx_error {
  */
 SBX_EXTERN const sbx_error *sbx_error_last(void);
 
+/**
+ * @brief Record an error for the calling thread, for code that runs inside
+ *        the library's callbacks (e.g. a passphrase callback explaining why
+ *        it gave no passphrase). The library returns the callback's code
+ *        unchanged, so the caller then sees this code and message.
+ * @param code a negative enum sbx_error_code value.
+ * @return code, so a callback can write `return sbx_error_set(...)`.
+ */
+SBX_EXTERN int sbx_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /** @brief Forget the last error on this thread. */
 SBX_EXTERN void sbx_error_clear(void);
 

@@ -101,16 +101,15 @@ validate_stanzas(const sbx_age_header *hdr)
 }
 
 static int
-no_match(const sbx_age_header *hdr, size_t nids)
+no_match(const sbx_age_header *hdr)
 {
     bool scrypt = hdr->count == 1 && strcmp(hdr->stanzas[0].type, "scrypt") == 0;
     if (scrypt)
         return sbx__error(SBX_ENOMATCH, "the passphrase is wrong (or no passphrase identity was "
                                         "given for this passphrase-encrypted file)");
     return sbx__error(SBX_ENOMATCH,
-                      "no identity matched any of the file's %zu recipient stanza(s) (%zu "
-                      "identit%s tried): wrong key?",
-                      hdr->count, nids, nids == 1 ? "y" : "ies");
+                      "no identity matched any of the file's %zu recipient stanza(s): wrong key?",
+                      hdr->count);
 }
 
 static int
@@ -127,7 +126,7 @@ unwrap_file_key(uint8_t file_key[SBX_AGE_FILE_KEY_LEN], const sbx_age_header *hd
                 return err;
         }
     }
-    return no_match(hdr, nids);
+    return no_match(hdr);
 }
 
 int

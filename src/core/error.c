@@ -108,6 +108,17 @@ sbx__error(int code, const char *fmt, ...)
     return code;
 }
 
+/* see strongbox/error.h */
+int
+sbx_error_set(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record(code, 0, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 int
 sbx__error_sys(int code, const char *fmt, ...)
 {

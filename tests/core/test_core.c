@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 
+#include "strongbox/age.h"
 #include "strongbox/common.h"
 #include "strongbox/encoding.h"
 #include "strongbox/error.h"
@@ -374,10 +375,40 @@ buf_append_refuses_absurd_sizes(void **state)
     sbx_buf_dispose(&buf);
 }
 
+/* Code in callbacks records its reason with sbx_error_set; the caller sees it. */
+static int
+failing_passphrase(sbx_buf *out, void *payload)
+{
+    (void)out;
+    (void)payload;
+    return sbx_error_set(SBX_ECANCELED, "no terminal to ask for the passphrase of %s", "x.age");
+}
+
+static void
+error_set_from_a_callback_reaches_the_caller(void **state)
+{
+    (void)state;
+    sbx_recipient *r;
+    sbx_identity *id;
+    sbx_buf file = SBX_BUF_INIT, plain = SBX_BUF_INIT;
+    assert_sbx_ok(sbx_recipient_scrypt_new(&r, "pw", 2, 2));
+    assert_sbx_ok(sbx_age_encrypt_buf(&file, "hi", 2, &r, 1, NULL));
+    assert_sbx_ok(sbx_identity_scrypt_new_cb(&id, failing_passphrase, NULL, 0));
+    assert_sbx_err(sbx_age_decrypt_buf(&plain, file.ptr, file.len, &id, 1, NULL), SBX_ECANCELED);
+    assert_string_equal(sbx_error_last()->message,
+                        "no terminal to ask for the passphrase of x.age");
+    assert_int_equal(sbx_error_last()->code, SBX_ECANCELED);
+    assert_int_equal(plain.len, 0);
+    sbx_identity_free(id);
+    sbx_recipient_free(r);
+    sbx_buf_dispose(&file);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(error_set_from_a_callback_reaches_the_caller),
         cmocka_unit_test(error_codes_have_stable_values),
         cmocka_unit_test(error_name_is_the_symbol_for_every_code),
         cmocka_unit_test(strerror_describes_every_code_distinctly),
