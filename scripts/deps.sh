@@ -9,7 +9,7 @@ packages=(
   libcmocka-dev zlib1g-dev                       # unit tests, testkit (zlib vectors)
   libarchive-dev                                 # sbx migrate: reading seed tar.gz archives
   clang libclang-rt-14-dev                       # libFuzzer targets
-  age expect perl python3                        # interop peer and test drivers
+  age openssh-client expect perl python3         # interop peers and test drivers
   hyperfine                                      # benchmarks
 )
 

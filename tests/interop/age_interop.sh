@@ -7,8 +7,9 @@
 # with sbx: X25519 keys from either tool, several recipients, binary and
 # armor, sizes around the 64 KiB chunk boundary, and passphrases (age reads
 # those only from a terminal, so expect(1) types them). Prints one line per
-# case, then "N passed, M failed"; exits non-zero if any case failed, 77
-# (skipped) if age is not installed.
+# case, then "N passed, M failed"; exits non-zero if any case failed or if
+# age is not installed (scripts/deps.sh installs it: a missing peer is a
+# failure, never a silent skip).
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
@@ -19,8 +20,9 @@ SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 AGE=${AGE:-age}
 AGE_KEYGEN=${AGE_KEYGEN:-age-keygen}
 if ! command -v "$AGE" >/dev/null || ! command -v "$AGE_KEYGEN" >/dev/null; then
-    echo "age/age-keygen not found: interop tests skipped (apt-get install age)"
-    exit 77
+    echo "FAIL - age/age-keygen not found (run scripts/deps.sh, or apt-get install age)"
+    echo "0 passed, 1 failed"
+    exit 1
 fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/sbx-interop.XXXXXX")
 trap 'rm -rf "$T"' EXIT

@@ -7,7 +7,7 @@
 # 4096 works. Prints "N passed, M failed"; exits non-zero on any failure.
 set -u
 SBX=${1:?usage: ssh_interop.sh PATH_TO_SBX}
-command -v age >/dev/null || { echo "age not installed: skipped"; exit 77; }
+command -v age >/dev/null || { echo "FAIL - age not installed (run scripts/deps.sh)"; echo "0 passed, 1 failed"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
