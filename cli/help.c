@@ -2,6 +2,7 @@
  * cli/help.c - the manual pages of sbx (sbx help COMMAND, sbx COMMAND --help).
  */
 #include "cli.h"
+#include "fileops_json.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -47,6 +48,9 @@ static const struct page pages[] = {
      "    encrypt   encrypt a file to recipients or to a passphrase\n"
      "    decrypt   decrypt and verify a file\n"
      "    migrate   re-encrypt a pyFileSec/opensslwrap archive to age\n"
+     "    seal      encrypt files next to themselves, verify, destroy the originals\n"
+     "    unseal    decrypt a sealed file back and remove FILE.age\n"
+     "    destroy   overwrite and remove files, reporting what cannot be guaranteed\n"
      "    help      show the manual page of a command\n"
      "\n"
      "    Options come before operands (POSIX): sbx encrypt -r KEY FILE.\n"
@@ -220,6 +224,9 @@ static const struct page pages[] = {
      "    sbx decrypt -i key.txt data.tar.age | tar x\n"
      "    sbx decrypt -i ~/.ssh/id_ed25519 -o notes.txt notes.txt.age\n"
      "\n"},
+    {"destroy", usage_destroy, help_destroy},
+    {"seal", usage_seal, help_seal},
+    {"unseal", usage_unseal, help_unseal},
     {"migrate",
      "usage: sbx migrate -i KEY (-r RECIPIENT | -R FILE)... [-o OUTPUT]\n"
      "                   [--passphrase-file FILE] [--md md5|sha256] [--delete-original] ARCHIVE\n",

@@ -2,6 +2,7 @@
  * cli/main.c - the sbx command: global options and subcommand dispatch.
  */
 #include "cli.h"
+#include "fileops_json.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -12,10 +13,18 @@ struct command {
     int (*run)(int argc, char **argv);
 };
 
+// clang-format off
 static const struct command commands[] = {
-    {"keygen", cmd_keygen},   {"encrypt", cmd_encrypt}, {"decrypt", cmd_decrypt},
-    {"migrate", cmd_migrate}, {"help", cmd_help},
+    {"keygen", cmd_keygen},
+    {"encrypt", cmd_encrypt},
+    {"decrypt", cmd_decrypt},
+    {"migrate", cmd_migrate},
+    {"seal", cmd_seal},
+    {"unseal", cmd_unseal},
+    {"destroy", cmd_destroy},
+    {"help", cmd_help},
 };
+// clang-format on
 
 int
 main(int argc, char **argv)

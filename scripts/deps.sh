@@ -9,7 +9,8 @@ packages=(
   libcmocka-dev zlib1g-dev                       # unit tests, testkit (zlib vectors)
   libarchive-dev                                 # sbx migrate: reading seed tar.gz archives
   clang libclang-rt-14-dev                       # libFuzzer targets
-  age openssh-client expect perl python3         # interop peers and test drivers
+  age openssh-client minisign expect perl python3 # interop peers and test drivers
+  e2fsprogs                                      # sbx destroy test: mkfs.ext4, filefrag
   hyperfine                                      # benchmarks
 )
 

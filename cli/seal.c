@@ -1,0 +1,513 @@
+/*
+ * cli/seal.c - sbx seal / sbx unseal: the seed's encrypt-and-destroy
+ * workflow in one command (strongbox/fileops.h, docs/seal.md).
+ */
+#include "cli.h"
+#include "fileops_json.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char usage_seal[] =
+    "usage: sbx seal (-r RECIPIENT | -R FILE)... [-i IDENTITY] [--keep] [--strict] [--meta]\n"
+    "                [--passes N] [--json] FILE...\n";
+
+const char usage_unseal[] = "usage: sbx unseal (-i IDENTITY)... [--passphrase-file F] [-o OUTPUT] "
+                            "[--force] [--keep] [--json] FILE.age\n";
+
+const char help_seal[] =
+    "NAME\n"
+    "    sbx seal - encrypt files next to themselves, verify, destroy the originals\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    sbx seal (-r RECIPIENT | -R FILE)... [-i IDENTITY] [--keep] [--strict]\n"
+    "             [--meta] [--passes N] [--json] FILE...\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    For each FILE: encrypt it to FILE.age (age v1, mode 0600, written\n"
+    "    atomically; an existing FILE.age is never replaced), read FILE.age back\n"
+    "    and check it completely (header MAC, every payload chunk, and the\n"
+    "    SHA-256 of the decrypted bytes against the original) using the file key\n"
+    "    kept in memory for that purpose, so no private key is needed; then\n"
+    "    destroy FILE as sbx destroy does (unless --keep). With -i, FILE.age is\n"
+    "    also decrypted with that identity before anything is destroyed.\n"
+    "\n"
+    "    Before starting, sbx seal warns when FILE is inside a sync folder\n"
+    "    (Dropbox, Google Drive, OneDrive, iCloud Drive), under version control\n"
+    "    (git, hg, svn), or has other hard links: copies of it probably exist\n"
+    "    elsewhere, and destroying this one cannot reach them. --strict refuses\n"
+    "    such files instead. A file with other hard links is sealed and then\n"
+    "    only its name is removed (the data stays under the other names).\n"
+    "\n"
+    "    --meta stores the original name, size, modification time, tool version,\n"
+    "    recipient fingerprints and a history line in the header, encrypted\n"
+    "    under the file key (never in clear). age(1) skips it and decrypts the\n"
+    "    file to exactly the original bytes (docs/seal.md).\n"
+    "\n"
+    "OPTIONS\n"
+    "    -r, --recipient KEY        encrypt to KEY (age1..., ssh-ed25519, ssh-rsa)\n"
+    "    -R, --recipients-file F    encrypt to every recipient in F\n"
+    "    -i, --identity F           also check that this identity decrypts FILE.age\n"
+    "    -k, --keep                 keep the original\n"
+    "    -s, --strict               refuse files in sync folders, under version\n"
+    "                               control, or with other hard links\n"
+    "    -m, --meta                 store encrypted metadata in FILE.age\n"
+    "    -n, --passes N             overwrite passes when destroying (default 1)\n"
+    "    -j, --json                 print a JSON report on standard output\n"
+    "    -h, --help                 show this page\n"
+    "\n"
+    "EXAMPLES\n"
+    "    sbx seal -r age1... data.csv              # data.csv.age; data.csv destroyed\n"
+    "    sbx seal -R team.txt --meta --keep *.pdf\n"
+    "    sbx seal -r age1... --strict --json notes.txt\n"
+    "\n";
+
+const char help_unseal[] =
+    "NAME\n"
+    "    sbx unseal - decrypt a sealed file back to its name and remove FILE.age\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    sbx unseal (-i IDENTITY)... [--passphrase-file F] [-o OUTPUT] [--force]\n"
+    "               [--keep] [--json] FILE.age\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Decrypt FILE.age to FILE (mode 0600, written atomically: FILE appears\n"
+    "    only once it is complete and every chunk has verified) and then remove\n"
+    "    FILE.age. An existing FILE is not replaced without --force. On any\n"
+    "    error nothing is written and FILE.age is kept. Metadata stored by\n"
+    "    sbx seal --meta is decrypted, checked and shown.\n"
+    "\n"
+    "OPTIONS\n"
+    "    -i, --identity F           identity file (repeatable)\n"
+    "    -P, --passphrase-file F    read a passphrase from F (first line)\n"
+    "    -o, --output OUTPUT        write here instead of FILE\n"
+    "    -f, --force                replace an existing output file\n"
+    "    -k, --keep                 keep FILE.age\n"
+    "    -j, --json                 print a JSON report on standard output\n"
+    "    -h, --help                 show this page\n"
+    "\n"
+    "EXAMPLES\n"
+    "    sbx unseal -i key.txt data.csv.age\n"
+    "    sbx unseal -i key.txt --keep --json data.csv.age\n"
+    "\n";
+
+/* ---- shared ---- */
+
+static void
+json_hex(FILE *f, const uint8_t *p, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%02x", p[i]);
+    fputc('"', f);
+}
+
+static void
+json_meta(FILE *f, const sbx_seal_meta *m)
+{
+    fputs("{\"name\": ", f);
+    cli_json_str(f, m->name);
+    fprintf(f, ", \"size\": %llu, \"mtime\": %lld, \"tool\": ", (unsigned long long)m->size,
+            (long long)m->mtime);
+    cli_json_str(f, m->tool);
+    fputs(", \"recipients\": [", f);
+    for (size_t i = 0; i < m->nrecipients; i++) {
+        fputs(i ? ", " : "", f);
+        cli_json_str(f, m->recipients[i]);
+    }
+    fputs("], \"history\": [", f);
+    for (size_t i = 0; i < m->nhistory; i++) {
+        fputs(i ? ", " : "", f);
+        cli_json_str(f, m->history[i]);
+    }
+    fputs("]}", f);
+}
+
+static bool
+add_recipients(sbx_recipient ***rs, size_t *n, sbx_recipient **more, size_t k)
+{
+    sbx_recipient **grown = realloc(*rs, (*n + k + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return false;
+    memcpy(grown + *n, more, k * sizeof(*more));
+    *rs = grown;
+    *n += k;
+    return true;
+}
+
+static int
+load_recipient(sbx_recipient ***rs, size_t *n, const char *key)
+{
+    sbx_recipient *r = NULL;
+    if (sbx_recipient_parse(&r, key) < 0) {
+        cli_errorf("recipient \"%s\": %s", key, sbx_error_last()->message);
+        return CLI_FAIL;
+    }
+    if (!add_recipients(rs, n, &r, 1)) {
+        sbx_recipient_free(r);
+        cli_errorf("out of memory");
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static int
+load_recipients_file(sbx_recipient ***rs, size_t *n, const char *path)
+{
+    sbx_buf text = SBX_BUF_INIT;
+    sbx_recipient **list = NULL;
+    size_t k = 0;
+    int rc = CLI_FAIL;
+    if (cli_read_small_file(&text, path, "recipients file", false) < 0)
+        goto out;
+    if (sbx_recipients_parse(&list, &k, (const char *)text.ptr, text.len) < 0) {
+        cli_errorf("recipients file %s: %s", path, sbx_error_last()->message);
+        goto out;
+    }
+    if (!add_recipients(rs, n, list, k)) {
+        sbx_recipients_free(list, k);
+        cli_errorf("out of memory");
+        goto out;
+    }
+    free(list); // the recipients now belong to *rs
+    rc = CLI_OK;
+out:
+    sbx_buf_dispose(&text);
+    return rc;
+}
+
+/* ---- seal ---- */
+
+struct seal_args {
+    sbx_recipient **rs;
+    size_t nr;
+    sbx_identity **ids;
+    size_t nids;
+    sbx_seal_options o;
+    bool json;
+};
+
+static void
+warn_preflight(const char *path, const sbx_seal_preflight *p, bool strict)
+{
+    if (strict)
+        return; // the library refuses with the reasons
+    if (p->sync_folder)
+        cli_warnf("%s is inside a %s folder (%s): it has probably been uploaded already, and "
+                  "destroying it here does not remove the copies there",
+                  path, p->sync_service, p->sync_root);
+    if (p->vcs)
+        cli_warnf("%s is inside a %s working tree (%s): if it was ever committed, the history "
+                  "keeps it",
+                  path, p->vcs_type, p->vcs_root);
+    if (p->links > 1)
+        cli_warnf("%s has %llu hard links: only this name will be removed; the data stays "
+                  "readable under the others",
+                  path, (unsigned long long)p->links);
+}
+
+static void
+json_seal(FILE *f, const char *path, int err, const sbx_seal_report *r)
+{
+    const sbx_seal_preflight *p = &r->preflight;
+    fputs("    {\"file\": ", f);
+    cli_json_str(f, path);
+    fputs(", ", f);
+    cli_json_error_fields(f, err);
+    fputs(", \"output\": ", f);
+    cli_json_str(f, r->output);
+    fprintf(f, ", \"size\": %llu, \"output_size\": %llu, \"sha256\": ", (unsigned long long)r->size,
+            (unsigned long long)r->output_size);
+    json_hex(f, r->sha256, sizeof(r->sha256));
+    fprintf(f, ", \"verified\": %s, \"verified_identity\": %s, \"meta\": %s",
+            r->verified ? "true" : "false", r->verified_identity ? "true" : "false",
+            r->meta ? "true" : "false");
+    fprintf(f, ", \"preflight\": {\"sync_folder\": %s, \"sync_service\": ",
+            p->sync_folder ? "true" : "false");
+    cli_json_str(f, p->sync_service);
+    fputs(", \"sync_root\": ", f);
+    cli_json_str(f, p->sync_root);
+    fprintf(f, ", \"vcs\": %s, \"vcs_type\": ", p->vcs ? "true" : "false");
+    cli_json_str(f, p->vcs_type);
+    fputs(", \"vcs_root\": ", f);
+    cli_json_str(f, p->vcs_root);
+    fprintf(f, ", \"links\": %llu}, \"destroyed\": %s, \"destroy\": ", (unsigned long long)p->links,
+            r->destroyed ? "true" : "false");
+    if (r->destroyed) {
+        fputc('{', f);
+        cli_json_destroy_fields(f, &r->destroy);
+        fputc('}', f);
+    } else {
+        fputs("null", f);
+    }
+    fputc('}', f);
+}
+
+static void
+human_seal(const char *path, const sbx_seal_report *r)
+{
+    printf("%s -> %s: %llu bytes sealed, read back and verified%s%s\n", path, r->output,
+           (unsigned long long)r->size, r->verified_identity ? " (also with the identity)" : "",
+           r->meta ? ", with encrypted metadata" : "");
+    if (!r->destroyed) {
+        printf("  original kept\n");
+        return;
+    }
+    const sbx_destroy_report *d = &r->destroy;
+    if (d->overwritten)
+        printf("  original overwritten (%u pass%s) and removed; filesystem %s\n", d->passes,
+               d->passes == 1 ? "" : "es", d->fs_type);
+    else
+        printf("  original name removed, data NOT overwritten\n");
+    for (size_t i = 0; i < d->nwarnings; i++)
+        printf("  warning: %s\n", d->warnings[i]);
+}
+
+static int
+seal_all(struct seal_args *a, int nfiles, char **files)
+{
+    int rc = CLI_OK;
+    a->o.verify_identities = a->ids;
+    a->o.nverify = a->nids;
+    if (a->json)
+        printf("{\"command\": \"seal\", \"results\": [\n");
+    for (int i = 0; i < nfiles; i++) {
+        sbx_seal_preflight p;
+        sbx_seal_report r;
+        if (sbx_seal_preflight_check(&p, files[i]) == 0)
+            warn_preflight(files[i], &p, a->o.strict);
+        int err = sbx_seal_file(&r, files[i], a->rs, a->nr, &a->o);
+        if (err < 0) {
+            rc = CLI_FAIL;
+            cli_errorf("%s", sbx_error_last()->message);
+        }
+        if (a->json) {
+            json_seal(stdout, files[i], err, &r);
+            fputs(i + 1 < nfiles ? ",\n" : "\n", stdout);
+        } else if (err == 0) {
+            human_seal(files[i], &r);
+        }
+    }
+    if (a->json)
+        printf("], \"ok\": %s}\n", rc == CLI_OK ? "true" : "false");
+    return rc;
+}
+
+static int
+parse_seal(struct seal_args *a, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"recipient", required_argument, NULL, 'r'},
+        {"recipients-file", required_argument, NULL, 'R'},
+        {"identity", required_argument, NULL, 'i'},
+        {"keep", no_argument, NULL, 'k'},
+        {"strict", no_argument, NULL, 's'},
+        {"meta", no_argument, NULL, 'm'},
+        {"passes", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, passes;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+:r:R:i:ksmn:jh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            if (load_recipient(&a->rs, &a->nr, optarg) != CLI_OK)
+                return CLI_FAIL;
+            break;
+        case 'R':
+            if (load_recipients_file(&a->rs, &a->nr, optarg) != CLI_OK)
+                return CLI_FAIL;
+            break;
+        case 'i':
+            if (cli_load_identities(&a->ids, &a->nids, optarg) < 0)
+                return CLI_FAIL;
+            break;
+        case 'k':
+            a->o.keep = true;
+            break;
+        case 's':
+            a->o.strict = true;
+            break;
+        case 'm':
+            a->o.meta = true;
+            break;
+        case 'n':
+            if (!cli_parse_int(&passes, optarg, 1, SBX_DESTROY_MAX_PASSES))
+                return cli_usage_errorf("seal", "--passes takes a number from 1 to %d",
+                                        SBX_DESTROY_MAX_PASSES);
+            a->o.passes = (unsigned)passes;
+            break;
+        case 'j':
+            a->json = true;
+            break;
+        case 'h':
+            cli_fileops_help("seal", usage_seal, help_seal);
+            return -1;
+        default:
+            return cli_bad_option("seal", c, argv, longopts);
+        }
+    }
+    if (a->nr == 0)
+        return cli_usage_errorf("seal", "give the recipients (-r KEY or -R FILE)");
+    if (optind >= argc)
+        return cli_usage_errorf("seal", "give the files to seal");
+    return CLI_OK;
+}
+
+int
+cmd_seal(int argc, char **argv)
+{
+    struct seal_args a = {.o = SBX_SEAL_OPTIONS_INIT};
+    int rc = parse_seal(&a, argc, argv);
+    if (rc == CLI_OK)
+        rc = seal_all(&a, argc - optind, argv + optind);
+    else if (rc < 0)
+        rc = CLI_OK; // --help
+    sbx_recipients_free(a.rs, a.nr);
+    sbx_identities_free(a.ids, a.nids);
+    return rc;
+}
+
+/* ---- unseal ---- */
+
+static int
+add_passphrase(sbx_identity ***ids, size_t *n, const char *file)
+{
+    sbx_buf pass = SBX_BUF_INIT;
+    sbx_identity *id = NULL;
+    char why[256];
+    int rc = CLI_FAIL;
+    if (cli_read_passphrase(&pass, file, false, why, sizeof(why)) < 0) {
+        cli_errorf("%s", why);
+        goto out;
+    }
+    if (sbx_identity_scrypt_new(&id, (const char *)pass.ptr, pass.len, 0) < 0) {
+        cli_error_lib("passphrase");
+        goto out;
+    }
+    sbx_identity **grown = realloc(*ids, (*n + 2) * sizeof(*grown));
+    if (grown == NULL) {
+        sbx_identity_free(id);
+        cli_errorf("out of memory");
+        goto out;
+    }
+    grown[(*n)++] = id;
+    *ids = grown;
+    rc = CLI_OK;
+out:
+    sbx_buf_dispose(&pass);
+    return rc;
+}
+
+static void
+json_unseal(FILE *f, const char *path, int err, const sbx_unseal_report *r)
+{
+    fputs("{\"command\": \"unseal\", \"file\": ", f);
+    cli_json_str(f, path);
+    fputs(", ", f);
+    cli_json_error_fields(f, err);
+    fputs(", \"output\": ", f);
+    cli_json_str(f, r->output);
+    fprintf(f, ", \"size\": %llu, \"sha256\": ", (unsigned long long)r->size);
+    json_hex(f, r->sha256, sizeof(r->sha256));
+    fprintf(f, ", \"removed\": %s, \"meta\": ", r->removed ? "true" : "false");
+    if (r->has_meta) {
+        json_meta(f, &r->meta);
+        fprintf(f, ", \"meta_size_ok\": %s", r->meta_size_ok ? "true" : "false");
+    } else {
+        fputs("null", f);
+    }
+    fputs("}\n", f);
+}
+
+static void
+human_unseal(const char *path, const sbx_unseal_report *r)
+{
+    printf("%s -> %s: %llu bytes decrypted and verified%s\n", path, r->output,
+           (unsigned long long)r->size, r->removed ? ", sealed file removed" : "");
+    if (!r->has_meta)
+        return;
+    const sbx_seal_meta *m = &r->meta;
+    printf("  metadata: name \"%s\", size %llu%s, mtime %lld, %s\n", m->name,
+           (unsigned long long)m->size, r->meta_size_ok ? "" : " (DIFFERS from the content)",
+           (long long)m->mtime, m->tool);
+    for (size_t i = 0; i < m->nrecipients; i++)
+        printf("  recipient %s\n", m->recipients[i]);
+    for (size_t i = 0; i < m->nhistory; i++)
+        printf("  history: %s\n", m->history[i]);
+}
+
+int
+cmd_unseal(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"passphrase-file", required_argument, NULL, 'P'},
+        {"output", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {"keep", no_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    sbx_unseal_options o = SBX_UNSEAL_OPTIONS_INIT;
+    sbx_identity **ids = NULL;
+    size_t nids = 0;
+    bool json = false;
+    int c, rc = CLI_FAIL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+:i:P:o:fkjh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if (cli_load_identities(&ids, &nids, optarg) < 0)
+                goto out;
+            break;
+        case 'P':
+            if (add_passphrase(&ids, &nids, optarg) != CLI_OK)
+                goto out;
+            break;
+        case 'o':
+            o.output = optarg;
+            break;
+        case 'f':
+            o.force = true;
+            break;
+        case 'k':
+            o.keep = true;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            cli_fileops_help("unseal", usage_unseal, help_unseal);
+            rc = CLI_OK;
+            goto out;
+        default:
+            rc = cli_bad_option("unseal", c, argv, longopts);
+            goto out;
+        }
+    }
+    if (nids == 0) {
+        rc = cli_usage_errorf("unseal", "give an identity (-i FILE or --passphrase-file FILE)");
+        goto out;
+    }
+    if (argc - optind != 1) {
+        rc = cli_usage_errorf("unseal", "give exactly one sealed file");
+        goto out;
+    }
+    sbx_unseal_report r;
+    int err = sbx_unseal_file(&r, argv[optind], ids, nids, &o);
+    if (err < 0)
+        cli_errorf("%s", sbx_error_last()->message);
+    if (json)
+        json_unseal(stdout, argv[optind], err, &r);
+    else if (err == 0)
+        human_unseal(argv[optind], &r);
+    rc = err < 0 ? CLI_FAIL : CLI_OK;
+out:
+    sbx_identities_free(ids, nids);
+    return rc;
+}

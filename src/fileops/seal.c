@@ -1,0 +1,1061 @@
+/*
+ * src/fileops/seal.c - seal (encrypt next to itself, verify, destroy the
+ * original) and unseal, with optional encrypted metadata.
+ *
+ * Implementation notes (strongbox/fileops.h, docs/seal.md):
+ *  - Read-back check without the recipient's private key: a pseudo-recipient
+ *    ("capture") is added to the encryptor's recipient list. Its wrap()
+ *    writes no stanza; it copies the file key into secure memory. A
+ *    pseudo-identity ("fixed key") then hands that key to the decryptor,
+ *    which verifies the header MAC and every chunk as for any file; the
+ *    plaintext is hashed and compared with the original's SHA-256. The key
+ *    copy is wiped when the seal ends.
+ *  - Metadata: the "meta" pseudo-recipient's wrap() appends the encrypted
+ *    sbx-meta stanza (src/fileops/seal.h). Reading it back: each identity
+ *    is wrapped so that the file key it unwraps is copied to a secure slot;
+ *    once the decryptor has checked the header MAC, the header is read
+ *    again from the file, its MAC checked again with that key (the file may
+ *    have changed between the two reads), and the stanza decrypted.
+ *  - Metadata text (SBX_META_MAX_SIZE at most): "sbx-meta 1\n", then
+ *    "key: value\n" lines; in values, bytes < 0x20, 0x7f and '%' are written
+ *    %XX. Unknown keys are skipped (forward compatibility); a key given
+ *    twice that is not repeatable is an error.
+ */
+#include "strongbox/fileops.h"
+#include "strongbox/encoding.h"
+#include "strongbox/memory.h"
+#include "strongbox/random.h"
+#include "fileops/seal.h"
+#include "age/keys.h"
+#include "age/payload.h"
+#include "core/crypto.h"
+#include "core/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define SALT_LEN   16
+#define READ_BLOCK (64 * 1024)
+
+/* ---- metadata text ---- */
+
+static int
+put_value(sbx_buf *out, const char *key, const char *value)
+{
+    int err = sbx_buf_append(out, key, strlen(key));
+    if (err == 0)
+        err = sbx_buf_append(out, ": ", 2);
+    for (const unsigned char *c = (const unsigned char *)value; *c && err == 0; c++) {
+        if (*c < 0x20 || *c == 0x7f || *c == '%') {
+            char esc[4];
+            snprintf(esc, sizeof(esc), "%%%02X", *c);
+            err = sbx_buf_append(out, esc, 3);
+        } else {
+            err = sbx_buf_append(out, c, 1);
+        }
+    }
+    return err == 0 ? sbx_buf_append(out, "\n", 1) : err;
+}
+
+/* see strongbox/fileops.h */
+int
+sbx_seal_meta_encode(sbx_buf *out, const sbx_seal_meta *m)
+{
+    char num[32];
+    int err = sbx_buf_append(out, "sbx-meta 1\n", 11);
+    if (err == 0 && m->name[0])
+        err = put_value(out, "name", m->name);
+    snprintf(num, sizeof(num), "%" PRIu64, m->size);
+    if (err == 0)
+        err = put_value(out, "size", num);
+    snprintf(num, sizeof(num), "%" PRId64, m->mtime);
+    if (err == 0)
+        err = put_value(out, "mtime", num);
+    if (err == 0 && m->tool[0])
+        err = put_value(out, "tool", m->tool);
+    for (size_t i = 0; i < m->nrecipients && i < SBX_META_MAX_RECIPIENTS && err == 0; i++)
+        err = put_value(out, "recipient", m->recipients[i]);
+    for (size_t i = 0; i < m->nhistory && i < SBX_META_MAX_HISTORY && err == 0; i++)
+        err = put_value(out, "history", m->history[i]);
+    if (err == 0 && out->len > SBX_META_MAX_SIZE)
+        err = sbx__error(SBX_ETOOBIG, "the metadata exceeds %d bytes", SBX_META_MAX_SIZE);
+    return err;
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Unescape [v, end) into out (cap bytes with the NUL). */
+static int
+get_value(char *out, size_t cap, const char *v, const char *end, size_t line)
+{
+    size_t n = 0;
+    for (; v < end; v++) {
+        int c = (unsigned char)*v;
+        if (c < 0x20 || c == 0x7f)
+            return sbx__error(SBX_EFORMAT, "metadata line %zu: control character", line);
+        if (c == '%') {
+            int hi = end - v > 2 ? hexval(v[1]) : -1, lo = end - v > 2 ? hexval(v[2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return sbx__error(SBX_EFORMAT, "metadata line %zu: bad %% escape", line);
+            c = hi * 16 + lo;
+            v += 2;
+        }
+        if (n + 1 >= cap)
+            return sbx__error(SBX_EFORMAT, "metadata line %zu: value too long", line);
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int
+get_number(char *tmp, size_t cap, const char *v, const char *end, size_t line, bool sign,
+           int64_t *s, uint64_t *u)
+{
+    char *e;
+    int err = get_value(tmp, cap, v, end, line);
+    if (err < 0)
+        return err;
+    errno = 0;
+    if (tmp[0] == '\0' || (tmp[0] == '-' && !sign) || tmp[0] == '+' || tmp[0] == ' ')
+        return sbx__error(SBX_EFORMAT, "metadata line %zu: bad number", line);
+    if (sign)
+        *s = strtoll(tmp, &e, 10);
+    else
+        *u = strtoull(tmp, &e, 10);
+    if (*e != '\0' || errno != 0)
+        return sbx__error(SBX_EFORMAT, "metadata line %zu: bad number", line);
+    return 0;
+}
+
+static int
+decode_line(sbx_seal_meta *m, const char *p, const char *end, size_t line, unsigned *seen)
+{
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    char tmp[SBX_META_LINE_LEN];
+    if (colon == NULL || colon + 1 >= end + 1 || colon[1] != ' ')
+        return sbx__error(SBX_EFORMAT, "metadata line %zu: expected \"key: value\"", line);
+    size_t klen = (size_t)(colon - p);
+    const char *v = colon + 2;
+#define KEY(s) (klen == sizeof(s) - 1 && memcmp(p, s, klen) == 0)
+#define ONCE(bit)                                                                                  \
+    do {                                                                                           \
+        if (*seen & (bit))                                                                         \
+            return sbx__error(SBX_EFORMAT, "metadata line %zu: repeated key", line);               \
+        *seen |= (bit);                                                                            \
+    } while (0)
+    if (KEY("name")) {
+        ONCE(1u);
+        return get_value(m->name, sizeof(m->name), v, end, line);
+    }
+    if (KEY("size")) {
+        ONCE(2u);
+        return get_number(tmp, sizeof(tmp), v, end, line, false, NULL, &m->size);
+    }
+    if (KEY("mtime")) {
+        ONCE(4u);
+        return get_number(tmp, sizeof(tmp), v, end, line, true, &m->mtime, NULL);
+    }
+    if (KEY("tool")) {
+        ONCE(8u);
+        return get_value(m->tool, sizeof(m->tool), v, end, line);
+    }
+    if (KEY("recipient")) {
+        if (m->nrecipients == SBX_META_MAX_RECIPIENTS)
+            return sbx__error(SBX_EFORMAT, "metadata: more than %d recipients",
+                              SBX_META_MAX_RECIPIENTS);
+        return get_value(m->recipients[m->nrecipients++], sizeof(m->recipients[0]), v, end, line);
+    }
+    if (KEY("history")) {
+        if (m->nhistory == SBX_META_MAX_HISTORY)
+            return sbx__error(SBX_EFORMAT, "metadata: more than %d history lines",
+                              SBX_META_MAX_HISTORY);
+        return get_value(m->history[m->nhistory++], sizeof(m->history[0]), v, end, line);
+    }
+#undef KEY
+#undef ONCE
+    return 0; // unknown key: written by a newer version
+}
+
+/* see strongbox/fileops.h */
+int
+sbx_seal_meta_decode(sbx_seal_meta *out, const uint8_t *text, size_t len)
+{
+    static const char magic[] = "sbx-meta 1\n";
+    const char *p = (const char *)text, *end = p + len;
+    unsigned seen = 0;
+    size_t line = 1;
+    int err;
+    memset(out, 0, sizeof(*out));
+    if (len > SBX_META_MAX_SIZE)
+        return sbx__error(SBX_EFORMAT, "metadata larger than %d bytes", SBX_META_MAX_SIZE);
+    if (len < sizeof(magic) - 1 || memcmp(p, magic, sizeof(magic) - 1) != 0)
+        return sbx__error(SBX_EFORMAT, "metadata does not start with \"sbx-meta 1\" (written by "
+                                       "a newer sbx? upgrade)");
+    p += sizeof(magic) - 1;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        line++;
+        if (nl == NULL)
+            return sbx__error(SBX_EFORMAT, "metadata line %zu: missing line end", line);
+        if ((err = decode_line(out, p, nl, line, &seen)) < 0) {
+            memset(out, 0, sizeof(*out));
+            return err;
+        }
+        p = nl + 1;
+    }
+    return 0;
+}
+
+/* ---- the sbx-meta stanza ---- */
+
+static int
+meta_key(uint8_t key[32], const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
+         const uint8_t salt[SALT_LEN])
+{
+    return sbx__hkdf_sha256(key, file_key, SBX_AGE_FILE_KEY_LEN, salt, SALT_LEN,
+                            SBX_META_STANZA_TYPE " " SBX_META_STANZA_VERSION);
+}
+
+/* see fileops/seal.h */
+int
+sbx_seal__meta_stanza_add(sbx_age_header *hdr, const sbx_seal_meta *meta,
+                          const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    sbx_buf text = SBX_BUF_INIT;
+    uint8_t salt[SALT_LEN], key[32], *body = NULL;
+    char salt64[SBX_BASE64_PAD_LEN(SALT_LEN) + 1];
+    int err;
+    if ((err = sbx_seal_meta_encode(&text, meta)) < 0 ||
+        (err = sbx_random_bytes(salt, sizeof(salt))) < 0 ||
+        (err = meta_key(key, file_key, salt)) < 0)
+        goto out;
+    if ((body = malloc(text.len + 16)) == NULL) {
+        err = sbx__error_nomem();
+        goto out;
+    }
+    if (sbx_base64_encode(salt64, sizeof(salt64), salt, sizeof(salt), false) < 0) {
+        err = SBX_EINVAL;
+        goto out;
+    }
+    const char *args[] = {SBX_META_STANZA_VERSION, salt64};
+    if ((err = sbx__seal_zero_nonce(body, key, text.ptr, text.len)) == 0)
+        err = sbx_age__header_add_stanza(hdr, SBX_META_STANZA_TYPE, args, 2, body, text.len + 16);
+out:
+    SBX_WIPE_BUF(key);
+    sbx_buf_dispose(&text);
+    free(body);
+    return err;
+}
+
+/* see fileops/seal.h */
+int
+sbx_seal__meta_stanza_open(sbx_seal_meta *out, const sbx_age_stanza *s,
+                           const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    uint8_t salt[SBX_BASE64_DECODED_MAX(SBX_BASE64_NOPAD_LEN(SALT_LEN))], key[32], *text = NULL;
+    size_t salt_len = 0;
+    int err;
+    memset(out, 0, sizeof(*out));
+    if (s->nargs != 2 || strcmp(s->args[0], SBX_META_STANZA_VERSION) != 0)
+        return sbx__error(SBX_EFORMAT, "unknown %s stanza version (written by a newer sbx?)",
+                          SBX_META_STANZA_TYPE);
+    if (sbx_base64_decode(salt, sizeof(salt), &salt_len, s->args[1], strlen(s->args[1]), false) <
+            0 ||
+        salt_len != SALT_LEN || s->body_len < 16 || s->body_len > SBX_META_MAX_SIZE + 16)
+        return sbx__error(SBX_EFORMAT, "malformed %s stanza", SBX_META_STANZA_TYPE);
+    if ((text = malloc(s->body_len)) == NULL)
+        return sbx__error_nomem();
+    if ((err = meta_key(key, file_key, salt)) < 0)
+        goto out;
+    if ((err = sbx__open_zero_nonce(text, key, s->body, s->body_len)) < 0) {
+        err = sbx__error(SBX_EAUTH, "the metadata stanza does not decrypt: it was not written "
+                                    "with this file's key");
+        goto out;
+    }
+    err = sbx_seal_meta_decode(out, text, s->body_len - 16);
+out:
+    SBX_WIPE_BUF(key);
+    free(text);
+    return err;
+}
+
+/* ---- pseudo-recipients and pseudo-identities ---- */
+
+struct meta_rcpt {
+    sbx_recipient base;
+    sbx_seal_meta meta;
+};
+
+static int
+meta_wrap(const sbx_recipient *r, sbx_age_header *hdr, const uint8_t key[SBX_AGE_FILE_KEY_LEN])
+{
+    return sbx_seal__meta_stanza_add(hdr, &((const struct meta_rcpt *)r)->meta, key);
+}
+
+static int
+pseudo_to_string(const sbx_recipient *r, sbx_buf *out)
+{
+    (void)r;
+    (void)out;
+    return sbx__error(SBX_EUNSUPPORTED, "this pseudo-recipient is not a key");
+}
+
+static void
+pseudo_free(sbx_recipient *r)
+{
+    free(r);
+}
+
+static const struct sbx_recipient_ops meta_ops = {
+    SBX_META_STANZA_TYPE, false, meta_wrap, pseudo_to_string, pseudo_free,
+};
+
+/* see strongbox/fileops.h */
+int
+sbx_seal_meta_recipient_new(sbx_recipient **out, const sbx_seal_meta *meta)
+{
+    sbx_buf probe = SBX_BUF_INIT;
+    int err = sbx_seal_meta_encode(&probe, meta);
+    sbx_buf_dispose(&probe);
+    *out = NULL;
+    if (err < 0)
+        return err;
+    struct meta_rcpt *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return sbx__error_nomem();
+    m->base.ops = &meta_ops;
+    m->meta = *meta;
+    *out = &m->base;
+    return 0;
+}
+
+/* Copies the file key to a secure slot; writes no stanza. */
+struct capture_rcpt {
+    sbx_recipient base;
+    uint8_t *slot;
+};
+
+static int
+capture_wrap(const sbx_recipient *r, sbx_age_header *hdr, const uint8_t key[SBX_AGE_FILE_KEY_LEN])
+{
+    (void)hdr;
+    memcpy(((const struct capture_rcpt *)r)->slot, key, SBX_AGE_FILE_KEY_LEN);
+    return 0;
+}
+
+static const struct sbx_recipient_ops capture_ops = {
+    "sbx-capture", false, capture_wrap, pseudo_to_string, pseudo_free,
+};
+
+/*
+ * Identity side. fixed: unwraps any stanza to *slot (the read-back check).
+ * inner != NULL: delegates to inner and copies the key it finds to *slot.
+ */
+struct key_ident {
+    sbx_identity base;
+    sbx_identity *inner;
+    uint8_t *slot;
+    bool *got;
+};
+
+static int
+key_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t key[SBX_AGE_FILE_KEY_LEN])
+{
+    struct key_ident *k = (struct key_ident *)id;
+    if (k->inner == NULL) {
+        memcpy(key, k->slot, SBX_AGE_FILE_KEY_LEN);
+        return 0;
+    }
+    int err = k->inner->ops->unwrap(k->inner, s, key);
+    if (err == 0) {
+        memcpy(k->slot, key, SBX_AGE_FILE_KEY_LEN);
+        *k->got = true;
+    }
+    return err;
+}
+
+static int
+key_to_string(const sbx_identity *id, sbx_buf *out)
+{
+    (void)id;
+    (void)out;
+    return sbx__error(SBX_EUNSUPPORTED, "this pseudo-identity has no string form");
+}
+
+static int
+key_to_recipient(sbx_recipient **out, const sbx_identity *id)
+{
+    (void)id;
+    *out = NULL;
+    return sbx__error(SBX_EUNSUPPORTED, "this pseudo-identity has no recipient");
+}
+
+static void
+key_free(sbx_identity *id)
+{
+    free(id);
+}
+
+static const struct sbx_identity_ops key_ops = {key_unwrap, key_to_string, key_to_recipient,
+                                                key_free};
+
+static int
+key_ident_new(sbx_identity **out, sbx_identity *inner, uint8_t *slot, bool *got)
+{
+    struct key_ident *k = calloc(1, sizeof(*k));
+    *out = NULL;
+    if (k == NULL)
+        return sbx__error_nomem();
+    k->base.ops = &key_ops;
+    k->inner = inner;
+    k->slot = slot;
+    k->got = got;
+    *out = &k->base;
+    return 0;
+}
+
+/* ---- reading files back ---- */
+
+/* Decrypt path with ids, hashing the plaintext. */
+static int
+hash_decrypt(uint8_t digest[32], uint64_t *size, const char *path, sbx_identity *const *ids,
+             size_t n)
+{
+    sbx_source *in = NULL, *dec = NULL;
+    sbx_sink *sha = NULL;
+    sbx_age_decrypt_options o = SBX_AGE_DECRYPT_OPTIONS_INIT;
+    int err;
+    o.armor = SBX_ARMOR_NONE;
+    if ((err = sbx_source_file_new(&in, path)) < 0 ||
+        (err = sbx_age_decryptor_new(&dec, in, ids, n, &o)) < 0 ||
+        (err = sbx_sink_sha256_new(&sha, digest)) < 0)
+        goto out;
+    err = sbx_stream_copy(sha, dec, size);
+out:
+    sbx_sink_free(sha);
+    sbx_source_free(dec);
+    sbx_source_free(in);
+    return err;
+}
+
+/* Read the header of path again, check its MAC with file_key, open sbx-meta if present. */
+static int
+read_meta(sbx_seal_meta *out, bool *found, const char *path,
+          const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    sbx_source *in = NULL;
+    sbx_age_header *hdr = NULL;
+    uint8_t *data = malloc(SBX_AGE_MAX_HEADER_SIZE), mac[32];
+    size_t got = 0, hlen = 0;
+    int err;
+    *found = false;
+    memset(out, 0, sizeof(*out));
+    if (data == NULL)
+        return sbx__error_nomem();
+    if ((err = sbx_source_file_new(&in, path)) < 0 ||
+        (err = sbx_source_read_full(in, data, SBX_AGE_MAX_HEADER_SIZE, &got)) < 0 ||
+        (err = sbx_age__header_parse(&hdr, data, got, &hlen)) < 0 ||
+        (err = sbx_age__header_mac(mac, file_key, data, hdr->mac_input_len)) < 0)
+        goto out;
+    if (!sbx_equal(mac, hdr->mac, sizeof(mac))) {
+        err =
+            sbx__error(SBX_EMAC, "%s changed while it was being read (header MAC mismatch)", path);
+        goto out;
+    }
+    for (size_t i = 0; i < hdr->count; i++) {
+        if (strcmp(hdr->stanzas[i].type, SBX_META_STANZA_TYPE) != 0)
+            continue;
+        if (*found) {
+            err = sbx__error(SBX_EFORMAT, "%s has two metadata stanzas", path);
+            goto out;
+        }
+        if ((err = sbx_seal__meta_stanza_open(out, &hdr->stanzas[i], file_key)) < 0)
+            goto out;
+        *found = true;
+    }
+out:
+    sbx_age__header_free(hdr);
+    sbx_source_free(in);
+    free(data);
+    return err;
+}
+
+/* Identities wrapped to capture the file key into slot. */
+static int
+wrap_identities(sbx_identity ***out, sbx_identity *const *ids, size_t n, uint8_t *slot, bool *got)
+{
+    sbx_identity **w = calloc(n + 1, sizeof(*w));
+    int err = 0;
+    *out = NULL;
+    if (w == NULL)
+        return sbx__error_nomem();
+    for (size_t i = 0; i < n && err == 0; i++)
+        err = key_ident_new(&w[i], ids[i], slot, got);
+    if (err < 0) {
+        for (size_t i = 0; i < n; i++)
+            free(w[i]);
+        free(w);
+        return err;
+    }
+    *out = w;
+    return 0;
+}
+
+static void
+free_wrapped(sbx_identity **w, size_t n)
+{
+    for (size_t i = 0; w != NULL && i < n; i++)
+        free(w[i]);
+    free(w);
+}
+
+/* see strongbox/fileops.h */
+int
+sbx_seal_meta_read(sbx_seal_meta *out, bool *found, const char *path,
+                   sbx_identity *const *identities, size_t count)
+{
+    uint8_t *slot = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
+    sbx_identity **w = NULL;
+    sbx_source *in = NULL, *dec = NULL;
+    bool got = false;
+    int err;
+    memset(out, 0, sizeof(*out));
+    *found = false;
+    if (slot == NULL)
+        return sbx__error_nomem();
+    if ((err = wrap_identities(&w, identities, count, slot, &got)) < 0 ||
+        (err = sbx_source_file_new(&in, path)) < 0 ||
+        (err = sbx_age_decryptor_new(&dec, in, w, count, NULL)) < 0)
+        goto out;
+    err = read_meta(out, found, path, slot);
+out:
+    sbx_source_free(dec);
+    sbx_source_free(in);
+    free_wrapped(w, count);
+    sbx_secret_free(slot, SBX_AGE_FILE_KEY_LEN);
+    return err;
+}
+
+/* ---- pre-flight ---- */
+
+static bool
+component_is_sync(const char *c, const char *prev, char service[24])
+{
+    static const struct {
+        const char *prefix;
+        bool exact;
+        const char *service;
+    } names[] = {
+        {"Dropbox", true, "Dropbox"},
+        {"Dropbox (", false, "Dropbox"},
+        {"Google Drive", true, "Google Drive"},
+        {"GoogleDrive-", false, "Google Drive"},
+        {"My Drive", true, "Google Drive"},
+        {"OneDrive", true, "OneDrive"},
+        {"OneDrive - ", false, "OneDrive"},
+        {"OneDrive-", false, "OneDrive"},
+        {"iCloud Drive", true, "iCloud Drive"},
+        {"iCloudDrive", true, "iCloud Drive"},
+        {"com~apple~CloudDocs", true, "iCloud Drive"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n = strlen(names[i].prefix);
+        if (names[i].exact ? strcmp(c, names[i].prefix) == 0
+                           : strncmp(c, names[i].prefix, n) == 0) {
+            snprintf(service, 24, "%s", names[i].service);
+            return true;
+        }
+    }
+    if (strcmp(c, "Mobile Documents") == 0 && prev != NULL && strcmp(prev, "Library") == 0) {
+        snprintf(service, 24, "iCloud Drive");
+        return true;
+    }
+    return false;
+}
+
+static bool
+exists_in(const char *dir, const char *name)
+{
+    char p[PATH_MAX + 64];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+    return lstat(p, &st) == 0;
+}
+
+static const struct {
+    const char *name;
+    const char *service;
+} sync_markers[] = {
+    {".dropbox", "Dropbox"},
+    {".dropbox.cache", "Dropbox"},
+    {".tmp.drivedownload", "Google Drive"},
+    {".shortcut-targets-by-id", "Google Drive"},
+    {".849C9593-D756-4E56-8D6E-42412F2A707B", "OneDrive"},
+};
+
+static const char *const vcs_dirs[][2] = {{".git", "git"}, {".hg", "hg"}, {".svn", "svn"}};
+
+/* Check one ancestor directory (dir is absolute; comp is its last component). */
+static void
+check_dir(sbx_seal_preflight *p, const char *dir, const char *comp, const char *prev)
+{
+    if (!p->sync_folder && comp != NULL && component_is_sync(comp, prev, p->sync_service)) {
+        p->sync_folder = true;
+        snprintf(p->sync_root, sizeof(p->sync_root), "%s", dir);
+    }
+    for (size_t i = 0; !p->sync_folder && i < sizeof(sync_markers) / sizeof(sync_markers[0]); i++) {
+        if (exists_in(dir, sync_markers[i].name)) {
+            p->sync_folder = true;
+            snprintf(p->sync_service, sizeof(p->sync_service), "%s", sync_markers[i].service);
+            snprintf(p->sync_root, sizeof(p->sync_root), "%s", dir);
+        }
+    }
+    for (size_t i = 0; !p->vcs && i < 3; i++) {
+        if (exists_in(dir, vcs_dirs[i][0])) {
+            p->vcs = true;
+            snprintf(p->vcs_type, sizeof(p->vcs_type), "%s", vcs_dirs[i][1]);
+            snprintf(p->vcs_root, sizeof(p->vcs_root), "%s", dir);
+        }
+    }
+}
+
+/* see strongbox/fileops.h */
+int
+sbx_seal_preflight_check(sbx_seal_preflight *out, const char *path)
+{
+    struct stat st;
+    char *copy, *abs;
+    memset(out, 0, sizeof(*out));
+    if (lstat(path, &st) != 0)
+        return sbx__error_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot stat %s", path);
+    out->links = (uint64_t)st.st_nlink;
+    if ((copy = strdup(path)) == NULL)
+        return sbx__error_nomem();
+    abs = realpath(dirname(copy), NULL);
+    free(copy);
+    if (abs == NULL)
+        return sbx__error_sys(SBX_EIO, "cannot resolve the directory of %s", path);
+    // From the file's directory up to "/": each directory, its name and its parent's name.
+    for (;;) {
+        char *slash = strrchr(abs, '/');
+        const char *comp = slash[1] != '\0' ? slash + 1 : NULL, *prev = NULL;
+        if (slash != abs) {
+            *slash = '\0';
+            const char *ps = strrchr(abs, '/');
+            prev = ps + 1;
+            *slash = '/';
+        }
+        check_dir(out, abs, comp, prev);
+        if (slash == abs && slash[1] == '\0')
+            break;
+        if (slash == abs)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    free(abs);
+    return 0;
+}
+
+/* ---- seal ---- */
+
+static void
+utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+recipient_fingerprint(char out[32], const sbx_recipient *r)
+{
+    sbx_buf s = SBX_BUF_INIT;
+    uint8_t md[32];
+    unsigned mdlen = 0;
+    snprintf(out, 32, "sha256:unknown");
+    if (sbx_recipient_to_string(r, &s) == 0 &&
+        EVP_Digest(s.ptr, s.len, md, &mdlen, EVP_sha256(), NULL) == 1) {
+        snprintf(out, 32, "sha256:");
+        for (int i = 0; i < 8; i++)
+            snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+    }
+    sbx_buf_dispose(&s);
+}
+
+static void
+fill_meta(sbx_seal_meta *m, const char *path, const struct stat *st, sbx_recipient *const *rs,
+          size_t n)
+{
+    char *copy = strdup(path), when[32];
+    memset(m, 0, sizeof(*m));
+    if (copy != NULL)
+        snprintf(m->name, sizeof(m->name), "%s", basename(copy));
+    free(copy);
+    m->size = (uint64_t)st->st_size;
+    m->mtime = (int64_t)st->st_mtime;
+    snprintf(m->tool, sizeof(m->tool), "sbx %s", SBX_VERSION_STRING);
+    for (size_t i = 0; i < n && i < SBX_META_MAX_RECIPIENTS; i++)
+        recipient_fingerprint(m->recipients[m->nrecipients++], rs[i]);
+    utc_now(when);
+    snprintf(m->history[0], sizeof(m->history[0]), "%s sealed by sbx %s to %zu recipient%s", when,
+             SBX_VERSION_STRING, n, n == 1 ? "" : "s");
+    m->nhistory = 1;
+}
+
+static int
+check_seal_args(sbx_seal_report *rep, const char *path, sbx_recipient *const *rs, size_t n,
+                const sbx_seal_options *o, struct stat *st)
+{
+    struct stat ost;
+    int err;
+    if (n == 0)
+        return sbx__error(SBX_EINVAL, "no recipients: seal needs at least one public key");
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(sbx_recipient_type(rs[i]), "scrypt") == 0)
+            return sbx__error(SBX_EINVAL, "seal encrypts to public keys only, not to a "
+                                          "passphrase (use sbx encrypt -p)");
+    }
+    if (lstat(path, st) != 0)
+        return sbx__error_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot stat %s", path);
+    if (!S_ISREG(st->st_mode))
+        return sbx__error(SBX_EINVAL, "%s is %s: only regular files can be sealed", path,
+                          S_ISLNK(st->st_mode) ? "a symbolic link (seal the target by its own "
+                                                 "name)"
+                                               : "not a regular file");
+    if (snprintf(rep->output, sizeof(rep->output), "%s.age", path) >= (int)sizeof(rep->output))
+        return sbx__error(SBX_EINVAL, "%s: path too long", path);
+    if (lstat(rep->output, &ost) == 0)
+        return sbx__error(SBX_EEXISTS,
+                          "%s already exists: remove or rename it first; nothing "
+                          "was done",
+                          rep->output);
+    if ((err = sbx_seal_preflight_check(&rep->preflight, path)) < 0)
+        return err;
+    const sbx_seal_preflight *p = &rep->preflight;
+    if (o->strict && (p->sync_folder || p->vcs || p->links > 1)) {
+        char why[160] = "";
+        if (p->sync_folder)
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), "inside a %s folder",
+                     p->sync_service);
+        if (p->vcs)
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), "%sunder %s version control",
+                     why[0] ? ", " : "", p->vcs_type);
+        if (p->links > 1)
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%llu hard links",
+                     why[0] ? ", " : "", (unsigned long long)p->links);
+        return sbx__error(SBX_EINVAL,
+                          "%s: refused (strict): %s; copies may already exist "
+                          "elsewhere that sealing cannot remove",
+                          path, why);
+    }
+    return 0;
+}
+
+/* Encrypt the open file fd to rep->output, hashing the plaintext. */
+static int
+encrypt_to(sbx_seal_report *rep, int fd, sbx_recipient *const *rs, size_t n)
+{
+    sbx_sink *file = NULL, *enc = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(READ_BLOCK);
+    int err = 0;
+    if (md == NULL || buf == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        err = sbx__error_nomem();
+        goto out;
+    }
+    if ((err = sbx_sink_atomic_file_new(&file, rep->output, 0600)) < 0 ||
+        (err = sbx_age_encryptor_new(&enc, file, rs, n, NULL)) < 0)
+        goto out;
+    for (;;) {
+        ssize_t r = read(fd, buf, READ_BLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err = sbx__error_sys(SBX_EIO, "read error while sealing");
+            goto out;
+        }
+        if (r == 0)
+            break;
+        rep->size += (uint64_t)r;
+        if (EVP_DigestUpdate(md, buf, (size_t)r) != 1) {
+            err = sbx__error_crypto("SHA-256");
+            goto out;
+        }
+        if ((err = sbx_sink_write(enc, buf, (size_t)r)) < 0)
+            goto out;
+    }
+    if (EVP_DigestFinal_ex(md, rep->sha256, NULL) != 1) {
+        err = sbx__error_crypto("SHA-256");
+        goto out;
+    }
+    err = sbx_sink_finish(enc);
+out:
+    sbx_sink_free(enc);
+    sbx_sink_free(file);
+    EVP_MD_CTX_free(md);
+    if (buf != NULL)
+        sbx_wipe(buf, READ_BLOCK);
+    free(buf);
+    return err;
+}
+
+static int
+verify_with(sbx_seal_report *rep, sbx_identity *const *ids, size_t n, const char *what)
+{
+    uint8_t digest[32];
+    uint64_t size = 0;
+    char why[512];
+    int err = hash_decrypt(digest, &size, rep->output, ids, n);
+    if (err < 0) {
+        snprintf(why, sizeof(why), "%s", sbx_error_last()->message); // sbx__error reuses it
+        return sbx__error(err, "%s: read-back check (%s) failed: %s", rep->output, what, why);
+    }
+    if (size != rep->size || !sbx_equal(digest, rep->sha256, sizeof(digest)))
+        return sbx__error(SBX_EAUTH,
+                          "%s: read-back check (%s): the decrypted content differs "
+                          "from the original",
+                          rep->output, what);
+    return 0;
+}
+
+static int
+seal_and_verify(sbx_seal_report *rep, const char *path, const struct stat *st,
+                sbx_recipient *const *rs, size_t n, const sbx_seal_options *o, uint8_t *slot,
+                bool *written)
+{
+    sbx_recipient **all = calloc(n + 2, sizeof(*all));
+    sbx_identity *fixed = NULL;
+    struct capture_rcpt *cap = calloc(1, sizeof(*cap));
+    sbx_seal_meta meta;
+    struct stat fst;
+    int fd = -1, err;
+    size_t na = 0;
+    if (all == NULL || cap == NULL) {
+        free(cap);
+        err = sbx__error_nomem();
+        goto out;
+    }
+    cap->base.ops = &capture_ops;
+    cap->slot = slot;
+    all[na++] = &cap->base;
+    if (o->meta) {
+        fill_meta(&meta, path, st, rs, n);
+        if ((err = sbx_seal_meta_recipient_new(&all[na++], &meta)) < 0)
+            goto out;
+        rep->meta = true;
+    }
+    memcpy(all + na, rs, n * sizeof(*rs));
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &fst) != 0 || fst.st_ino != st->st_ino || fst.st_dev != st->st_dev) {
+        err = sbx__error_sys(SBX_EIO, "cannot open %s (or it changed while opening)", path);
+        goto out;
+    }
+    if ((err = encrypt_to(rep, fd, all, na + n)) < 0)
+        goto out;
+    *written = true;
+    if ((err = key_ident_new(&fixed, NULL, slot, NULL)) < 0 ||
+        (err = verify_with(rep, &fixed, 1, "file key")) < 0)
+        goto out;
+    rep->verified = true;
+    if (o->nverify > 0) {
+        if ((err = verify_with(rep, o->verify_identities, o->nverify, "given identity")) < 0)
+            goto out;
+        rep->verified_identity = true;
+    }
+    struct stat ost;
+    if (stat(rep->output, &ost) == 0)
+        rep->output_size = (uint64_t)ost.st_size;
+out:
+    if (fd >= 0)
+        close(fd);
+    for (size_t i = 0; all != NULL && i < na; i++)
+        all[i]->ops->free(all[i]);
+    free(all);
+    if (fixed != NULL)
+        key_free(fixed);
+    return err;
+}
+
+/* see strongbox/fileops.h */
+int
+sbx_seal_file(sbx_seal_report *report, const char *path, sbx_recipient *const *recipients,
+              size_t count, const sbx_seal_options *opts)
+{
+    sbx_seal_options defaults = SBX_SEAL_OPTIONS_INIT;
+    const sbx_seal_options *o = opts != NULL ? opts : &defaults;
+    struct stat st;
+    uint8_t *slot;
+    bool written = false;
+    int err;
+    if (report == NULL || path == NULL || (count > 0 && recipients == NULL))
+        return sbx__error(SBX_EINVAL, "sbx_seal_file: report, path and recipients are required");
+    memset(report, 0, sizeof(*report));
+    if (o->version != SBX_SEAL_OPTIONS_VERSION)
+        return sbx__error(SBX_EINVAL, "sbx_seal_file: unknown options version %u", o->version);
+    if ((err = check_seal_args(report, path, recipients, count, o, &st)) < 0)
+        return err;
+    if ((slot = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN)) == NULL)
+        return sbx__error_nomem();
+    err = seal_and_verify(report, path, &st, recipients, count, o, slot, &written);
+    sbx_secret_free(slot, SBX_AGE_FILE_KEY_LEN);
+    if (err < 0) {
+        if (written)
+            unlink(report->output); // written but not verified: never leave it behind
+        report->verified = report->verified_identity = false;
+        return err;
+    }
+    if (o->keep)
+        return 0;
+    sbx_destroy_options d = SBX_DESTROY_OPTIONS_INIT;
+    d.passes = o->passes ? o->passes : 1;
+    d.force = report->preflight.links > 1; // not strict: remove this name only (reported)
+    if ((err = sbx_destroy(&report->destroy, path, &d)) < 0) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", sbx_error_last()->message); // sbx__error reuses it
+        return sbx__error(err,
+                          "%s is sealed and verified, but the original could not be "
+                          "destroyed: %s",
+                          report->output, why);
+    }
+    report->destroyed = true;
+    return 0;
+}
+
+/* ---- unseal ---- */
+
+static int
+unseal_output(sbx_unseal_report *rep, const char *path, const sbx_unseal_options *o)
+{
+    struct stat st;
+    size_t n = strlen(path);
+    if (o->output != NULL)
+        snprintf(rep->output, sizeof(rep->output), "%s", o->output);
+    else if (n > 4 && strcmp(path + n - 4, ".age") == 0 && path[n - 5] != '/' &&
+             n - 4 < sizeof(rep->output))
+        snprintf(rep->output, sizeof(rep->output), "%.*s", (int)(n - 4), path);
+    else
+        return sbx__error(SBX_EINVAL, "%s does not end in .age: give the output name", path);
+    if (!o->force && lstat(rep->output, &st) == 0)
+        return sbx__error(SBX_EEXISTS, "%s already exists: remove it, or force replacing it",
+                          rep->output);
+    return 0;
+}
+
+static int
+decrypt_to(sbx_unseal_report *rep, const char *path, sbx_identity *const *w, size_t n,
+           const uint8_t *slot)
+{
+    sbx_source *in = NULL, *dec = NULL;
+    sbx_sink *file = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(READ_BLOCK);
+    size_t got;
+    int err;
+    if (md == NULL || buf == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        err = sbx__error_nomem();
+        goto out;
+    }
+    if ((err = sbx_source_file_new(&in, path)) < 0 ||
+        (err = sbx_age_decryptor_new(&dec, in, w, n, NULL)) < 0 ||
+        (err = read_meta(&rep->meta, &rep->has_meta, path, slot)) < 0 ||
+        (err = sbx_sink_atomic_file_new(&file, rep->output, 0600)) < 0)
+        goto out;
+    while ((err = sbx_source_read(dec, buf, READ_BLOCK, &got)) == 0 && got > 0) {
+        rep->size += got;
+        if (EVP_DigestUpdate(md, buf, got) != 1) {
+            err = sbx__error_crypto("SHA-256");
+            goto out;
+        }
+        if ((err = sbx_sink_write(file, buf, got)) < 0)
+            goto out;
+    }
+    if (err < 0)
+        goto out;
+    if (EVP_DigestFinal_ex(md, rep->sha256, NULL) != 1) {
+        err = sbx__error_crypto("SHA-256");
+        goto out;
+    }
+    err = sbx_sink_finish(file); // only now does the output appear, complete
+out:
+    sbx_sink_free(file);
+    sbx_source_free(dec);
+    sbx_source_free(in);
+    EVP_MD_CTX_free(md);
+    if (buf != NULL)
+        sbx_wipe(buf, READ_BLOCK);
+    free(buf);
+    return err;
+}
+
+static int
+remove_sealed(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return sbx__error_nomem();
+    if (unlink(path) != 0) {
+        free(copy);
+        return sbx__error_sys(SBX_EIO, "the file is unsealed, but %s could not be removed", path);
+    }
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+/* see strongbox/fileops.h */
+int
+sbx_unseal_file(sbx_unseal_report *report, const char *path, sbx_identity *const *identities,
+                size_t count, const sbx_unseal_options *opts)
+{
+    sbx_unseal_options defaults = SBX_UNSEAL_OPTIONS_INIT;
+    const sbx_unseal_options *o = opts != NULL ? opts : &defaults;
+    sbx_identity **w = NULL;
+    uint8_t *slot = NULL;
+    bool got = false;
+    int err;
+    if (report == NULL || path == NULL || count == 0 || identities == NULL)
+        return sbx__error(SBX_EINVAL, "sbx_unseal_file: report, path and identities are required");
+    memset(report, 0, sizeof(*report));
+    if (o->version != SBX_UNSEAL_OPTIONS_VERSION)
+        return sbx__error(SBX_EINVAL, "sbx_unseal_file: unknown options version %u", o->version);
+    if ((err = unseal_output(report, path, o)) < 0)
+        return err;
+    if ((slot = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN)) == NULL)
+        return sbx__error_nomem();
+    if ((err = wrap_identities(&w, identities, count, slot, &got)) < 0 ||
+        (err = decrypt_to(report, path, w, count, slot)) < 0)
+        goto out;
+    report->meta_size_ok = report->has_meta && report->meta.size == report->size;
+    if (!o->keep && (err = remove_sealed(path)) == 0)
+        report->removed = true;
+out:
+    free_wrapped(w, count);
+    sbx_secret_free(slot, SBX_AGE_FILE_KEY_LEN);
+    return err;
+}
