@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 #include "fileops_json.h"
+#include "sign_cmds.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -51,6 +52,8 @@ static const struct page pages[] = {
      "    seal      encrypt files next to themselves, verify, destroy the originals\n"
      "    unseal    decrypt a sealed file back and remove FILE.age\n"
      "    destroy   overwrite and remove files, reporting what cannot be guaranteed\n"
+     "    sign      make a detached signature (minisign or PEM key)\n"
+     "    verify    check a detached signature\n"
      "    help      show the manual page of a command\n"
      "\n"
      "    Options come before operands (POSIX): sbx encrypt -r KEY FILE.\n"
@@ -63,13 +66,15 @@ static const struct page pages[] = {
      "\n"},
     {"keygen",
      "usage: sbx keygen [-o FILE]\n"
-     "       sbx keygen -y [-o FILE] [FILE]\n",
+     "       sbx keygen -y [-o FILE] [FILE]\n"
+     "       sbx keygen --sign [-p PUB] [-s SEC] [-W]   (see sbx help keygen-sign)\n",
      "NAME\n"
      "    sbx keygen - make an X25519 key pair, or print a key file's public key\n"
      "\n"
      "SYNOPSIS\n"
      "    sbx keygen [-o FILE]\n"
      "    sbx keygen -y [-o FILE] [FILE]\n"
+     "    sbx keygen --sign [-p PUB] [-s SEC] [-W]   (signing keys: sbx help keygen-sign)\n"
      "\n"
      "DESCRIPTION\n"
      "    Without -y, generate a new identity and write it in the layout of\n"
@@ -225,6 +230,9 @@ static const struct page pages[] = {
      "    sbx decrypt -i ~/.ssh/id_ed25519 -o notes.txt notes.txt.age\n"
      "\n"},
     {"destroy", usage_destroy, help_destroy},
+    {"sign", usage_sign, help_sign},
+    {"verify", usage_verify, help_verify},
+    {"keygen-sign", usage_keygen_sign, help_keygen_sign},
     {"seal", usage_seal, help_seal},
     {"unseal", usage_unseal, help_unseal},
     {"migrate",

@@ -3,6 +3,7 @@
  * recipients of an identity file (-y), in the layout of age-keygen.
  */
 #include "cli.h"
+#include "sign_cmds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,6 +163,11 @@ out:
 int
 cmd_keygen(int argc, char **argv)
 {
+    // `sbx keygen --sign` makes a minisign signing key pair (cli/sign.c).
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--sign") == 0)
+            return cmd_keygen_sign(argc, argv);
+    }
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};

@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 #include "fileops_json.h"
+#include "sign_cmds.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@ static const struct command commands[] = {
     {"seal", cmd_seal},
     {"unseal", cmd_unseal},
     {"destroy", cmd_destroy},
+    {"sign", cmd_sign},
+    {"verify", cmd_verify},
     {"help", cmd_help},
 };
 // clang-format on

@@ -12,8 +12,9 @@
 # -rawin (Ed25519), both directions. Tampered files, tampered signatures,
 # tampered trusted comments and wrong keys must be refused by both tools,
 # with no signature file left behind by a failed sign. Prints one line per
-# check, then "N passed, M failed"; exits non-zero if any failed, 77 when
-# minisign, openssl or expect are missing.
+# check, then "N passed, M failed"; exits non-zero if any failed or if
+# minisign, openssl, expect or python3 is missing (scripts/deps.sh installs
+# them: a missing peer is a failure, never a silent skip).
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
@@ -21,10 +22,11 @@ if [ $# -ne 1 ] || [ ! -x "$1" ]; then
     exit 2
 fi
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-for tool in minisign openssl expect; do
+for tool in minisign openssl expect python3; do
     if ! command -v "$tool" >/dev/null; then
-        echo "$tool not found: sign interop tests skipped (apt-get install minisign openssl expect)"
-        exit 77
+        echo "FAIL - $tool not found (run scripts/deps.sh, or apt-get install $tool)"
+        echo "0 passed, 1 failed"
+        exit 1
     fi
 done
 T=$(mktemp -d "${TMPDIR:-/tmp}/sbx-sign-interop.XXXXXX")
@@ -72,6 +74,10 @@ check() {
     shift
     if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
+# json_ok: ./out holds exactly one valid JSON object.
+json_ok() {
+    python3 -c 'import json, sys; o = json.load(open("out")); sys.exit(0 if isinstance(o, dict) else 1)'
+}
 
 # minisign's password prompts, typed by expect.
 ms_gen_pass() { # PUB SEC PASS
@@ -116,6 +122,7 @@ pass "sbx verify -P (base64 key) accepts it" "$SBX" verify -P "$(tail -n 1 sbx.p
 pass "minisign -l (legacy) -S" minisign -S -l -s ms.key -m small.txt -x small.legacy
 pass "sbx verify accepts a legacy signature" "$SBX" verify -p ms.pub -x small.legacy -m small.txt
 pass "sbx verify --json" "$SBX" verify --json -p ms.pub -x data.bin.ms -m data.bin
+check "verify --json output is valid JSON" json_ok
 check "JSON says verified with the trusted comment" grep -q '"verified":true.*"trusted_comment":"minisign-made data.bin"' out
 pass "sbx verify -Q prints only the trusted comment" "$SBX" verify -Q -p ms.pub -x data.bin.ms -m data.bin
 check "-Q output is the comment" test "$(cat out)" = "minisign-made data.bin"
@@ -142,7 +149,10 @@ refuse "sbx verify refuses a missing signature file" "$SBX" verify -p ms.pub -x 
 refuse "sbx verify refuses a secret key as public key" "$SBX" verify -p ms.key -m data.bin
 refuse "sbx sign refuses a public key as secret key" "$SBX" sign -s ms.pub -m data.bin -x never.minisig
 check "no signature file left by the failed sign" test ! -e never.minisig
+refuse "sbx sign refuses -x naming the signed file" "$SBX" sign -s ms.key -m small.txt -x small.txt
+check "the signed file is intact" grep -q "hello, signatures" small.txt
 pass "sbx verify --json on failure" bash -c "\"$SBX\" verify --json -p ms.pub -m tampered.bin >out 2>err; test \$? -eq 1"
+check "failed verify --json output is valid JSON" json_ok
 check "JSON failure says verified false" grep -q '"verified":false.*"code":"SBX_EAUTH"' out
 
 # ---- passphrase-protected keys ----
@@ -153,7 +163,8 @@ refuse "sbx sign refuses a wrong passphrase" "$SBX" sign -s msp.key --passphrase
 check "no signature file left by the wrong passphrase" test ! -e never2.minisig
 pass "minisign -S with the protected key (expect)" ms_sign_pass msp.key data.bin data.msp.minisig "pass phrase 1" "protected-by-minisign"
 pass "sbx verify accepts it" "$SBX" verify -p msp.pub -x data.msp.minisig -m data.bin
-pass "sbx keygen --sign with a passphrase" "$SBX" keygen --sign --passphrase-file pass.txt -p sbxp.pub -s sbxp.key
+pass "sbx keygen --sign with a passphrase" "$SBX" keygen --sign --json --passphrase-file pass.txt -p sbxp.pub -s sbxp.key
+check "keygen --json output is valid JSON" json_ok
 check "protected sbx key file is mode 0600" test "$(stat -c %a sbxp.key)" = 600
 pass "sbx sign with sbx's protected key" "$SBX" sign -s sbxp.key --passphrase-file pass.txt -m data.bin -x data.sbxp.minisig
 pass "minisign -V accepts it" minisign -V -p sbxp.pub -m data.bin -x data.sbxp.minisig
@@ -200,6 +211,7 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out rsa1024.pem 2>
 refuse "sbx refuses an RSA-1024 key" "$SBX" sign -s rsa1024.pem -m small.txt -x never5.sig
 check "the message gives the size" grep -q "1024" err
 pass "sbx sign --json (PEM)" "$SBX" sign --json -s p256.pem -m small.txt -x small.json.sig
+check "sign --json output is valid JSON" json_ok
 check "JSON names SHA-256" grep -q '"digest":"SHA-256"' out
 refuse "sbx sign -t with a PEM key is a usage error" "$SBX" sign -s p256.pem -t x -m small.txt -x never6.sig
 
