@@ -66,6 +66,7 @@ report(int err, const struct dec_args *a, const struct pass_ctx *pass)
         cli_hintf("the file was modified or corrupted after it was written; it cannot be trusted");
         break;
     case SBX_EPAYLOAD:
+    case SBX_EFORMAT:
     case SBX_EARMOR:
         if (a->output != NULL)
             cli_hintf("nothing was written to %s", a->output);
@@ -99,7 +100,7 @@ load_all_identities(sbx_identity ***ids, size_t *n, const struct dec_args *a, st
 
 /* Copy plaintext [offset, offset + length) through a random-access reader. */
 static int
-copy_range(sbx_sink *out, sbx_age_reader *r, const struct dec_args *a)
+copy_range(sbx_sink *out, sbx_age_reader *r, uint64_t size, const struct dec_args *a)
 {
     enum { STEP = 1 << 20 };
     uint8_t *buf = malloc(STEP);
@@ -110,6 +111,8 @@ copy_range(sbx_sink *out, sbx_age_reader *r, const struct dec_args *a)
         return SBX_ENOMEM;
     if (a->length != UINT64_MAX && end < a->offset)
         end = UINT64_MAX; /* offset + length overflowed: read to the end */
+    if (end > size)
+        end = size; /* a padded file: never return the filler */
     while (pos < end) {
         size_t want = end - pos < STEP ? (size_t)(end - pos) : STEP;
         if ((err = sbx_age_reader_pread(r, buf, want, pos, &got)) < 0 || got == 0)
@@ -129,6 +132,7 @@ run_range(const struct dec_args *a, sbx_identity **ids, size_t nids, struct pass
 {
     sbx_age_reader *r = NULL;
     sbx_sink *out = NULL;
+    uint64_t size = 0;
     int err, rc = CLI_FAIL;
     if (strcmp(a->input, "-") == 0) {
         cli_errorf("--offset/--length need INPUT to be a file (random access), not standard "
@@ -140,13 +144,13 @@ run_range(const struct dec_args *a, sbx_identity **ids, size_t nids, struct pass
         cli_errorf("cannot open %s: %s", a->input, strerror(errno));
         return CLI_FAIL;
     }
-    if ((err = sbx_age_reader_open(&r, fd, ids, nids)) < 0) {
+    if ((err = sbx_pad_reader_open(&r, &size, NULL, fd, ids, nids)) < 0) {
         report(err, a, pass);
         goto out;
     }
     if (cli_open_output(&out, a->output, 0600) < 0)
         goto out;
-    if ((err = copy_range(out, r, a)) < 0) {
+    if ((err = copy_range(out, r, size, a)) < 0) {
         report(err, a, pass);
         goto out;
     }
@@ -186,7 +190,7 @@ run(const struct dec_args *a)
         cli_errorf("out of memory");
         goto out;
     }
-    if ((err = sbx_age_decryptor_new(&dec, counted, ids, nids, &opts)) < 0) {
+    if ((err = sbx_pad_decryptor_new(&dec, counted, ids, nids, &opts, NULL)) < 0) {
         report(err, a, &pass);
         goto out;
     }

@@ -3,6 +3,7 @@
  * [armor] -> OUTPUT (atomic file) or stdout.
  */
 #include "cli.h"
+#include "fileops_cmds.h"
 #include "progress.h"
 
 #include <getopt.h>
@@ -19,6 +20,7 @@ struct enc_args {
     int log_n;
     int threads; /* -j: 0 = one per CPU */
     bool quiet;
+    struct cli_pad_opts pad;
 };
 
 struct rlist {
@@ -188,7 +190,7 @@ run(const struct enc_args *a)
     }
     if (build_recipients(&rl, a) < 0 || cli_open_output(&out, a->output, 0666) < 0)
         goto out;
-    if (sbx_age_encryptor_new(&enc, out, rl.items, rl.n, &opts) < 0 ||
+    if (cli_pad_encryptor_new(&enc, out, rl.items, rl.n, &opts, &a->pad) < 0 ||
         sbx_stream_copy(enc, counted, NULL) < 0) {
         cli_error_lib(NULL);
         if (a->output != NULL)
@@ -224,6 +226,10 @@ check_args(struct enc_args *a, int nargs, char **rest)
         return cli_usage_errorf("encrypt",
                                 "-p/--passphrase-file cannot be combined with -r, -R or -i: a "
                                 "passphrase must be the only recipient of a file");
+    if (a->passphrase && a->pad.pad)
+        return cli_usage_errorf("encrypt", "--pad/--pad-to cannot be used with a passphrase: age "
+                                           "requires a passphrase stanza to be alone in the "
+                                           "header, and padding adds one (use a key, or sbx pad)");
     if (!a->passphrase && !keys)
         return cli_usage_errorf("encrypt", "no recipients: give -r, -R, -i or -p");
     bool stdin_used = strcmp(a->input, "-") == 0;
@@ -243,7 +249,7 @@ check_args(struct enc_args *a, int nargs, char **rest)
 int
 cmd_encrypt(int argc, char **argv)
 {
-    enum { OPT_PASSFILE = 256, OPT_WORK, OPT_QUIET };
+    enum { OPT_PASSFILE = 256, OPT_WORK, OPT_QUIET, OPT_PAD, OPT_PADTO };
     static const struct option longopts[] = {
         {"recipient", required_argument, NULL, 'r'},
         {"recipients-file", required_argument, NULL, 'R'},
@@ -252,6 +258,8 @@ cmd_encrypt(int argc, char **argv)
         {"passphrase-file", required_argument, NULL, OPT_PASSFILE},
         {"work-factor", required_argument, NULL, OPT_WORK},
         {"armor", no_argument, NULL, 'a'},
+        {"pad", no_argument, NULL, OPT_PAD},
+        {"pad-to", required_argument, NULL, OPT_PADTO},
         {"output", required_argument, NULL, 'o'},
         {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, OPT_QUIET},
@@ -291,6 +299,11 @@ cmd_encrypt(int argc, char **argv)
                                       SBX_AGE_SCRYPT_MAX_LOG_N);
                 goto out;
             }
+            break;
+        case OPT_PAD:
+        case OPT_PADTO:
+            if (cli_pad_option(&a.pad, c == OPT_PADTO ? optarg : NULL) != CLI_OK)
+                goto out;
             break;
         case 'a':
             a.armor = true;

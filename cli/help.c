@@ -2,6 +2,7 @@
  * cli/help.c - the manual pages of sbx (sbx help COMMAND, sbx COMMAND --help).
  */
 #include "cli.h"
+#include "fileops_cmds.h"
 #include "fileops_json.h"
 #include "sign_cmds.h"
 
@@ -54,6 +55,10 @@ static const struct page pages[] = {
      "    destroy   overwrite and remove files, reporting what cannot be guaranteed\n"
      "    sign      make a detached signature (minisign or PEM key)\n"
      "    verify    check a detached signature\n"
+     "    rotate    rewrap a file to new recipients without re-encrypting its data\n"
+     "    pad       pad a plaintext file to hide its length (pyFileSec format)\n"
+     "    unpad     remove that padding\n"
+     "    inspect   describe an encrypted file without any key\n"
      "    help      show the manual page of a command\n"
      "\n"
      "    Options come before operands (POSIX): sbx encrypt -r KEY FILE.\n"
@@ -281,6 +286,10 @@ static const struct page pages[] = {
      "    sbx migrate -i old-private.pem -r age1... data.csv.enc\n"
      "    sbx migrate -i old-private.pem -R team.txt -o data.csv.age data.csv.enc\n"
      "\n"},
+    {"rotate", usage_rotate, help_rotate},
+    {"pad", usage_pad, help_pad},
+    {"unpad", usage_unpad, help_unpad},
+    {"inspect", usage_inspect, help_inspect},
     {"help", "usage: sbx help [COMMAND]\n",
      "NAME\n"
      "    sbx help - show the manual page of a command\n"

@@ -2,6 +2,7 @@
  * cli/main.c - the sbx command: global options and subcommand dispatch.
  */
 #include "cli.h"
+#include "fileops_cmds.h"
 #include "fileops_json.h"
 #include "sign_cmds.h"
 
@@ -25,6 +26,10 @@ static const struct command commands[] = {
     {"destroy", cmd_destroy},
     {"sign", cmd_sign},
     {"verify", cmd_verify},
+    {"rotate", cmd_rotate},
+    {"pad", cmd_pad},
+    {"unpad", cmd_unpad},
+    {"inspect", cmd_inspect},
     {"help", cmd_help},
 };
 // clang-format on

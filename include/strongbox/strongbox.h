@@ -23,5 +23,10 @@
 #include "strongbox/age.h"
 #include "strongbox/tmpfile.h"
 #include "strongbox/migrate.h"
+#include "strongbox/fileops.h"
+#include "strongbox/pad.h"
+#include "strongbox/rotate.h"
+#include "strongbox/inspect.h"
+#include "strongbox/sign.h"
 
 #endif

@@ -1,0 +1,369 @@
+/*
+ * cli/rotate.c - sbx rotate: give an age file new recipients, in place and
+ * atomically (strongbox/rotate.h).
+ *
+ * Old identities: the -i files, then a passphrase identity whose callback
+ * reads --passphrase-file or the terminal, only when the file is encrypted
+ * to a passphrase. New recipients: -r, -R, or one new passphrase
+ * (--new-passphrase-file, or -p on the terminal), which must be alone.
+ */
+#include "fileops_cmds.h"
+
+#include <dirent.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char usage_rotate[] =
+    "usage: sbx rotate -i OLD_IDENTITY... (-r RECIPIENT | -R FILE)... [--rekey] [-o OUTPUT]\n"
+    "                  [--json] FILE\n"
+    "       sbx rotate [-i OLD_IDENTITY]... [--passphrase-file F]\n"
+    "                  (-p | --new-passphrase-file F | -r ... | -R ...) [--rekey] FILE\n";
+
+const char help_rotate[] =
+    "NAME\n"
+    "    sbx rotate - give an age file new recipients (key rotation)\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    sbx rotate -i OLD_IDENTITY... (-r RECIPIENT | -R FILE)... [--rekey]\n"
+    "               [-o OUTPUT] [--json] FILE\n"
+    "    sbx rotate [--passphrase-file F] (-p | --new-passphrase-file F) FILE\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Open FILE with an old identity and replace its recipients with the new\n"
+    "    ones. By default only the header changes: the file key is unwrapped and\n"
+    "    wrapped again to each new recipient, a new header MAC is written, and\n"
+    "    the encrypted payload is copied byte for byte, never decrypted, so the\n"
+    "    cost does not depend on what the file holds. After rotation the old\n"
+    "    identities no longer open the file.\n"
+    "\n"
+    "    A rewrap keeps the file key: anyone who ever saw it (for example from a\n"
+    "    decryption on a compromised machine) can still read the file. --rekey\n"
+    "    decrypts and re-encrypts the whole payload under a fresh file key; it\n"
+    "    also verifies every chunk.\n"
+    "\n"
+    "    FILE is replaced atomically (or OUTPUT written, with -o): the new file\n"
+    "    goes to a temporary file .FILE.tmp-XXXXXXXXXXXX in the same directory,\n"
+    "    is synced and renamed over FILE, and the directory is synced. If sbx\n"
+    "    is killed, FILE is either the old or the new file, never neither; the\n"
+    "    killed run may leave its temporary file, which is never reused: sbx\n"
+    "    rotate warns about such files and you may delete them.\n"
+    "\n"
+    "    Rules of age: a passphrase must be the only recipient. A file padded\n"
+    "    with sbx encrypt --pad stays padded and cannot be rotated to a\n"
+    "    passphrase. Armored files stay armored.\n"
+    "\n"
+    "OPTIONS\n"
+    "    -i, --identity FILE          an old identity file; repeatable\n"
+    "        --passphrase-file F      the old passphrase, if FILE is encrypted to one\n"
+    "                                 (else asked on the terminal when needed)\n"
+    "    -r, --recipient RECIPIENT    a new recipient (age1..., ssh-ed25519 ...,\n"
+    "                                 ssh-rsa ...); repeatable\n"
+    "    -R, --recipients-file FILE   new recipients, one per line; repeatable\n"
+    "    -p, --passphrase             the new recipient is a passphrase typed twice\n"
+    "                                 on the terminal\n"
+    "        --new-passphrase-file F  the new passphrase, first line of F\n"
+    "        --rekey                  re-encrypt the payload under a fresh file key\n"
+    "    -o, --output OUTPUT          write OUTPUT instead of replacing FILE\n"
+    "        --json                   print the result as JSON\n"
+    "    -h, --help                   show this page\n"
+    "\n"
+    "EXAMPLES\n"
+    "    sbx rotate -i old-key.txt -r age1new... data.age\n"
+    "    sbx rotate -i old-key.txt -R team.txt --rekey data.age\n"
+    "    sbx rotate --passphrase-file old.txt -r age1... secrets.age\n"
+    "    sbx rotate -i key.txt --new-passphrase-file new.txt -o copy.age data.age\n"
+    "\n";
+
+struct rot_args {
+    const char **ids, **recips, **rfiles;
+    size_t nids, nr, nrf;
+    const char *pass_file, *new_pass_file, *output, *input;
+    bool new_pass, rekey, json;
+};
+
+struct pass_ctx {
+    const char *file;
+    bool failed;
+    char err[256];
+};
+
+static int
+ask_passphrase(sbx_buf *out, void *payload)
+{
+    struct pass_ctx *p = payload;
+    int rc = cli_read_passphrase(out, p->file, false, p->err, sizeof(p->err));
+    p->failed = rc < 0;
+    return rc;
+}
+
+static int
+load_identities(sbx_identity ***ids, size_t *n, const struct rot_args *a, struct pass_ctx *pass)
+{
+    for (size_t i = 0; i < a->nids; i++) {
+        if (cli_load_identities(ids, n, a->ids[i]) < 0)
+            return SBX_EFORMAT;
+    }
+    if (*ids == NULL && (*ids = calloc(1, sizeof(**ids))) == NULL) {
+        cli_errorf("out of memory");
+        return SBX_ENOMEM;
+    }
+    if (sbx_identity_scrypt_new_cb(&(*ids)[*n], ask_passphrase, pass, 0) < 0) {
+        cli_error_lib(NULL);
+        return SBX_EINVAL;
+    }
+    (*n)++;
+    return 0;
+}
+
+static int
+add(sbx_recipient ***list, size_t *n, sbx_recipient *r)
+{
+    sbx_recipient **grown = realloc(*list, (*n + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        sbx_recipient_free(r);
+        cli_errorf("out of memory");
+        return SBX_ENOMEM;
+    }
+    grown[(*n)++] = r;
+    *list = grown;
+    return 0;
+}
+
+static int
+add_file(sbx_recipient ***list, size_t *n, const char *path)
+{
+    sbx_buf text = SBX_BUF_INIT;
+    sbx_recipient **got = NULL;
+    size_t k = 0, i = 0;
+    int err;
+    if ((err = cli_read_small_file(&text, path, "recipients file", false)) < 0)
+        goto out;
+    if ((err = sbx_recipients_parse(&got, &k, (const char *)text.ptr, text.len)) < 0) {
+        cli_errorf("recipients file %s: %s", path, sbx_error_last()->message);
+        goto out;
+    }
+    for (; i < k && err == 0; i++)
+        err = add(list, n, got[i]);
+    for (; i < k; i++)
+        sbx_recipient_free(got[i]);
+    sbx_recipients_free(got, 0);
+out:
+    sbx_buf_dispose(&text);
+    return err;
+}
+
+static int
+load_recipients(sbx_recipient ***list, size_t *n, const struct rot_args *a)
+{
+    int err = 0;
+    if (a->new_pass) {
+        sbx_buf pass = SBX_BUF_INIT;
+        sbx_recipient *r = NULL;
+        char why[256] = "";
+        if ((err = cli_read_passphrase(&pass, a->new_pass_file, true, why, sizeof(why))) < 0) {
+            cli_errorf("new passphrase: %s", why);
+            return err;
+        }
+        err = sbx_recipient_scrypt_new(&r, (const char *)pass.ptr, pass.len, 0);
+        sbx_buf_dispose(&pass);
+        if (err < 0) {
+            cli_error_lib(NULL);
+            return err;
+        }
+        return add(list, n, r);
+    }
+    for (size_t i = 0; i < a->nr && err == 0; i++) {
+        sbx_recipient *r = NULL;
+        if ((err = sbx_recipient_parse(&r, a->recips[i])) < 0) {
+            cli_errorf("-r: %s", sbx_error_last()->message);
+            return err;
+        }
+        err = add(list, n, r);
+    }
+    for (size_t i = 0; i < a->nrf && err == 0; i++)
+        err = add_file(list, n, a->rfiles[i]);
+    return err;
+}
+
+/* Warn about temporary files left by killed runs (".NAME.tmp-" + 12 hex digits). */
+static void
+warn_stale_temps(const char *target)
+{
+    char *d = strdup(target), *b = strdup(target), prefix[512];
+    DIR *dir = NULL;
+    struct dirent *e;
+    size_t found = 0;
+    if (d == NULL || b == NULL)
+        goto out;
+    snprintf(prefix, sizeof(prefix), ".%s.tmp-", basename(b));
+    if ((dir = opendir(dirname(d))) == NULL)
+        goto out;
+    while ((e = readdir(dir)) != NULL) {
+        size_t pl = strlen(prefix);
+        if (strncmp(e->d_name, prefix, pl) == 0 && strlen(e->d_name) == pl + 12)
+            found++;
+    }
+    if (found > 0)
+        cli_warnf("%zu temporary file(s) %s* next to %s were left by an interrupted run; they "
+                  "are not used and can be deleted",
+                  found, prefix, target);
+out:
+    if (dir != NULL)
+        closedir(dir);
+    free(d);
+    free(b);
+}
+
+static void
+print_result(const struct rot_args *a, const sbx_rotate_report *r)
+{
+    const char *target = a->output ? a->output : a->input;
+    if (a->json) {
+        printf("{\"method\":\"rotate\",\"status\":\"good\",\"file\":");
+        cli_json_string(stdout, target);
+        printf(",\"mode\":\"%s\",\"armored\":%s,\"padded\":%s,\"old_stanzas\":%zu,"
+               "\"new_stanzas\":%zu,\"payload_bytes\":%llu}\n",
+               r->rekeyed ? "rekey" : "rewrap", r->armored ? "true" : "false",
+               r->padded ? "true" : "false", r->old_stanzas, r->new_stanzas,
+               (unsigned long long)r->payload_len);
+        return;
+    }
+    if (r->rekeyed)
+        printf("rotated %s: payload re-encrypted under a new file key (%llu plaintext bytes), "
+               "%zu recipient stanza(s)%s\n",
+               target, (unsigned long long)r->payload_len, r->new_stanzas,
+               r->padded ? ", padding kept" : "");
+    else
+        printf("rotated %s: header rewritten (%zu -> %zu stanzas, %llu -> %llu bytes), %llu "
+               "payload bytes copied unchanged%s\n",
+               target, r->old_stanzas, r->new_stanzas, (unsigned long long)r->old_header_len,
+               (unsigned long long)r->new_header_len, (unsigned long long)r->payload_len,
+               r->padded ? ", padding kept" : "");
+}
+
+static int
+run(const struct rot_args *a)
+{
+    struct pass_ctx pass = {a->pass_file, false, ""};
+    sbx_identity **ids = NULL;
+    sbx_recipient **rs = NULL;
+    size_t nids = 0, nrs = 0;
+    sbx_rotate_options o = SBX_ROTATE_OPTIONS_INIT;
+    sbx_rotate_report rep;
+    int err, rc = CLI_FAIL;
+    o.rekey = a->rekey;
+    if (load_identities(&ids, &nids, a, &pass) < 0 || load_recipients(&rs, &nrs, a) < 0)
+        goto out;
+    if ((err = sbx_rotate_file(a->input, a->output, ids, nids, rs, nrs, &o, &rep)) < 0) {
+        if (pass.failed)
+            cli_errorf("%s", pass.err);
+        else
+            cli_error_lib(a->input);
+        if (err == SBX_ENOMATCH)
+            cli_hintf("give an identity that opens the file now (-i OLD_KEY)");
+        cli_hintf("%s was not changed", a->output ? a->output : a->input);
+        goto out;
+    }
+    print_result(a, &rep);
+    warn_stale_temps(a->output ? a->output : a->input);
+    rc = CLI_OK;
+out:
+    sbx_identities_free(ids, nids);
+    sbx_recipients_free(rs, nrs);
+    return rc;
+}
+
+static int
+check(struct rot_args *a, int nargs, char **rest)
+{
+    if (nargs != 1)
+        return cli_usage_errorf("rotate", "give exactly one FILE to rotate (got %d)", nargs);
+    a->input = rest[0];
+    if (a->new_pass_file != NULL)
+        a->new_pass = true;
+    if (a->new_pass && a->nr + a->nrf > 0)
+        return cli_usage_errorf("rotate", "a new passphrase cannot be combined with -r or -R: "
+                                          "a passphrase must be the only recipient of a file");
+    if (!a->new_pass && a->nr + a->nrf == 0)
+        return cli_usage_errorf("rotate", "no new recipients: give -r, -R, -p or "
+                                          "--new-passphrase-file");
+    if (a->output != NULL && strcmp(a->output, a->input) == 0)
+        a->output = NULL;
+    return CLI_OK;
+}
+
+int
+cmd_rotate(int argc, char **argv)
+{
+    enum { OPT_PASS = 256, OPT_NEWPASS, OPT_REKEY, OPT_JSON };
+    static const struct option longopts[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"passphrase-file", required_argument, NULL, OPT_PASS},
+        {"recipient", required_argument, NULL, 'r'},
+        {"recipients-file", required_argument, NULL, 'R'},
+        {"passphrase", no_argument, NULL, 'p'},
+        {"new-passphrase-file", required_argument, NULL, OPT_NEWPASS},
+        {"rekey", no_argument, NULL, OPT_REKEY},
+        {"output", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    struct rot_args a = {0};
+    int c, rc = CLI_USAGE;
+    a.ids = calloc((size_t)argc, sizeof(char *));
+    a.recips = calloc((size_t)argc, sizeof(char *));
+    a.rfiles = calloc((size_t)argc, sizeof(char *));
+    if (a.ids == NULL || a.recips == NULL || a.rfiles == NULL) {
+        cli_errorf("out of memory");
+        rc = CLI_FAIL;
+        goto out;
+    }
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "+:i:r:R:po:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            a.ids[a.nids++] = optarg;
+            break;
+        case OPT_PASS:
+            a.pass_file = optarg;
+            break;
+        case 'r':
+            a.recips[a.nr++] = optarg;
+            break;
+        case 'R':
+            a.rfiles[a.nrf++] = optarg;
+            break;
+        case 'p':
+            a.new_pass = true;
+            break;
+        case OPT_NEWPASS:
+            a.new_pass_file = optarg;
+            break;
+        case OPT_REKEY:
+            a.rekey = true;
+            break;
+        case 'o':
+            a.output = optarg;
+            break;
+        case OPT_JSON:
+            a.json = true;
+            break;
+        case 'h':
+            fileops_print_help("rotate", usage_rotate, help_rotate);
+            rc = CLI_OK;
+            goto out;
+        default:
+            rc = cli_bad_option("rotate", c, argv, longopts);
+            goto out;
+        }
+    }
+    if ((rc = check(&a, argc - optind, argv + optind)) == CLI_OK)
+        rc = run(&a);
+out:
+    free(a.ids);
+    free(a.recips);
+    free(a.rfiles);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/*
+ * strongbox/rotate.h - key rotation of age files.
+ *
+ * Rotation gives a file new recipients. By default it *rewraps*: the file
+ * key is unwrapped with an old identity, wrapped again to each new
+ * recipient in a new header (with a new header MAC), and the payload bytes
+ * (nonce and chunks) are copied unchanged. The cost does not depend on the
+ * file size beyond one sequential copy, and no plaintext is ever produced.
+ * Anyone who once had the file key can still read the rotated file: when
+ * the file key itself may have leaked (not only an identity), *rekey*:
+ * decrypt and re-encrypt the payload under a fresh file key and nonce.
+ *
+ * The header MAC is verified before anything is written. In rewrap mode
+ * the payload is copied without being decrypted, except its last chunk,
+ * which must authenticate as the final chunk at the position the size
+ * implies (one chunk of work): a truncated file or one with data appended
+ * is refused (SBX_EPAYLOAD). A chunk corrupted in the middle is copied as
+ * it is and still fails at decryption; rekey mode verifies every chunk.
+ *
+ * Stanzas that describe the file rather than a recipient (the "sbx-pad"
+ * padding marker, see strongbox/pad.h) are carried over; recipient
+ * stanzas of the old header, including ones of unknown types, are dropped.
+ * age's rules hold: a passphrase recipient must be alone, and a padded file
+ * cannot be rotated to a passphrase (the marker would not be alone).
+ * Armored input gives armored output.
+ *
+ * Files are replaced atomically (temporary file in the same directory,
+ * fsync, rename, fsync of the directory): a crash at any point leaves the
+ * old file or the new one. A killed run may leave its temporary file
+ * ".NAME.tmp-XXXXXXXXXXXX" behind; it is never used again and may be
+ * deleted (see docs/rotate.md).
+ *
+ *     sbx_rotate_options o = SBX_ROTATE_OPTIONS_INIT;
+ *     sbx_rotate_file("f.age", NULL, old_ids, n, new_recipients, m, &o, NULL);
+ */
+#ifndef STRONGBOX_ROTATE_H
+#define STRONGBOX_ROTATE_H
+
+#include "strongbox/common.h"
+#include "strongbox/stream.h"
+#include "strongbox/age.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sbx_rotate_options {
+    unsigned version; /**< SBX_ROTATE_OPTIONS_VERSION */
+    bool rekey;       /**< re-encrypt the payload under a fresh file key */
+    unsigned threads; /**< rekey: worker threads (0 = one per CPU) */
+} sbx_rotate_options;
+
+#define SBX_ROTATE_OPTIONS_VERSION 1
+#define SBX_ROTATE_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        SBX_ROTATE_OPTIONS_VERSION, false, 0                                                       \
+    }
+
+/** What a rotation did. */
+typedef struct sbx_rotate_report {
+    bool armored;            /**< the input (and so the output) is ASCII armored */
+    bool padded;             /**< the file carries the sbx-pad marker (kept) */
+    bool rekeyed;            /**< the payload was re-encrypted */
+    size_t old_stanzas;      /**< stanzas in the old header */
+    size_t new_stanzas;      /**< stanzas in the new header */
+    uint64_t old_header_len; /**< binary header size before */
+    uint64_t new_header_len; /**< binary header size after */
+    uint64_t payload_len;    /**< payload bytes after the header (nonce + chunks) written */
+} sbx_rotate_report;
+
+/**
+ * @brief Rotate an age file read from src into dst (finished on success).
+ * @param ids identities that can open the file (one must match).
+ * @param recipients the new recipients (at least one).
+ * @param opts NULL for defaults (rewrap).
+ * @param report may be NULL.
+ * @return 0, SBX_EINVAL (no recipients, passphrase not alone, padded file
+ *         to a passphrase), SBX_EHEADER, SBX_ENOMATCH, SBX_EMAC, SBX_EARMOR,
+ *         SBX_EPAYLOAD (truncated or extended payload; any bad chunk with
+ *         rekey), SBX_EIO, SBX_ENOMEM. On failure dst is not finished.
+ */
+SBX_EXTERN int sbx_rotate(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, size_t nids,
+                          sbx_recipient *const *recipients, size_t count,
+                          const sbx_rotate_options *opts,
+                          sbx_rotate_report *report) SBX_WARN_UNUSED;
+
+/**
+ * @brief Rotate the file at path, atomically replacing out (NULL or equal
+ *        to path: in place). The new file gets the old file's permission
+ *        bits. On any failure out is unchanged and no temporary file is left.
+ * @return as sbx_rotate(), plus SBX_ENOTFOUND for a missing input.
+ */
+SBX_EXTERN int sbx_rotate_file(const char *path, const char *out, sbx_identity *const *ids,
+                               size_t nids, sbx_recipient *const *recipients, size_t count,
+                               const sbx_rotate_options *opts,
+                               sbx_rotate_report *report) SBX_WARN_UNUSED;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
