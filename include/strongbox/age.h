@@ -225,7 +225,7 @@ typedef struct sbx_age_encrypt_options {
     /**
      * Worker threads sealing chunks: 0 = one per available CPU, 1 = serial.
      * The output is byte-identical for every value; memory stays bounded
-     * (about 2 MiB per thread, at most 64 MiB).
+     * (about 1 MiB per thread, at most 32 MiB).
      */
     unsigned threads;
 } sbx_age_encrypt_options;

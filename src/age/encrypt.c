@@ -2,7 +2,7 @@
  * src/age/encrypt.c - the age encryptor: a sink that takes plaintext and
  * writes header, nonce and STREAM chunks to the sink below it.
  *
- * Implementation notes: plaintext collects in pipeline slots (16 chunks
+ * Implementation notes: plaintext collects in pipeline slots (8 chunks
  * each). A full slot is submitted as non-final only once more plaintext
  * arrives, so that finish() can submit the last slot with the final flag on
  * its last chunk (possibly a full chunk, or the single empty chunk of an

@@ -17,7 +17,7 @@
 
 #include "strongbox/age.h"
 
-#define SBX_AGE_SLOT_CHUNKS 16
+#define SBX_AGE_SLOT_CHUNKS 8
 
 enum sbx_age_slot_state { SLOT_FREE, SLOT_FILLING, SLOT_QUEUED, SLOT_BUSY, SLOT_DONE };
 

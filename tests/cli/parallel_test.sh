@@ -28,8 +28,8 @@ fails() { # fails NAME STATUS CMD...: passes when CMD exits with STATUS
 "$SBX" keygen -o key.txt 2>/dev/null
 R=$("$SBX" keygen -y key.txt)
 CH=65536
-# Sizes around chunk (64 KiB) and slot (16 chunks = 1 MiB) boundaries.
-for size in 0 1 $((CH - 1)) $CH $((CH + 1)) $((16 * CH)) $((16 * CH + 1)) $((40 * CH + 5)); do
+# Sizes around chunk (64 KiB) and slot (8 chunks = 512 KiB) boundaries.
+for size in 0 1 $((CH - 1)) $CH $((CH + 1)) $((8 * CH)) $((8 * CH + 1)) $((16 * CH + 1)) $((40 * CH + 5)); do
     head -c "$size" /dev/urandom > "p$size"
     for j in 1 2 4; do
         "$SBX" encrypt -j "$j" -r "$R" -o "c$size.$j" "p$size"
