@@ -11,9 +11,8 @@
  * after the new file is complete.
  */
 #include "cli.h"
+#include "archive_dl.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +325,11 @@ cmd_migrate(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    char why[256];
+    if (!archive_dl_load(why, sizeof(why))) {
+        cli_errorf("%s", why);
+        return CLI_FAIL;
+    }
     struct args a = {0};
     int c;
     optind = 1;

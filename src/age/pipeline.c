@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
 struct secret {
     uint8_t file_key[SBX_AGE_FILE_KEY_LEN];
     uint8_t nonce[SBX_AGE_NONCE_LEN];
@@ -122,6 +124,10 @@ open_slot(EVP_CIPHER_CTX *ctx, sbx_age_slot *s)
 static void
 process(sbx_age_pipeline *p, EVP_CIPHER_CTX *ctx, sbx_age_slot *s)
 {
+    /* Plaintext and ciphertext both fit in in_len plus the tags of a full slot. */
+    size_t used = s->in_len + SBX_AGE_SLOT_CHUNKS * (size_t)SBX_AGE_TAG_LEN;
+    if (used > s->used)
+        s->used = used;
     if (p->encrypt)
         seal_slot(ctx, s);
     else
@@ -287,8 +293,10 @@ sbx_age__pipeline_free(sbx_age_pipeline *p)
     for (unsigned i = 0; i < p->started; i++)
         pthread_join(p->tids[i], NULL);
     for (size_t i = 0; p->slots != NULL && i < p->nslots; i++) {
-        sbx_wipe(p->slots[i].in, p->slots[i].in ? in_size(p->encrypt) : 0);
-        sbx_wipe(p->slots[i].out, p->slots[i].out ? out_size(p->encrypt) : 0);
+        /* Only what was used: wiping untouched pages would only fault them in. */
+        size_t used = p->slots[i].used;
+        sbx_wipe(p->slots[i].in, p->slots[i].in ? MIN(used, in_size(p->encrypt)) : 0);
+        sbx_wipe(p->slots[i].out, p->slots[i].out ? MIN(used, out_size(p->encrypt)) : 0);
         free(p->slots[i].in);
         free(p->slots[i].out);
     }

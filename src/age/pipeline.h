@@ -33,6 +33,7 @@ typedef struct sbx_age_slot {
     size_t nchunks;
     bool chunk_final[SBX_AGE_SLOT_CHUNKS];
     bool chunk_ok[SBX_AGE_SLOT_CHUNKS];
+    size_t used; /* high-water mark of bytes used in `in` and `out`: what free() wipes */
 } sbx_age_slot;
 
 typedef struct sbx_age_pipeline sbx_age_pipeline;
