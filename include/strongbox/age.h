@@ -159,13 +159,7 @@ SBX_EXTERN int sbx_identities_parse(sbx_identity ***list, size_t *count, const c
 SBX_EXTERN int sbx_identity_scrypt_new(sbx_identity **out, const char *passphrase, size_t len,
                                        int max_log_n);
 
-/**
- * Passphrase callback: append the passphrase to out (an empty sbx_buf) and
- * return 0, or return a negative code (e.g. SBX_ECANCELED), ideally recorded
- * with sbx_error_set() to explain why. The operation then fails with exactly
- * that code and message. The library wipes out after use.
- */
-typedef int (*sbx_passphrase_cb)(sbx_buf *out, void *payload);
+/* sbx_passphrase_cb (passphrase callbacks) is defined in strongbox/common.h. */
 
 /**
  * @brief Parse an identity file that may be a passphrase-protected key.

@@ -70,6 +70,14 @@ SBX_EXTERN int sbx_buf_reserve(sbx_buf *buf, size_t extra);
 /** @brief Wipe and free the contents; buf is left empty and reusable. NULL-safe. */
 SBX_EXTERN void sbx_buf_dispose(sbx_buf *buf);
 
+/**
+ * Passphrase callback: append the passphrase to out (an empty sbx_buf) and
+ * return 0, or return a negative code (e.g. SBX_ECANCELED), ideally recorded
+ * with sbx_error_set() (error.h) to explain why. The operation then fails with exactly
+ * that code and message. The library wipes out after use.
+ */
+typedef int (*sbx_passphrase_cb)(sbx_buf *out, void *payload);
+
 #ifdef __cplusplus
 }
 #endif

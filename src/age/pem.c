@@ -23,6 +23,7 @@
 #include "age/ssh.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
+#include "core/pem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -30,100 +31,14 @@
 #include <openssl/decoder.h>
 #include <openssl/err.h>
 
-#define BEGIN "-----BEGIN "
-#define END   "-----END "
-
-struct pw_state {
-    sbx_passphrase_cb cb;
-    void *payload;
-    sbx_buf pass;
-    bool asked;
-    int err;
-};
-
-static bool
-space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/*
- * Check that text is one PEM block with only whitespace around it; give its
- * label (NUL-terminated) and extent.
- */
 static int
-one_block(const char *text, size_t len, char label[64], const char **start, size_t *block_len)
-{
-    size_t b = 0, e = len;
-    while (b < len && space(text[b]))
-        b++;
-    while (e > b && space(text[e - 1]))
-        e--;
-    if (e - b < strlen(BEGIN) || memcmp(text + b, BEGIN, strlen(BEGIN)) != 0)
-        return sbx__error(SBX_EFORMAT, "not a PEM key (no \"-----BEGIN\" line)");
-    const char *l = text + b + strlen(BEGIN), *dash = memchr(l, '-', e - b - strlen(BEGIN));
-    if (dash == NULL || dash - l >= 64 || dash == l)
-        return sbx__error(SBX_EFORMAT, "malformed PEM BEGIN line");
-    memcpy(label, l, (size_t)(dash - l));
-    label[dash - l] = '\0';
-    for (const char *c = label; *c; c++) {
-        if (!(*c == ' ' || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
-            return sbx__error(SBX_EFORMAT, "malformed PEM BEGIN line");
-    }
-    // The last line must be the matching END line.
-    char end_line[96];
-    int n = snprintf(end_line, sizeof(end_line), "%s%s-----", END, label);
-    if ((size_t)n > e - b || memcmp(text + e - (size_t)n, end_line, (size_t)n) != 0)
-        return sbx__error(SBX_EFORMAT,
-                          "the PEM block \"%s\" does not end with its END line (or "
-                          "has text after it)",
-                          label);
-    if (memmem(text + b, e - b - (size_t)n, END, strlen(END)) != NULL)
-        return sbx__error(SBX_EFORMAT, "more than one PEM block in a key file");
-    *start = text + b;
-    *block_len = e - b;
-    return 0;
-}
-
-static int
-pw_cb(char *pass, size_t size, size_t *len, const OSSL_PARAM params[], void *arg)
-{
-    struct pw_state *st = arg;
-    (void)params;
-    *len = 0;
-    if (!st->asked) {
-        st->asked = true;
-        if (st->cb == NULL) {
-            st->err = SBX_ENOKEY;
-            return 0;
-        }
-        int err = st->cb(&st->pass, st->payload);
-        if (err < 0) {
-            st->err = err;
-            sbx_buf_dispose(&st->pass);
-            return 0;
-        }
-    }
-    if (st->err < 0)
-        return 0;
-    if (st->pass.len > size) {
-        st->err = SBX_ETOOBIG;
-        return 0;
-    }
-    if (st->pass.len > 0)
-        memcpy(pass, st->pass.ptr, st->pass.len);
-    *len = st->pass.len;
-    return 1;
-}
-
-static int
-decode(EVP_PKEY **out, const char *block, size_t len, int selection, struct pw_state *st)
+decode(EVP_PKEY **out, const char *block, size_t len, int selection, struct sbx__pem_pass *st)
 {
     const unsigned char *data = (const unsigned char *)block;
     size_t left = len;
     OSSL_DECODER_CTX *ctx =
         OSSL_DECODER_CTX_new_for_pkey(out, "PEM", NULL, NULL, selection, NULL, NULL);
-    int ok = ctx != NULL && OSSL_DECODER_CTX_set_passphrase_cb(ctx, pw_cb, st) == 1 &&
+    int ok = ctx != NULL && OSSL_DECODER_CTX_set_passphrase_cb(ctx, sbx__pem_pass_cb, st) == 1 &&
              OSSL_DECODER_from_data(ctx, &data, &left) == 1 && *out != NULL;
     OSSL_DECODER_CTX_free(ctx);
     ERR_clear_error();
@@ -155,7 +70,7 @@ int
 sbx_age__pem_decode_private(EVP_PKEY **out, const char *text, size_t len, sbx_passphrase_cb cb,
                             void *payload)
 {
-    struct pw_state st = {cb, payload, SBX_BUF_INIT, false, 0};
+    struct sbx__pem_pass st = {cb, payload, SBX_BUF_INIT, false, 0};
     char label[64];
     const char *block;
     size_t block_len;
@@ -163,7 +78,7 @@ sbx_age__pem_decode_private(EVP_PKEY **out, const char *text, size_t len, sbx_pa
     *out = NULL;
     if (len > SBX_SSH_MAX_KEY_FILE)
         return sbx__error(SBX_ETOOBIG, "key file larger than %d bytes", SBX_SSH_MAX_KEY_FILE);
-    if ((err = one_block(text, len, label, &block, &block_len)) < 0)
+    if ((err = sbx__pem_one_block(text, len, label, &block, &block_len)) < 0)
         return err;
     if (!private_label(label))
         return label_error(label);
@@ -221,7 +136,7 @@ sbx_age__pem_identity_parse(sbx_identity **out, const char *text, size_t len, sb
 int
 sbx_age__pem_recipient_parse(sbx_recipient **out, const char *text, size_t len)
 {
-    struct pw_state st = {NULL, NULL, SBX_BUF_INIT, false, 0};
+    struct sbx__pem_pass st = {NULL, NULL, SBX_BUF_INIT, false, 0};
     EVP_PKEY *pkey = NULL;
     char label[64];
     const char *block;
@@ -230,7 +145,7 @@ sbx_age__pem_recipient_parse(sbx_recipient **out, const char *text, size_t len)
     *out = NULL;
     if (len > SBX_SSH_MAX_KEY_FILE)
         return sbx__error(SBX_ETOOBIG, "PEM block larger than %d bytes", SBX_SSH_MAX_KEY_FILE);
-    if ((err = one_block(text, len, label, &block, &block_len)) < 0)
+    if ((err = sbx__pem_one_block(text, len, label, &block, &block_len)) < 0)
         return err;
     if (strcmp(label, "PUBLIC KEY") != 0 && strcmp(label, "RSA PUBLIC KEY") != 0) {
         if (strstr(label, "PRIVATE KEY") != NULL)

@@ -98,16 +98,6 @@ record(int code, int sys_errno, const char *fmt, va_list ap)
     return code;
 }
 
-int
-sbx__error(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    record(code, 0, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 /* see strongbox/error.h */
 int
 sbx_error_set(int code, const char *fmt, ...)

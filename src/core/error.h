@@ -11,8 +11,8 @@
 
 #include "strongbox/error.h"
 
-/* Record code with a printf-style message; returns code. */
-int sbx__error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Record code with a printf-style message; returns code (the public sbx_error_set). */
+#define sbx__error sbx_error_set
 
 /* Like sbx__error, and also records errno and appends ": strerror(errno)". */
 int sbx__error_sys(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

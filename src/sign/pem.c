@@ -20,6 +20,7 @@
 #include "strongbox/sign.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
+#include "core/pem.h"
 #include "sign/internal.h"
 
 #include <stdio.h>
@@ -32,8 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-#define BEGIN "-----BEGIN "
-#define END   "-----END "
+#define BEGIN SBX_PEM_BEGIN
 #define CHUNK 65536
 
 enum kind { KIND_RSA, KIND_EC, KIND_ED25519 };
@@ -45,26 +45,12 @@ struct sbx_pem_key {
     char type[32];
 };
 
-struct pw_state {
-    sbx_passphrase_cb cb;
-    void *payload;
-    sbx_buf pass;
-    bool asked;
-    int err;
-};
-
-static bool
-space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* see strongbox/sign.h */
 bool
 sbx_pem_text_is_pem(const char *text, size_t len)
 {
     size_t b = 0;
-    while (b < len && space(text[b]))
+    while (b < len && sbx__pem_space(text[b]))
         b++;
     return len - b >= strlen(BEGIN) && memcmp(text + b, BEGIN, strlen(BEGIN)) == 0;
 }
@@ -75,7 +61,7 @@ skip_ec_params(const char **text, size_t *len)
 {
     static const char end[] = "-----END EC PARAMETERS-----";
     size_t b = 0;
-    while (b < *len && space((*text)[b]))
+    while (b < *len && sbx__pem_space((*text)[b]))
         b++;
     static const char begin[] = "-----BEGIN EC PARAMETERS-----";
     if (*len - b < strlen(begin) || memcmp(*text + b, begin, strlen(begin)) != 0)
@@ -86,66 +72,6 @@ skip_ec_params(const char **text, size_t *len)
     size_t skip = (size_t)(e - *text) + strlen(end);
     *text += skip;
     *len -= skip;
-}
-
-/* Exactly one PEM block (label returned) with only whitespace around it. */
-static int
-one_block(const char *text, size_t len, char label[64])
-{
-    size_t b = 0, e = len;
-    while (b < len && space(text[b]))
-        b++;
-    while (e > b && space(text[e - 1]))
-        e--;
-    if (e - b < strlen(BEGIN) || memcmp(text + b, BEGIN, strlen(BEGIN)) != 0)
-        return sbx__error(SBX_EFORMAT, "not a PEM key (no \"-----BEGIN\" line)");
-    const char *l = text + b + strlen(BEGIN);
-    const char *dash = memchr(l, '-', e - b - strlen(BEGIN));
-    if (dash == NULL || dash == l || dash - l >= 64)
-        return sbx__error(SBX_EFORMAT, "malformed PEM BEGIN line");
-    memcpy(label, l, (size_t)(dash - l));
-    label[dash - l] = '\0';
-    char end_line[96];
-    int n = snprintf(end_line, sizeof(end_line), "%s%s-----", END, label);
-    if (n < 0 || (size_t)n > e - b || memcmp(text + e - (size_t)n, end_line, (size_t)n) != 0)
-        return sbx__error(SBX_EFORMAT,
-                          "the PEM block \"%s\" does not end with its END line (or has text "
-                          "after it)",
-                          label);
-    if (memmem(text + b, e - b - (size_t)n, END, strlen(END)) != NULL)
-        return sbx__error(SBX_EFORMAT, "more than one PEM block in a key file");
-    return 0;
-}
-
-static int
-pw_cb(char *pass, size_t size, size_t *len, const OSSL_PARAM params[], void *arg)
-{
-    struct pw_state *st = arg;
-    (void)params;
-    *len = 0;
-    if (!st->asked) {
-        st->asked = true;
-        if (st->cb == NULL) {
-            st->err = SBX_ENOKEY;
-            return 0;
-        }
-        int err = st->cb(&st->pass, st->payload);
-        if (err < 0) {
-            st->err = err;
-            sbx_buf_dispose(&st->pass);
-            return 0;
-        }
-    }
-    if (st->err < 0)
-        return 0;
-    if (st->pass.len > size) {
-        st->err = SBX_ETOOBIG;
-        return 0;
-    }
-    if (st->pass.len > 0)
-        memcpy(pass, st->pass.ptr, st->pass.len);
-    *len = st->pass.len;
-    return 1;
 }
 
 static bool
@@ -199,7 +125,7 @@ classify(sbx_pem_key *k)
 }
 
 static int
-decode_err(const struct pw_state *st, const char *label)
+decode_err(const struct sbx__pem_pass *st, const char *label)
 {
     if (st->err == SBX_ENOKEY)
         return sbx__error(SBX_ENOKEY, "the private key is protected by a passphrase and none "
@@ -221,14 +147,16 @@ parse(sbx_pem_key **out, const char *text, size_t len, bool priv, sbx_passphrase
     static const char *const priv_labels[] = {"PRIVATE KEY", "ENCRYPTED PRIVATE KEY",
                                               "RSA PRIVATE KEY", "EC PRIVATE KEY", NULL};
     static const char *const pub_labels[] = {"PUBLIC KEY", "RSA PUBLIC KEY", NULL};
-    struct pw_state st = {cb, payload, SBX_BUF_INIT, false, 0};
+    struct sbx__pem_pass st = {cb, payload, SBX_BUF_INIT, false, 0};
     char label[64];
+    const char *block;
+    size_t block_len;
     int err;
     *out = NULL;
     if (len > SBX_SIGN_MAX_TEXT)
         return sbx__error(SBX_ETOOBIG, "key file larger than %d bytes", SBX_SIGN_MAX_TEXT);
     skip_ec_params(&text, &len);
-    if ((err = one_block(text, len, label)) < 0)
+    if ((err = sbx__pem_one_block(text, len, label, &block, &block_len)) < 0)
         return err;
     if (!label_in(label, priv ? priv_labels : pub_labels)) {
         if (!priv && label_in(label, priv_labels))
@@ -247,7 +175,7 @@ parse(sbx_pem_key **out, const char *text, size_t len, bool priv, sbx_passphrase
     size_t left = len;
     OSSL_DECODER_CTX *ctx = OSSL_DECODER_CTX_new_for_pkey(
         &k->pkey, "PEM", NULL, NULL, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, NULL, NULL);
-    bool ok = ctx != NULL && OSSL_DECODER_CTX_set_passphrase_cb(ctx, pw_cb, &st) == 1 &&
+    bool ok = ctx != NULL && OSSL_DECODER_CTX_set_passphrase_cb(ctx, sbx__pem_pass_cb, &st) == 1 &&
               OSSL_DECODER_from_data(ctx, &data, &left) == 1 && k->pkey != NULL;
     OSSL_DECODER_CTX_free(ctx);
     ERR_clear_error();
