@@ -26,6 +26,7 @@ struct members {
     sbx_buf data, wrapped, meta;
     char name[256]; /* original base name, from NAME.aes256 */
     bool has_meta;
+    unsigned kinds; /* bit per member kind seen (an empty member counts too) */
 };
 
 struct pass_ctx {
@@ -150,14 +151,22 @@ read_archive(struct members *m, const char *path)
             break;
         sbx_buf *slot = member_slot(m, name);
         if (slot == NULL) {
+            // skipping still decompresses it: bound it like the other small members
+            if (archive_entry_size(e) < 0 || archive_entry_size(e) > MAX_SMALL) {
+                cli_errorf("archive member \"%s\" is too large (limit %d bytes)", name, MAX_SMALL);
+                err = SBX_ETOOBIG;
+                break;
+            }
             cli_warnf("ignoring unknown archive member \"%s\"", name);
             continue;
         }
-        if (slot->len > 0) {
+        unsigned kind = slot == &m->data ? 1u : slot == &m->wrapped ? 2u : 4u;
+        if ((m->kinds & kind) != 0) {
             cli_errorf("refusing archive: two members of the same kind (\"%s\")", name);
             err = SBX_EFORMAT;
             break;
         }
+        m->kinds |= kind;
         err = read_member(a, slot, archive_entry_size(e),
                           slot == &m->data ? SBX_LEGACY_MAX_DATA : MAX_SMALL, name);
     }
@@ -249,7 +258,7 @@ default_output(const char *archive, const char *name)
 static int
 migrate(const struct args *a, const char *archive)
 {
-    struct members m = {SBX_BUF_INIT, SBX_BUF_INIT, SBX_BUF_INIT, "", false};
+    struct members m = {SBX_BUF_INIT, SBX_BUF_INIT, SBX_BUF_INIT, "", false, 0};
     struct pass_ctx pc = {a->pass_file};
     sbx_legacy_options opts = SBX_LEGACY_OPTIONS_INIT;
     sbx_legacy_report rep;

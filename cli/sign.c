@@ -273,6 +273,33 @@ same_file(const char *a, const char *b)
            sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* The file a write to path would land in: its directory resolved, then its name (malloc'd). */
+static char *
+write_target(const char *path)
+{
+    char *d = strdup(path), *b = strdup(path), *dir = NULL, *out = realpath(path, NULL);
+    if (out == NULL && d != NULL && b != NULL && (dir = realpath(dirname(d), NULL)) != NULL &&
+        asprintf(&out, "%s/%s", dir, basename(b)) < 0)
+        out = NULL;
+    free(d);
+    free(b);
+    free(dir);
+    return out;
+}
+
+/* True when writing a and b would write one file ("./k" and "k", or links to one file). */
+static bool
+same_target(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0 || same_file(a, b))
+        return true;
+    char *ta = write_target(a), *tb = write_target(b);
+    bool same = ta != NULL && tb != NULL && strcmp(ta, tb) == 0;
+    free(ta);
+    free(tb);
+    return same;
+}
+
 static char *
 with_suffix(const char *file, const char *suffix)
 {
@@ -860,7 +887,7 @@ keygen_run(struct keygen_args *a)
     }
     if (a->pubfile == NULL)
         a->pubfile = "minisign.pub";
-    if (strcmp(a->secfile, a->pubfile) == 0) {
+    if (same_target(a->secfile, a->pubfile)) {
         rc = usage_error("keygen", usage_keygen_sign, "-p and -s name the same file");
         goto out;
     }

@@ -71,7 +71,9 @@ typedef struct sbx_legacy_members {
 } sbx_legacy_members;
 
 enum sbx_legacy_digest {
-    SBX_LEGACY_DIGEST_AUTO = 0,   /**< SHA-256 (OpenSSL >= 1.1.0), then MD5 (older) */
+    SBX_LEGACY_DIGEST_AUTO = 0,   /**< SHA-256 (OpenSSL >= 1.1.0), then MD5 (older); when
+                                       both give valid CBC padding (about 1 in 256 archives),
+                                       SBX_EFORMAT: the caller must choose */
     SBX_LEGACY_DIGEST_SHA256 = 1, /**< archives made with OpenSSL 1.1.0 or later */
     SBX_LEGACY_DIGEST_MD5 = 2     /**< archives made with OpenSSL 1.0.2 or earlier */
 };
@@ -105,7 +107,8 @@ typedef struct sbx_legacy_report {
  * @param report may be NULL.
  * @return 0, SBX_EAUTH (hash mismatch: tampered or corrupted archive; or the
  *         key does not open the password: wrong key; or bad CBC padding),
- *         SBX_EFORMAT (not the openssl enc format), SBX_ETOOBIG, SBX_ENOMEM.
+ *         SBX_EFORMAT (not the openssl enc format; or, with SBX_LEGACY_DIGEST_AUTO,
+ *         both digests give valid padding), SBX_ETOOBIG, SBX_ENOMEM.
  *         On failure out is left as it was (nothing unverified is released).
  */
 SBX_EXTERN int sbx_legacy_decrypt(sbx_buf *out, const sbx_legacy_key *key,

@@ -244,6 +244,10 @@ rsa_identity(sbx_identity **out, sbx_ssh_reader *r, const uint8_t *pub, size_t p
     if (num_len[RSA_N] * 8 > SBX_SSH_RSA_MAX_BITS || num_len[RSA_E] > 8)
         return sbx__error(SBX_EUNSUPPORTED, "RSA key too large (at most %d bits)",
                           SBX_SSH_RSA_MAX_BITS);
+    // The pairwise check tests p and q for primality: bound them (and d, iqmp) by the modulus.
+    if (num_len[RSA_D] > num_len[RSA_N] || num_len[RSA_P] > num_len[RSA_N] / 2 + 1 ||
+        num_len[RSA_Q] > num_len[RSA_N] / 2 + 1 || num_len[RSA_IQMP] > num_len[RSA_N] / 2 + 1)
+        return bad("ssh-rsa private numbers too large for the modulus");
     for (int i = 0; i < 6; i++) {
         if ((bn[i] = secure_bn(num[i], num_len[i])) == NULL) {
             err = sbx__error_crypto("RSA key");

@@ -4,7 +4,9 @@
  * Implementation notes (strongbox/fileops.h, docs/destroy.md):
  *  - The path is lstat()ed and then opened with O_NOFOLLOW; the opened
  *    file's device and inode must match the lstat() result, so a file
- *    swapped in between is not touched.
+ *    swapped in between is not touched. Sizes and link counts come from
+ *    fstat() of the opened file, and after each rename the new name must
+ *    still be that file (else it is renamed back and left alone).
  *  - Each pass writes random bytes (sbx_random_bytes) over [0, size) with
  *    pwrite and ends with fsync. The file is then renamed to a random name
  *    in its directory (renameat2 RENAME_NOREPLACE), truncated to 0, fsynced,
@@ -18,6 +20,7 @@
 #include "strongbox/fileops.h"
 #include "strongbox/random.h"
 #include "strongbox/memory.h"
+#include "fileops/seal.h"
 #include "core/error.h"
 #include "core/io.h"
 
@@ -276,8 +279,28 @@ random_name(char out[24])
     return 0;
 }
 
+/* The rename moved a name, not our fd: check that the name was still our file's. */
 static int
-rename_random(int dfd, const char *base, char newname[24], const char *path)
+check_renamed(int dfd, const char *base, const char *newname, const struct stat *st,
+              const char *path)
+{
+    struct stat now;
+    if (fstatat(dfd, newname, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st->st_dev &&
+        now.st_ino == st->st_ino)
+        return 0;
+    if (renameat2(dfd, newname, dfd, base, RENAME_NOREPLACE) == 0)
+        return sbx__error(SBX_EIO,
+                          "%s was replaced by another file during destruction; that file was "
+                          "left alone",
+                          path);
+    return sbx__error(SBX_EIO,
+                      "%s was replaced by another file during destruction; that file was left "
+                      "alone, renamed to %s in the same directory",
+                      path, newname);
+}
+
+static int
+rename_random(int dfd, const char *base, char newname[24], const char *path, const char *done)
 {
     for (int tries = 0; tries < 16; tries++) {
         int err = random_name(newname);
@@ -293,8 +316,7 @@ rename_random(int dfd, const char *base, char newname[24], const char *path)
             if (renameat(dfd, base, dfd, newname) == 0)
                 return 0;
         }
-        return sbx__error_sys(SBX_EIO, "%s: the data was overwritten, but renaming it failed",
-                              path);
+        return sbx__error_sys(SBX_EIO, "%s: %s, but renaming it failed", path, done);
     }
     return sbx__error(SBX_EIO, "%s: no free random name for the rename", path);
 }
@@ -311,11 +333,13 @@ sync_dir(int dfd, const char *path)
 }
 
 static int
-remove_file(sbx_destroy_report *r, int fd, int dfd, const char *base, const char *path)
+remove_file(sbx_destroy_report *r, int fd, const struct stat *st, int dfd, const char *base,
+            const char *path)
 {
     char tmp[24];
     int err;
-    if ((err = rename_random(dfd, base, tmp, path)) < 0)
+    if ((err = rename_random(dfd, base, tmp, path, "the data was overwritten")) < 0 ||
+        (err = check_renamed(dfd, base, tmp, st, path)) < 0)
         return err;
     if (ftruncate(fd, 0) != 0 || fsync(fd) != 0)
         return sbx__error_sys(SBX_EIO, "%s: overwritten and renamed to %s, but truncation failed",
@@ -328,10 +352,16 @@ remove_file(sbx_destroy_report *r, int fd, int dfd, const char *base, const char
 }
 
 static int
-unlink_name_only(sbx_destroy_report *r, int dfd, const char *base, const char *path)
+unlink_name_only(sbx_destroy_report *r, const struct stat *st, int dfd, const char *base,
+                 const char *path)
 {
-    if (unlinkat(dfd, base, 0) != 0)
-        return sbx__error_sys(SBX_EIO, "%s: cannot unlink", path);
+    char tmp[24];
+    int err;
+    if ((err = rename_random(dfd, base, tmp, path, "nothing was changed")) < 0 ||
+        (err = check_renamed(dfd, base, tmp, st, path)) < 0)
+        return err;
+    if (unlinkat(dfd, tmp, 0) != 0)
+        return sbx__error_sys(SBX_EIO, "%s: cannot unlink (renamed to %s)", path, tmp);
     r->unlinked = true;
     warn(r,
          "the file had %llu hard links: only this name was removed and the data was NOT "
@@ -361,17 +391,17 @@ check_type(const char *path, struct stat *st)
     return 0;
 }
 
+/* Open path, check it is the file lstat() saw, and give the opened file's own fstat() in st. */
 static int
-open_checked(const char *path, const struct stat *want, int *fd_out)
+open_checked(const char *path, const struct stat *want, int *fd_out, struct stat *st)
 {
-    struct stat st;
     int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
     *fd_out = -1;
     if (fd < 0)
         return sbx__error_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO,
                               "cannot open %s for writing", path);
-    if (fstat(fd, &st) != 0 || st.st_dev != want->st_dev || st.st_ino != want->st_ino ||
-        !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) != 0 || st->st_dev != want->st_dev || st->st_ino != want->st_ino ||
+        !S_ISREG(st->st_mode)) {
         close(fd);
         return sbx__error(SBX_EIO, "%s changed while it was being opened; nothing was done", path);
     }
@@ -412,15 +442,28 @@ now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int
-destroy_open(sbx_destroy_report *r, const char *path, const struct stat *st,
-             const sbx_destroy_options *o)
+static bool
+same_file_unchanged(const struct stat *a, const struct stat *b)
 {
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int
+destroy_open(sbx_destroy_report *r, const char *path, const struct stat *lst,
+             const sbx_destroy_options *o, const struct stat *expect)
+{
+    struct stat st;
     int fd = -1, dfd = -1, err;
     char *base = NULL;
-    if ((err = open_checked(path, st, &fd)) < 0)
+    if ((err = open_checked(path, lst, &fd, &st)) < 0)
         return err;
-    gather_facts(r, path, fd, st);
+    gather_facts(r, path, fd, &st); // links and size of the opened file, not of the path
+    if (expect != NULL && !same_file_unchanged(&st, expect)) {
+        err = sbx__error(
+            SBX_EIO, "%s was replaced or modified after it was read; it was not destroyed", path);
+        goto out;
+    }
     if ((err = open_dir_of(path, &dfd, &base)) < 0)
         goto out;
     if (r->links > 1 && !o->force) {
@@ -433,12 +476,12 @@ destroy_open(sbx_destroy_report *r, const char *path, const struct stat *st,
         goto out;
     }
     if (r->links > 1) {
-        err = unlink_name_only(r, dfd, base, path);
+        err = unlink_name_only(r, &st, dfd, base, path);
         goto out;
     }
     assess(r);
     if ((err = overwrite(r, fd, path, o->passes)) < 0 ||
-        (err = remove_file(r, fd, dfd, base, path)) < 0)
+        (err = remove_file(r, fd, &st, dfd, base, path)) < 0)
         goto out;
 out:
     if (fd >= 0)
@@ -449,9 +492,9 @@ out:
     return err;
 }
 
-/* see strongbox/fileops.h */
-int
-sbx_destroy(sbx_destroy_report *report, const char *path, const sbx_destroy_options *opts)
+static int
+destroy(sbx_destroy_report *report, const char *path, const sbx_destroy_options *opts,
+        const struct stat *expect)
 {
     sbx_destroy_options defaults = SBX_DESTROY_OPTIONS_INIT;
     const sbx_destroy_options *o = opts != NULL ? opts : &defaults;
@@ -472,7 +515,22 @@ sbx_destroy(sbx_destroy_report *report, const char *path, const sbx_destroy_opti
                           SBX_DESTROY_MAX_PASSES);
     if ((err = check_type(path, &st)) < 0)
         return err;
-    err = destroy_open(report, path, &st, o);
+    err = destroy_open(report, path, &st, o, expect);
     report->seconds = now() - t0;
     return err;
+}
+
+/* see strongbox/fileops.h */
+int
+sbx_destroy(sbx_destroy_report *report, const char *path, const sbx_destroy_options *opts)
+{
+    return destroy(report, path, opts, NULL);
+}
+
+/* see fileops/seal.h */
+int
+sbx_destroy__expect(sbx_destroy_report *report, const char *path, const sbx_destroy_options *opts,
+                    const struct stat *expect)
+{
+    return destroy(report, path, opts, expect);
 }

@@ -112,7 +112,13 @@ check_stanzas(const sbx_age_header *hdr)
 static void
 payload_layout(sbx_inspect_info *info, uint64_t total)
 {
-    uint64_t p = total - info->header_size, c, last;
+    uint64_t p, c, last;
+    if (total < info->header_size) { // the file shrank (or grew) between stat and read
+        snprintf(info->error, sizeof(info->error),
+                 "the file size changed while it was read; inspect it again");
+        return;
+    }
+    p = total - info->header_size;
     info->payload_size = p;
     if (p < 16) {
         snprintf(info->error, sizeof(info->error),
@@ -307,7 +313,7 @@ inspect_fd(sbx_inspect_info *info, int fd, const char *path, const struct stat *
         set_format(info, SBX_INSPECT_AGE);
         err = analyse_age(info, buf, n, (uint64_t)st->st_size);
     } else if (starts_armored(buf, n)) {
-        if ((err = sbx_source_file_new(&src, path)) == 0)
+        if ((err = sbx_source_fd_new(&src, fd, false)) == 0) // the file checked, not a new open
             err = analyse_armored(info, src);
     } else {
         if (info->file_size > 0) {
@@ -330,7 +336,8 @@ sbx_inspect_file(sbx_inspect_info *info, const char *path)
     struct stat st;
     int err;
     info_init(info, 0);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused below)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return sbx__error_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot open %s", path);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

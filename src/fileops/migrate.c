@@ -221,6 +221,43 @@ out:
     return err;
 }
 
+/*
+ * Whether the last CBC block has valid padding under md's key: a wrong key
+ * passes that check about once in 256 tries, so in auto mode a SHA-256 success
+ * must not also open under MD5. CBC lets the last block be decrypted alone,
+ * with the block before it (or the IV) as its IV.
+ */
+static int
+last_block_opens(bool *opens, const sbx_buf *raw, const uint8_t *pass, size_t pass_len,
+                 const EVP_MD *md)
+{
+    uint8_t key[32], iv[16], out[32];
+    int n = 0, fin = 0, err = 0;
+    const EVP_CIPHER *cipher = EVP_aes_256_cbc();
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    *opens = false;
+    if (ctx == NULL)
+        return sbx__error_nomem();
+    if (EVP_BytesToKey(cipher, md, raw->ptr + 8, pass, (int)pass_len, 1, key, iv) != 32) {
+        err = sbx__error_crypto("EVP_BytesToKey");
+        goto out;
+    }
+    const uint8_t *prev = raw->len > 32 ? raw->ptr + raw->len - 32 : iv;
+    if (EVP_DecryptInit_ex(ctx, cipher, NULL, key, prev) != 1 ||
+        EVP_DecryptUpdate(ctx, out, &n, raw->ptr + raw->len - 16, 16) != 1) {
+        err = sbx__error_crypto("AES-256-CBC");
+        goto out;
+    }
+    *opens = EVP_DecryptFinal_ex(ctx, out + n, &fin) == 1;
+    ERR_clear_error();
+out:
+    SBX_WIPE_BUF(key);
+    SBX_WIPE_BUF(iv);
+    SBX_WIPE_BUF(out);
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
+}
+
 /* see strongbox/migrate.h */
 int
 sbx_legacy_decrypt(sbx_buf *out, const sbx_legacy_key *key, const sbx_legacy_members *m,
@@ -246,6 +283,14 @@ sbx_legacy_decrypt(sbx_buf *out, const sbx_legacy_key *key, const sbx_legacy_mem
     err = SBX_EAUTH;
     if (digest != SBX_LEGACY_DIGEST_MD5)
         err = cbc_decrypt(&plain, &raw, pass, pass_len, EVP_sha256());
+    if (err == 0 && digest == SBX_LEGACY_DIGEST_AUTO) {
+        bool md5_too = false;
+        if ((err = last_block_opens(&md5_too, &raw, pass, pass_len, EVP_md5())) == 0 && md5_too)
+            err = sbx__error(SBX_EFORMAT,
+                             "the data decrypts with both the SHA-256 and the MD5 key derivation, "
+                             "so the right one is unknown: say which (sbx migrate --md sha256 for "
+                             "archives made with OpenSSL 1.1.0 or later, --md md5 for older ones)");
+    }
     if (err == SBX_EAUTH && digest != SBX_LEGACY_DIGEST_SHA256) {
         err = cbc_decrypt(&plain, &raw, pass, pass_len, EVP_md5());
         rep.md5 = err == 0;

@@ -61,7 +61,8 @@ open_input(struct pfs_file *f, const char *path)
 {
     struct stat st;
     uint8_t tail[SBX_PAD_PFS_TRAILER_LEN];
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused below)
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (f->fd < 0)
         return sbx__error_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot open %s", path);
     if (fstat(f->fd, &st) != 0)

@@ -295,6 +295,7 @@ sbx_seal__meta_stanza_open(sbx_seal_meta *out, const sbx_age_stanza *s,
     err = sbx_seal_meta_decode(out, text, s->body_len - 16);
 out:
     SBX_WIPE_BUF(key);
+    sbx_wipe(text, s->body_len); // the metadata is confidential
     free(text);
     return err;
 }
@@ -840,6 +841,22 @@ verify_with(sbx_seal_report *rep, sbx_identity *const *ids, size_t n, const char
     return 0;
 }
 
+/* The original must not have changed while it was read: the sealed copy would not be it. */
+static int
+check_unchanged(const sbx_seal_report *rep, int fd, const struct stat *st, const char *path)
+{
+    struct stat now;
+    if (fstat(fd, &now) != 0)
+        return sbx__error_sys(SBX_EIO, "cannot stat %s", path);
+    if ((uint64_t)now.st_size != rep->size || now.st_size != st->st_size ||
+        now.st_mtim.tv_sec != st->st_mtim.tv_sec || now.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
+        return sbx__error(SBX_EIO,
+                          "%s changed while it was being sealed: it was kept and no sealed file "
+                          "was left; seal it again when nothing writes to it",
+                          path);
+    return 0;
+}
+
 static int
 seal_and_verify(sbx_seal_report *rep, const char *path, const struct stat *st,
                 sbx_recipient *const *rs, size_t n, const sbx_seal_options *o, uint8_t *slot,
@@ -867,7 +884,7 @@ seal_and_verify(sbx_seal_report *rep, const char *path, const struct stat *st,
         rep->meta = true;
     }
     memcpy(all + na, rs, n * sizeof(*rs));
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0 || fstat(fd, &fst) != 0 || fst.st_ino != st->st_ino || fst.st_dev != st->st_dev) {
         err = sbx__error_sys(SBX_EIO, "cannot open %s (or it changed while opening)", path);
         goto out;
@@ -875,6 +892,8 @@ seal_and_verify(sbx_seal_report *rep, const char *path, const struct stat *st,
     if ((err = encrypt_to(rep, fd, all, na + n)) < 0)
         goto out;
     *written = true;
+    if ((err = check_unchanged(rep, fd, st, path)) < 0)
+        goto out;
     if ((err = key_ident_new(&fixed, NULL, slot, NULL)) < 0 ||
         (err = verify_with(rep, &fixed, 1, "file key")) < 0)
         goto out;
@@ -890,8 +909,10 @@ seal_and_verify(sbx_seal_report *rep, const char *path, const struct stat *st,
 out:
     if (fd >= 0)
         close(fd);
-    for (size_t i = 0; all != NULL && i < na; i++)
-        all[i]->ops->free(all[i]);
+    for (size_t i = 0; all != NULL && i < na; i++) {
+        if (all[i] != NULL) // a failed sbx_seal_meta_recipient_new() leaves NULL
+            all[i]->ops->free(all[i]);
+    }
     free(all);
     if (fixed != NULL)
         key_free(fixed);
@@ -931,7 +952,8 @@ sbx_seal_file(sbx_seal_report *report, const char *path, sbx_recipient *const *r
     sbx_destroy_options d = SBX_DESTROY_OPTIONS_INIT;
     d.passes = o->passes ? o->passes : 1;
     d.force = report->preflight.links > 1; // not strict: remove this name only (reported)
-    if ((err = sbx_destroy(&report->destroy, path, &d)) < 0) {
+    // Only the file that was sealed: not one renamed or written over it since (an editor's save).
+    if ((err = sbx_destroy__expect(&report->destroy, path, &d, &st)) < 0) {
         char why[512];
         snprintf(why, sizeof(why), "%s", sbx_error_last()->message); // sbx__error reuses it
         return sbx__error(err,
@@ -960,6 +982,20 @@ unseal_output(sbx_unseal_report *rep, const char *path, const sbx_unseal_options
     if (!o->force && lstat(rep->output, &st) == 0)
         return sbx__error(SBX_EEXISTS, "%s already exists: remove it, or force replacing it",
                           rep->output);
+    // A device or FIFO is written directly, not atomically: the sealed file would then be removed.
+    if (stat(rep->output, &st) == 0 && !S_ISREG(st.st_mode))
+        return sbx__error(SBX_EINVAL,
+                          "%s is not a regular file: unseal writes a file atomically before "
+                          "removing the sealed one (use sbx decrypt for devices and pipes)",
+                          rep->output);
+    // The output replaced, then the sealed file removed: both must not be the same file.
+    struct stat in;
+    if (stat(rep->output, &st) == 0 && stat(path, &in) == 0 && st.st_dev == in.st_dev &&
+        st.st_ino == in.st_ino)
+        return sbx__error(SBX_EINVAL,
+                          "%s is %s itself (or a link to it): unsealing would replace the sealed "
+                          "file and then remove it; give another output name",
+                          rep->output, path);
     return 0;
 }
 

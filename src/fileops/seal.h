@@ -14,6 +14,8 @@
 #include "strongbox/fileops.h"
 #include "age/header.h"
 
+#include <sys/stat.h>
+
 #define SBX_META_STANZA_TYPE    "sbx-meta"
 #define SBX_META_STANZA_VERSION "v1"
 
@@ -24,5 +26,13 @@ int sbx_seal__meta_stanza_add(sbx_age_header *hdr, const sbx_seal_meta *meta,
 /* Decrypt and decode an sbx-meta stanza. 0, SBX_EFORMAT, SBX_EAUTH. */
 int sbx_seal__meta_stanza_open(sbx_seal_meta *out, const sbx_age_stanza *s,
                                const uint8_t file_key[SBX_AGE_FILE_KEY_LEN]);
+
+/*
+ * sbx_destroy(), but only if path is still the file described by expect
+ * (device, inode, size, modification time); otherwise SBX_EIO and nothing
+ * is touched. Defined in destroy.c.
+ */
+int sbx_destroy__expect(sbx_destroy_report *report, const char *path,
+                        const sbx_destroy_options *opts, const struct stat *expect);
 
 #endif

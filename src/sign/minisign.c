@@ -578,7 +578,12 @@ decrypt_seckey(uint8_t s[SK_STRUCT], sbx_passphrase_cb cb, void *payload)
 {
     sbx_buf pass = SBX_BUF_INIT;
     uint8_t *stream = NULL;
+    unsigned log_n;
+    uint32_t r, p;
     int err;
+    // a hostile key's limits are refused before anyone is asked for a passphrase
+    if ((err = scrypt_params(le64_load(s + 38), le64_load(s + 46), &log_n, &r, &p)) < 0)
+        return err;
     if (cb == NULL)
         return sbx__error(SBX_ENOKEY, "the secret key is protected by a passphrase and none was "
                                       "supplied");

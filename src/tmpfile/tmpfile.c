@@ -333,12 +333,17 @@ ctr_reserve(struct tmpfile *t, uint64_t nblocks)
     return 0;
 }
 
-/* Seal k whole blocks from src to disk starting at block idx (bypasses the cache). */
+/*
+ * Seal k whole blocks from src to disk starting at block idx (bypasses the
+ * cache). *written counts the blocks whose counters were committed, also on
+ * failure: the caller must count them in the file size.
+ */
 static int
-write_blocks(struct tmpfile *t, uint64_t idx, const uint8_t *src, size_t k)
+write_blocks(struct tmpfile *t, uint64_t idx, const uint8_t *src, size_t k, size_t *written)
 {
     uint64_t fresh[STAGING_MAX];
     int err;
+    *written = 0;
     while (k > 0) {
         size_t m = min_size(k, t->staging_slots);
         for (size_t j = 0; j < m; j++) {
@@ -349,7 +354,7 @@ write_blocks(struct tmpfile *t, uint64_t idx, const uint8_t *src, size_t k)
         if ((err = pwrite_all(t, t->staging, m * t->slot, idx * t->slot)) < 0)
             return err;
         memcpy(t->ctr + idx, fresh, m * sizeof fresh[0]);
-        idx += m, src += m * t->bsize, k -= m;
+        idx += m, src += m * t->bsize, k -= m, *written += m;
     }
     return 0;
 }
@@ -554,13 +559,15 @@ write_range(struct tmpfile *t, const uint8_t *src, uint64_t pos, size_t n, size_
         uint64_t p = pos + off, idx = p / t->bsize;
         size_t in = (size_t)(p % t->bsize), chunk = min_size(t->bsize - in, n - off);
         if (chunk == t->bsize) {
-            size_t k = (n - off) / t->bsize;
+            size_t k = (n - off) / t->bsize, written = 0;
             for (size_t j = 0; j < k; j++) {
                 if ((e = cache_find(t, idx + j)) != NULL)
                     cache_drop(t, e); // wholly overwritten
             }
-            if ((err = write_blocks(t, idx, src + off, k)) < 0)
+            if ((err = write_blocks(t, idx, src + off, k, &written)) < 0) {
+                *done = off + written * t->bsize; // committed blocks now count in the size
                 return err;
+            }
             chunk = k * t->bsize;
         } else {
             if ((err = cache_get(t, idx, &e)) < 0)

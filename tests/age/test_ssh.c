@@ -541,6 +541,80 @@ tampered_openssh_keys_are_refused(void **state)
     sbx_buf_dispose(&key);
 }
 
+/* One SSH wire string at *p (a u32 length, then the bytes); *p moves past it. */
+static const uint8_t *
+take_string(const uint8_t **p, size_t *len)
+{
+    const uint8_t *s = *p;
+    *len = (size_t)s[0] << 24 | (size_t)s[1] << 16 | (size_t)s[2] << 8 | s[3];
+    *p = s + 4 + *len;
+    return s + 4;
+}
+
+static void
+append_string(sbx_buf *b, const uint8_t *s, size_t len)
+{
+    uint8_t n[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+    assert_sbx_ok(sbx_buf_append(b, n, 4));
+    assert_sbx_ok(sbx_buf_append(b, s, len));
+}
+
+/*
+ * The rsa2048 OpenSSH key with its prime p replaced by a 4000-byte number:
+ * the public half still matches, so only a bound on the private numbers stops
+ * the pairwise check from testing a 32000-bit "prime" (a CPU sink).
+ */
+static void
+openssh_rsa_key_with_an_oversized_prime_is_refused(void **state)
+{
+    sbx_buf key = SBX_BUF_INIT, priv = SBX_BUF_INIT, out = SBX_BUF_INIT;
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long der_len = 0;
+    uint8_t big[4000];
+    sbx_identity **ids = NULL;
+    size_t n = 0, len;
+    (void)state;
+    read_vector(&key, "rsa2048");
+    BIO *in = BIO_new_mem_buf(key.ptr, (int)key.len), *pem = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_read_bio(in, &name, &header, &der, &der_len), 1);
+    const uint8_t *p = der + 15; // "openssh-key-v1\0"
+    for (int i = 0; i < 3; i++)
+        take_string(&p, &len); // cipher, kdf, kdf options
+    p += 4;                    // nkeys
+    take_string(&p, &len);     // public key
+    assert_sbx_ok(sbx_buf_append(&out, der, (size_t)(p - der)));
+    const uint8_t *sec = take_string(&p, &len), *q = sec + 8;
+    assert_sbx_ok(sbx_buf_append(&priv, sec, 8)); // the two check words
+    for (int i = 0; i < 8; i++) {                 // type, n, e, d, iqmp, p, q, comment
+        const uint8_t *f = take_string(&q, &len);
+        if (i == 5) {
+            test_rand_fill(big, sizeof(big));
+            big[0] = 0x7f;
+            append_string(&priv, big, sizeof(big));
+        } else {
+            append_string(&priv, f, len);
+        }
+    }
+    for (uint8_t pad = 1; priv.len % 8 != 0; pad++)
+        assert_sbx_ok(sbx_buf_append(&priv, &pad, 1));
+    append_string(&out, priv.ptr, priv.len);
+    assert_int_equal(PEM_write_bio(pem, "OPENSSH PRIVATE KEY", "", out.ptr, (long)out.len) > 0, 1);
+    char *text;
+    long text_len = BIO_get_mem_data(pem, &text);
+    assert_sbx_err(sbx_identities_parse(&ids, &n, text, (size_t)text_len), SBX_EFORMAT);
+    assert_true(test_contains(sbx_error_last()->message, "too large for the modulus"));
+    assert_null(ids);
+    BIO_free(in);
+    BIO_free(pem);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(der);
+    sbx_buf_dispose(&key);
+    sbx_buf_dispose(&priv);
+    sbx_buf_dispose(&out);
+}
+
 static void
 malformed_ssh_stanzas_fail_the_file_before_unwrapping(void **state)
 {
@@ -621,6 +695,7 @@ main(void)
         cmocka_unit_test(malformed_public_key_lines_are_refused),
         cmocka_unit_test(ecdsa_key_lines_are_reported_by_type),
         cmocka_unit_test(tampered_openssh_keys_are_refused),
+        cmocka_unit_test(openssh_rsa_key_with_an_oversized_prime_is_refused),
         cmocka_unit_test(malformed_ssh_stanzas_fail_the_file_before_unwrapping),
         cmocka_unit_test(wrong_ssh_key_gives_no_match),
         cmocka_unit_test(tampered_ssh_ed25519_body_gives_no_match),

@@ -182,6 +182,15 @@ echo exists >x.out
 check "unseal: refuses to replace an output" test $? -eq 1 -a "$(cat x.out)" = exists
 "$SBX" unseal -i key.txt -o x.out --force --keep x.age >/dev/null 2>&1
 check "unseal --force: replaces the output" test "$(cat x.out)" = keepme -a -e x.age
+cp x.age x.age.orig
+ln -s x.age x.link
+for out in x.age ./x.age x.link; do
+    "$SBX" unseal -i key.txt -o "$out" --force x.age >/dev/null 2>err.txt
+    check "unseal --force -o $out (the sealed file itself): refused (exit 1)" test $? -eq 1
+    check "unseal --force -o $out: the sealed file is untouched" cmp -s x.age x.age.orig
+done
+check "unseal -o the sealed file: message" grep -q "another output name" err.txt
+rm -f x.link x.age.orig
 
 # tampered and truncated sealed files
 cp x.age t.age

@@ -143,6 +143,7 @@ destroy_refuses_other_hard_links(void **state)
     o.force = true;
     assert_sbx_ok(sbx_destroy(&r, path, &o));
     assert_false(exists(path));
+    assert_int_equal(count_entries(dir), 2); // the other names, and no renamed leftover
     assert_true(r.unlinked);
     assert_false(r.overwritten);
     assert_int_equal(r.bytes_overwritten, 0);

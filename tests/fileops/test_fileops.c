@@ -444,6 +444,20 @@ pfs_pad_refuses_targets_that_do_not_hide_the_length(void **state)
 }
 
 static void
+pfs_pad_refuses_a_fifo_without_waiting_for_a_writer(void **state)
+{
+    (void)state;
+    const char *fifo = path_in("pfs-fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10); // before the fix, open() blocked here forever: SIGALRM fails the test
+    assert_sbx_err(sbx_pad_pfs_file(fifo, path_in("pfs-fifo-out"), 0, NULL), SBX_EINVAL);
+    assert_sbx_err(sbx_pad_pfs_unpad_file(fifo, path_in("pfs-fifo-out"), true, NULL), SBX_EINVAL);
+    alarm(0);
+    assert_int_equal(access(path_in("pfs-fifo-out"), F_OK), -1);
+    assert_int_equal(unlink(fifo), 0);
+}
+
+static void
 pfs_detection_is_strict(void **state)
 {
     (void)state;
@@ -796,6 +810,20 @@ inspect_recognises_legacy_formats(void **state)
     assert_sbx_err(sbx_inspect_file(&info, "/nonexistent/x"), SBX_ENOTFOUND);
 }
 
+static void
+inspect_refuses_a_fifo_without_waiting_for_a_writer(void **state)
+{
+    (void)state;
+    sbx_inspect_info info;
+    const char *fifo = path_in("fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10); // before the fix, open() blocked here forever: SIGALRM fails the test
+    assert_sbx_err(sbx_inspect_file(&info, fifo), SBX_EINVAL);
+    alarm(0);
+    assert_true(test_contains(sbx_error_last()->message, "not a regular file"));
+    assert_int_equal(unlink(fifo), 0);
+}
+
 int
 main(void)
 {
@@ -810,6 +838,7 @@ main(void)
         cmocka_unit_test(pad_reader_gives_the_true_size),
         cmocka_unit_test(pfs_pad_and_unpad_restore_exact_bytes),
         cmocka_unit_test(pfs_pad_refuses_targets_that_do_not_hide_the_length),
+        cmocka_unit_test(pfs_pad_refuses_a_fifo_without_waiting_for_a_writer),
         cmocka_unit_test(pfs_detection_is_strict),
         cmocka_unit_test(rotate_rewraps_and_keeps_the_payload),
         cmocka_unit_test(rotate_rekey_changes_the_payload),
@@ -818,6 +847,7 @@ main(void)
         cmocka_unit_test(rotate_refuses_tampered_and_truncated_files),
         cmocka_unit_test(inspect_reports_header_facts),
         cmocka_unit_test(inspect_recognises_legacy_formats),
+        cmocka_unit_test(inspect_refuses_a_fifo_without_waiting_for_a_writer),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "strongbox/fileops.h"
+#include "age/keys.h"
 #include "helpers.h"
 
 static char dir[256];
@@ -509,6 +510,169 @@ meta_reads_back_and_decodes_strictly(void **state)
     sbx_buf_dispose(&text);
 }
 
+/*
+ * Hooks into the seal workflow: an identity used as a verify identity (runs
+ * after FILE.age is written, before the original is destroyed), and a
+ * recipient (its wrap() runs when the encryptor starts, before FILE is read).
+ * Each changes the original once, as a concurrent writer or editor would.
+ */
+enum mischief { REPLACE_BY_RENAME, APPEND_IN_PLACE };
+
+static char mischief_path[300];
+
+static void
+do_mischief(enum mischief m)
+{
+    char tmp[320];
+    FILE *f;
+    if (m == REPLACE_BY_RENAME) { // an editor saving: write a new file, rename it over
+        snprintf(tmp, sizeof(tmp), "%s.new", mischief_path);
+        f = fopen(tmp, "wb");
+        assert_non_null(f);
+        fputs("new content", f);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(rename(tmp, mischief_path), 0);
+    } else {
+        f = fopen(mischief_path, "ab");
+        assert_non_null(f);
+        fputs("appended", f);
+        assert_int_equal(fclose(f), 0);
+    }
+}
+
+struct hook_ident {
+    sbx_identity base;
+    sbx_identity *inner;
+    enum mischief what;
+    bool done;
+};
+
+static int
+hook_unwrap(sbx_identity *self, const sbx_age_stanza *s, uint8_t key[SBX_AGE_FILE_KEY_LEN])
+{
+    struct hook_ident *h = (struct hook_ident *)self;
+    if (!h->done) {
+        h->done = true;
+        do_mischief(h->what);
+    }
+    return h->inner->ops->unwrap(h->inner, s, key);
+}
+
+static void
+hook_ident_free(sbx_identity *self)
+{
+    (void)self;
+}
+
+static const struct sbx_identity_ops hook_ident_ops = {hook_unwrap, NULL, NULL, hook_ident_free};
+
+struct hook_rcpt {
+    sbx_recipient base;
+    sbx_recipient *inner;
+    bool done;
+};
+
+static int
+hook_wrap(const sbx_recipient *self, sbx_age_header *hdr, const uint8_t key[SBX_AGE_FILE_KEY_LEN])
+{
+    struct hook_rcpt *h = (struct hook_rcpt *)(uintptr_t)self;
+    if (!h->done) {
+        h->done = true;
+        do_mischief(APPEND_IN_PLACE);
+    }
+    return h->inner->ops->wrap(h->inner, hdr, key);
+}
+
+static void
+hook_rcpt_free(sbx_recipient *self)
+{
+    (void)self;
+}
+
+static const struct sbx_recipient_ops hook_rcpt_ops = {"X25519", false, hook_wrap, NULL,
+                                                       hook_rcpt_free};
+
+static void
+seal_never_destroys_an_original_changed_after_it_was_read(void **state)
+{
+    static const enum mischief kinds[] = {REPLACE_BY_RENAME, APPEND_IN_PLACE};
+    char sealed[300];
+    sbx_seal_report sr;
+    sbx_seal_options so = SBX_SEAL_OPTIONS_INIT;
+    (void)state;
+    path_in(mischief_path, sizeof(mischief_path), "edited.txt");
+    path_in(sealed, sizeof(sealed), "edited.txt.age");
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        struct hook_ident hook = {{&hook_ident_ops}, id, kinds[i], false};
+        sbx_identity *hid = &hook.base;
+        free(make_file(mischief_path, 5000));
+        so.verify_identities = &hid;
+        so.nverify = 1;
+        assert_sbx_err(sbx_seal_file(&sr, mischief_path, &rcpt, 1, &so), SBX_EIO);
+        assert_true(hook.done);
+        assert_false(sr.destroyed);
+        assert_true(exists(mischief_path)); // the new content was not destroyed
+        assert_true(exists(sealed));        // the sealed (older) content is complete
+        assert_int_equal(unlink(sealed), 0);
+        assert_int_equal(unlink(mischief_path), 0);
+    }
+}
+
+static void
+seal_refuses_an_original_changed_while_it_was_read(void **state)
+{
+    char sealed[300];
+    sbx_seal_report sr;
+    (void)state;
+    path_in(mischief_path, sizeof(mischief_path), "growing.txt");
+    path_in(sealed, sizeof(sealed), "growing.txt.age");
+    free(make_file(mischief_path, 5000));
+    struct hook_rcpt hook = {{&hook_rcpt_ops}, rcpt, false};
+    sbx_recipient *hr = &hook.base;
+    assert_sbx_err(sbx_seal_file(&sr, mischief_path, &hr, 1, NULL), SBX_EIO);
+    assert_true(hook.done);
+    assert_non_null(strstr(sbx_error_last()->message, "changed while it was being sealed"));
+    assert_true(exists(mischief_path));
+    assert_false(exists(sealed)); // not a faithful copy of anything: removed
+}
+
+static void
+unseal_refuses_an_output_that_is_the_sealed_file_or_not_a_file(void **state)
+{
+    char path[300], sealed[300], dotted[320], link_path[300];
+    sbx_seal_report sr;
+    sbx_unseal_report ur;
+    sbx_seal_options so = SBX_SEAL_OPTIONS_INIT;
+    sbx_unseal_options uo = SBX_UNSEAL_OPTIONS_INIT;
+    size_t n, m;
+    (void)state;
+    path_in(path, sizeof(path), "self.bin");
+    path_in(sealed, sizeof(sealed), "self.bin.age");
+    path_in(link_path, sizeof(link_path), "self-link");
+    snprintf(dotted, sizeof(dotted), "%s/./self.bin.age", dir);
+    free(make_file(path, 3000));
+    assert_sbx_ok(sbx_seal_file(&sr, path, &rcpt, 1, &so));
+    uint8_t *before = read_file(sealed, &n);
+    assert_int_equal(symlink(sealed, link_path), 0);
+    uo.force = true;
+    const char *outputs[] = {sealed, dotted, link_path};
+    for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+        uo.output = outputs[i];
+        assert_sbx_err(sbx_unseal_file(&ur, sealed, &id, 1, &uo), SBX_EINVAL);
+        assert_false(ur.removed);
+        uint8_t *after = read_file(sealed, &m); // still the sealed file, byte for byte
+        assert_int_equal(m, n);
+        assert_memory_equal(after, before, n);
+        free(after);
+    }
+    // a device is written directly, not atomically: refused, the sealed file kept
+    uo.output = "/dev/null";
+    assert_sbx_err(sbx_unseal_file(&ur, sealed, &id, 1, &uo), SBX_EINVAL);
+    assert_false(ur.removed);
+    assert_true(exists(sealed));
+    free(before);
+}
+
 int
 main(void)
 {
@@ -526,6 +690,12 @@ main(void)
         cmocka_unit_test_setup_teardown(unseal_failures_write_nothing_and_keep_the_sealed_file,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(meta_reads_back_and_decodes_strictly, setup, teardown),
+        cmocka_unit_test_setup_teardown(seal_never_destroys_an_original_changed_after_it_was_read,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(seal_refuses_an_original_changed_while_it_was_read, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            unseal_refuses_an_output_that_is_the_sealed_file_or_not_a_file, setup, teardown),
     };
     int rc;
     test_seed_init("fileops/seal");

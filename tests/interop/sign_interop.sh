@@ -55,19 +55,26 @@ pass() {
     set -e
     if [ $rc -eq 0 ]; then ok "$name"; else not_ok "$name (exit $rc)"; fi
 }
-# refuse NAME CMD...: the command must fail (status 1, a message on stderr).
-refuse() {
-    local name=$1
-    shift
+# refuse NAME CMD...: the command must fail (status 1, a message on stderr); a crash
+# (status >= 128) or a usage error is not a refusal. refuse_usage wants status 2.
+refuse_status() {
+    local want=$1 name=$2
+    shift 2
     set +e
     "$@" >out 2>err
     local rc=$?
     set -e
-    if [ $rc -ne 0 ] && { [ -s err ] || [ -s out ]; }; then
+    if [ $rc -eq "$want" ] && { [ -s err ] || [ -s out ]; }; then
         ok "$name (refused: $(head -c 100 err | tr '\n' ' '))"
     else
-        not_ok "$name (exit $rc, expected a refusal)"
+        not_ok "$name (exit $rc, expected a refusal with status $want)"
     fi
+}
+refuse() {
+    refuse_status 1 "$@"
+}
+refuse_usage() {
+    refuse_status 2 "$@"
 }
 check() {
     local name=$1
@@ -149,7 +156,7 @@ refuse "sbx verify refuses a missing signature file" "$SBX" verify -p ms.pub -x 
 refuse "sbx verify refuses a secret key as public key" "$SBX" verify -p ms.key -m data.bin
 refuse "sbx sign refuses a public key as secret key" "$SBX" sign -s ms.pub -m data.bin -x never.minisig
 check "no signature file left by the failed sign" test ! -e never.minisig
-refuse "sbx sign refuses -x naming the signed file" "$SBX" sign -s ms.key -m small.txt -x small.txt
+refuse_usage "sbx sign refuses -x naming the signed file" "$SBX" sign -s ms.key -m small.txt -x small.txt
 check "the signed file is intact" grep -q "hello, signatures" small.txt
 pass "sbx verify --json on failure" bash -c "\"$SBX\" verify --json -p ms.pub -m tampered.bin >out 2>err; test \$? -eq 1"
 check "failed verify --json output is valid JSON" json_ok
@@ -170,6 +177,11 @@ pass "sbx sign with sbx's protected key" "$SBX" sign -s sbxp.key --passphrase-fi
 pass "minisign -V accepts it" minisign -V -p sbxp.pub -m data.bin -x data.sbxp.minisig
 refuse "sbx refuses sbx's protected key with a wrong passphrase" "$SBX" sign -s sbxp.key --passphrase-file wrong.txt -m data.bin -x never3.minisig
 refuse "sbx keygen refuses to replace an existing key" "$SBX" keygen --sign -W -p sbxp.pub -s sbxp.key
+refuse_usage "sbx keygen refuses -p and -s spelling one file" "$SBX" keygen --sign -W -p ./same.key -s same.key
+check "no key file written for them" test ! -e same.key
+ln -s sbxp.key sbxp.link
+refuse_usage "sbx keygen -f refuses -p linking to -s" "$SBX" keygen --sign -W -f -p sbxp.link -s sbxp.key
+check "the protected key is intact" grep -q "minisign encrypted secret key" sbxp.key
 
 # ---- PEM keys against openssl ----
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.pem 2>/dev/null
@@ -213,7 +225,7 @@ check "the message gives the size" grep -q "1024" err
 pass "sbx sign --json (PEM)" "$SBX" sign --json -s p256.pem -m small.txt -x small.json.sig
 check "sign --json output is valid JSON" json_ok
 check "JSON names SHA-256" grep -q '"digest":"SHA-256"' out
-refuse "sbx sign -t with a PEM key is a usage error" "$SBX" sign -s p256.pem -t x -m small.txt -x never6.sig
+refuse_usage "sbx sign -t with a PEM key is a usage error" "$SBX" sign -s p256.pem -t x -m small.txt -x never6.sig
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -686,6 +687,42 @@ tmpfile_ignores_data_planted_in_holes(void **state)
     fclose(f);
 }
 
+/*
+ * A bulk write that fails part way (here at RLIMIT_FSIZE) may already have
+ * committed some blocks; they must count in the size, so that growing the
+ * file afterwards shows zeros past the size, never data from the failed write.
+ */
+static void
+tmpfile_failed_write_leaves_no_data_past_the_end(void **state)
+{
+    (void)state;
+    const size_t total = 128 * 4096;
+    uint8_t *data = malloc(total), *zeros = calloc(1, total);
+    struct rlimit old, lim;
+    assert_true(data != NULL && zeros != NULL);
+    test_rand_fill(data, total);
+    FILE *f = open_with(SBX_TMPFILE_AES_256_GCM, 4096, 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 100 * SBX_TMPFILE__SLOT(4096); // the first staging batch fits, not the second
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    size_t n = fwrite(data, 1, total, f);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_true(n < total);
+    clearerr(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size >= 0 && (size_t)size < total);
+    assert_sbx_ok(sbx_tmpfile_truncate(f, total));
+    assert_read_equals(f, 0, data, (size_t)size);
+    assert_read_equals(f, size, zeros, total - (size_t)size);
+    fclose(f);
+    free(data);
+    free(zeros);
+}
+
 /* ---- fork ---- */
 
 static void
@@ -876,6 +913,7 @@ main(void)
         cmocka_unit_test(tmpfile_detects_rollback_to_an_older_block),
         cmocka_unit_test(tmpfile_detects_truncated_backing_file),
         cmocka_unit_test(tmpfile_ignores_data_planted_in_holes),
+        cmocka_unit_test(tmpfile_failed_write_leaves_no_data_past_the_end),
         cmocka_unit_test(tmpfile_is_unusable_in_a_forked_child),
         cmocka_unit_test(tmpfile_key_lives_in_locked_memory),
         cmocka_unit_test(tmpfile_key_is_not_in_a_core_dump),
