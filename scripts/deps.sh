@@ -12,6 +12,9 @@ packages=(
   age openssh-client minisign expect perl python3 # interop peers and test drivers
   e2fsprogs                                      # sbx destroy test: mkfs.ext4, filefrag
   hyperfine                                      # benchmarks
+  libevent-dev libjansson-dev libsqlite3-dev     # key server: HTTP/TLS, JSON, embedded storage
+  libpq-dev postgresql                           # key server: shared storage, and its tests
+  curl jq                                        # key server API tests
 )
 
 missing=()

@@ -39,7 +39,9 @@ enum sbx_error_code {
     SBX_EARMOR = -14,      /**< age: the ASCII armor is malformed */
     SBX_EEXISTS = -15,     /**< the target already exists */
     SBX_ECANCELED = -16,   /**< the operation was canceled (e.g. no passphrase entered) */
-    SBX_EUNSUPPORTED = -17 /**< a valid but unsupported feature was requested */
+    SBX_EUNSUPPORTED = -17, /**< a valid but unsupported feature was requested */
+    SBX_ECONFLICT = -18,    /**< a concurrent change or the object's state conflicts; retry */
+    SBX_EDENIED = -19       /**< the caller is not allowed to do this */
 };
 
 /** Detail of the last error on the calling thread. */

@@ -38,6 +38,8 @@ static const struct {
     {SBX_EEXISTS, "SBX_EEXISTS", "already exists"},
     {SBX_ECANCELED, "SBX_ECANCELED", "canceled"},
     {SBX_EUNSUPPORTED, "SBX_EUNSUPPORTED", "unsupported"},
+    {SBX_ECONFLICT, "SBX_ECONFLICT", "conflicting change or state"},
+    {SBX_EDENIED, "SBX_EDENIED", "permission denied"},
 };
 
 static size_t

@@ -1,0 +1,47 @@
+/*
+ * server/serve.h - `sbx kms serve`: data directory, TLS, event loops (internal).
+ *
+ * Data directory (created 0700 on first start; default
+ * ${XDG_DATA_HOME:-$HOME/.local/share}/strongbox/kms):
+ *   kms.db            SQLite database (unless --storage postgres://...)
+ *   root.key          root key, 0600 (absent when --unseal-passphrase-file is used)
+ *   admin.token       the first admin token, 0600 (written once, on first start)
+ *   tls/cert.pem      self-signed certificate (ECDSA P-256, SAN localhost,
+ *                     127.0.0.1, ::1), its SHA-256 fingerprint printed at start
+ *   tls/key.pem       its private key, 0600
+ *   audit.log         the audit log (audit.h), audit.log.head its head
+ *
+ * --dev: storage in memory, the fixed root key (32 bytes 0x00..0x1f) and the
+ * fixed admin token "sbxt_dev-insecure-admin-token" (printed), a fresh
+ * self-signed certificate written to DIR/tls (DIR defaults to a new temporary
+ * directory, printed). Labelled insecure on every start line and in /v1/health.
+ */
+#ifndef SBX_SERVER_SERVE_H
+#define SBX_SERVER_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    const char *data_dir;         /* NULL = default */
+    const char *listen;           /* "127.0.0.1:8443" default; "[::1]:8443" accepted */
+    const char *storage;          /* NULL = sqlite:DIR/kms.db; or postgres://... */
+    const char *unseal_passphrase_file;
+    const char *tls_cert, *tls_key; /* NULL = DIR/tls/... (generated when missing) */
+    const char *client_ca;        /* PEM CA bundle: enables TLS client certificates */
+    bool dev;
+    bool audit_fail_closed;
+    unsigned threads;             /* event loops; 0 = one per online CPU */
+    size_t max_body;              /* bytes; 0 = 1 MiB */
+    unsigned timeout;             /* seconds a client may take to send a request / stay idle; 0 = 10 */
+    const char *ready_file;       /* if set, written ("PORT\n") once listening (tests) */
+} kms_serve_options;
+
+/*
+ * Runs the server until SIGTERM or SIGINT, then stops accepting, finishes
+ * in-flight requests (up to 10 s), flushes the audit log, closes storage and
+ * returns 0. Returns a negative SBX_E* code (message set) when it cannot start.
+ */
+int kms_serve(const kms_serve_options *opt);
+
+#endif
