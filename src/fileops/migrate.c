@@ -268,6 +268,8 @@ sbx_legacy_decrypt(sbx_buf *out, const sbx_legacy_key *key, const sbx_legacy_mem
     uint8_t pass[MAX_PASS];
     size_t pass_len = 0;
     int digest = opts != NULL ? opts->digest : SBX_LEGACY_DIGEST_AUTO, err;
+    if (report != NULL)
+        *report = rep;
     if (opts != NULL && opts->version != SBX_LEGACY_OPTIONS_VERSION)
         return sbx__error(SBX_EINVAL, "unknown sbx_legacy_options version");
     if ((err = check_hash(m, &rep.hash_checked)) < 0 ||

@@ -5,7 +5,7 @@
  *  - Rewrap (age.md §3-4): sbx_age__open_header() reads the old header,
  *    validates every known stanza, unwraps the file key and verifies the
  *    old MAC. The new header keeps only the file-describing stanzas
- *    ("sbx-pad"), gets one new stanza per recipient from the recipients'
+ *    ("sbx-pad", and the sealed metadata "sbx-meta"), gets one new stanza per recipient from the recipients'
  *    own wrap(), and a MAC computed over its encoding with the same file
  *    key. Then the payload is copied byte for byte: the bytes read past the
  *    header first, then the rest of the input in 1 MiB blocks. The copy
@@ -30,6 +30,7 @@
 #include "age/keys.h"
 #include "age/payload.h"
 #include "core/error.h"
+#include "fileops/seal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -101,7 +102,9 @@ build_header(sbx_buf *out, const sbx_age_header *old, const uint8_t key[SBX_AGE_
         return err;
     for (size_t i = 0; i < old->count && err == 0; i++) {
         const sbx_age_stanza *s = &old->stanzas[i];
-        if (strcmp(s->type, SBX_PAD_STANZA_TYPE) == 0)
+        // Stanzas that describe the file, not a recipient, stay as they are: both are
+        // bound to the file key, which a rewrap keeps.
+        if (strcmp(s->type, SBX_PAD_STANZA_TYPE) == 0 || strcmp(s->type, SBX_META_STANZA_TYPE) == 0)
             err = sbx_age__header_add_stanza(hdr, s->type, (const char *const *)s->args, s->nargs,
                                              s->body, s->body_len);
     }

@@ -154,6 +154,16 @@ check "unseal --json: metadata size" test "$(json_get u.json 'd["meta"]["size"]'
 check "unseal --json: a history line" \
     json_get u.json 'exit(0 if "sealed by sbx" in d["meta"]["history"][0] else 1)'
 
+# rotate (rewrap) keeps the sealed metadata stanza
+head -c 1000 /dev/urandom >meta.dat
+"$SBX" seal -r "$R" --meta meta.dat >/dev/null 2>&1
+"$SBX" rotate -i key.txt -r "$("$SBX" keygen -y other.txt)" -o meta.rot meta.dat.age 2>err.txt
+check "rotate of a sealed file: exit 0" test $? -eq 0
+mv meta.rot meta.dat.age
+"$SBX" unseal -i other.txt --json meta.dat.age >um.json 2>err.txt
+check "unseal after rotate: metadata kept" test "$(json_get um.json 'd["meta"]["name"]')" = meta.dat
+rm -f meta.dat meta.dat.age um.json
+
 : >empty
 "$SBX" seal -r "$R" empty >/dev/null 2>&1
 check "seal: empty file sealed" test -e empty.age -a ! -e empty
