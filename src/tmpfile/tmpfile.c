@@ -4,8 +4,11 @@
  * Implementation notes
  *
  * State (struct tmpfile, the fopencookie cookie): pos and size, the logical
- * position and length; ctr[i], the nonce counter block i was last sealed
- * with (0: never written, a hole that reads as zeros); next_ctr, the next
+ * position and length; ctr(i), the nonce counter block i was last sealed
+ * with (0: never written, a hole that reads as zeros), kept in pages of
+ * CTR_PAGE counters allocated on first write, so a write far past the end
+ * costs one page and a directory slot per CTR_PAGE blocks skipped, not a
+ * counter per block; next_ctr, the next
  * nonce counter (starts at 1, only ever incremented, so a (key, nonce) pair
  * is never reused); a small cache of whole plaintext blocks.
  *
@@ -55,6 +58,7 @@
 #define AAD_LEN       (ID_LEN + 8)
 #define STAGING_BYTES (256 * 1024) // ciphertext moved per pread/pwrite in bulk transfers
 #define STAGING_MAX   512          // slots; bounds the per-call counter array
+#define CTR_PAGE      1024         // nonce counters per page of the counter table
 
 struct cache_entry {
     uint8_t *data; // block_size bytes of plaintext
@@ -73,8 +77,8 @@ struct tmpfile {
     uint8_t id[ID_LEN];
     size_t bsize, slot;
     uint64_t size, pos;
-    uint64_t *ctr; // ctr[i] for i < nctr; 0 = hole
-    size_t nctr;
+    uint64_t **ctr_dir; // page p holds ctr(p * CTR_PAGE ...); NULL page = all holes
+    size_t ctr_pages;
     uint64_t next_ctr, tick;
     struct cache_entry cache[SBX_TMPFILE_MAX_CACHE];
     unsigned ncache;
@@ -191,7 +195,15 @@ make_aad(const struct tmpfile *t, uint8_t aad[AAD_LEN], uint64_t idx)
 static uint64_t
 block_ctr(const struct tmpfile *t, uint64_t idx)
 {
-    return idx < t->nctr ? t->ctr[idx] : 0;
+    uint64_t p = idx / CTR_PAGE;
+    return p < t->ctr_pages && t->ctr_dir[p] != NULL ? t->ctr_dir[p][idx % CTR_PAGE] : 0;
+}
+
+/* The counter cell of block idx; its page must have been reserved (ctr_reserve). */
+static uint64_t *
+ctr_cell(struct tmpfile *t, uint64_t idx)
+{
+    return &t->ctr_dir[idx / CTR_PAGE][idx % CTR_PAGE];
 }
 
 static size_t
@@ -258,7 +270,7 @@ open_block(struct tmpfile *t, uint8_t *pt, const uint8_t *slot, uint64_t idx)
     EVP_CIPHER_CTX *c = ctx_get(t, 0);
     if (c == NULL)
         return SBX_ECRYPTO;
-    make_nonce(nonce, t->ctr[idx]);
+    make_nonce(nonce, block_ctr(t, idx));
     if (memcmp(nonce, slot, NONCE_LEN) != 0)
         return sbx__error(SBX_EAUTH,
                           "tmpfile: block %llu on disk is not its latest version (rolled back "
@@ -313,24 +325,47 @@ pwrite_all(struct tmpfile *t, const uint8_t *buf, size_t len, uint64_t off)
     return 0;
 }
 
-/* Make ctr[] cover nblocks blocks (new entries are holes). */
+/* Allocate the counter pages of blocks [first, first + k), k >= 1 (new cells are holes). */
 static int
-ctr_reserve(struct tmpfile *t, uint64_t nblocks)
+ctr_reserve(struct tmpfile *t, uint64_t first, uint64_t k)
 {
-    if (nblocks <= t->nctr)
-        return 0;
-    if (nblocks > SIZE_MAX / 2 / sizeof(uint64_t))
+    uint64_t p0 = first / CTR_PAGE, p1 = (first + k - 1) / CTR_PAGE;
+    if (p1 >= SIZE_MAX / 2 / sizeof(uint64_t *))
         return sbx__error_nomem();
-    size_t cap = t->nctr ? t->nctr : 64;
-    while (cap < nblocks)
-        cap *= 2;
-    uint64_t *p = realloc(t->ctr, cap * sizeof *p);
-    if (p == NULL)
-        return sbx__error_nomem();
-    memset(p + t->nctr, 0, (cap - t->nctr) * sizeof *p);
-    t->ctr = p;
-    t->nctr = cap;
+    if (p1 >= t->ctr_pages) {
+        size_t cap = t->ctr_pages ? t->ctr_pages : 16;
+        while (cap <= p1)
+            cap *= 2;
+        uint64_t **d = realloc(t->ctr_dir, cap * sizeof *d);
+        if (d == NULL)
+            return sbx__error_nomem();
+        memset(d + t->ctr_pages, 0, (cap - t->ctr_pages) * sizeof *d);
+        t->ctr_dir = d;
+        t->ctr_pages = cap;
+    }
+    for (uint64_t p = p0; p <= p1; p++) {
+        if (t->ctr_dir[p] == NULL && (t->ctr_dir[p] = calloc(CTR_PAGE, sizeof(uint64_t))) == NULL)
+            return sbx__error_nomem();
+    }
     return 0;
+}
+
+/* Make every block from keep on a hole; pages wholly past keep are freed. */
+static void
+ctr_clear_from(struct tmpfile *t, uint64_t keep)
+{
+    for (uint64_t p = keep / CTR_PAGE; p < t->ctr_pages; p++) {
+        uint64_t first = p * CTR_PAGE;
+        if (t->ctr_dir[p] == NULL)
+            continue;
+        if (first >= keep) {
+            free(t->ctr_dir[p]);
+            t->ctr_dir[p] = NULL;
+        } else {
+            memset(t->ctr_dir[p] + (keep - first), 0,
+                   (CTR_PAGE - (keep - first)) * sizeof(uint64_t));
+        }
+    }
 }
 
 /*
@@ -353,7 +388,8 @@ write_blocks(struct tmpfile *t, uint64_t idx, const uint8_t *src, size_t k, size
         }
         if ((err = pwrite_all(t, t->staging, m * t->slot, idx * t->slot)) < 0)
             return err;
-        memcpy(t->ctr + idx, fresh, m * sizeof fresh[0]);
+        for (size_t j = 0; j < m; j++)
+            *ctr_cell(t, idx + j) = fresh[j];
         idx += m, src += m * t->bsize, k -= m, *written += m;
     }
     return 0;
@@ -415,11 +451,11 @@ cache_writeback(struct tmpfile *t, struct cache_entry *e)
     int err;
     if (!e->valid || !e->dirty)
         return 0;
-    if ((err = ctr_reserve(t, e->idx + 1)) < 0 ||
+    if ((err = ctr_reserve(t, e->idx, 1)) < 0 ||
         (err = seal_block(t, t->staging, e->data, e->idx, &fresh)) < 0 ||
         (err = pwrite_all(t, t->staging, t->slot, e->idx * t->slot)) < 0)
         return err;
-    t->ctr[e->idx] = fresh;
+    *ctr_cell(t, e->idx) = fresh;
     e->dirty = false;
     return 0;
 }
@@ -552,7 +588,9 @@ write_range(struct tmpfile *t, const uint8_t *src, uint64_t pos, size_t n, size_
     struct cache_entry *e;
     int err;
     *done = 0;
-    if ((err = ctr_reserve(t, (pos + n - 1) / t->bsize + 1)) < 0)
+    if (n == 0)
+        return 0;
+    if ((err = ctr_reserve(t, pos / t->bsize, (pos + n - 1) / t->bsize - pos / t->bsize + 1)) < 0)
         return err;
     ra_invalidate(t, pos / t->bsize, (pos + n - 1) / t->bsize - pos / t->bsize + 1);
     for (size_t off = 0; off < n;) {
@@ -590,7 +628,7 @@ truncate_locked(struct tmpfile *t, uint64_t size)
         t->size = size; // the new range is a hole; past-the-end bytes are already zero
         return 0;
     }
-    uint64_t keep = (size + t->bsize - 1) / t->bsize, old = (t->size + t->bsize - 1) / t->bsize;
+    uint64_t keep = (size + t->bsize - 1) / t->bsize;
     size_t tail = (size_t)(size % t->bsize);
     ra_invalidate(t, t->ra_first, t->ra_n);
     if (tail != 0 && (cache_find(t, size / t->bsize) || block_ctr(t, size / t->bsize) != 0)) {
@@ -603,8 +641,7 @@ truncate_locked(struct tmpfile *t, uint64_t size)
         if (t->cache[i].valid && t->cache[i].idx >= keep)
             cache_drop(t, &t->cache[i]);
     }
-    for (uint64_t i = keep; i < old && i < t->nctr; i++)
-        t->ctr[i] = 0;
+    ctr_clear_from(t, keep);
     t->size = size;
     if (ftruncate(t->fd, (off_t)(keep * t->slot)) != 0)
         return sbx__error_sys(SBX_EIO, "tmpfile: shrinking the backing file");
@@ -724,7 +761,9 @@ destroy(struct tmpfile *t)
         sbx_wipe(t->region, t->region_len);
         munmap(t->region, t->region_len);
     }
-    free(t->ctr);
+    for (size_t p = 0; p < t->ctr_pages; p++)
+        free(t->ctr_dir[p]);
+    free(t->ctr_dir);
     sbx_secret_free(t->key, KEY_LEN);
     if (t->fd >= 0)
         close(t->fd); // in a child after fork: only the child's descriptor

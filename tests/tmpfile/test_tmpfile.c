@@ -146,6 +146,35 @@ tmpfile_round_trips_like_stdio(void **state)
     assert_int_equal(fclose(f), 0);
 }
 
+/* A write far past the end costs memory for the blocks written, not for the hole skipped. */
+static void
+tmpfile_sparse_write_far_past_the_end_stays_small(void **state)
+{
+    (void)state;
+    struct rusage before, after;
+    const off_t far = (off_t)1 << 38; // 256 GiB: a counter per block would be 512 MiB
+    FILE *f = sbx_tmpfile();
+    assert_non_null(f);
+    assert_int_equal(getrusage(RUSAGE_SELF, &before), 0);
+    assert_int_equal(fseeko(f, far, SEEK_SET), 0);
+    assert_int_equal(fputc('Q', f), 'Q');
+    assert_int_equal(fflush(f), 0);
+    assert_int_equal(getrusage(RUSAGE_SELF, &after), 0);
+    assert_true(after.ru_maxrss - before.ru_maxrss < 64 * 1024); // KiB
+    assert_int_equal(fseeko(f, far - 3, SEEK_SET), 0);
+    uint8_t back[4];
+    assert_int_equal(fread(back, 1, 4, f), 4);
+    assert_memory_equal(back, "\0\0\0Q", 4);
+    assert_int_equal(fseeko(f, 0, SEEK_END), 0);
+    assert_true(ftello(f) == far + 1);
+    // Truncating back drops the far block: growing again reads zeros there.
+    assert_sbx_ok(sbx_tmpfile_truncate(f, 10));
+    assert_sbx_ok(sbx_tmpfile_truncate(f, far + 1));
+    assert_int_equal(fseeko(f, far, SEEK_SET), 0);
+    assert_int_equal(fgetc(f), 0);
+    assert_int_equal(fclose(f), 0);
+}
+
 static void
 tmpfile_truncate_shrinks_and_grows_with_zeros(void **state)
 {
@@ -903,6 +932,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tmpfile_round_trips_like_stdio),
         cmocka_unit_test(tmpfile_truncate_shrinks_and_grows_with_zeros),
+        cmocka_unit_test(tmpfile_sparse_write_far_past_the_end_stays_small),
         cmocka_unit_test(tmpfile_rejects_bad_options),
         cmocka_unit_test(tmpfile_matches_plain_tmpfile_on_random_ops),
         cmocka_unit_test(tmpfile_handles_large_transfers),
