@@ -82,6 +82,9 @@ sbx_age__pem_decode_private(EVP_PKEY **out, const char *text, size_t len, sbx_pa
         return err;
     if (!private_label(label))
         return label_error(label);
+    if (strcmp(label, "ENCRYPTED PRIVATE KEY") == 0 &&
+        (err = sbx__pem_check_kdf(block, block_len)) < 0)
+        return err;
     if (decode(out, block, block_len, EVP_PKEY_KEYPAIR, &st) == 0)
         err = 0;
     else if (st.err == SBX_ENOKEY)

@@ -37,6 +37,19 @@ int sbx__pem_one_block(const char *text, size_t len, char label[64], const char 
  */
 int sbx__pem_pass_cb(char *pass, size_t size, size_t *len, const OSSL_PARAM params[], void *arg);
 
+/* Limits on the passphrase work factor of encrypted PKCS#8 keys (a hostile key must not hang us). */
+#define SBX_PEM_PBKDF2_MAX_ITER 10000000
+#define SBX_PEM_SCRYPT_MAX_N    (UINT64_C(1) << 20)
+
+/*
+ * For an "ENCRYPTED PRIVATE KEY" block: checks the PBES2 key derivation's
+ * cost (PBKDF2 iterations, scrypt N/r/p) before any passphrase is asked or
+ * derived. 0 when acceptable or not PBES2 (the decoder judges the rest);
+ * SBX_EUNSUPPORTED naming the parameter when over the limit; SBX_EFORMAT
+ * when the parameters are malformed.
+ */
+int sbx__pem_check_kdf(const char *block, size_t len);
+
 /* Wipe the passphrase kept in st. */
 void sbx__pem_pass_dispose(struct sbx__pem_pass *st);
 

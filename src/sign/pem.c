@@ -167,6 +167,9 @@ parse(sbx_pem_key **out, const char *text, size_t len, bool priv, sbx_passphrase
         return sbx__error(SBX_EFORMAT, "unsupported PEM block \"%s\" (expected a %s key)", label,
                           priv ? "private" : "public");
     }
+    if (strcmp(label, "ENCRYPTED PRIVATE KEY") == 0 &&
+        (err = sbx__pem_check_kdf(block, block_len)) < 0)
+        return err;
     sbx_pem_key *k = calloc(1, sizeof(*k));
     if (k == NULL)
         return sbx__error_nomem();

@@ -398,6 +398,24 @@ encrypted_pkcs8_key_needs_its_passphrase(void **state)
     EVP_PKEY_free(k);
 }
 
+/* A hostile key cannot make us run 10^7+ PBKDF2 iterations: refused before asking. */
+static void
+encrypted_pkcs8_key_with_huge_work_factor_is_refused_before_the_prompt(void **state)
+{
+    sbx_buf priv = SBX_BUF_INIT;
+    sbx_identity **ids = NULL;
+    size_t n;
+    int calls = 0;
+    (void)state;
+    read_vector(&priv, "rsa2048-pbkdf2-over-limit.p8.pem");
+    assert_sbx_err(sbx_identities_parse_ex(&ids, &n, (const char *)priv.ptr, priv.len,
+                                           give_passphrase, &calls),
+                   SBX_EUNSUPPORTED);
+    assert_int_equal(calls, 0);
+    assert_true(test_contains(sbx_error_last()->message, "10000001"));
+    sbx_buf_dispose(&priv);
+}
+
 /* ---- recipients files ---- */
 
 static void
@@ -690,6 +708,7 @@ main(void)
         cmocka_unit_test(rsa_4096_pem_keys_work),
         cmocka_unit_test(rsa_1024_keys_are_refused),
         cmocka_unit_test(encrypted_pkcs8_key_needs_its_passphrase),
+        cmocka_unit_test(encrypted_pkcs8_key_with_huge_work_factor_is_refused_before_the_prompt),
         cmocka_unit_test(authorized_keys_lines_with_options_and_comments_parse),
         cmocka_unit_test(recipients_file_mixes_age_ssh_and_pem_keys),
         cmocka_unit_test(malformed_public_key_lines_are_refused),
