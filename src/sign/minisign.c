@@ -740,6 +740,16 @@ sbx_minisign_seckey_to_file(const sbx_minisign_seckey *sk, sbx_buf *out, const u
         opslimit = SBX_MINISIGN_OPSLIMIT_DEFAULT;
     if (memlimit == 0)
         memlimit = SBX_MINISIGN_MEMLIMIT_DEFAULT;
+    if (pass != NULL) {
+        unsigned log_n;
+        uint32_t r, p;
+        if (scrypt_params(opslimit, memlimit, &log_n, &r, &p) < 0)
+            return sbx__error(SBX_EINVAL,
+                              "opslimit %llu / memlimit %llu are out of range: a key written with "
+                              "them could not be read back (memory at most %llu bytes)",
+                              (unsigned long long)opslimit, (unsigned long long)memlimit,
+                              (unsigned long long)SBX_MINISIGN_MEMLIMIT_MAX);
+    }
     memcpy(s, "Ed", 2);
     memcpy(s + 4, "B2", 2);
     memcpy(s + SK_ENC_OFFSET, sk->keyid, KEYID_LEN);
