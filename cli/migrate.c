@@ -228,11 +228,12 @@ load_recipients(sbx_recipient ***out, size_t *count, const struct args *a)
 }
 
 static int
-write_age(const char *path, const sbx_buf *plain, sbx_recipient **rs, size_t n)
+write_age(const char *path, const sbx_buf *plain, sbx_recipient **rs, size_t n, bool replace)
 {
     sbx_sink *file = NULL, *enc = NULL;
     int err;
-    if ((err = sbx_sink_atomic_file_new(&file, path, 0600)) == 0 &&
+    if ((err = sbx_sink_atomic_file_new_ex(&file, path, 0600,
+                                           replace ? 0 : SBX_ATOMIC_NOREPLACE)) == 0 &&
         (err = sbx_age_encryptor_new(&enc, file, rs, n, NULL)) == 0 &&
         (err = sbx_sink_write(enc, plain->ptr, plain->len)) == 0)
         err = sbx_sink_finish(enc);
@@ -296,11 +297,11 @@ migrate(const struct args *a, const char *archive)
                   "to the data may go unnoticed; check the content",
                   archive);
     out = a->output != NULL ? strdup(a->output) : default_output(archive, m.name);
-    if (a->output == NULL && stat(out, &st) == 0) {
+    if (a->output == NULL && lstat(out, &st) == 0) {
         cli_errorf("%s already exists; choose the output with -o", out);
         goto out;
     }
-    if (write_age(out, &plain, rs, nr) < 0)
+    if (write_age(out, &plain, rs, nr, a->output != NULL) < 0)
         goto out;
     fprintf(stderr, "sbx: migrated %s -> %s (%zu bytes)\n", archive, out, plain.len);
     if (a->delete_original && unlink(archive) != 0) {

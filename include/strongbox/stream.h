@@ -128,6 +128,24 @@ SBX_EXTERN int sbx_sink_fd_new(sbx_sink **out, int fd, bool close_fd);
  */
 SBX_EXTERN int sbx_sink_atomic_file_new(sbx_sink **out, const char *path, unsigned mode);
 
+/** Flag for sbx_sink_atomic_file_new_ex(): create path, never replace anything there. */
+#define SBX_ATOMIC_NOREPLACE 1u
+
+/**
+ * @brief sbx_sink_atomic_file_new() with flags.
+ *
+ * SBX_ATOMIC_NOREPLACE: path must not exist (not even as a dangling symbolic
+ * link; links are never followed), and finish() publishes the file only if
+ * nothing appeared at path meanwhile (rename with RENAME_NOREPLACE, or
+ * link + unlink). For new files in directories other users can write to.
+ *
+ * @return 0; SBX_EEXISTS when path exists (from finish() too, when something
+ *         appeared while writing: the temporary file is then removed);
+ *         SBX_EINVAL for unknown flags; SBX_EIO.
+ */
+SBX_EXTERN int sbx_sink_atomic_file_new_ex(sbx_sink **out, const char *path, unsigned mode,
+                                           unsigned flags);
+
 /**
  * @brief Atomically replace path with len bytes from data (one-shot form of
  *        sbx_sink_atomic_file_new()).

@@ -12,6 +12,12 @@
  * else (a character device such as /dev/null, a FIFO, a terminal), renaming
  * over it would destroy it: the sink then writes to it directly and cannot be
  * atomic. A symbolic link is followed: its target is replaced, the link kept.
+ *
+ * SBX_ATOMIC_NOREPLACE (new files next to someone else's, e.g. seal's
+ * FILE.age): the path must not exist at all, symlinks included (lstat), and
+ * the commit is renameat2(RENAME_NOREPLACE), or link(2) + unlink(2) where the
+ * filesystem lacks it, so a file or symlink planted between the check and the
+ * commit is never followed or replaced: the commit fails with SBX_EEXISTS.
  */
 #include "strongbox/stream.h"
 #include "strongbox/random.h"
@@ -32,7 +38,7 @@ struct atomic_sink {
     int fd;
     char *path;
     char *tmp; /* NULL when writing directly to a non-regular target */
-    bool committed;
+    bool committed, noreplace;
 };
 
 static int
@@ -59,6 +65,24 @@ fsync_dir_of(const char *path)
     return 0;
 }
 
+/* Rename tmp to path only if path does not exist (never following a symlink there). */
+static int
+commit_noreplace(struct atomic_sink *a)
+{
+    if (renameat2(AT_FDCWD, a->tmp, AT_FDCWD, a->path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno == EINVAL || errno == ENOSYS) { // filesystem without RENAME_NOREPLACE
+        if (link(a->tmp, a->path) == 0) {
+            unlink(a->tmp);
+            return 0;
+        }
+    }
+    if (errno == EEXIST)
+        return sbx__error(SBX_EEXISTS, "%s appeared while it was being written; not replaced",
+                          a->path);
+    return sbx__error_sys(SBX_EIO, "cannot rename %s to %s", a->tmp, a->path);
+}
+
 static int
 atomic_finish(sbx_sink *self)
 {
@@ -76,8 +100,13 @@ atomic_finish(sbx_sink *self)
         return sbx__error_sys(SBX_EIO, "cannot close %s", a->tmp);
     }
     a->fd = -1;
-    if (rename(a->tmp, a->path) != 0)
+    if (a->noreplace) {
+        int err = commit_noreplace(a);
+        if (err < 0)
+            return err;
+    } else if (rename(a->tmp, a->path) != 0) {
         return sbx__error_sys(SBX_EIO, "cannot rename %s to %s", a->tmp, a->path);
+    }
     a->committed = true;
     return fsync_dir_of(a->path);
 }
@@ -136,16 +165,28 @@ out:
 int
 sbx_sink_atomic_file_new(sbx_sink **out, const char *path, unsigned mode)
 {
+    return sbx_sink_atomic_file_new_ex(out, path, mode, 0);
+}
+
+/* see strongbox/stream.h */
+int
+sbx_sink_atomic_file_new_ex(sbx_sink **out, const char *path, unsigned mode, unsigned flags)
+{
     int err;
-    struct atomic_sink *a = calloc(1, sizeof(*a));
+    struct stat st;
     *out = NULL;
+    if ((flags & ~SBX_ATOMIC_NOREPLACE) != 0)
+        return sbx__error(SBX_EINVAL, "unknown atomic sink flags 0x%x", flags);
+    if ((flags & SBX_ATOMIC_NOREPLACE) != 0 && lstat(path, &st) == 0)
+        return sbx__error(SBX_EEXISTS, "%s already exists; not replacing it", path);
+    struct atomic_sink *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return sbx__error_nomem();
     a->fd = -1;
+    a->noreplace = (flags & SBX_ATOMIC_NOREPLACE) != 0;
     a->base.write = atomic_write;
     a->base.finish = atomic_finish;
     a->base.free = atomic_free;
-    struct stat st;
     bool exists = stat(path, &st) == 0; /* follows symlinks */
     a->path = exists ? realpath(path, NULL) : strdup(path);
     if (a->path == NULL) {

@@ -786,7 +786,8 @@ encrypt_to(sbx_seal_report *rep, int fd, sbx_recipient *const *rs, size_t n)
         err = sbx__error_nomem();
         goto out;
     }
-    if ((err = sbx_sink_atomic_file_new(&file, rep->output, 0600)) < 0 ||
+    // FILE.age was checked absent; NOREPLACE keeps a file or link planted since then intact.
+    if ((err = sbx_sink_atomic_file_new_ex(&file, rep->output, 0600, SBX_ATOMIC_NOREPLACE)) < 0 ||
         (err = sbx_age_encryptor_new(&enc, file, rs, n, NULL)) < 0)
         goto out;
     for (;;) {
@@ -1001,7 +1002,7 @@ unseal_output(sbx_unseal_report *rep, const char *path, const sbx_unseal_options
 
 static int
 decrypt_to(sbx_unseal_report *rep, const char *path, sbx_identity *const *w, size_t n,
-           const uint8_t *slot)
+           const uint8_t *slot, bool replace)
 {
     sbx_source *in = NULL, *dec = NULL;
     sbx_sink *file = NULL;
@@ -1016,7 +1017,8 @@ decrypt_to(sbx_unseal_report *rep, const char *path, sbx_identity *const *w, siz
     if ((err = sbx_source_file_new(&in, path)) < 0 ||
         (err = sbx_age_decryptor_new(&dec, in, w, n, NULL)) < 0 ||
         (err = read_meta(&rep->meta, &rep->has_meta, path, slot)) < 0 ||
-        (err = sbx_sink_atomic_file_new(&file, rep->output, 0600)) < 0)
+        (err = sbx_sink_atomic_file_new_ex(&file, rep->output, 0600,
+                                           replace ? 0 : SBX_ATOMIC_NOREPLACE)) < 0)
         goto out;
     while ((err = sbx_source_read(dec, buf, READ_BLOCK, &got)) == 0 && got > 0) {
         rep->size += got;
@@ -1085,7 +1087,7 @@ sbx_unseal_file(sbx_unseal_report *report, const char *path, sbx_identity *const
     if ((slot = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN)) == NULL)
         return sbx__error_nomem();
     if ((err = wrap_identities(&w, identities, count, slot, &got)) < 0 ||
-        (err = decrypt_to(report, path, w, count, slot)) < 0)
+        (err = decrypt_to(report, path, w, count, slot, o->force)) < 0)
         goto out;
     report->meta_size_ok = report->has_meta && report->meta.size == report->size;
     if (!o->keep && (err = remove_sealed(path)) == 0)

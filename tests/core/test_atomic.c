@@ -111,6 +111,63 @@ symlink_target_is_replaced_and_link_kept(void **state)
     unlink(target);
 }
 
+/* NOREPLACE: an existing file or a (dangling) symlink is refused up front. */
+static void
+noreplace_refuses_existing_files_and_links(void **state)
+{
+    (void)state;
+    char target[256], link[256], fresh[256], buf[64];
+    sbx_sink *s = NULL;
+    path_in(target, sizeof(target), "nr-target");
+    path_in(link, sizeof(link), "nr-link");
+    path_in(fresh, sizeof(fresh), "nr-fresh");
+    assert_sbx_ok(sbx_atomic_write_file(target, "old", 3, 0600));
+    assert_sbx_err(sbx_sink_atomic_file_new_ex(&s, target, 0600, SBX_ATOMIC_NOREPLACE),
+                   SBX_EEXISTS);
+    assert_null(s);
+    assert_int_equal(symlink("/nonexistent/sbx-victim", link), 0); // dangling
+    assert_sbx_err(sbx_sink_atomic_file_new_ex(&s, link, 0600, SBX_ATOMIC_NOREPLACE),
+                   SBX_EEXISTS);
+    assert_sbx_err(sbx_sink_atomic_file_new_ex(&s, fresh, 0600, 0x80), SBX_EINVAL);
+    assert_sbx_ok(sbx_sink_atomic_file_new_ex(&s, fresh, 0600, SBX_ATOMIC_NOREPLACE));
+    assert_sbx_ok(sbx_sink_write(s, (const uint8_t *)"new", 3));
+    assert_sbx_ok(sbx_sink_finish(s));
+    sbx_sink_free(s);
+    read_file(fresh, buf, sizeof(buf));
+    assert_string_equal(buf, "new");
+    read_file(target, buf, sizeof(buf));
+    assert_string_equal(buf, "old");
+    unlink(target);
+    unlink(link);
+    unlink(fresh);
+}
+
+/* NOREPLACE: a symlink planted while writing is neither followed nor replaced. */
+static void
+noreplace_commit_fails_when_a_link_appears_meanwhile(void **state)
+{
+    (void)state;
+    char victim[256], path[256], buf[64];
+    sbx_sink *s = NULL;
+    struct stat st;
+    path_in(victim, sizeof(victim), "victim");
+    path_in(path, sizeof(path), "out.age");
+    assert_sbx_ok(sbx_atomic_write_file(victim, "precious", 8, 0600));
+    size_t before = count_entries();
+    assert_sbx_ok(sbx_sink_atomic_file_new_ex(&s, path, 0600, SBX_ATOMIC_NOREPLACE));
+    assert_sbx_ok(sbx_sink_write(s, (const uint8_t *)"ciphertext", 10));
+    assert_int_equal(symlink(victim, path), 0); // the race: planted after the check
+    assert_sbx_err(sbx_sink_finish(s), SBX_EEXISTS);
+    sbx_sink_free(s);
+    read_file(victim, buf, sizeof(buf));
+    assert_string_equal(buf, "precious");
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(count_entries(), before + 1); // the link; no temporary file left
+    unlink(path);
+    unlink(victim);
+}
+
 static void
 fifo_is_written_directly(void **state)
 {
@@ -201,6 +258,8 @@ main(void)
         cmocka_unit_test(character_device_stays_a_device),
         cmocka_unit_test(symlink_target_is_replaced_and_link_kept),
         cmocka_unit_test(fifo_is_written_directly),
+        cmocka_unit_test(noreplace_refuses_existing_files_and_links),
+        cmocka_unit_test(noreplace_commit_fails_when_a_link_appears_meanwhile),
         cmocka_unit_test(directory_target_is_refused),
         cmocka_unit_test(new_file_gets_mode_at_creation),
         cmocka_unit_test(killed_writer_never_loses_the_file),
