@@ -17,7 +17,6 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -327,14 +326,18 @@ ask_passphrase(sbx_buf *out, void *payload)
     return err;
 }
 
-/* A regular file mapped read-only (len 0: ptr is ""), for pure Ed25519. */
+/*
+ * A regular file read whole into memory (len 0: ptr is ""), for pure Ed25519,
+ * which needs the message in one piece. Read, not mapped: a file shrinking
+ * under a mapping would kill the process with SIGBUS.
+ */
 struct mapped {
     const uint8_t *ptr;
     size_t len;
-    bool mapped;
+    bool mapped; /* ptr is ours to free */
 };
 
-/* 1 = mapped; 0 = not a regular file (use a stream); < 0 = error (printed). */
+/* 1 = read; 0 = not a regular file (use a stream); < 0 = error (printed). */
 static int
 map_file(struct mapped *m, const char *path)
 {
@@ -353,18 +356,27 @@ map_file(struct mapped *m, const char *path)
         close(fd);
         return 0;
     }
-    if (st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            cli_errorf("cannot map %s into memory: %s", path, strerror(errno));
-            close(fd);
-            return SBX_EIO;
-        }
-        m->ptr = p;
-        m->len = (size_t)st.st_size;
-        m->mapped = true;
-    }
+    uint8_t *buf = malloc((size_t)st.st_size + 1); // + 1: a byte more means the file grew
+    size_t len = 0;
+    ssize_t r = 0;
+    while (buf != NULL && len <= (size_t)st.st_size &&
+           ((r = read(fd, buf + len, (size_t)st.st_size + 1 - len)) > 0 || (r < 0 && errno == EINTR)))
+        len += r > 0 ? (size_t)r : 0;
+    int saved = errno;
     close(fd);
+    if (buf == NULL || r < 0 || len != (size_t)st.st_size) {
+        if (buf == NULL)
+            cli_errorf("%s does not fit in memory", path);
+        else if (r < 0)
+            cli_errorf("cannot read %s: %s", path, strerror(saved));
+        else
+            cli_errorf("%s changed size while it was read; sign it when nothing writes to it", path);
+        free(buf);
+        return SBX_EIO;
+    }
+    m->ptr = buf;
+    m->len = len;
+    m->mapped = true;
     return 1;
 }
 
@@ -372,7 +384,7 @@ static void
 unmap_file(struct mapped *m)
 {
     if (m->mapped)
-        munmap((void *)m->ptr, m->len);
+        free((void *)m->ptr);
     m->mapped = false;
 }
 
