@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cmd_kms(int argc, char **argv); // cli/kms.c
+
 struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -30,6 +32,7 @@ static const struct command commands[] = {
     {"pad", cmd_pad},
     {"unpad", cmd_unpad},
     {"inspect", cmd_inspect},
+    {"kms", cmd_kms},
     {"help", cmd_help},
 };
 // clang-format on

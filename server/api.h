@@ -44,6 +44,7 @@ typedef struct {
     uint8_t *body;            /* malloc'd; may hold key material: kms_response_dispose wipes it */
     size_t body_len;
     char allow[64];           /* for 405: the Allow header value */
+    const char *www_authenticate; /* for 401: the WWW-Authenticate header value (static), or NULL */
 } kms_response;
 
 void kms_response_dispose(kms_response *r);

@@ -155,7 +155,7 @@ int kms_key_destroy_version(kms_keystore *ks, kms_store *st, const char *name, u
 /*
  * Housekeeping, run periodically by one thread: rotates keys whose
  * auto_rotate_period has passed and purges keys whose deletion_time has
- * passed (all versions' secrets, then the metadata). *rotated/*purged (may be
+ * passed (all versions' secrets, then the metadata). *rotated and *purged (may be
  * NULL) get counts. Safe to run on several nodes at once.
  */
 int kms_keystore_maintain(kms_keystore *ks, kms_store *st, int64_t now, unsigned *rotated,

@@ -42,7 +42,7 @@ typedef struct kms_store kms_store;
 /* Longest namespace and key, in bytes (longer ones are SBX_EINVAL). */
 #define KMS_STORE_NS_MAX 32
 #define KMS_STORE_KEY_MAX 256
-/* Largest value, in bytes. */
+/* Largest value, in bytes (larger ones are SBX_ETOOBIG). */
 #define KMS_STORE_VALUE_MAX (1u << 20)
 
 /*

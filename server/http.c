@@ -1,0 +1,668 @@
+/*
+ * server/http.c - HTTPS transport of the key server over libevent 2.1 (see http.h).
+ *
+ * Implementation notes:
+ *  - Each connection gets a struct conn hung on its SSL object (ex_data);
+ *    OpenSSL's ex_data free callback releases it when libevent frees the
+ *    bufferevent, so the transport learns of every closed connection without
+ *    libevent hooks that 2.1 lacks.
+ *  - evhttp's read timeout restarts with every byte, so a client dripping a
+ *    request byte by byte would never time out. Each connection therefore has
+ *    a deadline (accept or last answer + timeout) checked by a per-thread
+ *    timer; a late connection gets a synthetic BEV_EVENT_TIMEOUT, which evhttp
+ *    handles as its own timeout (drops the connection, frees everything).
+ *  - Idle detection for shutdown: the bytes the TLS socket BIO has read are
+ *    recorded at handshake end and after each answer; a connection that read
+ *    nothing since and has nothing left to write is idle and closed at once,
+ *    the others get their answer (with Connection: close) first.
+ *  - Request bodies and response bodies may hold key material: the input is
+ *    wiped after the API returns, the output is added by reference with a
+ *    cleanup that wipes it once libevent has written it.
+ */
+#include "http.h"
+
+#include "tls.h"
+#include "util.h"
+
+#include "core/error.h"
+#include "strongbox/memory.h"
+#include "strongbox/random.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SWEEP_MS 200
+
+typedef struct worker worker;
+
+typedef struct conn {
+    worker *w;
+    struct bufferevent *bev;
+    int64_t deadline; /* monotonic ms */
+    uint64_t rd_idle; /* TLS socket bytes read when last idle */
+    bool idle_valid;
+    bool closing;
+    bool linked;
+    struct conn *prev, *next;
+} conn;
+
+typedef struct {
+    const kms_http_options *opt;
+    worker *workers;
+    unsigned n;
+    bool stopping;
+} server;
+
+struct worker {
+    server *srv;
+    unsigned index;
+    pthread_t tid;
+    bool started;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    kms_store *st;
+    bool own_store;
+    struct event *sweep_ev, *drain_ev, *tick_ev, *sig_ev[2];
+    conn *conns;
+    unsigned nconns;
+    bool draining;
+    int64_t drain_deadline;
+};
+
+static int conn_index = -1;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* ---- connections ---- */
+
+static void
+conn_unlink(conn *c)
+{
+    worker *w = c->w;
+    if (!c->linked)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->linked = false;
+    w->nconns--;
+}
+
+static void
+conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    conn *c = ptr;
+    if (c == NULL)
+        return;
+    conn_unlink(c);
+    free(c);
+}
+
+static void
+global_init(void)
+{
+    evthread_use_pthreads();
+    conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_ex_free);
+}
+
+static uint64_t
+bytes_read(SSL *ssl)
+{
+    BIO *rbio = SSL_get_rbio(ssl);
+    return rbio ? BIO_number_read(rbio) : 0;
+}
+
+static void
+on_ssl_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE))
+        return;
+    conn *c = SSL_get_ex_data(ssl, conn_index);
+    if (c != NULL && !c->idle_valid) {
+        c->rd_idle = bytes_read((SSL *)ssl);
+        c->idle_valid = true;
+    }
+}
+
+static struct bufferevent *
+on_new_bev(struct event_base *base, void *arg)
+{
+    worker *w = arg;
+    SSL *ssl = SSL_new(w->srv->opt->ssl_ctx);
+    conn *c = calloc(1, sizeof *c);
+    if (ssl == NULL || c == NULL || !SSL_set_ex_data(ssl, conn_index, c)) {
+        SSL_free(ssl); // frees c if it was attached
+        if (ssl == NULL)
+            free(c);
+        return NULL; // evhttp then makes a plain bufferevent: on_request refuses it
+    }
+    c->w = w;
+    c->deadline = kms_mono_ms() + (int64_t)w->srv->opt->timeout * 1000;
+    SSL_set_info_callback(ssl, on_ssl_info);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    c->bev = bev;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    c->linked = true;
+    w->nconns++;
+    return bev;
+}
+
+static void
+conn_close(conn *c)
+{
+    c->closing = true;
+    // evhttp treats it as its own timeout: drops the connection and frees it (and c).
+    bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+}
+
+static bool
+conn_idle(conn *c)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    uint64_t rd = ssl ? bytes_read(ssl) : 0;
+    if (rd != 0 && !(c->idle_valid && rd == c->rd_idle))
+        return false;
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    int64_t now = kms_mono_ms();
+    for (conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next; // conn_close may free c
+        if (!c->closing && (now >= c->deadline || (w->draining && conn_idle(c))))
+            conn_close(c);
+    }
+    if (w->draining && (w->nconns == 0 || now >= w->drain_deadline))
+        event_base_loopexit(w->base, NULL);
+}
+
+/* ---- requests ---- */
+
+static const char *
+method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    default:
+        return "OTHER";
+    }
+}
+
+static void
+format_remote(char *out, size_t cap, struct evhttp_connection *evcon)
+{
+    const struct sockaddr *sa = evcon ? evhttp_connection_get_addr(evcon) : NULL;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    snprintf(out, cap, "unknown");
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        snprintf(out, cap, "%s:%u", ip, ntohs(in->sin_port));
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        snprintf(out, cap, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    }
+}
+
+static void
+wipe_free_cb(const void *data, size_t len, void *extra)
+{
+    (void)extra;
+    sbx_wipe((void *)data, len);
+    free((void *)data);
+}
+
+static void
+send_response(struct evhttp_request *req, conn *c, const char *rid, kms_response *resp)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type",
+                      resp->content_type ? resp->content_type : "application/octet-stream");
+    evhttp_add_header(h, "X-Request-Id", rid);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (resp->status == 405 && resp->allow[0] != '\0')
+        evhttp_add_header(h, "Allow", resp->allow);
+    if (resp->status == 401 && resp->www_authenticate != NULL)
+        evhttp_add_header(h, "WWW-Authenticate", resp->www_authenticate);
+    if (c == NULL || c->w->draining)
+        evhttp_add_header(h, "Connection", "close");
+    struct evbuffer *out = evbuffer_new();
+    if (out != NULL && resp->body != NULL && resp->body_len > 0 &&
+        evbuffer_add_reference(out, resp->body, resp->body_len, wipe_free_cb, NULL) == 0)
+        resp->body = NULL; // now owned by the buffer; wiped once written
+    if (out == NULL || resp->body != NULL) {
+        evhttp_send_error(req, 500, NULL); // out of memory
+    } else {
+        evhttp_send_reply(req, resp->status, NULL, out);
+    }
+    evbuffer_free(out);
+    kms_response_dispose(resp);
+}
+
+/* A response made by the transport itself (bad path): {"error": msg}. */
+static void
+transport_error(struct evhttp_request *req, conn *c, const char *rid, int status, const char *msg)
+{
+    kms_response resp = {.status = status, .content_type = "application/json"};
+    int n = snprintf(NULL, 0, "{\"error\":\"%s\"}", msg);
+    resp.body = malloc((size_t)n + 1);
+    if (resp.body != NULL) {
+        snprintf((char *)resp.body, (size_t)n + 1, "{\"error\":\"%s\"}", msg);
+        resp.body_len = (size_t)n;
+    }
+    send_response(req, c, rid, &resp);
+}
+
+static conn *
+request_conn(struct evhttp_request *req, SSL **ssl)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return *ssl ? SSL_get_ex_data(*ssl, conn_index) : NULL;
+}
+
+/* Decodes the path: NULL (and *why set) when it is absent, relative or holds a NUL. */
+static char *
+decode_path(const struct evhttp_uri *u, const char **why)
+{
+    const char *raw = u ? evhttp_uri_get_path(u) : NULL;
+    size_t len = 0;
+    *why = "malformed request target";
+    if (raw == NULL || raw[0] != '/')
+        return NULL;
+    char *path = evhttp_uridecode(raw, 0, &len);
+    if (path != NULL && strlen(path) != len) {
+        *why = "the path holds a NUL byte";
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static void
+make_request_id(char rid[17])
+{
+    uint8_t raw[8] = {0};
+    if (sbx_random_bytes(raw, sizeof raw) < 0)
+        memset(raw, 0, sizeof raw); // never happens in practice; the id is for correlation only
+    kms_hex(rid, raw, sizeof raw);
+}
+
+static void
+handle(worker *w, struct evhttp_request *req, conn *c, SSL *ssl, const char *rid)
+{
+    const char *why;
+    char *path = decode_path(evhttp_request_get_evhttp_uri(req), &why);
+    if (path == NULL) {
+        transport_error(req, c, rid, 400, why);
+        return;
+    }
+    char remote[INET6_ADDRSTRLEN + 16], cn[KMS_TLS_CN_MAX + 1];
+    format_remote(remote, sizeof remote, evhttp_request_get_connection(req));
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    size_t body_len = evbuffer_get_length(body);
+    uint8_t *bytes = body_len ? evbuffer_pullup(body, -1) : NULL;
+    kms_request r = {
+        .method = method_name(evhttp_request_get_command(req)),
+        .path = path,
+        .query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)),
+        .content_type = evhttp_find_header(in, "Content-Type"),
+        .authorization = evhttp_find_header(in, "Authorization"),
+        .client_cn = kms_tls_peer_cn(ssl, cn) ? cn : NULL,
+        .body = bytes,
+        .body_len = bytes ? body_len : 0,
+        .remote = remote,
+        .request_id = rid,
+    };
+    kms_response resp = {0};
+    kms_api_handle(w->srv->opt->api, w->st, &r, &resp);
+    if (bytes != NULL)
+        sbx_wipe(bytes, body_len);
+    evbuffer_drain(body, body_len);
+    free(path);
+    send_response(req, c, rid, &resp);
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+    worker *w = arg;
+    SSL *ssl;
+    conn *c = request_conn(req, &ssl);
+    char rid[17];
+    if (ssl == NULL) { // not TLS (the bufferevent callback failed): never answer in clear
+        evhttp_connection_free(evhttp_request_get_connection(req));
+        return;
+    }
+    make_request_id(rid);
+    handle(w, req, c, ssl, rid);
+    if (c != NULL) {
+        c->deadline = kms_mono_ms() + (int64_t)w->srv->opt->timeout * 1000;
+        c->rd_idle = bytes_read(ssl);
+        c->idle_valid = true;
+    }
+}
+
+/* ---- shutdown ---- */
+
+static void
+on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->drain_deadline = kms_mono_ms() + KMS_HTTP_DRAIN_MS;
+    if (w->bound != NULL)
+        evhttp_del_accept_socket(w->http, w->bound); // closes this thread's dup
+    w->bound = NULL;
+    on_sweep(-1, 0, w);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    server *srv = arg;
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    unsigned busy = 0;
+    for (unsigned i = 0; i < srv->n; i++)
+        busy += srv->workers[i].nconns; // racy read, for the message only
+    printf("sbx kms serve: %s received: no new connections; finishing requests in flight "
+           "(%u connection%s, at most %d s)\n",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", busy, busy == 1 ? "" : "s",
+           KMS_HTTP_DRAIN_MS / 1000);
+    fflush(stdout);
+    for (unsigned i = 0; i < srv->n; i++)
+        event_active(srv->workers[i].drain_ev, EV_READ, 0);
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    if (w->srv->opt->tick != NULL && !w->draining)
+        w->srv->opt->tick(w->srv->opt->tick_arg, w->st);
+}
+
+/* ---- threads ---- */
+
+static int
+add_timer(struct event **ev, worker *w, int ms, event_callback_fn fn)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    *ev = event_new(w->base, -1, EV_PERSIST, fn, w);
+    return *ev != NULL && event_add(*ev, &tv) == 0 ? 0 : -1;
+}
+
+static int
+worker_events(worker *w)
+{
+    const unsigned methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                             EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
+                             EVHTTP_REQ_OPTIONS; // the API answers 405 for the last three
+    const kms_http_options *o = w->srv->opt;
+    if ((w->http = evhttp_new(w->base)) == NULL)
+        return -1;
+    evhttp_set_bevcb(w->http, on_new_bev, w);
+    evhttp_set_gencb(w->http, on_request, w);
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)o->max_body);
+    // Read (and drop) the rest of an oversized body before closing, so the client gets its 413.
+    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_max_headers_size(w->http, KMS_HTTP_MAX_HEADERS);
+    evhttp_set_timeout(w->http, (int)o->timeout);
+    evhttp_set_allowed_methods(w->http, (ev_uint16_t)methods);
+    if (add_timer(&w->sweep_ev, w, SWEEP_MS, on_sweep) < 0 ||
+        (w->drain_ev = event_new(w->base, -1, 0, on_drain, w)) == NULL)
+        return -1;
+    if (w->index == 0) {
+        w->sig_ev[0] = evsignal_new(w->base, SIGTERM, on_signal, w->srv);
+        w->sig_ev[1] = evsignal_new(w->base, SIGINT, on_signal, w->srv);
+        if (add_timer(&w->tick_ev, w, KMS_HTTP_TICK_MS, on_tick) < 0 || !w->sig_ev[0] ||
+            !w->sig_ev[1] || event_add(w->sig_ev[0], NULL) < 0 || event_add(w->sig_ev[1], NULL) < 0)
+            return -1;
+    }
+    int fd = dup(o->listen_fd);
+    if (fd < 0 || evutil_make_socket_closeonexec(fd) < 0 ||
+        (w->bound = evhttp_accept_socket_with_handle(w->http, fd)) == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+worker_setup(worker *w)
+{
+    const kms_http_options *o = w->srv->opt;
+    int err;
+    if (w->index == 0) {
+        w->st = o->store0;
+    } else if ((err = kms_store_open(&w->st, o->storage_url)) < 0) {
+        return err;
+    } else {
+        w->own_store = true;
+    }
+    if ((w->base = event_base_new()) == NULL || worker_events(w) < 0)
+        return sbx__error(SBX_EIO, "cannot set up event loop %u (libevent)", w->index);
+    return 0;
+}
+
+static void
+worker_teardown(worker *w)
+{
+    if (w->http != NULL)
+        evhttp_free(w->http); // closes the remaining connections (and frees their conn)
+    struct event *evs[] = {w->sweep_ev, w->drain_ev, w->tick_ev, w->sig_ev[0], w->sig_ev[1]};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
+        if (evs[i] != NULL)
+            event_free(evs[i]);
+    }
+    if (w->base != NULL)
+        event_base_free(w->base); // runs libevent's deferred frees
+    if (w->own_store)
+        kms_store_close(w->st);
+}
+
+static void *
+worker_main(void *arg)
+{
+    worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static int
+start_threads(server *srv)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old); // signals go to thread 0 (this one)
+    int rc = 0;
+    for (unsigned i = 1; i < srv->n && rc == 0; i++) {
+        if ((rc = pthread_create(&srv->workers[i].tid, NULL, worker_main, &srv->workers[i])) == 0)
+            srv->workers[i].started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        errno = rc;
+        return sbx__error_sys(SBX_EIO, "cannot start the event loop threads");
+    }
+    return 0;
+}
+
+/* see http.h */
+int
+kms_http_run(const kms_http_options *opt)
+{
+    pthread_once(&init_once, global_init);
+    if (conn_index < 0)
+        return sbx__error(SBX_ECRYPTO, "cannot register TLS connection data");
+    server srv = {.opt = opt, .n = opt->threads ? opt->threads : 1};
+    srv.workers = calloc(srv.n, sizeof *srv.workers);
+    if (srv.workers == NULL)
+        return sbx__error_nomem();
+    int err = 0;
+    for (unsigned i = 0; i < srv.n && err == 0; i++) {
+        srv.workers[i].srv = &srv;
+        srv.workers[i].index = i;
+        err = worker_setup(&srv.workers[i]);
+    }
+    close(opt->listen_fd); // every loop holds its own dup now
+    if (err == 0)
+        err = start_threads(&srv);
+    if (err == 0 && opt->ready != NULL)
+        opt->ready(opt->ready_arg);
+    if (srv.workers[0].base != NULL && err == 0)
+        event_base_dispatch(srv.workers[0].base);
+    else if (err < 0) // stop the threads that did start
+        for (unsigned i = 0; i < srv.n; i++)
+            if (srv.workers[i].started)
+                event_base_loopbreak(srv.workers[i].base);
+    for (unsigned i = 0; i < srv.n; i++) {
+        if (srv.workers[i].started)
+            pthread_join(srv.workers[i].tid, NULL);
+    }
+    for (unsigned i = 0; i < srv.n; i++)
+        worker_teardown(&srv.workers[i]);
+    free(srv.workers);
+    return err;
+}
+
+/* ---- listening socket ---- */
+
+static int
+split_listen(char *host, size_t cap, const char **port, const char *where)
+{
+    const char *colon = strrchr(where, ':');
+    const char *h = where;
+    size_t hlen = colon ? (size_t)(colon - where) : 0;
+    if (colon == NULL || colon[1] == '\0')
+        return -1;
+    if (h[0] == '[') { // [v6]:port
+        if (hlen < 2 || h[hlen - 1] != ']')
+            return -1;
+        h++;
+        hlen -= 2;
+    } else if (memchr(h, ':', hlen) != NULL) {
+        return -1; // a bare IPv6 address: the port would be ambiguous
+    }
+    if (hlen == 0 || hlen >= cap)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = colon + 1;
+    return 0;
+}
+
+static int
+bind_one(const struct addrinfo *ai, const char *where)
+{
+    int one = 1;
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return sbx__error_sys(SBX_EIO, "cannot listen on %s", where);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Accepted sockets inherit it: without it, a response written as two TLS records
+    // (headers, body) waits for the client's delayed ACK, about 40 ms per request.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return sbx__error_sys(SBX_EIO, "cannot listen on %s (is another server running there?)",
+                              where);
+    }
+    return fd;
+}
+
+/* see http.h */
+int
+kms_http_listen(int *fd, int *port, const char *where)
+{
+    char host[256];
+    const char *portstr;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    *fd = -1;
+    *port = 0;
+    if (split_listen(host, sizeof host, &portstr, where) < 0)
+        return sbx__error(
+            SBX_EINVAL, "--listen %s: give ADDRESS:PORT, e.g. 127.0.0.1:8443 or [::1]:8443", where);
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0)
+        return sbx__error(SBX_EINVAL, "--listen %s: %s", where, gai_strerror(gai));
+    int s = bind_one(ai, where);
+    freeaddrinfo(ai);
+    if (s < 0)
+        return s;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(s, (struct sockaddr *)&ss, &len) < 0) {
+        close(s);
+        return sbx__error_sys(SBX_EIO, "cannot listen on %s", where);
+    }
+    *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd = s;
+    return 0;
+}

@@ -1,0 +1,538 @@
+/*
+ * server/serve.c - `sbx kms serve`: data directory, root key, admin token,
+ * audit log, TLS, then the transport (see serve.h).
+ *
+ * Implementation notes:
+ *  - Start order: data directory -> storage -> root key (file, passphrase or
+ *    --dev's fixed key) -> check against storage -> keystore -> first admin
+ *    token -> audit log -> auth and API -> TLS (certificate, ticket keys) ->
+ *    listening socket -> event loops. Any failure before the loops returns the
+ *    error with nothing left open; the root key is wiped on every path.
+ *  - admin.token is created only when storage holds no token at all (the very
+ *    first start, or a new database): written to a temporary 0600 file,
+ *    installed in storage, then renamed, so a crash leaves no token file that
+ *    does not work.
+ */
+#include "serve.h"
+
+#include "api.h"
+#include "audit.h"
+#include "auth.h"
+#include "http.h"
+#include "keystore.h"
+#include "store.h"
+#include "tls.h"
+#include "util.h"
+
+#include "core/error.h"
+#include "strongbox/encoding.h"
+#include "strongbox/memory.h"
+#include "strongbox/random.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEV_TOKEN            "sbxt_dev-insecure-admin-token"
+#define DEV_STORAGE          "memory:sbx-kms-dev"
+#define PASSPHRASE_MAX       4096
+#define TICKET_REFRESH_TICKS 12 /* x KMS_HTTP_TICK_MS = every minute */
+#define PREFIX               "sbx kms serve: "
+
+typedef struct {
+    const kms_serve_options *opt;
+    char dir[PATH_MAX];
+    bool dir_is_temp;
+    char storage[PATH_MAX + 16];
+    char cert[PATH_MAX], key[PATH_MAX];
+    kms_store *st;
+    kms_keystore *ks;
+    kms_auth *auth;
+    kms_audit *audit;
+    kms_api *api;
+    kms_tls *tls;
+    unsigned ticks;
+    int port;
+    unsigned threads;
+} serve_ctx;
+
+static const char *
+dev_label(const serve_ctx *s)
+{
+    return s->opt->dev ? " [INSECURE --dev]" : "";
+}
+
+static int
+path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+    if (snprintf(out, cap, "%s/%s", dir, name) >= (int)cap)
+        return sbx__error(SBX_EINVAL, "path too long: %s/%s", dir, name);
+    return 0;
+}
+
+/* Prefixes the current error message with what (the message buffer is reused by set). */
+static int
+error_context(int err, const char *what)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", sbx_error_last()->message);
+    return sbx__error(err, "%s: %s", what, msg);
+}
+
+/* ---- data directory ---- */
+
+static int
+mkdir_p(const char *path)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return sbx__error(SBX_EINVAL, "path too long: %s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return sbx__error_sys(SBX_EIO, "cannot create directory %s", tmp);
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return sbx__error_sys(SBX_EIO, "cannot create directory %s", tmp);
+    struct stat sb;
+    if (stat(tmp, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return sbx__error(SBX_EIO, "%s is not a directory", tmp);
+    if (sb.st_mode & 077)
+        fprintf(stderr, "sbx: warning: %s is accessible by other users (chmod 700 it)\n", tmp);
+    return 0;
+}
+
+static int
+default_dir(char *out, size_t cap)
+{
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(out, cap, "%s/strongbox/kms", xdg);
+    else if (home != NULL && home[0] != '\0')
+        n = snprintf(out, cap, "%s/.local/share/strongbox/kms", home);
+    else
+        return sbx__error(SBX_EINVAL, "no HOME to put the data directory in: use --data-dir DIR");
+    return n >= (int)cap ? sbx__error(SBX_EINVAL, "data directory path too long") : 0;
+}
+
+static int
+setup_dir(serve_ctx *s)
+{
+    const kms_serve_options *o = s->opt;
+    int err;
+    if (o->data_dir != NULL) {
+        if (snprintf(s->dir, sizeof s->dir, "%s", o->data_dir) >= (int)sizeof s->dir)
+            return sbx__error(SBX_EINVAL, "--data-dir path too long");
+    } else if (o->dev) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(s->dir, sizeof s->dir, "%s/sbx-kms-dev.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+        if (mkdtemp(s->dir) == NULL)
+            return sbx__error_sys(SBX_EIO, "cannot create a temporary directory for --dev");
+        s->dir_is_temp = true;
+    } else if ((err = default_dir(s->dir, sizeof s->dir)) < 0) {
+        return err;
+    }
+    char tls[PATH_MAX];
+    if ((err = mkdir_p(s->dir)) < 0 || (err = path_join(tls, sizeof tls, s->dir, "tls")) < 0)
+        return err;
+    if (mkdir(tls, 0700) != 0 && errno != EEXIST)
+        return sbx__error_sys(SBX_EIO, "cannot create directory %s", tls);
+    return 0;
+}
+
+static void
+remove_temp_dir(serve_ctx *s)
+{
+    static const char *const names[] = {"tls/cert.pem", "tls/key.pem", "tls", ""};
+    char p[PATH_MAX];
+    if (!s->dir_is_temp)
+        return;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (path_join(p, sizeof p, s->dir, names[i]) == 0)
+            (void)remove(p);
+    }
+    (void)rmdir(s->dir);
+}
+
+/* ---- root key ---- */
+
+/* Reads the first line of a passphrase file (as the CLI does): no newline, not empty. */
+static int
+read_passphrase(char *pass, size_t cap, size_t *len, const char *path)
+{
+    *len = 0;
+    bool is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sbx__error_sys(SBX_EIO, "cannot open passphrase file %s", path);
+    ssize_t n = 0;
+    for (;;) { // byte by byte: nothing after the first line is consumed
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            n = -1;
+            break;
+        }
+        if (r == 0 || c == '\n')
+            break;
+        if ((size_t)n >= cap) {
+            n = -2;
+            break;
+        }
+        pass[n++] = c;
+    }
+    if (!is_stdin)
+        close(fd);
+    if (n == -1)
+        return sbx__error_sys(SBX_EIO, "cannot read passphrase file %s", path);
+    if (n == -2)
+        return sbx__error(SBX_ETOOBIG, "the passphrase in %s is longer than %zu bytes", path, cap);
+    if (n > 0 && pass[n - 1] == '\r')
+        n--;
+    if (n == 0)
+        return sbx__error(SBX_ECANCELED, "passphrase file %s: an empty passphrase is refused",
+                          path);
+    *len = (size_t)n;
+    return 0;
+}
+
+static int
+root_from_passphrase(serve_ctx *s, uint8_t root[32])
+{
+    char *pass = sbx_secret_alloc(PASSPHRASE_MAX);
+    size_t len = 0;
+    if (pass == NULL)
+        return sbx__error_nomem();
+    int err = read_passphrase(pass, PASSPHRASE_MAX, &len, s->opt->unseal_passphrase_file);
+    if (err == 0)
+        err = kms_root_key_from_passphrase(root, s->st, pass, len);
+    sbx_secret_free(pass, PASSPHRASE_MAX);
+    return err;
+}
+
+static int
+root_from_file(serve_ctx *s, uint8_t root[32])
+{
+    char path[PATH_MAX];
+    uint8_t *check = NULL;
+    size_t len = 0;
+    int err = path_join(path, sizeof path, s->dir, "root.key");
+    if (err < 0)
+        return err;
+    err = kms_root_key_read(root, path);
+    if (err != SBX_ENOTFOUND)
+        return err;
+    // No root.key: a new data directory, unless the database already has keys.
+    err = kms_store_get(s->st, "meta", "root-check", &check, &len, NULL);
+    free(check);
+    if (err == 0)
+        return sbx__error(SBX_ENOKEY,
+                          "%s is missing but the storage already holds keys sealed under a "
+                          "root key: restore root.key from your backup (or use "
+                          "--unseal-passphrase-file if this database was set up with one)",
+                          path);
+    if (err != SBX_ENOTFOUND)
+        return err;
+    if ((err = kms_root_key_create(root, path)) == 0)
+        printf(PREFIX "new root key written to %s: back it up apart from the database\n", path);
+    return err;
+}
+
+static int
+setup_keystore(serve_ctx *s)
+{
+    uint8_t root[32];
+    int err;
+    if (s->opt->dev) {
+        for (unsigned i = 0; i < 32; i++)
+            root[i] = (uint8_t)i;
+        err = 0;
+    } else if (s->opt->unseal_passphrase_file != NULL) {
+        err = root_from_passphrase(s, root);
+    } else {
+        err = root_from_file(s, root);
+    }
+    if (err == 0 && (err = kms_root_key_check(s->st, root)) < 0)
+        err = error_context(err, s->opt->unseal_passphrase_file
+                                     ? "the unseal passphrase does not open this storage"
+                                     : "the root key does not open this storage (restore the "
+                                       "root.key that belongs to this database)");
+    if (err == 0)
+        err = kms_keystore_new(&s->ks, root);
+    SBX_WIPE_BUF(root);
+    return err;
+}
+
+/* ---- admin token ---- */
+
+static int
+new_token(char out[5 + 44])
+{
+    uint8_t raw[32];
+    char b64[48];
+    int err = sbx_random_bytes(raw, sizeof raw);
+    long n = err < 0 ? -1 : sbx_base64_encode(b64, sizeof b64, raw, sizeof raw, false);
+    SBX_WIPE_BUF(raw);
+    if (n != 43) {
+        SBX_WIPE_BUF(b64);
+        return sbx__error(SBX_ECRYPTO, "cannot make the admin token");
+    }
+    for (char *p = b64; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p; // base64url
+    memcpy(out, "sbxt_", 5);
+    memcpy(out + 5, b64, 44); // with the NUL
+    SBX_WIPE_BUF(b64);
+    return 0;
+}
+
+static int
+write_secret_file(const char *path, const char *text)
+{
+    (void)unlink(path); // a leftover of an interrupted start
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return sbx__error_sys(SBX_EIO, "cannot create %s", path);
+    size_t len = strlen(text);
+    bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    if (close(fd) != 0 || !ok) {
+        unlink(path);
+        return sbx__error_sys(SBX_EIO, "cannot write %s", path);
+    }
+    return 0;
+}
+
+static int
+first_admin_token(serve_ctx *s)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8], token[5 + 44 + 1], id[17];
+    int64_t n = 0;
+    int err = kms_store_count(s->st, "token", &n);
+    if (err < 0 || n > 0) {
+        if (err == 0 && path_join(path, sizeof path, s->dir, "admin.token") == 0 &&
+            access(path, F_OK) == 0)
+            printf(PREFIX "admin token: %s\n", path);
+        return err;
+    }
+    if ((err = path_join(path, sizeof path, s->dir, "admin.token")) < 0)
+        return err;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if ((err = new_token(token)) < 0)
+        return err;
+    token[48] = '\n';
+    token[49] = '\0';
+    err = write_secret_file(tmp, token);
+    token[48] = '\0';
+    if (err == 0 && (err = kms_token_install(s->st, "admin", token, true, 0, id)) < 0)
+        unlink(tmp);
+    if (err == 0 && rename(tmp, path) != 0)
+        err = sbx__error_sys(SBX_EIO, "cannot rename %s to %s", tmp, path);
+    SBX_WIPE_BUF(token);
+    if (err == 0)
+        printf(PREFIX "first start: admin token (id %s) written to %s (mode 0600); "
+                      "it is not shown anywhere else\n",
+               id, path);
+    return err;
+}
+
+static int
+dev_admin_token(serve_ctx *s)
+{
+    char id[17];
+    int err = kms_token_install(s->st, "dev-admin", DEV_TOKEN, true, 0, id);
+    if (err == SBX_EEXISTS)
+        err = 0;
+    if (err == 0)
+        printf(PREFIX "INSECURE --dev admin token: " DEV_TOKEN "\n");
+    return err;
+}
+
+/* ---- TLS ---- */
+
+static int
+setup_tls(serve_ctx *s)
+{
+    const kms_serve_options *o = s->opt;
+    char fpr[KMS_TLS_FINGERPRINT_LEN];
+    int err;
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+        return sbx__error(SBX_EINVAL, "give both --tls-cert and --tls-key, or neither");
+    if (o->tls_cert != NULL) {
+        snprintf(s->cert, sizeof s->cert, "%s", o->tls_cert);
+        snprintf(s->key, sizeof s->key, "%s", o->tls_key);
+    } else if ((err = path_join(s->cert, sizeof s->cert, s->dir, "tls/cert.pem")) < 0 ||
+               (err = path_join(s->key, sizeof s->key, s->dir, "tls/key.pem")) < 0) {
+        return err;
+    } else if (access(s->cert, F_OK) != 0) {
+        if ((err = kms_tls_generate_cert(s->cert, s->key)) < 0)
+            return err;
+        printf(PREFIX "new self-signed TLS certificate %s (localhost, 127.0.0.1, ::1; 1 year)%s\n",
+               s->cert, dev_label(s));
+    }
+    if ((err = kms_tls_fingerprint(fpr, s->cert)) < 0)
+        return err;
+    printf("TLS certificate SHA-256 fingerprint: %s\n", fpr);
+    kms_tls_options to = {.cert_file = s->cert, .key_file = s->key, .client_ca = o->client_ca};
+    if ((err = kms_tls_new(&s->tls, &to)) < 0)
+        return err;
+    if ((err = kms_tls_tickets_refresh(s->tls, s->ks, s->st, kms_now())) < 0)
+        return error_context(err, "TLS session ticket keys");
+    return 0;
+}
+
+/* ---- the running server ---- */
+
+static void
+on_tick(void *arg, kms_store *st)
+{
+    serve_ctx *s = arg;
+    kms_api_tick(s->api, st);
+    if (++s->ticks % TICKET_REFRESH_TICKS != 0)
+        return;
+    if (kms_tls_tickets_refresh(s->tls, s->ks, st, kms_now()) < 0) {
+        fprintf(stderr, "sbx: warning: TLS ticket keys not refreshed: %s\n",
+                sbx_error_last()->message);
+    }
+}
+
+static void
+on_ready(void *arg)
+{
+    serve_ctx *s = arg;
+    const char *l = s->opt->listen;
+    char where[300];
+    snprintf(where, sizeof where, "%.*s:%d", (int)(strrchr(l, ':') - l), l, s->port);
+    printf(PREFIX "listening on https://%s (%u thread%s, storage %s)%s\n", where, s->threads,
+           s->threads == 1 ? "" : "s", kms_store_backend(s->st), dev_label(s));
+    fflush(stdout);
+    if (s->opt->ready_file == NULL)
+        return;
+    char tmp[PATH_MAX + 8], text[16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->opt->ready_file);
+    snprintf(text, sizeof text, "%d\n", s->port);
+    FILE *f = fopen(tmp, "we");
+    bool ok = f != NULL && fputs(text, f) >= 0;
+    if (f != NULL && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, s->opt->ready_file) != 0)
+        fprintf(stderr, "sbx: warning: cannot write the ready file %s\n", s->opt->ready_file);
+}
+
+static int
+setup(serve_ctx *s)
+{
+    const kms_serve_options *o = s->opt;
+    int err;
+    if ((err = setup_dir(s)) < 0)
+        return err;
+    if (o->dev) {
+        printf(PREFIX "INSECURE --dev mode: in-memory storage, fixed root key, fixed admin "
+                      "token; never use it for real data\n");
+        snprintf(s->storage, sizeof s->storage, "%s", o->storage ? o->storage : DEV_STORAGE);
+    } else if (o->storage != NULL) {
+        snprintf(s->storage, sizeof s->storage, "%s", o->storage);
+    } else {
+        snprintf(s->storage, sizeof s->storage, "sqlite:%s/kms.db", s->dir);
+    }
+    printf(PREFIX "data directory %s%s\n", s->dir, dev_label(s));
+    if ((err = kms_store_open(&s->st, s->storage)) < 0 || (err = setup_keystore(s)) < 0)
+        return err;
+    if ((err = o->dev ? dev_admin_token(s) : first_admin_token(s)) < 0)
+        return error_context(err, "admin token");
+    char audit[PATH_MAX];
+    if ((err = path_join(audit, sizeof audit, s->dir, "audit.log")) < 0 ||
+        (err = kms_audit_open(&s->audit, s->dir_is_temp ? NULL : audit, o->audit_fail_closed)) <
+            0 ||
+        (err = kms_auth_new(&s->auth)) < 0)
+        return err;
+    kms_api_options ao = {.dev = o->dev, .storage = kms_store_backend(s->st)};
+    if ((err = kms_api_new(&s->api, s->ks, s->auth, s->audit, &ao)) < 0)
+        return err;
+    return setup_tls(s);
+}
+
+static void
+teardown(serve_ctx *s)
+{
+    kms_api_free(s->api);
+    kms_auth_free(s->auth);
+    kms_audit_close(s->audit);
+    kms_tls_free(s->tls);
+    kms_keystore_free(s->ks);
+    kms_store_close(s->st);
+    remove_temp_dir(s);
+}
+
+static int
+check_options(const kms_serve_options *o)
+{
+    if (o->dev && o->unseal_passphrase_file != NULL)
+        return sbx__error(SBX_EINVAL, "--dev uses a fixed root key: it cannot be combined with "
+                                      "--unseal-passphrase-file");
+    if (o->dev && o->storage != NULL)
+        return sbx__error(SBX_EINVAL, "--dev keeps everything in memory: drop --storage");
+    if (o->listen == NULL)
+        return sbx__error(SBX_EINVAL, "no --listen address");
+    return 0;
+}
+
+static unsigned
+default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
+}
+
+/* see serve.h */
+int
+kms_serve(const kms_serve_options *opt)
+{
+    kms_serve_options o = *opt;
+    if (o.listen == NULL)
+        o.listen = "127.0.0.1:8443";
+    serve_ctx s = {.opt = &o};
+    int fd = -1, err;
+    signal(SIGPIPE, SIG_IGN);
+    if ((err = check_options(&o)) < 0)
+        return err;
+    s.threads = o.threads ? o.threads : default_threads();
+    // Listen first: a bad address or a busy port fails before anything is created.
+    if ((err = kms_http_listen(&fd, &s.port, o.listen)) < 0)
+        return err;
+    if ((err = setup(&s)) < 0) {
+        close(fd);
+    } else {
+        fflush(stdout);
+        kms_http_options ho = {
+            .ssl_ctx = kms_tls_ctx(s.tls),
+            .api = s.api,
+            .storage_url = s.storage,
+            .store0 = s.st,
+            .threads = s.threads,
+            .max_body = o.max_body ? o.max_body : (1u << 20),
+            .timeout = o.timeout ? o.timeout : 10,
+            .listen_fd = fd,
+            .tick = on_tick,
+            .tick_arg = &s,
+            .ready = on_ready,
+            .ready_arg = &s,
+        };
+        err = kms_http_run(&ho);
+        if (err == 0)
+            printf(PREFIX "stopped\n");
+    }
+    fflush(stdout);
+    teardown(&s);
+    return err;
+}

@@ -1,0 +1,217 @@
+/*
+ * server/store.c - URL dispatch and argument checks for the storage backends
+ * (see store.h for the interface, store_impl.h for the implementation notes).
+ */
+#include "store_impl.h"
+
+#include "core/error.h"
+
+#include <string.h>
+
+const uint8_t kms__store_empty[1] = {0};
+
+/* Namespaces are short identifiers: [A-Za-z0-9_.-]{1,32}. */
+static int
+check_ns(const char *ns)
+{
+    if (ns == NULL)
+        return sbx__error(SBX_EINVAL, "storage: namespace is NULL");
+    size_t n = strlen(ns);
+    if (n == 0 || n > KMS_STORE_NS_MAX)
+        return sbx__error(SBX_EINVAL, "storage: namespace must be 1 to %d bytes, not %zu",
+                          KMS_STORE_NS_MAX, n);
+    if (strspn(ns, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+        return sbx__error(
+            SBX_EINVAL, "storage: namespace '%s' may only hold letters, digits, '_', '.', '-'", ns);
+    return 0;
+}
+
+/* Keys are any bytes but NUL, 1..KMS_STORE_KEY_MAX of them. */
+static int
+check_key(const char *key)
+{
+    if (key == NULL)
+        return sbx__error(SBX_EINVAL, "storage: key is NULL");
+    size_t n = strnlen(key, KMS_STORE_KEY_MAX + 1);
+    if (n == 0)
+        return sbx__error(SBX_EINVAL, "storage: key is empty");
+    if (n > KMS_STORE_KEY_MAX)
+        return sbx__error(SBX_EINVAL, "storage: key is longer than %d bytes", KMS_STORE_KEY_MAX);
+    return 0;
+}
+
+static int
+check_ns_key(const char *ns, const char *key)
+{
+    int err = check_ns(ns);
+    return err < 0 ? err : check_key(key);
+}
+
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A URL with a scheme ("xyz://") that is not one of ours. */
+static bool
+unknown_scheme(const char *url)
+{
+    size_t n = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+    return n > 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+static int
+open_memory(kms_store **out, const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64 ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+        return sbx__error(SBX_EINVAL,
+                          "storage URL 'memory:%.64s': the name must be 1 to 64 letters, digits, "
+                          "'_', '.' or '-' (e.g. memory:dev)",
+                          name);
+    return kms__store_sqlite_open(out, name, true);
+}
+
+/* see store.h */
+int
+kms_store_open(kms_store **out, const char *url)
+{
+    if (out == NULL)
+        return sbx__error(SBX_EINVAL, "kms_store_open: out is NULL");
+    *out = NULL;
+    if (url == NULL || *url == '\0')
+        return sbx__error(SBX_EINVAL, "storage URL is empty: use sqlite:PATH, memory:NAME or "
+                                      "postgres://user@host/db");
+    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://"))
+        return kms__store_pg_open(out, url);
+    if (has_prefix(url, "memory:"))
+        return open_memory(out, url + strlen("memory:"));
+    const char *path = url;
+    if (has_prefix(url, "sqlite:")) {
+        path = url + strlen("sqlite:");
+        if (has_prefix(path, "///"))
+            path += 2; // sqlite:///abs/path
+        if (*path == '\0')
+            return sbx__error(SBX_EINVAL, "storage URL 'sqlite:' names no file: use sqlite:PATH");
+    } else if (unknown_scheme(url)) {
+        return sbx__error(SBX_EINVAL,
+                          "storage URL scheme '%.*s' is not supported: use sqlite:PATH, "
+                          "memory:NAME or postgres://user@host/db",
+                          (int)strcspn(url, ":"), url);
+    }
+    return kms__store_sqlite_open(out, path, false);
+}
+
+/* see store.h */
+void
+kms_store_close(kms_store *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+/* see store.h */
+const char *
+kms_store_backend(const kms_store *s)
+{
+    return s != NULL ? s->ops->name : "none";
+}
+
+/* see store.h */
+int
+kms_store_get(kms_store *s, const char *ns, const char *key, uint8_t **val, size_t *len,
+              int64_t *rev)
+{
+    if (val != NULL)
+        *val = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (rev != NULL)
+        *rev = 0;
+    if (s == NULL || val == NULL || len == NULL)
+        return sbx__error(SBX_EINVAL, "kms_store_get: store, val and len must not be NULL");
+    int err = check_ns_key(ns, key);
+    return err < 0 ? err : s->ops->get(s, ns, key, val, len, rev);
+}
+
+/* see store.h */
+int
+kms_store_put(kms_store *s, const char *ns, const char *key, const void *val, size_t len,
+              int64_t expect_rev, int64_t *new_rev)
+{
+    if (new_rev != NULL)
+        *new_rev = 0;
+    if (s == NULL || (val == NULL && len > 0))
+        return sbx__error(SBX_EINVAL, "kms_store_put: store and value must not be NULL");
+    int err = check_ns_key(ns, key);
+    if (err < 0)
+        return err;
+    if (len > KMS_STORE_VALUE_MAX)
+        return sbx__error(SBX_ETOOBIG, "storage: value of %zu bytes is over the %u byte limit", len,
+                          KMS_STORE_VALUE_MAX);
+    if (expect_rev < KMS_REV_ANY)
+        return sbx__error(SBX_EINVAL, "storage: bad expected revision %lld", (long long)expect_rev);
+    return s->ops->put(s, ns, key, len > 0 ? val : kms__store_empty, len, expect_rev, new_rev);
+}
+
+/* see store.h */
+int
+kms_store_delete(kms_store *s, const char *ns, const char *key, int64_t expect_rev)
+{
+    if (s == NULL)
+        return sbx__error(SBX_EINVAL, "kms_store_delete: store is NULL");
+    int err = check_ns_key(ns, key);
+    if (err < 0)
+        return err;
+    if (expect_rev == KMS_REV_ABSENT || expect_rev < KMS_REV_ANY)
+        return sbx__error(SBX_EINVAL, "storage: delete needs KMS_REV_ANY or a revision, not %lld",
+                          (long long)expect_rev);
+    return s->ops->del(s, ns, key, expect_rev);
+}
+
+/* see store_impl.h */
+size_t
+kms__prefix_end(char *out, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    while (n > 0 && (uint8_t)prefix[n - 1] == 0xff)
+        n--;
+    if (n == 0)
+        return 0;
+    memcpy(out, prefix, n);
+    out[n - 1] = (char)((uint8_t)out[n - 1] + 1);
+    out[n] = '\0';
+    return n;
+}
+
+/* see store.h */
+int
+kms_store_list(kms_store *s, const char *ns, const char *prefix, kms_store_list_cb cb, void *ctx)
+{
+    char hi[KMS_STORE_KEY_MAX + 1];
+    if (s == NULL || cb == NULL)
+        return sbx__error(SBX_EINVAL, "kms_store_list: store and callback must not be NULL");
+    int err = check_ns(ns);
+    if (err < 0)
+        return err;
+    if (prefix == NULL)
+        prefix = "";
+    if (strnlen(prefix, KMS_STORE_KEY_MAX + 1) > KMS_STORE_KEY_MAX)
+        return sbx__error(SBX_EINVAL, "storage: prefix is longer than %d bytes", KMS_STORE_KEY_MAX);
+    size_t hi_len = kms__prefix_end(hi, prefix);
+    return s->ops->list(s, ns, prefix, hi_len > 0 ? hi : NULL, hi_len, cb, ctx);
+}
+
+/* see store.h */
+int
+kms_store_count(kms_store *s, const char *ns, int64_t *n)
+{
+    if (n != NULL)
+        *n = 0;
+    if (s == NULL || n == NULL)
+        return sbx__error(SBX_EINVAL, "kms_store_count: store and n must not be NULL");
+    int err = check_ns(ns);
+    return err < 0 ? err : s->ops->count(s, ns, n);
+}

@@ -1,0 +1,632 @@
+/*
+ * tests/server/test_audit.c - the hash-chained audit log (server/audit.h):
+ * the line format and field order, the chain and the head file, concurrent
+ * writers, restarts, every kind of tampering named by line, crash leftovers
+ * at open, fail-closed writes (RLIMIT_FSIZE makes writes fail, fully or
+ * partially), hostile field values.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "strongbox/common.h"
+#include "helpers.h"
+
+typedef struct {
+    char dir[64];
+    char log[96];
+    char head[112];
+} fixture;
+
+static int
+setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/sbx-audit-test.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->log, sizeof(f->log), "%s/audit.log", f->dir);
+    snprintf(f->head, sizeof(f->head), "%s.head", f->log);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture *f = *state;
+    unlink(f->log);
+    unlink(f->head);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static kms_audit_event
+event(int i)
+{
+    static char rid[64];
+    snprintf(rid, sizeof(rid), "%016x", (unsigned)i);
+    return (kms_audit_event){
+        .request_id = rid,
+        .caller = "token:0123456789abcdef:app",
+        .remote = "127.0.0.1:40000",
+        .method = "POST",
+        .path = "/v1/keys/app-x/datakey",
+        .op = "datakey",
+        .key = "app-x",
+        .key_version = 2,
+        .status = 200,
+        .outcome = "ok",
+    };
+}
+
+static void
+write_n(const char *path, int n)
+{
+    kms_audit *a;
+    assert_sbx_ok(kms_audit_open(&a, path, true));
+    for (int i = 0; i < n; i++) {
+        kms_audit_event ev = event(i);
+        assert_sbx_ok(kms_audit_write(a, &ev));
+    }
+    kms_audit_close(a);
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    char *buf = calloc(1, 1 << 22);
+    assert_non_null(buf);
+    *len = fread(buf, 1, (1 << 22) - 1, fp);
+    fclose(fp);
+    return buf;
+}
+
+static void
+spit(const char *path, const char *buf, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+}
+
+/* Start of line n (1-based) in buf, or NULL. */
+static char *
+line_at(char *buf, int n)
+{
+    char *p = buf;
+    for (int i = 1; i < n && p != NULL; i++) {
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return p && *p ? p : NULL;
+}
+
+static void
+sha_hex(char out[65], const char *p, size_t n)
+{
+    uint8_t md[32];
+    unsigned len;
+    assert_int_equal(EVP_Digest(p, n, md, &len, EVP_sha256(), NULL), 1);
+    test_hex(out, md, 32);
+}
+
+static void
+expect_verify_fails(const char *path, int code, const char *needle)
+{
+    uint64_t lines = 99;
+    int err = kms_audit_verify(path, &lines);
+    if (err != code || !test_contains(sbx_error_last()->message, needle)) {
+        print_error("verify: %s (%d), want %s with \"%s\": %s\n", sbx_error_name(err), err,
+                    sbx_error_name(code), needle, sbx_error_last()->message);
+        fail();
+    }
+    assert_int_equal(lines, 0);
+}
+
+/* ---- format and chain ---- */
+
+static void
+lines_have_the_documented_fields_in_order(void **state)
+{
+    static const char *const order[] = {"seq",    "time",    "request_id", "caller", "remote",
+                                        "method", "path",    "op",         "key",    "key_version",
+                                        "status", "outcome", "prev"};
+    static const char *const order2[] = {"seq",    "time",    "request_id", "caller",
+                                         "remote", "method",  "path",       "op",
+                                         "status", "outcome", "error",      "prev"};
+    fixture *f = *state;
+    kms_audit *a;
+    size_t len;
+    assert_sbx_ok(kms_audit_open(&a, f->log, false));
+    kms_audit_event ev = event(1);
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    ev = (kms_audit_event){.request_id = "r2",
+                           .caller = "anonymous",
+                           .remote = "::1",
+                           .method = "GET",
+                           .path = "/v1/keys",
+                           .op = "list",
+                           .status = 401,
+                           .outcome = "denied",
+                           .error = "authentication required"};
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    kms_audit_close(a);
+
+    char *buf = slurp(f->log, &len);
+    assert_true(strncmp(buf, "{\"seq\":1,\"time\":\"", 17) == 0);
+    char *l2 = line_at(buf, 2);
+    assert_non_null(l2);
+    json_t *j1 = json_loadb(buf, (size_t)(l2 - buf - 1), 0, NULL);
+    json_t *j2 = json_loads(l2, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(j1);
+    assert_non_null(j2);
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach(j1, k, v) assert_string_equal(k, order[i++]);
+    assert_int_equal(i, 13);
+    i = 0;
+    json_object_foreach(j2, k, v) assert_string_equal(k, order2[i++]);
+    assert_int_equal(i, 12);
+    const char *t = json_string_value(json_object_get(j1, "time"));
+    assert_int_equal(strlen(t), 24);
+    assert_true(t[4] == '-' && t[10] == 'T' && t[19] == '.' && t[23] == 'Z');
+    assert_string_equal(json_string_value(json_object_get(j1, "prev")),
+                        "0000000000000000000000000000000000000000000000000000000000000000");
+    char h1[65], h2[65], head[160];
+    sha_hex(h1, buf, (size_t)(l2 - buf - 1));
+    assert_string_equal(json_string_value(json_object_get(j2, "prev")), h1);
+    assert_int_equal(json_integer_value(json_object_get(j2, "seq")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j1, "key_version")), 2);
+    assert_string_equal(json_string_value(json_object_get(j1, "caller")),
+                        "token:0123456789abcdef:app");
+    sha_hex(h2, l2, strlen(l2) - 1);
+    snprintf(head, sizeof(head), "2 %s\n", h2);
+    free(buf);
+    buf = slurp(f->head, &len);
+    assert_string_equal(buf, head);
+    free(buf);
+    json_decref(j1);
+    json_decref(j2);
+    struct stat sb;
+    assert_int_equal(stat(f->log, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    uint64_t lines;
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_int_equal(lines, 2);
+}
+
+static void
+an_empty_log_verifies_and_a_null_path_discards(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    uint64_t lines = 7;
+    assert_sbx_ok(kms_audit_open(&a, f->log, true));
+    kms_audit_close(a);
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_int_equal(lines, 0);
+    assert_sbx_ok(kms_audit_open(&a, NULL, true));
+    kms_audit_event ev = event(0);
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    kms_audit_close(a);
+    kms_audit_close(NULL);
+    assert_sbx_err(kms_audit_verify("/nonexistent/audit.log", &lines), SBX_EIO);
+    assert_sbx_err(kms_audit_open(&a, f->dir, true), SBX_EIO); // a directory
+    assert_null(a);
+    assert_sbx_err(kms_audit_open(&a, "/dev/null", true), SBX_EIO); // not a regular file
+}
+
+#define WRITERS 8
+#define PER     200
+
+struct writer {
+    kms_audit *a;
+    int id;
+    int failures;
+};
+
+static void *
+writer(void *arg)
+{
+    struct writer *w = arg;
+    char rid[32];
+    for (int i = 0; i < PER; i++) {
+        kms_audit_event ev = event(i);
+        snprintf(rid, sizeof(rid), "w%d-%d", w->id, i);
+        ev.request_id = rid;
+        w->failures += kms_audit_write(w->a, &ev) != 0;
+    }
+    return NULL;
+}
+
+static void
+concurrent_writers_make_one_chain(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    pthread_t th[WRITERS];
+    struct writer w[WRITERS];
+    uint64_t lines;
+    assert_sbx_ok(kms_audit_open(&a, f->log, true));
+    for (int i = 0; i < WRITERS; i++) {
+        w[i] = (struct writer){a, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, writer, &w[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    kms_audit_close(a);
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_int_equal(lines, WRITERS * PER);
+}
+
+static void
+a_restart_continues_the_chain(void **state)
+{
+    fixture *f = *state;
+    uint64_t lines;
+    size_t len;
+    write_n(f->log, 5);
+    write_n(f->log, 5);
+    write_n(f->log, 1);
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_int_equal(lines, 11);
+    char *buf = slurp(f->log, &len);
+    char *l6 = line_at(buf, 6);
+    assert_true(strncmp(l6, "{\"seq\":6,", 9) == 0);
+    free(buf);
+}
+
+/* ---- tampering ---- */
+
+typedef void (*tamper_fn)(fixture *f, char *buf, size_t *len);
+
+static void
+edit_line_5(fixture *f, char *buf, size_t *len)
+{
+    (void)f, (void)len;
+    char *s = strstr(line_at(buf, 5), "\"status\":200");
+    s[10] = '9'; // 200 -> 290, still a valid line
+}
+
+static void
+edit_last_line(fixture *f, char *buf, size_t *len)
+{
+    (void)f, (void)len;
+    char *s = strstr(line_at(buf, 10), "app-x");
+    s[4] = 'y';
+}
+
+static void
+delete_line_7(fixture *f, char *buf, size_t *len)
+{
+    (void)f;
+    char *a = line_at(buf, 7), *b = line_at(buf, 8);
+    memmove(a, b, (size_t)(buf + *len - b));
+    *len -= (size_t)(b - a);
+}
+
+static void
+delete_line_1(fixture *f, char *buf, size_t *len)
+{
+    (void)f;
+    char *b = line_at(buf, 2);
+    *len -= (size_t)(b - buf);
+    memmove(buf, b, *len);
+}
+
+static void
+swap_lines_3_4(fixture *f, char *buf, size_t *len)
+{
+    (void)f, (void)len;
+    char *a = line_at(buf, 3), *b = line_at(buf, 4), *c = line_at(buf, 5);
+    size_t la = (size_t)(b - a), lb = (size_t)(c - b);
+    char *tmp = malloc(la + lb);
+    memcpy(tmp, b, lb);
+    memcpy(tmp + lb, a, la);
+    memcpy(a, tmp, la + lb);
+    free(tmp);
+}
+
+static void
+cut_two_at_the_end(fixture *f, char *buf, size_t *len)
+{
+    (void)f;
+    *len = (size_t)(line_at(buf, 9) - buf);
+}
+
+static void
+append_junk(fixture *f, char *buf, size_t *len)
+{
+    (void)f;
+    memcpy(buf + *len, "garbage\n", 8);
+    *len += 8;
+}
+
+static void
+truncate_last_line(fixture *f, char *buf, size_t *len)
+{
+    (void)f, (void)buf;
+    *len -= 5;
+}
+
+static void
+append_a_forged_line(fixture *f, char *buf, size_t *len)
+{
+    (void)f;
+    char *l10 = line_at(buf, 10);
+    size_t n = (size_t)(buf + *len - l10);
+    memcpy(buf + *len, l10, n); // a replayed copy of line 10
+    *len += n;
+}
+
+static void
+delete_the_head(fixture *f, char *buf, size_t *len)
+{
+    (void)buf, (void)len;
+    unlink(f->head);
+}
+
+static void
+garble_the_head(fixture *f, char *buf, size_t *len)
+{
+    (void)buf, (void)len;
+    spit(f->head, "10 xyz\n", 7);
+}
+
+static void
+tamper_case(fixture *f, tamper_fn fn, const char *needle)
+{
+    size_t len;
+    uint64_t lines;
+    unlink(f->log);
+    unlink(f->head);
+    write_n(f->log, 10);
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    char *buf = slurp(f->log, &len);
+    fn(f, buf, &len);
+    spit(f->log, buf, len);
+    free(buf);
+    expect_verify_fails(f->log, SBX_EAUTH, needle);
+}
+
+static void
+verify_names_the_first_bad_line(void **state)
+{
+    fixture *f = *state;
+    tamper_case(f, edit_line_5, "line 6: prev does not match line 5");
+    tamper_case(f, edit_last_line, "line 10: does not match the hash in the head file");
+    tamper_case(f, delete_line_7, "line 7: seq 8, expected 7");
+    tamper_case(f, delete_line_1, "line 1: seq 2, expected 1");
+    tamper_case(f, swap_lines_3_4, "line 3: seq 4, expected 3");
+    tamper_case(f, cut_two_at_the_end, "log ends at seq 8 but the head file says 10");
+    tamper_case(f, append_junk, "line 11: not a JSON object");
+    tamper_case(f, truncate_last_line, "line 10: truncated");
+    tamper_case(f, append_a_forged_line, "line 11: seq 10, expected 11");
+    tamper_case(f, delete_the_head, "head file");
+    tamper_case(f, garble_the_head, "malformed");
+}
+
+static void
+verify_checks_every_line_field_by_field(void **state)
+{
+    static const struct {
+        const char *from, *to, *needle;
+    } edits[] = {
+        {"\"outcome\":\"ok\"", "\"outcome\":\"OK\"", "outcome"},
+        {"\"status\":200", "\"status\":\"200\"", "status"},
+        {"\"key_version\":2", "\"key_version\":0", "key_version"},
+        {"\"op\":\"datakey\",", "", "missing"},
+        {"\"method\":\"POST\",", "\"method\":\"POST\",\"x\":1,", "unknown field"},
+        {"\"key\":\"app-x\",\"key_version\":2", "\"key_version\":2,\"key\":\"app-x\"", "order"},
+        {"{\"seq\":1,", "{\"seq\":1,\"seq\":1,", "not a JSON object"},
+    };
+    fixture *f = *state;
+    size_t len;
+    char *orig;
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+        unlink(f->log);
+        unlink(f->head);
+        write_n(f->log, 1);
+        orig = slurp(f->log, &len);
+        char *at = strstr(orig, edits[i].from);
+        assert_non_null(at);
+        char *out = calloc(1, len + 64);
+        size_t pre = (size_t)(at - orig), fl = strlen(edits[i].from), tl = strlen(edits[i].to);
+        memcpy(out, orig, pre);
+        memcpy(out + pre, edits[i].to, tl);
+        memcpy(out + pre + tl, at + fl, len - pre - fl);
+        spit(f->log, out, len - fl + tl);
+        expect_verify_fails(f->log, SBX_EAUTH, "line 1");
+        expect_verify_fails(f->log, SBX_EAUTH, edits[i].needle);
+        free(out);
+        free(orig);
+    }
+}
+
+/* ---- crash leftovers at open ---- */
+
+static void
+open_repairs_a_lagging_head_and_refuses_damage(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    uint64_t lines;
+    size_t len;
+    char head[160], h2[65];
+
+    // the head one line behind (killed between the line and its head): repaired at open
+    write_n(f->log, 3);
+    char *buf = slurp(f->log, &len);
+    char *l2 = line_at(buf, 2), *l3 = line_at(buf, 3);
+    sha_hex(h2, l2, (size_t)(l3 - l2 - 1));
+    snprintf(head, sizeof(head), "2 %s\n", h2);
+    spit(f->head, head, strlen(head));
+    expect_verify_fails(f->log, SBX_EAUTH, "head");
+    write_n(f->log, 1);
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_int_equal(lines, 4);
+
+    // a torn last line: refused, the file left as it was
+    buf[len - 3] = '\0';
+    spit(f->log, buf, len - 3);
+    assert_sbx_err(kms_audit_open(&a, f->log, false), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, "partial line"));
+    assert_null(a);
+    struct stat sb;
+    assert_int_equal(stat(f->log, &sb), 0);
+    assert_int_equal(sb.st_size, len - 3);
+
+    // lines cut off the end (the head is ahead): refused
+    unlink(f->log);
+    unlink(f->head);
+    write_n(f->log, 3);
+    spit(f->log, buf, (size_t)(l3 - buf));
+    assert_sbx_err(kms_audit_open(&a, f->log, false), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, "head file says seq 3"));
+
+    // a last line that is not a record: refused
+    unlink(f->head);
+    spit(f->log, "hello\n", 6);
+    assert_sbx_err(kms_audit_open(&a, f->log, false), SBX_EAUTH);
+    free(buf);
+}
+
+/* ---- failing writes ---- */
+
+static int
+write_capped(kms_audit *a, const char *path, off_t extra)
+{
+    struct stat sb;
+    struct rlimit old, lim;
+    kms_audit_event ev = event(99);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(sb.st_size + extra);
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int err = kms_audit_write(a, &ev);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(stat(path, &sb), 0);
+    return err;
+}
+
+static void
+fail_closed_writes_fail_and_leave_the_chain_intact(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    uint64_t lines;
+    struct stat before, after;
+    assert_sbx_ok(kms_audit_open(&a, f->log, true));
+    for (int i = 0; i < 3; i++) {
+        kms_audit_event ev = event(i);
+        assert_sbx_ok(kms_audit_write(a, &ev));
+    }
+    assert_int_equal(stat(f->log, &before), 0);
+    assert_sbx_err(write_capped(a, f->log, 0), SBX_EIO); // nothing fits
+    assert_true(test_contains(sbx_error_last()->message, "audit log"));
+    assert_sbx_err(write_capped(a, f->log, 40), SBX_EIO); // a short write, undone
+    assert_int_equal(stat(f->log, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    kms_audit_event ev = event(4);
+    assert_sbx_ok(kms_audit_write(a, &ev)); // writable again: the chain goes on
+    kms_audit_close(a);
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_int_equal(lines, 4);
+
+    // not fail-closed: the same failures are reported on stderr, the caller goes on
+    assert_sbx_ok(kms_audit_open(&a, f->log, false));
+    assert_sbx_ok(write_capped(a, f->log, 0));
+    assert_sbx_ok(write_capped(a, f->log, 40));
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    kms_audit_close(a);
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_int_equal(lines, 5);
+}
+
+/* ---- hostile values ---- */
+
+static void
+hostile_field_values_stay_one_valid_line(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    uint64_t lines;
+    size_t len;
+    char *huge = malloc(20000);
+    memset(huge, 'k', 19999);
+    huge[19999] = '\0';
+    kms_audit_event ev = {
+        .request_id = "id\"},{\"seq\":99",
+        .caller = "cert:evil\ncn\r\t\x01\x7f",
+        .remote = "\xff\xfe bad utf-8 \xc3\x28 \xed\xa0\x80 ok \xc3\xa9",
+        .method = "GET",
+        .path = huge,
+        .op = "read",
+        .key = NULL,
+        .status = 500,
+        .outcome = "error",
+        .error = "\\\"quoted\\\"",
+    };
+    assert_sbx_ok(kms_audit_open(&a, f->log, true));
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    kms_audit_close(a);
+    char *buf = slurp(f->log, &len);
+    assert_true(len < 4096); // the 20 KB path was cut
+    assert_int_equal(strchr(buf, '\n') - buf, (long)len - 1);
+    json_t *j = json_loadb(buf, len - 1, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "seq")), 1);
+    assert_string_equal(json_string_value(json_object_get(j, "request_id")), "id\"},{\"seq\":99");
+    assert_string_equal(json_string_value(json_object_get(j, "caller")),
+                        "cert:evil\ncn\r\t\x01\x7f");
+    assert_string_equal(json_string_value(json_object_get(j, "remote")),
+                        "?? bad utf-8 ?( ??? ok \xc3\xa9");
+    assert_true(json_string_length(json_object_get(j, "path")) <= 512);
+    assert_null(json_object_get(j, "key"));
+    assert_null(json_object_get(j, "key_version"));
+    json_decref(j);
+    free(buf);
+    free(huge);
+    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_int_equal(lines, 1);
+}
+
+int
+main(void)
+{
+    (void)sbx_init();
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(lines_have_the_documented_fields_in_order),
+        T(an_empty_log_verifies_and_a_null_path_discards),
+        T(concurrent_writers_make_one_chain),
+        T(a_restart_continues_the_chain),
+        T(verify_names_the_first_bad_line),
+        T(verify_checks_every_line_field_by_field),
+        T(open_repairs_a_lagging_head_and_refuses_damage),
+        T(fail_closed_writes_fail_and_leave_the_chain_intact),
+        T(hostile_field_values_stay_one_valid_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
