@@ -359,8 +359,9 @@ map_file(struct mapped *m, const char *path)
     uint8_t *buf = malloc((size_t)st.st_size + 1); // + 1: a byte more means the file grew
     size_t len = 0;
     ssize_t r = 0;
-    while (buf != NULL && len <= (size_t)st.st_size &&
-           ((r = read(fd, buf + len, (size_t)st.st_size + 1 - len)) > 0 || (r < 0 && errno == EINTR)))
+    while (
+        buf != NULL && len <= (size_t)st.st_size &&
+        ((r = read(fd, buf + len, (size_t)st.st_size + 1 - len)) > 0 || (r < 0 && errno == EINTR)))
         len += r > 0 ? (size_t)r : 0;
     int saved = errno;
     close(fd);
@@ -370,7 +371,8 @@ map_file(struct mapped *m, const char *path)
         else if (r < 0)
             cli_errorf("cannot read %s: %s", path, strerror(saved));
         else
-            cli_errorf("%s changed size while it was read; sign it when nothing writes to it", path);
+            cli_errorf("%s changed size while it was read; sign it when nothing writes to it",
+                       path);
         free(buf);
         return SBX_EIO;
     }

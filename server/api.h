@@ -34,8 +34,8 @@ typedef struct {
     const char *client_cn;     /* verified TLS client certificate subject CN, or NULL */
     const uint8_t *body;
     size_t body_len;
-    const char *remote;        /* "127.0.0.1:53422" */
-    const char *request_id;    /* 16 hex chars, made by the transport */
+    const char *remote;     /* "127.0.0.1:53422" */
+    const char *request_id; /* 16 hex chars, made by the transport */
 } kms_request;
 
 typedef struct {
@@ -43,15 +43,15 @@ typedef struct {
     const char *content_type; /* static string */
     uint8_t *body;            /* malloc'd; may hold key material: kms_response_dispose wipes it */
     size_t body_len;
-    char allow[64];           /* for 405: the Allow header value */
+    char allow[64];               /* for 405: the Allow header value */
     const char *www_authenticate; /* for 401: the WWW-Authenticate header value (static), or NULL */
 } kms_response;
 
 void kms_response_dispose(kms_response *r);
 
 typedef struct {
-    bool dev;              /* reported by /v1/health */
-    const char *storage;   /* backend name for /v1/health */
+    bool dev;            /* reported by /v1/health */
+    const char *storage; /* backend name for /v1/health */
 } kms_api_options;
 
 typedef struct kms_api kms_api;
@@ -64,7 +64,8 @@ void kms_api_free(kms_api *api);
 /* Handles one request with the calling thread's storage handle. Thread-safe. */
 void kms_api_handle(kms_api *api, kms_store *st, const kms_request *req, kms_response *resp);
 
-/* Periodic housekeeping (auto-rotation, purges, key-count gauge); call every few seconds from one thread. */
+/* Periodic housekeeping (auto-rotation, purges, key-count gauge); call every few seconds from one
+ * thread. */
 void kms_api_tick(kms_api *api, kms_store *st);
 
 #endif

@@ -40,11 +40,12 @@ typedef struct {
     const char *key;      /* may be NULL */
     uint32_t key_version; /* 0 = none */
     int status;
-    const char *outcome;  /* "ok" | "denied" | "error" */
-    const char *error;    /* may be NULL */
+    const char *outcome; /* "ok" | "denied" | "error" */
+    const char *error;   /* may be NULL */
 } kms_audit_event;
 
-/* Opens (creating 0600) the log at path. path NULL: a log that discards (--dev without a data dir). */
+/* Opens (creating 0600) the log at path. path NULL: a log that discards (--dev without a data dir).
+ */
 int kms_audit_open(kms_audit **out, const char *path, bool fail_closed);
 /* Appends one line. Thread-safe. */
 int kms_audit_write(kms_audit *a, const kms_audit_event *ev);

@@ -33,9 +33,9 @@ typedef enum {
     KMS_OP_LIST,
     KMS_OP_ROTATE,
     KMS_OP_CONFIG,
-    KMS_OP_DELETE, /* soft delete and restore */
-    KMS_OP_DESTROY, /* destroy a version */
-    KMS_OP_DATAKEY, /* data key with plaintext */
+    KMS_OP_DELETE,          /* soft delete and restore */
+    KMS_OP_DESTROY,         /* destroy a version */
+    KMS_OP_DATAKEY,         /* data key with plaintext */
     KMS_OP_DATAKEY_WRAPPED, /* data key, wrapped only */
     KMS_OP_ENCRYPT,
     KMS_OP_DECRYPT,
@@ -56,11 +56,11 @@ int kms_op_parse(const char *name);
 #define KMS_PRINCIPAL_POLICIES_MAX 32
 
 typedef struct {
-    char kind[8];      /* "token" or "cert" */
-    char id[17];       /* token id, or "" for certificates */
-    char name[129];    /* token name, or the certificate CN */
+    char kind[8];   /* "token" or "cert" */
+    char id[17];    /* token id, or "" for certificates */
+    char name[129]; /* token name, or the certificate CN */
     bool admin;
-    int64_t expires;   /* unix seconds; 0 = never */
+    int64_t expires; /* unix seconds; 0 = never */
     size_t npolicies;
     char policies[KMS_PRINCIPAL_POLICIES_MAX][65];
 } kms_principal;
@@ -92,7 +92,8 @@ int kms_authorize(kms_auth *a, kms_store *st, const kms_principal *p, kms_op op,
  */
 int kms_token_create(kms_store *st, const char *name, const char *const *policies, size_t n,
                      bool admin, int64_t ttl, char **token_out, char id_out[17]);
-/* Creates an admin token with a given secret (the first start's admin.token, --dev's fixed token). */
+/* Creates an admin token with a given secret (the first start's admin.token, --dev's fixed token).
+ */
 int kms_token_install(kms_store *st, const char *name, const char *token, bool admin, int64_t ttl,
                       char id_out[17]);
 int kms_token_list(kms_store *st, int (*cb)(void *ctx, const kms_principal *p, int64_t created),
@@ -100,15 +101,16 @@ int kms_token_list(kms_store *st, int (*cb)(void *ctx, const kms_principal *p, i
 /* Revokes by id. SBX_ENOTFOUND when there is none. */
 int kms_token_revoke(kms_auth *a, kms_store *st, const char *id);
 
-/* Stores a policy document (validated: JSON object with a "rules" array as above). SBX_EFORMAT with a message naming the problem. */
+/* Stores a policy document (validated: JSON object with a "rules" array as above). SBX_EFORMAT with
+ * a message naming the problem. */
 int kms_policy_put(kms_auth *a, kms_store *st, const char *name, const char *json, size_t len);
 /* *json is malloc'd. */
 int kms_policy_get(kms_store *st, const char *name, char **json);
 int kms_policy_delete(kms_auth *a, kms_store *st, const char *name);
 int kms_policy_list(kms_store *st, int (*cb)(void *ctx, const char *name), void *ctx);
 
-int kms_cert_map(kms_auth *a, kms_store *st, const char *cn, const char *const *policies,
-                 size_t n, bool admin);
+int kms_cert_map(kms_auth *a, kms_store *st, const char *cn, const char *const *policies, size_t n,
+                 bool admin);
 int kms_cert_unmap(kms_auth *a, kms_store *st, const char *cn);
 int kms_cert_list(kms_store *st, int (*cb)(void *ctx, const kms_principal *p), void *ctx);
 

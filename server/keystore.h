@@ -54,16 +54,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KMS_NAME_MAX 128          /* key names: [A-Za-z0-9._-], 1..128, not starting with '.' */
-#define KMS_ENCRYPT_MAX (32u << 10) /* largest plaintext of /encrypt */
-#define KMS_CIPHERTEXT_MAX (64u << 10)
+#define KMS_NAME_MAX             128 /* key names: [A-Za-z0-9._-], 1..128, not starting with '.' */
+#define KMS_ENCRYPT_MAX          (32u << 10) /* largest plaintext of /encrypt */
+#define KMS_CIPHERTEXT_MAX       (64u << 10)
 #define KMS_DEFAULT_DELETE_DELAY (7 * 86400) /* soft delete: purge after 7 days */
 
 typedef struct kms_keystore kms_keystore;
 
 /* ---- root key ---- */
 
-/* Reads a root key file: 0600 (refused if group/other can read), 64 hex chars + optional newline. */
+/* Reads a root key file: 0600 (refused if group/other can read), 64 hex chars + optional newline.
+ */
 int kms_root_key_read(uint8_t root[32], const char *path);
 
 /* Creates a new random root key file (0600 at open, exclusive, fsynced). */
@@ -103,7 +104,7 @@ enum kms_version_state { KMS_VERSION_ACTIVE = 0, KMS_VERSION_DESTROYED = 1 };
 
 typedef struct {
     uint32_t version;
-    int64_t created; /* unix seconds */
+    int64_t created;   /* unix seconds */
     int64_t destroyed; /* unix seconds, 0 if not destroyed */
     enum kms_version_state state;
 } kms_version_info;
@@ -112,13 +113,13 @@ typedef struct {
     char name[KMS_NAME_MAX + 1];
     uint8_t id[16];
     int64_t created;
-    int64_t rotated;               /* when the latest version was made */
+    int64_t rotated; /* when the latest version was made */
     uint32_t latest_version;
     uint32_t min_decryption_version; /* >= 1 */
-    int64_t auto_rotate_period;    /* seconds; 0 = off */
-    int64_t deletion_time;         /* unix seconds when it will be purged; 0 = not scheduled */
+    int64_t auto_rotate_period;      /* seconds; 0 = off */
+    int64_t deletion_time;           /* unix seconds when it will be purged; 0 = not scheduled */
     size_t nversions;
-    kms_version_info *versions;    /* ascending by version; malloc'd */
+    kms_version_info *versions; /* ascending by version; malloc'd */
 } kms_key_info;
 
 void kms_key_info_dispose(kms_key_info *info);
@@ -149,7 +150,8 @@ int kms_key_schedule_delete(kms_keystore *ks, kms_store *st, const char *name, i
                             kms_key_info *out);
 /* Cancels a scheduled deletion. SBX_ECONFLICT if none is scheduled. */
 int kms_key_restore(kms_keystore *ks, kms_store *st, const char *name, kms_key_info *out);
-/* Crypto-shredding: deletes the version's secret for good. The latest version cannot be destroyed. */
+/* Crypto-shredding: deletes the version's secret for good. The latest version cannot be destroyed.
+ */
 int kms_key_destroy_version(kms_keystore *ks, kms_store *st, const char *name, uint32_t version,
                             kms_key_info *out);
 /*
@@ -195,7 +197,8 @@ int kms_rewrap(kms_keystore *ks, kms_store *st, const char *name, const uint8_t 
 
 /* Makes a new seed KEK; *kek_text (malloc'd, to be wiped) gets its text. */
 int kms_seed_new(kms_keystore *ks, kms_store *st, char **kek_text);
-/* Returns the data key of a seed KEK. SBX_ENOTFOUND for unknown id or wrong secret; SBX_EFORMAT for malformed text. */
+/* Returns the data key of a seed KEK. SBX_ENOTFOUND for unknown id or wrong secret; SBX_EFORMAT for
+ * malformed text. */
 int kms_seed_key(kms_keystore *ks, kms_store *st, const char *kek_text, size_t len,
                  uint8_t dek[32]);
 /* Number of keys held: seed KEKs plus named keys. */

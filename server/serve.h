@@ -23,18 +23,18 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *data_dir;         /* NULL = default */
-    const char *listen;           /* "127.0.0.1:8443" default; "[::1]:8443" accepted */
-    const char *storage;          /* NULL = sqlite:DIR/kms.db; or postgres://... */
+    const char *data_dir; /* NULL = default */
+    const char *listen;   /* "127.0.0.1:8443" default; "[::1]:8443" accepted */
+    const char *storage;  /* NULL = sqlite:DIR/kms.db; or postgres://... */
     const char *unseal_passphrase_file;
     const char *tls_cert, *tls_key; /* NULL = DIR/tls/... (generated when missing) */
-    const char *client_ca;        /* PEM CA bundle: enables TLS client certificates */
+    const char *client_ca;          /* PEM CA bundle: enables TLS client certificates */
     bool dev;
     bool audit_fail_closed;
-    unsigned threads;             /* event loops; 0 = one per online CPU */
-    size_t max_body;              /* bytes; 0 = 1 MiB */
-    unsigned timeout;             /* seconds a client may take to send a request / stay idle; 0 = 10 */
-    const char *ready_file;       /* if set, written ("PORT\n") once listening (tests) */
+    unsigned threads;       /* event loops; 0 = one per online CPU */
+    size_t max_body;        /* bytes; 0 = 1 MiB */
+    unsigned timeout;       /* seconds a client may take to send a request / stay idle; 0 = 10 */
+    const char *ready_file; /* if set, written ("PORT\n") once listening (tests) */
 } kms_serve_options;
 
 /*

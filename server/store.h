@@ -36,11 +36,11 @@
 typedef struct kms_store kms_store;
 
 /* expect_rev values for kms_store_put/kms_store_delete. */
-#define KMS_REV_ANY ((int64_t)-1) /* unconditional */
-#define KMS_REV_ABSENT ((int64_t)0) /* only if the row does not exist */
+#define KMS_REV_ANY    ((int64_t)-1) /* unconditional */
+#define KMS_REV_ABSENT ((int64_t)0)  /* only if the row does not exist */
 
 /* Longest namespace and key, in bytes (longer ones are SBX_EINVAL). */
-#define KMS_STORE_NS_MAX 32
+#define KMS_STORE_NS_MAX  32
 #define KMS_STORE_KEY_MAX 256
 /* Largest value, in bytes (larger ones are SBX_ETOOBIG). */
 #define KMS_STORE_VALUE_MAX (1u << 20)

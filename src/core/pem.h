@@ -37,7 +37,8 @@ int sbx__pem_one_block(const char *text, size_t len, char label[64], const char 
  */
 int sbx__pem_pass_cb(char *pass, size_t size, size_t *len, const OSSL_PARAM params[], void *arg);
 
-/* Limits on the passphrase work factor of encrypted PKCS#8 keys (a hostile key must not hang us). */
+/* Limits on the passphrase work factor of encrypted PKCS#8 keys (a hostile key must not hang us).
+ */
 #define SBX_PEM_PBKDF2_MAX_ITER 10000000
 #define SBX_PEM_SCRYPT_MAX_N    (UINT64_C(1) << 20)
 

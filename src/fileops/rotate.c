@@ -5,11 +5,10 @@
  *  - Rewrap (age.md §3-4): sbx_age__open_header() reads the old header,
  *    validates every known stanza, unwraps the file key and verifies the
  *    old MAC. The new header keeps only the file-describing stanzas
- *    ("sbx-pad", and the sealed metadata "sbx-meta"), gets one new stanza per recipient from the recipients'
- *    own wrap(), and a MAC computed over its encoding with the same file
- *    key. Then the payload is copied byte for byte: the bytes read past the
- *    header first, then the rest of the input in 1 MiB blocks. The copy
- *    keeps the nonce and the last 65,552 bytes, and before the output is
+ *    ("sbx-pad", and the sealed metadata "sbx-meta"), gets one new stanza per recipient from the
+ * recipients' own wrap(), and a MAC computed over its encoding with the same file key. Then the
+ * payload is copied byte for byte: the bytes read past the header first, then the rest of the input
+ * in 1 MiB blocks. The copy keeps the nonce and the last 65,552 bytes, and before the output is
  *    committed the last chunk must open as the final chunk at the index the
  *    size implies: one chunk of crypto detects truncation and appended data.
  *  - The padding detector (strongbox/pad.h) is put first in the identity
