@@ -114,7 +114,10 @@ PY
 refuse "tampered data member (metadata hash) refused" "modified" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age tampered.enc
 check "no output after tampering" test ! -e x.age
 make_osw data.bin osw-t.enc pub.pem meta
-mkdir t2 && tar -C t2 -xzf osw-t.enc && sed -i '2s/^\(.\{20\}\)./\1A/;2s/^\(.\{20\}\)AA/\1BA/' t2/data.bin.aes256 && tar -C t2 -czf osw-tampered.enc $(cd t2 && ls)
+mkdir t2 && tar -C t2 -xzf osw-t.enc && python3 -c '
+import sys; p = sys.argv[1]; L = open(p).read().split("\n")
+L[1] = L[1][:20] + ("B" if L[1][20] == "A" else "A") + L[1][21:]  # always a change
+open(p, "w").write("\n".join(L))' t2/data.bin.aes256 && tar -C t2 -czf osw-tampered.enc $(cd t2 && ls)
 refuse "tampered opensslwrap bundle refused" "modified" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age osw-tampered.enc
 python3 - <<'PY'
 import tarfile, io
