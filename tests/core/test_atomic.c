@@ -126,8 +126,7 @@ noreplace_refuses_existing_files_and_links(void **state)
                    SBX_EEXISTS);
     assert_null(s);
     assert_int_equal(symlink("/nonexistent/sbx-victim", link), 0); // dangling
-    assert_sbx_err(sbx_sink_atomic_file_new_ex(&s, link, 0600, SBX_ATOMIC_NOREPLACE),
-                   SBX_EEXISTS);
+    assert_sbx_err(sbx_sink_atomic_file_new_ex(&s, link, 0600, SBX_ATOMIC_NOREPLACE), SBX_EEXISTS);
     assert_sbx_err(sbx_sink_atomic_file_new_ex(&s, fresh, 0600, 0x80), SBX_EINVAL);
     assert_sbx_ok(sbx_sink_atomic_file_new_ex(&s, fresh, 0600, SBX_ATOMIC_NOREPLACE));
     assert_sbx_ok(sbx_sink_write(s, (const uint8_t *)"new", 3));

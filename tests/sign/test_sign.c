@@ -530,8 +530,9 @@ minisign_protected_keys_round_trip_and_limits_hold(void **state)
     assert_sbx_err(sbx_minisign_seckey_to_file(sk, &file, pw, 0, 0, 0), SBX_EINVAL);
     // limits that could not be read back are refused as bad arguments, nothing written
     size_t before = file.len;
-    assert_sbx_err(sbx_minisign_seckey_to_file(sk, &file, pw, 2, UINT64_C(1) << 40, UINT64_C(1) << 40),
-                   SBX_EINVAL);
+    assert_sbx_err(
+        sbx_minisign_seckey_to_file(sk, &file, pw, 2, UINT64_C(1) << 40, UINT64_C(1) << 40),
+        SBX_EINVAL);
     assert_non_null(strstr(sbx_error_last()->message, "out of range"));
     assert_int_equal(file.len, before);
     assert_non_null(strstr((const char *)file.ptr, "untrusted comment: "));
