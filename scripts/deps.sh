@@ -15,6 +15,7 @@ packages=(
   libevent-dev libjansson-dev libsqlite3-dev     # key server: HTTP/TLS, JSON, embedded storage
   libpq-dev postgresql                           # key server: shared storage, and its tests
   curl jq                                        # key server API tests
+  libcurl4-openssl-dev sqlite3                   # key server client (libcurl); record tests (sqlite3 shell)
 )
 
 missing=()

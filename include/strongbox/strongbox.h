@@ -28,5 +28,6 @@
 #include "strongbox/rotate.h"
 #include "strongbox/inspect.h"
 #include "strongbox/sign.h"
+#include "strongbox/kms.h"
 
 #endif
