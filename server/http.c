@@ -261,6 +261,39 @@ wipe_free_cb(const void *data, size_t len, void *extra)
     free((void *)data);
 }
 
+/*
+ * evhttp leaves a response in the connection's output as two chains (the
+ * headers, then the body), and bufferevent_openssl calls SSL_write once per
+ * chain: two TLS records, two write(2)s and, with TCP_NODELAY, two packets
+ * per response. When the output held nothing else before this response (so
+ * no SSL_write is waiting to be retried on those bytes), copy a small
+ * response into one block: one record. The block may hold a data key, so it
+ * is wiped when written; draining the old chains runs the body reference's
+ * wiping cleanup.
+ */
+static void
+coalesce_output(struct evbuffer *ob)
+{
+    size_t len = evbuffer_get_length(ob);
+    if (len == 0 || len > 16384 || evbuffer_peek(ob, -1, NULL, NULL, 0) < 2)
+        return;
+    uint8_t *blk = malloc(len);
+    if (blk == NULL)
+        return; // two records it is
+    if (evbuffer_remove(ob, blk, len) != (int)len) {
+        sbx_wipe(blk, len);
+        free(blk);
+        return; // cannot happen: len bytes are there
+    }
+    if (evbuffer_add_reference(ob, blk, len, wipe_free_cb, NULL) != 0) {
+        // Out of memory with the response already drained: put the bytes back
+        // the plain way rather than lose them.
+        (void)evbuffer_add(ob, blk, len);
+        sbx_wipe(blk, len);
+        free(blk);
+    }
+}
+
 static void
 send_response(struct evhttp_request *req, conn *c, const char *rid, kms_response *resp)
 {
@@ -282,7 +315,11 @@ send_response(struct evhttp_request *req, conn *c, const char *rid, kms_response
     if (out == NULL || resp->body != NULL) {
         evhttp_send_error(req, 500, NULL); // out of memory
     } else {
+        struct evbuffer *ob = c != NULL ? bufferevent_get_output(c->bev) : NULL;
+        bool idle = ob != NULL && evbuffer_get_length(ob) == 0;
         evhttp_send_reply(req, resp->status, NULL, out);
+        if (idle)
+            coalesce_output(ob);
     }
     evbuffer_free(out);
     kms_response_dispose(resp);
