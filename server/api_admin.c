@@ -157,6 +157,29 @@ struct list_ctx {
     size_t n;
 };
 
+/* Finish a list answer begun with `{"NAME":[`: close it and send it, or send err. */
+static void
+reply_list(kms_call *c, kms_buf *b, int err)
+{
+    if (err < 0) {
+        kms_buf_dispose(b);
+        kms_reply_sbx(c, err);
+        return;
+    }
+    kms_buf_puts(b, "]}");
+    kms_reply_json(c, 200, b);
+}
+
+/* The answer of a DELETE: 204, or err. */
+static void
+reply_deleted(kms_call *c, int err)
+{
+    if (err < 0)
+        kms_reply_sbx(c, err);
+    else
+        kms_reply_raw(c, 204, "application/json", NULL, 0);
+}
+
 static int
 token_one(void *arg, const kms_principal *p, int64_t created)
 {
@@ -179,14 +202,7 @@ kms_h_token_list(kms_call *c, const kms_args *a)
     struct list_ctx lc = {&b, 0};
     (void)a;
     kms_buf_puts(&b, "{\"tokens\":[");
-    int err = kms_token_list(c->st, token_one, &lc);
-    if (err < 0) {
-        kms_buf_dispose(&b);
-        kms_reply_sbx(c, err);
-        return;
-    }
-    kms_buf_puts(&b, "]}");
-    kms_reply_json(c, 200, &b);
+    reply_list(c, &b, kms_token_list(c->st, token_one, &lc));
 }
 
 void
@@ -197,11 +213,7 @@ kms_h_token_revoke(kms_call *c, const kms_args *a)
         kms_reply_error(c, 404, "no token with that id (ids are 16 hex characters)");
         return;
     }
-    int err = kms_token_revoke(c->api->auth, c->st, id);
-    if (err < 0)
-        kms_reply_sbx(c, err);
-    else
-        kms_reply_raw(c, 204, "application/json", NULL, 0);
+    reply_deleted(c, kms_token_revoke(c->api->auth, c->st, id));
 }
 
 /* ---- policies ---- */
@@ -269,14 +281,7 @@ kms_h_policy_list(kms_call *c, const kms_args *a)
     struct list_ctx lc = {&b, 0};
     (void)a;
     kms_buf_puts(&b, "{\"policies\":[");
-    int err = kms_policy_list(c->st, policy_one, &lc);
-    if (err < 0) {
-        kms_buf_dispose(&b);
-        kms_reply_sbx(c, err);
-        return;
-    }
-    kms_buf_puts(&b, "]}");
-    kms_reply_json(c, 200, &b);
+    reply_list(c, &b, kms_policy_list(c->st, policy_one, &lc));
 }
 
 void
@@ -284,11 +289,7 @@ kms_h_policy_delete(kms_call *c, const kms_args *a)
 {
     if (!policy_name_ok(c, a->seg[0]))
         return;
-    int err = kms_policy_delete(c->api->auth, c->st, a->seg[0]);
-    if (err < 0)
-        kms_reply_sbx(c, err);
-    else
-        kms_reply_raw(c, 204, "application/json", NULL, 0);
+    reply_deleted(c, kms_policy_delete(c->api->auth, c->st, a->seg[0]));
 }
 
 /* ---- certificate mappings ---- */
@@ -367,14 +368,7 @@ kms_h_cert_list(kms_call *c, const kms_args *a)
     struct list_ctx lc = {&b, 0};
     (void)a;
     kms_buf_puts(&b, "{\"certs\":[");
-    int err = kms_cert_list(c->st, cert_one, &lc);
-    if (err < 0) {
-        kms_buf_dispose(&b);
-        kms_reply_sbx(c, err);
-        return;
-    }
-    kms_buf_puts(&b, "]}");
-    kms_reply_json(c, 200, &b);
+    reply_list(c, &b, kms_cert_list(c->st, cert_one, &lc));
 }
 
 void
@@ -382,9 +376,5 @@ kms_h_cert_delete(kms_call *c, const kms_args *a)
 {
     if (!cn_ok(c, a->seg[0]))
         return;
-    int err = kms_cert_unmap(c->api->auth, c->st, a->seg[0]);
-    if (err < 0)
-        kms_reply_sbx(c, err);
-    else
-        kms_reply_raw(c, 204, "application/json", NULL, 0);
+    reply_deleted(c, kms_cert_unmap(c->api->auth, c->st, a->seg[0]));
 }
