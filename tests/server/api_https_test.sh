@@ -29,6 +29,8 @@ if [ $# -ne 2 ] || [ ! -x "$1" ]; then
     exit 2
 fi
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source=../lib/kms.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/kms.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BACKEND_ARG=$2
@@ -143,45 +145,12 @@ mkcert ca "Strongbox test CA" && mkcert client1 client1 ca && mkcert client2 cli
 TIMEOUT=2
 MAX_BODY=65536
 start_server() {
-    rm -f ready
-    local args=(kms serve --data-dir "$D" --listen 127.0.0.1:0 --ready-file "$T/ready"
-        --max-body "$MAX_BODY" --timeout "$TIMEOUT" --client-ca "$T/ca.pem" --threads 2)
+    local args=(--max-body "$MAX_BODY" --timeout "$TIMEOUT" --client-ca "$T/ca.pem" --threads 2)
     [ -n "$STORAGE_URL" ] && args+=(--storage "$STORAGE_URL")
-    "$SBX" "${args[@]}" >>server.log 2>&1 &
-    SRV_PID=$!
-    local i
-    for ((i = 0; i < 300; i++)); do
-        if [ -s ready ] && grep -qE '^[0-9]+$' ready; then break; fi
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! [ -s ready ]; then
-        wait "$SRV_PID" 2>/dev/null
-        SRV_PID=
-        return 1
-    fi
-    PORT=$(head -n 1 ready)
-    URL=https://127.0.0.1:$PORT
-    CA=$D/tls/cert.pem
+    kms_start "$D" server.log "${args[@]}"
 }
 # stop_server: SIGTERM; the exit status lands in $srv_rc (124 if it did not stop in 15 s).
-stop_server() {
-    kill -TERM "$SRV_PID"
-    local i
-    for ((i = 0; i < 150; i++)); do
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$SRV_PID" 2>/dev/null; then
-        kill -KILL "$SRV_PID"
-        wait "$SRV_PID" 2>/dev/null
-        srv_rc=124
-    else
-        wait "$SRV_PID"
-        srv_rc=$?
-    fi
-    SRV_PID=
-}
+stop_server() { kms_stop; }
 
 # ------------------------------------------------------------------ HTTP helpers
 # req METHOD PATH [BODY [curl args...]]: one HTTPS request. The bearer token is

@@ -46,6 +46,8 @@ if [ $# -lt 2 ] || [ $# -gt 3 ] || [ ! -x "$1" ]; then
     exit 2
 fi
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source=../lib/kms.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/kms.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BACKEND_ARG=$2
@@ -138,27 +140,10 @@ echo "# $("$SBX" --version 2>&1 | head -n 1); backend $backend; $ROUNDS rounds; 
 # ------------------------------------------------------------------ server control
 # start_server: starts it on a free port, waits for the ready file (30 s). Returns 1 if it does not come up.
 start_server() {
-    rm -f ready
-    local args=(kms serve --data-dir "$D" --listen 127.0.0.1:0 --ready-file "$T/ready")
+    local args=()
     [ -n "$STORAGE_URL" ] && args+=(--storage "$STORAGE_URL")
     echo "--- start $(date +%T.%N)" >>server.log
-    "$SBX" "${args[@]}" >>server.log 2>&1 &
-    SRV_PID=$!
-    local i
-    for ((i = 0; i < 300; i++)); do
-        if [ -s ready ] && grep -qE '^[0-9]+$' ready; then break; fi
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! { [ -s ready ] && grep -qE '^[0-9]+$' ready; }; then
-        kill -KILL "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-        SRV_PID=
-        return 1
-    fi
-    PORT=$(head -n 1 ready)
-    URL=https://127.0.0.1:$PORT
-    CA=$D/tls/cert.pem
+    kms_start "$D" server.log "${args[@]}"
 }
 
 # audit_after_kill ROUND: verifies the log the killed server left. Intact, or a
@@ -355,21 +340,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # ------------------------------------------------------------------ graceful end
-kill -TERM "$SRV_PID"
-for ((i = 0; i < 150; i++)); do
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if kill -0 "$SRV_PID" 2>/dev/null; then
-    not_ok "SIGTERM: the server did not stop within 15 s"
-    kill -KILL "$SRV_PID"
-    wait "$SRV_PID" 2>/dev/null
-else
-    wait "$SRV_PID"
-    rc=$?
-    if [ "$rc" = 0 ]; then ok "SIGTERM after the last round: exit 0"; else not_ok "SIGTERM after the last round: exit $rc"; fi
-fi
-SRV_PID=
+kms_stop
+case $srv_rc in
+0) ok "SIGTERM after the last round: exit 0" ;;
+124) not_ok "SIGTERM: the server did not stop within 15 s" ;;
+*) not_ok "SIGTERM after the last round: exit $srv_rc" ;;
+esac
 out=$("$SBX" kms audit verify "$D/audit.log" 2>&1)
 rc=$?
 if [ "$rc" = 0 ]; then

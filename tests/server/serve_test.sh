@@ -18,6 +18,8 @@ if [ $# -ne 1 ] || [ ! -x "$1" ]; then
     exit 2
 fi
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source=../lib/kms.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/kms.sh"
 for tool in curl openssl; do
     command -v "$tool" >/dev/null || { echo "FAIL - $tool not found"; echo "0 passed, 1 failed"; exit 1; }
 done
@@ -72,44 +74,11 @@ TIMEOUT=2
 MAX_BODY=4096
 # start_server [extra args...]: starts on a free port; sets PORT, URL, CA. 1 if it did not come up.
 start_server() {
-    rm -f ready
-    "$SBX" kms serve --data-dir "$D" --listen 127.0.0.1:0 --ready-file "$T/ready" \
-        --max-body "$MAX_BODY" --timeout "$TIMEOUT" --threads 2 --client-ca "$T/ca.pem" "$@" \
-        >>server.log 2>&1 &
-    SRV_PID=$!
-    local i
-    for ((i = 0; i < 300; i++)); do
-        [ -s ready ] && break
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! [ -s ready ]; then
-        wait "$SRV_PID" 2>/dev/null
-        SRV_PID=
-        return 1
-    fi
-    PORT=$(head -n 1 ready)
-    URL=https://127.0.0.1:$PORT
-    CA=$D/tls/cert.pem
+    kms_start "$D" server.log --max-body "$MAX_BODY" --timeout "$TIMEOUT" --threads 2 \
+        --client-ca "$T/ca.pem" "$@"
 }
 # stop_server: SIGTERM; exit status in $srv_rc (124 if it did not stop within 15 s).
-stop_server() {
-    kill -TERM "$SRV_PID"
-    local i
-    for ((i = 0; i < 150; i++)); do
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$SRV_PID" 2>/dev/null; then
-        kill -KILL "$SRV_PID"
-        wait "$SRV_PID" 2>/dev/null
-        srv_rc=124
-    else
-        wait "$SRV_PID"
-        srv_rc=$?
-    fi
-    SRV_PID=
-}
+stop_server() { kms_stop; }
 # api METHOD PATH [BODY]: one request with the admin token; sets $code, ./body, ./hdrs.
 api() {
     local a=(-sS --max-time 20 --cacert "$CA" -X "$1" -o body -D hdrs -w '%{http_code}'

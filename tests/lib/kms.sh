@@ -1,0 +1,54 @@
+# tests/lib/kms.sh - start and stop a real `sbx kms serve` from a bash test.
+# Source it after setting SBX (the sbx binary). Used by the server tests
+# (tests/server/*.sh) and the client tests (tests/kms/*.sh).
+
+# kms_start DIR LOG [serve args...]: starts `$SBX kms serve --data-dir DIR
+# --listen 127.0.0.1:0 --ready-file DIR.ready ARGS`, its output appended to LOG,
+# and waits up to 30 s for the port in the ready file. Sets SRV_PID, PORT, URL
+# and CA (DIR/tls/cert.pem). Returns 1 if it did not come up (the process, if
+# still there, is killed).
+kms_start() {
+    local dir=$1 log=$2
+    shift 2
+    local ready=$dir.ready
+    rm -f "$ready"
+    "$SBX" kms serve --data-dir "$dir" --listen 127.0.0.1:0 --ready-file "$ready" "$@" \
+        >>"$log" 2>&1 &
+    SRV_PID=$!
+    local i
+    for ((i = 0; i < 300; i++)); do
+        if [ -s "$ready" ] && grep -qE '^[0-9]+$' "$ready"; then break; fi
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! { [ -s "$ready" ] && grep -qE '^[0-9]+$' "$ready"; }; then
+        kill -KILL "$SRV_PID" 2>/dev/null
+        wait "$SRV_PID" 2>/dev/null
+        SRV_PID=
+        return 1
+    fi
+    PORT=$(head -n 1 "$ready")
+    URL=https://127.0.0.1:$PORT
+    CA=$dir/tls/cert.pem
+}
+
+# kms_stop: SIGTERM to $SRV_PID and wait up to 15 s (then SIGKILL). The exit
+# status lands in $srv_rc (124 when it had to be killed).
+kms_stop() {
+    [ -n "${SRV_PID:-}" ] || { srv_rc=0; return 0; }
+    kill -TERM "$SRV_PID" 2>/dev/null
+    local i
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$SRV_PID" 2>/dev/null; then
+        kill -KILL "$SRV_PID"
+        wait "$SRV_PID" 2>/dev/null
+        srv_rc=124
+    else
+        wait "$SRV_PID"
+        srv_rc=$?
+    fi
+    SRV_PID=
+}
