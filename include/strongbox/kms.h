@@ -24,7 +24,13 @@
  * SBX_ENOTFOUND, 409 SBX_ECONFLICT, 413 SBX_ETOOBIG; no server reachable, a
  * timeout or 5xx after all retries and servers: SBX_EIO. The message names
  * the server and carries the server's own error text. Never a token, key or
- * plaintext.
+ * plaintext. TLS failures (including a certificate that does not match
+ * the pin) are SBX_EIO too, with OpenSSL's reason in the message.
+ *
+ * Text answers (metadata, JSON, ciphertexts) are appended to an sbx_buf
+ * followed by a NUL that its len does not count, so buf.data is a C string.
+ * Base URLs may carry a path prefix (a reverse proxy); trailing slashes are
+ * dropped.
  */
 #ifndef STRONGBOX_KMS_H
 #define STRONGBOX_KMS_H
@@ -95,7 +101,8 @@ SBX_EXTERN int sbx_kms_client_new(sbx_kms_client **out,
  *        comma-separated list of further base URLs tried after base_url.
  * @param overrides may be NULL; its non-NULL token/cacert/fingerprint/
  *        client_cert/client_key fields win over the environment (command
- *        line flags), its urls are ignored.
+ *        line flags), its urls are ignored, and its timeouts, retries and
+ *        backoff are used (so start it from SBX_KMS_CLIENT_OPTIONS_INIT).
  * @return as sbx_kms_client_new(); SBX_EIO if SBX_KMS_TOKEN_FILE cannot be read.
  */
 SBX_EXTERN int sbx_kms_client_new_from_env(sbx_kms_client **out, const char *base_url,
@@ -227,7 +234,9 @@ typedef struct sbx_kms_cache_limits {
 
 /**
  * @brief A cache over client (borrowed: it must outlive the cache).
- * @param limits NULL for the defaults; zero fields take their defaults.
+ * @param limits NULL for the defaults; start from SBX_KMS_CACHE_LIMITS_INIT
+ *        (version set), then zero fields take their defaults.
+ * @return 0, SBX_EINVAL (unknown limits version), SBX_ENOMEM.
  */
 SBX_EXTERN int sbx_kms_cache_new(sbx_kms_cache **out, sbx_kms_client *client,
                                  const sbx_kms_cache_limits *limits) SBX_WARN_UNUSED;
@@ -241,6 +250,8 @@ SBX_EXTERN void sbx_kms_cache_free(sbx_kms_cache *cache);
  *        partition has none or its key reached a limit (age, uses + 1 >
  *        max_uses, bytes used + bytes > max_bytes). Counts one use and
  *        `bytes` bytes against the entry.
+ * A request for more than max_bytes on its own (or any request when
+ * max_uses is 1) gets a fresh data key that is used once and not cached.
  * @param out receives copies (plaintext in secure memory); dispose with
  *        sbx_kms_datakey_dispose().
  * @return 0 or the client's error for the fetch.
@@ -253,7 +264,8 @@ SBX_EXTERN int sbx_kms_cache_datakey(sbx_kms_cache *cache, const char *name,
  * @brief The plaintext of a data key ciphertext (from datakey) under key
  *        `name` and this context: from the cache, or through decrypt.
  * @param out receives up to 64 bytes; *out_len the length.
- * @return 0 or the client's error.
+ * @return 0, SBX_ETOOBIG (the plaintext is over 64 bytes: not a data key),
+ *         or the client's error.
  */
 SBX_EXTERN int sbx_kms_cache_decrypt(sbx_kms_cache *cache, const char *name,
                                      const char *ciphertext, const sbx_kms_pair *ctx, size_t n,
@@ -262,7 +274,7 @@ SBX_EXTERN int sbx_kms_cache_decrypt(sbx_kms_cache *cache, const char *name,
 /** Counters, for tests and monitoring. */
 typedef struct sbx_kms_cache_stats {
     uint64_t hits;
-    uint64_t misses;       /**< fetches made (datakey + decrypt requests) */
+    uint64_t misses;       /**< fetches made (datakey + decrypt requests, failed ones too) */
     uint64_t evictions;    /**< entries dropped for size */
     uint64_t expirations;  /**< entries dropped for age, uses or bytes */
     size_t entries;

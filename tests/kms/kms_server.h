@@ -36,10 +36,10 @@ typedef struct test_kms_server {
     char cacert[320];      /* DIR/tls/cert.pem */
     char fingerprint[128]; /* "AB:CD:..." as printed by the server */
     char admin_token[128];
-    char log[320];         /* DIR/server.log: the server's stdout and stderr */
+    char log[320]; /* DIR/server.log: the server's stdout and stderr */
 } test_kms_server;
 
-static void
+static inline void
 test_kms__sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -48,7 +48,7 @@ test_kms__sleep_ms(long ms)
 }
 
 /* Read the first line of a file into buf; 0 or -1. */
-static int
+static inline int
 test_kms__read_line(const char *path, char *buf, size_t size)
 {
     FILE *f = fopen(path, "r");
@@ -68,7 +68,7 @@ test_kms__read_line(const char *path, char *buf, size_t size)
  * used. extra: more arguments (NULL-terminated array) or NULL.
  * Returns 0 when it is ready, -1 otherwise (its log is printed).
  */
-static int
+static inline int
 test_kms_server_start_args(test_kms_server *s, bool dev, const char *const *extra)
 {
     const char *sbx = getenv("SBX_TEST_SBX");
@@ -172,7 +172,7 @@ test_kms_server_start_args(test_kms_server *s, bool dev, const char *const *extr
     return 0;
 }
 
-static int
+static inline int
 test_kms_server_start(test_kms_server *s, bool dev, const char *const *extra)
 {
     s->dir[0] = '\0';
@@ -180,14 +180,14 @@ test_kms_server_start(test_kms_server *s, bool dev, const char *const *extra)
 }
 
 /* Restart a stopped server with its data directory (non-dev keeps its keys). */
-static int
+static inline int
 test_kms_server_restart(test_kms_server *s, const char *const *extra)
 {
     return test_kms_server_start_args(s, s->dev, extra);
 }
 
 /* SIGTERM and wait; returns the exit status or -1. The data directory stays. */
-static int
+static inline int
 test_kms_server_stop(test_kms_server *s)
 {
     if (s->pid <= 0)
@@ -208,7 +208,7 @@ test_kms_server_stop(test_kms_server *s)
 }
 
 /* Stop if running and remove the data directory. */
-static void
+static inline void
 test_kms_server_cleanup(test_kms_server *s)
 {
     if (s->pid > 0)
@@ -227,7 +227,7 @@ test_kms_server_cleanup(test_kms_server *s)
  * sbx_kms_requests_total{op="OP",...} in /metrics), read with curl and the
  * admin token; -1 on failure.
  */
-static long
+static inline long
 test_kms_server_requests(const test_kms_server *s, const char *op)
 {
     char cmd[1024];

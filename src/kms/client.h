@@ -1,0 +1,53 @@
+/*
+ * src/kms/client.h - internals of the key server client (see strongbox/kms.h)
+ * shared with the cache, the envelope recipients and the records module.
+ * Not part of the public API.
+ */
+#ifndef SBX_KMS_CLIENT_H
+#define SBX_KMS_CLIENT_H
+
+#include <jansson.h>
+
+#include "strongbox/kms.h"
+
+/* Limits of docs/kms.md, checked before anything is sent. */
+#define SBX_KMS__NAME_MAX          128
+#define SBX_KMS__CONTEXT_PAIRS_MAX 64
+#define SBX_KMS__CONTEXT_KEY_MAX   128
+#define SBX_KMS__CONTEXT_VALUE_MAX 1024
+/* Largest response body accepted (SBX_ETOOBIG beyond). */
+#define SBX_KMS__RESPONSE_MAX ((size_t)4 << 20)
+
+/* True for a valid key name: 1-128 of A-Z a-z 0-9 . _ -, not starting with '.'. */
+bool sbx_kms__name_ok(const char *name);
+
+/*
+ * The encryption context as a JSON object of string values (a new
+ * reference in *out; an empty object when n is 0). SBX_EINVAL for a NULL or
+ * empty key, a NULL value, a duplicate key, invalid UTF-8 or a size over the
+ * server's limits; SBX_ENOMEM.
+ */
+int sbx_kms__context_json(json_t **out, const sbx_kms_pair *ctx, size_t n);
+
+/*
+ * The canonical text of a context: compact JSON with sorted keys ("{}" when
+ * n is 0), malloc'ed into *out (free()). The same pairs in any order give
+ * the same text. Errors as sbx_kms__context_json().
+ */
+int sbx_kms__context_string(char **out, const sbx_kms_pair *ctx, size_t n);
+
+/*
+ * The origin of an https URL: "https://" + lower-case host + ":" + port
+ * (443 when absent), malloc'ed into *out (free()). Only scheme, host and
+ * port count, so two URLs of the same server compare equal with strcmp.
+ * SBX_EINVAL (not https, bad host or port), SBX_ENOMEM.
+ */
+int sbx_kms__origin(char **out, const char *url);
+
+/* The client's i-th base URL (borrowed), or NULL past the end. */
+const char *sbx_kms__client_url(const sbx_kms_client *c, size_t i);
+
+/* HTTP requests (attempts, over all servers) made by this thread's last call; for tests. */
+unsigned sbx_kms__last_attempts(void);
+
+#endif
