@@ -5,8 +5,12 @@
  * The identities are the -i files in order, then a passphrase identity whose
  * callback reads --passphrase-file or the terminal. The library calls it only
  * when the file has a scrypt stanza, so passphrase files need no flag.
+ * Last comes a key server identity (credentials from the environment and
+ * the --kms-* flags), used only when the file has sbx-kms stanzas and no
+ * other identity matched: files encrypted with --kms need no -i.
  */
 #include "cli.h"
+#include "kms_opts.h"
 #include "progress.h"
 
 #include <errno.h>
@@ -25,6 +29,7 @@ struct dec_args {
     bool quiet;
     bool ranged; /* --offset / --length given */
     uint64_t offset, length;
+    struct cli_kms_opts kms;
 };
 
 /* Payload of the passphrase callback; the callback cannot set the library's message. */
@@ -51,11 +56,14 @@ report(int err, const struct dec_args *a, const struct pass_ctx *pass)
         cli_errorf("%s", pass->err);
     else
         cli_error_lib(NULL);
+    cli_kms_hint(err);
     switch (err) {
     case SBX_ENOMATCH:
         if (pass->asked)
             cli_hintf("passphrases are case-sensitive; a passphrase file is read up to its first "
                       "newline");
+        else if (strstr(sbx_error_last()->message, "key server") != NULL)
+            break; // the message says which server was not contacted and how to allow it
         else if (a->nif == 0)
             cli_hintf("the file is encrypted to public keys: give the matching secret key with "
                       "-i KEYFILE");
@@ -79,7 +87,7 @@ report(int err, const struct dec_args *a, const struct pass_ctx *pass)
 }
 
 static int
-load_all_identities(sbx_identity ***ids, size_t *n, const struct dec_args *a, struct pass_ctx *pass)
+load_all_identities(sbx_identity ***ids, size_t *n, struct dec_args *a, struct pass_ctx *pass)
 {
     for (size_t i = 0; i < a->nif; i++) {
         if (cli_load_identities(ids, n, a->identity_files[i]) < 0)
@@ -95,7 +103,7 @@ load_all_identities(sbx_identity ***ids, size_t *n, const struct dec_args *a, st
         return SBX_EINVAL;
     }
     (*n)++;
-    return 0;
+    return cli_kms_add_identity(ids, n, &a->kms, false);
 }
 
 /* Copy plaintext [offset, offset + length) through a random-access reader. */
@@ -163,7 +171,7 @@ out:
 }
 
 static int
-run(const struct dec_args *a)
+run(struct dec_args *a)
 {
     struct pass_ctx pass = {a->passphrase_file, false, false, ""};
     sbx_identity **ids = NULL;
@@ -238,6 +246,8 @@ cmd_decrypt(int argc, char **argv)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"offset", required_argument, NULL, OPT_OFFSET},
         {"length", required_argument, NULL, OPT_LENGTH},
+        {"kms-url", required_argument, NULL, CLI_OPT_KMS_URL},
+        CLI_KMS_TRUST_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct dec_args a = {0};
@@ -247,6 +257,10 @@ cmd_decrypt(int argc, char **argv)
     if ((a.identity_files = calloc((size_t)argc, sizeof(char *))) == NULL) {
         cli_errorf("out of memory");
         return CLI_FAIL;
+    }
+    if (cli_kms_opts_init(&a.kms, argc) != CLI_OK) {
+        rc = CLI_FAIL;
+        goto out;
     }
     while ((c = getopt_long(argc, argv, "+:i:o:j:qh", longopts, NULL)) != -1) {
         switch (c) {
@@ -293,6 +307,8 @@ cmd_decrypt(int argc, char **argv)
             rc = CLI_OK;
             goto out;
         default:
+            if (c != CLI_OPT_KMS && cli_kms_option(&a.kms, c, optarg))
+                break;
             rc = cli_bad_option("decrypt", c, argv, longopts);
             goto out;
         }
@@ -311,5 +327,6 @@ cmd_decrypt(int argc, char **argv)
     rc = run(&a);
 out:
     free(a.identity_files);
+    cli_kms_opts_dispose(&a.kms);
     return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 #include "fileops_cmds.h"
+#include "kms_opts.h"
 #include "progress.h"
 
 #include <getopt.h>
@@ -21,6 +22,7 @@ struct enc_args {
     int threads; /* -j: 0 = one per CPU */
     bool quiet;
     struct cli_pad_opts pad;
+    struct cli_kms_opts kms;
 };
 
 struct rlist {
@@ -154,7 +156,21 @@ add_passphrase(struct rlist *l, const struct enc_args *a)
 }
 
 static int
-build_recipients(struct rlist *l, const struct enc_args *a)
+add_kms(struct rlist *l, struct enc_args *a)
+{
+    sbx_recipient **list = NULL;
+    size_t n = 0, i = 0;
+    int err = cli_kms_add_recipients(&list, &n, &a->kms);
+    for (; i < n && err == 0; i++)
+        err = rlist_add(l, list[i]); // on failure rlist_add frees list[i]
+    for (; i < n; i++)
+        sbx_recipient_free(list[i]);
+    free(list);
+    return err;
+}
+
+static int
+build_recipients(struct rlist *l, struct enc_args *a)
 {
     int err = 0;
     if (a->passphrase)
@@ -165,11 +181,13 @@ build_recipients(struct rlist *l, const struct enc_args *a)
         err = add_recipient_file(l, a->recipient_files[i]);
     for (size_t i = 0; i < a->nif && err == 0; i++)
         err = add_identity_file(l, a->identity_files[i]);
+    if (err == 0)
+        err = add_kms(l, a);
     return err;
 }
 
 static int
-run(const struct enc_args *a)
+run(struct enc_args *a)
 {
     struct rlist rl = {NULL, 0, 0};
     sbx_source *in = NULL, *counted = NULL;
@@ -192,7 +210,9 @@ run(const struct enc_args *a)
         goto out;
     if (cli_pad_encryptor_new(&enc, out, rl.items, rl.n, &opts, &a->pad) < 0 ||
         sbx_stream_copy(enc, counted, NULL) < 0) {
+        int err = sbx_error_last()->code;
         cli_error_lib(NULL);
+        cli_kms_hint(err);
         if (a->output != NULL)
             cli_hintf("%s was not written", a->output);
         goto out;
@@ -221,17 +241,20 @@ check_args(struct enc_args *a, int nargs, char **rest)
         a->output = NULL;
     if (a->passphrase_file != NULL)
         a->passphrase = true;
-    bool keys = a->nr + a->nrf + a->nif > 0;
+    bool keys = a->nr + a->nrf + a->nif + a->kms.nkeys > 0;
     if (a->passphrase && keys)
         return cli_usage_errorf("encrypt",
-                                "-p/--passphrase-file cannot be combined with -r, -R or -i: a "
-                                "passphrase must be the only recipient of a file");
+                                "-p/--passphrase-file cannot be combined with -r, -R, -i or --kms: "
+                                "a passphrase must be the only recipient of a file");
+    if (a->kms.nurls > 0)
+        return cli_usage_errorf("encrypt", "--kms-url is for decryption; encrypt to a key server "
+                                           "key with --kms https://HOST:PORT/KEY");
     if (a->passphrase && a->pad.pad)
         return cli_usage_errorf("encrypt", "--pad/--pad-to cannot be used with a passphrase: age "
                                            "requires a passphrase stanza to be alone in the "
                                            "header, and padding adds one (use a key, or sbx pad)");
     if (!a->passphrase && !keys)
-        return cli_usage_errorf("encrypt", "no recipients: give -r, -R, -i or -p");
+        return cli_usage_errorf("encrypt", "no recipients: give -r, -R, -i, --kms or -p");
     bool stdin_used = strcmp(a->input, "-") == 0;
     for (size_t i = 0; i < a->nrf; i++) {
         if (strcmp(a->recipient_files[i], "-") == 0 && stdin_used)
@@ -263,6 +286,8 @@ cmd_encrypt(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"kms", required_argument, NULL, CLI_OPT_KMS},
+        CLI_KMS_TRUST_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct enc_args a = {0};
@@ -271,7 +296,8 @@ cmd_encrypt(int argc, char **argv)
     a.recipient_files = calloc(max, sizeof(char *));
     a.identity_files = calloc(max, sizeof(char *));
     int c, rc = CLI_USAGE;
-    if (a.recipients == NULL || a.recipient_files == NULL || a.identity_files == NULL) {
+    if (a.recipients == NULL || a.recipient_files == NULL || a.identity_files == NULL ||
+        cli_kms_opts_init(&a.kms, argc) != CLI_OK) {
         cli_errorf("out of memory");
         rc = CLI_FAIL;
         goto out;
@@ -327,6 +353,8 @@ cmd_encrypt(int argc, char **argv)
             rc = CLI_OK;
             goto out;
         default:
+            if (cli_kms_option(&a.kms, c, optarg))
+                break;
             rc = cli_bad_option("encrypt", c, argv, longopts);
             goto out;
         }
@@ -337,5 +365,6 @@ out:
     free(a.recipients);
     free(a.recipient_files);
     free(a.identity_files);
+    cli_kms_opts_dispose(&a.kms);
     return rc;
 }

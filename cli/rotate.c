@@ -6,8 +6,13 @@
  * reads --passphrase-file or the terminal, only when the file is encrypted
  * to a passphrase. New recipients: -r, -R, or one new passphrase
  * (--new-passphrase-file, or -p on the terminal), which must be alone.
+ * A key server identity comes last among the old identities, so a file
+ * encrypted with --kms rotates without -i; --kms URL adds a new key server
+ * recipient. --kms-rewrap only rewraps the file's sbx-kms stanzas to their
+ * keys' latest versions (strongbox/rotate.h, sbx_rotate_kms_rewrap).
  */
 #include "fileops_cmds.h"
+#include "kms_opts.h"
 
 #include <dirent.h>
 #include <getopt.h>
@@ -19,7 +24,8 @@ const char usage_rotate[] =
     "usage: sbx rotate -i OLD_IDENTITY... (-r RECIPIENT | -R FILE)... [--rekey] [-o OUTPUT]\n"
     "                  [--json] FILE\n"
     "       sbx rotate [-i OLD_IDENTITY]... [--passphrase-file F]\n"
-    "                  (-p | --new-passphrase-file F | -r ... | -R ...) [--rekey] FILE\n";
+    "                  (-p | --new-passphrase-file F | -r ... | -R ...) [--rekey] FILE\n"
+    "       sbx rotate --kms-rewrap [--kms-url URL]... [-o OUTPUT] [--json] FILE\n";
 
 const char help_rotate[] =
     "NAME\n"
@@ -29,6 +35,8 @@ const char help_rotate[] =
     "    sbx rotate -i OLD_IDENTITY... (-r RECIPIENT | -R FILE)... [--rekey]\n"
     "               [-o OUTPUT] [--json] FILE\n"
     "    sbx rotate [--passphrase-file F] (-p | --new-passphrase-file F) FILE\n"
+    "    sbx rotate [-i OLD_IDENTITY]... (--kms URL | -r RECIPIENT)... FILE\n"
+    "    sbx rotate --kms-rewrap [--kms-url URL]... [-o OUTPUT] [--json] FILE\n"
     "\n"
     "DESCRIPTION\n"
     "    Open FILE with an old identity and replace its recipients with the new\n"
@@ -54,6 +62,21 @@ const char help_rotate[] =
     "    with sbx encrypt --pad stays padded and cannot be rotated to a\n"
     "    passphrase. Armored files stay armored.\n"
     "\n"
+    "    Key server files (sbx encrypt --kms): the old file key is unwrapped\n"
+    "    through the key server named in the file when no -i opens it, with the\n"
+    "    credentials and trust of sbx decrypt (SBX_KMS_TOKEN_FILE, SBX_KMS_CACERT,\n"
+    "    SBX_KMS_URL or the --kms-* options); --kms URL makes a new key server\n"
+    "    recipient, as in sbx encrypt.\n"
+    "\n"
+    "    --kms-rewrap keeps the recipients and only brings each sbx-kms stanza\n"
+    "    to its key's latest version after the key was rotated on the server\n"
+    "    (POST /v1/keys/NAME/rotate): the server rewraps the stanza's ciphertext\n"
+    "    without returning the file key, so the file opens after the old key\n"
+    "    versions are retired (min_decryption_version) or destroyed. The header\n"
+    "    MAC is keyed by the file key, so the file key is unwrapped once (through\n"
+    "    the server) to write the new MAC; every other stanza is kept byte for\n"
+    "    byte and the payload is copied unchanged.\n"
+    "\n"
     "OPTIONS\n"
     "    -i, --identity FILE          an old identity file; repeatable\n"
     "        --passphrase-file F      the old passphrase, if FILE is encrypted to one\n"
@@ -65,6 +88,18 @@ const char help_rotate[] =
     "                                 on the terminal\n"
     "        --new-passphrase-file F  the new passphrase, first line of F\n"
     "        --rekey                  re-encrypt the payload under a fresh file key\n"
+    "        --kms URL                a new key server recipient\n"
+    "                                 https://HOST:PORT/KEY; repeatable\n"
+    "        --kms-rewrap             rewrap the sbx-kms stanzas to their keys'\n"
+    "                                 latest versions; no new recipients\n"
+    "        --kms-url URL            a key server the token may be sent to, to open\n"
+    "                                 the file (default: SBX_KMS_URL); repeatable\n"
+    "        --kms-token-file FILE    the key server token, first line of FILE\n"
+    "                                 (default: SBX_KMS_TOKEN or SBX_KMS_TOKEN_FILE)\n"
+    "        --kms-cacert FILE        trust this CA for the key server\n"
+    "                                 (default: SBX_KMS_CACERT, else the system's)\n"
+    "        --kms-fingerprint FP     pin the key server certificate's SHA-256\n"
+    "                                 (default: SBX_KMS_FINGERPRINT)\n"
     "    -o, --output OUTPUT          write OUTPUT instead of replacing FILE\n"
     "        --json                   print the result as JSON\n"
     "    -h, --help                   show this page\n"
@@ -74,13 +109,17 @@ const char help_rotate[] =
     "    sbx rotate -i old-key.txt -R team.txt --rekey data.age\n"
     "    sbx rotate --passphrase-file old.txt -r age1... secrets.age\n"
     "    sbx rotate -i key.txt --new-passphrase-file new.txt -o copy.age data.age\n"
+    "    sbx rotate -i key.txt --kms https://kms.example:8443/backups data.age\n"
+    "    SBX_KMS_TOKEN_FILE=~/.kms-token SBX_KMS_URL=https://kms.example:8443 \\\n"
+    "        sbx rotate --kms-rewrap data.age\n"
     "\n";
 
 struct rot_args {
     const char **ids, **recips, **rfiles;
     size_t nids, nr, nrf;
     const char *pass_file, *new_pass_file, *output, *input;
-    bool new_pass, rekey, json;
+    bool new_pass, rekey, json, kms_rewrap;
+    struct cli_kms_opts kms;
 };
 
 struct pass_ctx {
@@ -99,7 +138,7 @@ ask_passphrase(sbx_buf *out, void *payload)
 }
 
 static int
-load_identities(sbx_identity ***ids, size_t *n, const struct rot_args *a, struct pass_ctx *pass)
+load_identities(sbx_identity ***ids, size_t *n, struct rot_args *a, struct pass_ctx *pass)
 {
     for (size_t i = 0; i < a->nids; i++) {
         if (cli_load_identities(ids, n, a->ids[i]) < 0)
@@ -114,7 +153,7 @@ load_identities(sbx_identity ***ids, size_t *n, const struct rot_args *a, struct
         return SBX_EINVAL;
     }
     (*n)++;
-    return 0;
+    return cli_kms_add_identity(ids, n, &a->kms, a->kms_rewrap);
 }
 
 static int
@@ -155,7 +194,7 @@ out:
 }
 
 static int
-load_recipients(sbx_recipient ***list, size_t *n, const struct rot_args *a)
+load_recipients(sbx_recipient ***list, size_t *n, struct rot_args *a)
 {
     int err = 0;
     if (a->new_pass) {
@@ -184,6 +223,8 @@ load_recipients(sbx_recipient ***list, size_t *n, const struct rot_args *a)
     }
     for (size_t i = 0; i < a->nrf && err == 0; i++)
         err = add_file(list, n, a->rfiles[i]);
+    if (err == 0)
+        err = cli_kms_add_recipients(list, n, &a->kms);
     return err;
 }
 
@@ -225,12 +266,19 @@ print_result(const struct rot_args *a, const sbx_rotate_report *r)
         cli_json_string(stdout, target);
         printf(",\"mode\":\"%s\",\"armored\":%s,\"padded\":%s,\"old_stanzas\":%zu,"
                "\"new_stanzas\":%zu,\"payload_bytes\":%llu}\n",
-               r->rekeyed ? "rekey" : "rewrap", r->armored ? "true" : "false",
-               r->padded ? "true" : "false", r->old_stanzas, r->new_stanzas,
-               (unsigned long long)r->payload_len);
+               a->kms_rewrap ? "kms-rewrap"
+               : r->rekeyed  ? "rekey"
+                             : "rewrap",
+               r->armored ? "true" : "false", r->padded ? "true" : "false", r->old_stanzas,
+               r->new_stanzas, (unsigned long long)r->payload_len);
         return;
     }
-    if (r->rekeyed)
+    if (a->kms_rewrap)
+        printf("rotated %s: sbx-kms stanza(s) rewrapped to the key's latest version (header "
+               "%llu -> %llu bytes, %zu stanzas kept), %llu payload bytes copied unchanged\n",
+               target, (unsigned long long)r->old_header_len, (unsigned long long)r->new_header_len,
+               r->new_stanzas, (unsigned long long)r->payload_len);
+    else if (r->rekeyed)
         printf("rotated %s: payload re-encrypted under a new file key (%llu plaintext bytes), "
                "%zu recipient stanza(s)%s\n",
                target, (unsigned long long)r->payload_len, r->new_stanzas,
@@ -244,7 +292,7 @@ print_result(const struct rot_args *a, const sbx_rotate_report *r)
 }
 
 static int
-run(const struct rot_args *a)
+run(struct rot_args *a)
 {
     struct pass_ctx pass = {a->pass_file, false, ""};
     sbx_identity **ids = NULL;
@@ -254,14 +302,20 @@ run(const struct rot_args *a)
     sbx_rotate_report rep;
     int err, rc = CLI_FAIL;
     o.rekey = a->rekey;
-    if (load_identities(&ids, &nids, a, &pass) < 0 || load_recipients(&rs, &nrs, a) < 0)
+    if (load_identities(&ids, &nids, a, &pass) < 0 ||
+        (!a->kms_rewrap && load_recipients(&rs, &nrs, a) < 0))
         goto out;
-    if ((err = sbx_rotate_file(a->input, a->output, ids, nids, rs, nrs, &o, &rep)) < 0) {
+    if (a->kms_rewrap)
+        err = sbx_rotate_kms_rewrap_file(a->input, a->output, ids, nids, &rep);
+    else
+        err = sbx_rotate_file(a->input, a->output, ids, nids, rs, nrs, &o, &rep);
+    if (err < 0) {
         if (pass.failed)
             cli_errorf("%s", pass.err);
         else
             cli_error_lib(a->input);
-        if (err == SBX_ENOMATCH)
+        cli_kms_hint(err);
+        if (err == SBX_ENOMATCH && strstr(sbx_error_last()->message, "key server") == NULL)
             cli_hintf("give an identity that opens the file now (-i OLD_KEY)");
         cli_hintf("%s was not changed", a->output ? a->output : a->input);
         goto out;
@@ -283,12 +337,20 @@ check(struct rot_args *a, int nargs, char **rest)
     a->input = rest[0];
     if (a->new_pass_file != NULL)
         a->new_pass = true;
-    if (a->new_pass && a->nr + a->nrf > 0)
+    if (a->kms_rewrap) {
+        if (a->new_pass || a->nr + a->nrf + a->kms.nkeys > 0 || a->rekey)
+            return cli_usage_errorf("rotate", "--kms-rewrap keeps the recipients: it cannot be "
+                                              "combined with -r, -R, -p, --kms or --rekey");
+        if (a->output != NULL && strcmp(a->output, a->input) == 0)
+            a->output = NULL;
+        return CLI_OK;
+    }
+    if (a->new_pass && a->nr + a->nrf + a->kms.nkeys > 0)
         return cli_usage_errorf("rotate", "a new passphrase cannot be combined with -r or -R: "
                                           "a passphrase must be the only recipient of a file");
-    if (!a->new_pass && a->nr + a->nrf == 0)
+    if (!a->new_pass && a->nr + a->nrf + a->kms.nkeys == 0)
         return cli_usage_errorf("rotate", "no new recipients: give -r, -R, -p or "
-                                          "--new-passphrase-file");
+                                          "--new-passphrase-file (or --kms-rewrap)");
     if (a->output != NULL && strcmp(a->output, a->input) == 0)
         a->output = NULL;
     return CLI_OK;
@@ -297,7 +359,7 @@ check(struct rot_args *a, int nargs, char **rest)
 int
 cmd_rotate(int argc, char **argv)
 {
-    enum { OPT_PASS = 256, OPT_NEWPASS, OPT_REKEY, OPT_JSON };
+    enum { OPT_PASS = 256, OPT_NEWPASS, OPT_REKEY, OPT_JSON, OPT_KMS_REWRAP };
     static const struct option longopts[] = {
         {"identity", required_argument, NULL, 'i'},
         {"passphrase-file", required_argument, NULL, OPT_PASS},
@@ -308,6 +370,10 @@ cmd_rotate(int argc, char **argv)
         {"rekey", no_argument, NULL, OPT_REKEY},
         {"output", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, OPT_JSON},
+        {"kms", required_argument, NULL, CLI_OPT_KMS},
+        {"kms-rewrap", no_argument, NULL, OPT_KMS_REWRAP},
+        {"kms-url", required_argument, NULL, CLI_OPT_KMS_URL},
+        CLI_KMS_TRUST_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct rot_args a = {0};
@@ -315,7 +381,8 @@ cmd_rotate(int argc, char **argv)
     a.ids = calloc((size_t)argc, sizeof(char *));
     a.recips = calloc((size_t)argc, sizeof(char *));
     a.rfiles = calloc((size_t)argc, sizeof(char *));
-    if (a.ids == NULL || a.recips == NULL || a.rfiles == NULL) {
+    if (a.ids == NULL || a.recips == NULL || a.rfiles == NULL ||
+        cli_kms_opts_init(&a.kms, argc) != CLI_OK) {
         cli_errorf("out of memory");
         rc = CLI_FAIL;
         goto out;
@@ -350,11 +417,16 @@ cmd_rotate(int argc, char **argv)
         case OPT_JSON:
             a.json = true;
             break;
+        case OPT_KMS_REWRAP:
+            a.kms_rewrap = true;
+            break;
         case 'h':
             fileops_print_help("rotate", usage_rotate, help_rotate);
             rc = CLI_OK;
             goto out;
         default:
+            if (cli_kms_option(&a.kms, c, optarg))
+                break;
             rc = cli_bad_option("rotate", c, argv, longopts);
             goto out;
         }
@@ -365,5 +437,6 @@ out:
     free(a.ids);
     free(a.recips);
     free(a.rfiles);
+    cli_kms_opts_dispose(&a.kms);
     return rc;
 }

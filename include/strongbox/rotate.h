@@ -95,6 +95,42 @@ SBX_EXTERN int sbx_rotate_file(const char *path, const char *out, sbx_identity *
                                const sbx_rotate_options *opts,
                                sbx_rotate_report *report) SBX_WARN_UNUSED;
 
+/**
+ * @brief Rewrap the sbx-kms (key server) stanzas of an age file read from
+ *        src to their keys' latest versions, into dst (finished on success).
+ *
+ *        For key rotation on the server (POST /v1/keys/NAME/rotate): each
+ *        sbx-kms stanza's ciphertext is sent to POST .../rewrap and replaced
+ *        by the answer, so the file opens again after old key versions are
+ *        retired (min_decryption_version) or destroyed. The server never
+ *        returns the file key for a rewrap, but changing a stanza changes the
+ *        header, whose MAC is keyed by the file key: the file key is
+ *        therefore unwrapped once (by any of ids, normally through the key
+ *        server) and the old MAC verified before anything is written. Every
+ *        other stanza (other recipients, sbx-pad, unknown types) is kept
+ *        byte for byte; the payload is copied unchanged as in sbx_rotate().
+ *        Armored input gives armored output.
+ * @param ids identities that can open the file; the first key server
+ *        identity among them (sbx_identity_kms_new) does the rewraps, with
+ *        its credentials and trust rule.
+ * @param report may be NULL; old_stanzas = new_stanzas.
+ * @return 0, SBX_EINVAL (no key server identity among ids; a file without
+ *         sbx-kms stanzas), SBX_EDENIED (a stanza names a server that is
+ *         not allowed, or the server refused), the errors of sbx_rotate().
+ *         On failure dst is not finished.
+ */
+SBX_EXTERN int sbx_rotate_kms_rewrap(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids,
+                                     size_t nids, sbx_rotate_report *report) SBX_WARN_UNUSED;
+
+/**
+ * @brief sbx_rotate_kms_rewrap() on the file at path, atomically replacing
+ *        out (NULL or equal to path: in place), as sbx_rotate_file().
+ * @return as sbx_rotate_kms_rewrap(), plus SBX_ENOTFOUND for a missing input.
+ */
+SBX_EXTERN int sbx_rotate_kms_rewrap_file(const char *path, const char *out,
+                                          sbx_identity *const *ids, size_t nids,
+                                          sbx_rotate_report *report) SBX_WARN_UNUSED;
+
 #ifdef __cplusplus
 }
 #endif

@@ -94,15 +94,24 @@ validate_stanzas(const sbx_age_header *hdr)
     for (size_t i = 0; i < hdr->count; i++) {
         if ((err = sbx_age__x25519_check(&hdr->stanzas[i], i)) < 0 ||
             (err = sbx_age__scrypt_check(&hdr->stanzas[i], i, hdr->count)) < 0 ||
-            (err = sbx_age__ssh_check(&hdr->stanzas[i], i)) < 0)
+            (err = sbx_age__ssh_check(&hdr->stanzas[i], i)) < 0 ||
+            (err = sbx_age__kms_check(&hdr->stanzas[i], i)) < 0)
             return err;
     }
     return 0;
 }
 
 static int
-no_match(const sbx_age_header *hdr)
+no_match(const sbx_age_header *hdr, sbx_identity *const *ids, size_t nids)
 {
+    for (size_t i = 0; i < nids; i++) {
+        const char *why = sbx_age__kms_skipped(ids[i]);
+        if (why != NULL)
+            return sbx__error(SBX_ENOMATCH,
+                              "no identity matched any of the file's %zu recipient stanza(s); "
+                              "%s",
+                              hdr->count, why);
+    }
     bool scrypt = hdr->count == 1 && strcmp(hdr->stanzas[0].type, "scrypt") == 0;
     if (scrypt)
         return sbx__error(SBX_ENOMATCH, "the passphrase is wrong (or no passphrase identity was "
@@ -126,7 +135,7 @@ unwrap_file_key(uint8_t file_key[SBX_AGE_FILE_KEY_LEN], const sbx_age_header *hd
                 return err;
         }
     }
-    return no_match(hdr);
+    return no_match(hdr, ids, nids);
 }
 
 int

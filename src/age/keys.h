@@ -51,6 +51,26 @@ struct sbx_identity {
  */
 int sbx_age__x25519_check(const sbx_age_stanza *s, size_t index);
 int sbx_age__scrypt_check(const sbx_age_stanza *s, size_t index, size_t count);
+/* sbx-kms (src/kms/envelope.c): one argument, a key URL https://host:port/NAME; the body a
+ * printable key server ciphertext "sbx:v<N>:..." of at most 1024 bytes. */
+int sbx_age__kms_check(const sbx_age_stanza *s, size_t index);
+
+/* Key server identities (src/kms/envelope.c). */
+bool sbx_age__is_kms_identity(const sbx_identity *id);
+/*
+ * Why a key server identity skipped a stanza (its server is not allowed), with
+ * how to allow it; NULL when it skipped none or id is not a key server identity.
+ * Borrowed: valid until id is freed.
+ */
+const char *sbx_age__kms_skipped(const sbx_identity *id);
+/*
+ * Rewrap an sbx-kms stanza's ciphertext to the key's latest version through
+ * the server (POST .../rewrap, same context), with id's credentials and trust
+ * rule; the new body is appended to body. Returns 0, SBX_EDENIED (server not
+ * allowed), or the client's error.
+ */
+int sbx_age__kms_rewrap(sbx_identity *id, const sbx_age_stanza *s, sbx_buf *body,
+                        unsigned *version);
 
 /* Type-specific constructors used by the generic parsers in keys.c. */
 int sbx_age__x25519_recipient_from_bytes(sbx_recipient **out, const uint8_t pk[32]);

@@ -100,7 +100,7 @@ check_stanzas(const sbx_age_header *hdr)
         const sbx_age_stanza *s = &hdr->stanzas[i];
         if ((err = sbx_age__x25519_check(s, i)) < 0 ||
             (err = sbx_age__scrypt_check(s, i, hdr->count)) < 0 ||
-            (err = sbx_age__ssh_check(s, i)) < 0)
+            (err = sbx_age__ssh_check(s, i)) < 0 || (err = sbx_age__kms_check(s, i)) < 0)
             break;
         if (strcmp(s->type, SBX_PAD_STANZA_TYPE) == 0 &&
             (s->nargs != 1 || s->body_len != 0 || strcmp(s->args[0], SBX_PAD_STANZA_VERSION)))

@@ -17,6 +17,12 @@
  *  - Rekey: the public decryptor and encryptor, chained; the marker
  *    recipient keeps a padded file padded (the padded plaintext is copied
  *    as it is).
+ *  - Key server rewrap (sbx_rotate_kms_rewrap): the file key is opened as in
+ *    a rewrap (any identity, usually the key server one), every sbx-kms
+ *    stanza's body is replaced by the server's rewrap of it (POST .../rewrap,
+ *    never the plaintext), every other stanza is kept with its exact bytes,
+ *    and the header gets a new MAC under the same file key. The payload is
+ *    copied as in a rewrap.
  *  - Armor: the input goes through armor detection; armored input gets an
  *    armor encoder on the output, so the payload copy stays byte-exact in
  *    the binary form.
@@ -254,6 +260,94 @@ out:
     return err;
 }
 
+/* The first key server identity of ids, or NULL. */
+static sbx_identity *
+kms_identity(sbx_identity *const *ids, size_t nids)
+{
+    for (size_t i = 0; i < nids; i++) {
+        if (sbx_age__is_kms_identity(ids[i]))
+            return ids[i];
+    }
+    return NULL;
+}
+
+/*
+ * The header with every sbx-kms stanza's body rewrapped by the key server,
+ * every other stanza kept as it is, and a new MAC, appended to out.
+ */
+static int
+build_kms_header(sbx_buf *out, const sbx_age_header *old, const uint8_t key[SBX_AGE_FILE_KEY_LEN],
+                 sbx_identity *kms)
+{
+    sbx_age_header *hdr = NULL;
+    sbx_buf body = SBX_BUF_INIT;
+    size_t rewrapped = 0;
+    unsigned version;
+    int err;
+    if ((err = sbx_age__header_new(&hdr)) < 0)
+        return err;
+    for (size_t i = 0; i < old->count && err == 0; i++) {
+        const sbx_age_stanza *s = &old->stanzas[i];
+        const uint8_t *b = s->body;
+        size_t blen = s->body_len;
+        if (strcmp(s->type, "sbx-kms") == 0) {
+            body.len = 0;
+            if ((err = sbx_age__kms_rewrap(kms, s, &body, &version)) < 0)
+                break;
+            b = body.ptr;
+            blen = body.len;
+            rewrapped++;
+        }
+        err = sbx_age__header_add_stanza(hdr, s->type, (const char *const *)s->args, s->nargs, b,
+                                         blen);
+    }
+    if (err == 0 && rewrapped == 0)
+        err = sbx__error(SBX_EINVAL, "the file has no sbx-kms stanza: nothing to rewrap (it is "
+                                     "not encrypted to a key server)");
+    if (err == 0 && (err = sbx_age__header_encode(out, hdr, false)) == 0 &&
+        (err = sbx_age__header_mac(hdr->mac, key, out->ptr, out->len)) == 0) {
+        out->len = 0;
+        err = sbx_age__header_encode(out, hdr, true);
+    }
+    sbx_buf_dispose(&body);
+    sbx_age__header_free(hdr);
+    return err;
+}
+
+static int
+kms_rewrap(sbx_sink *out, sbx_source *in, sbx_identity *const *ids, size_t nids,
+           sbx_rotate_report *rep)
+{
+    uint8_t *key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
+    sbx_identity **list = NULL;
+    sbx_age_header *old = NULL;
+    sbx_buf pending = SBX_BUF_INIT, hdr = SBX_BUF_INIT;
+    size_t hlen = 0, parsed = 0;
+    int err;
+    if (key == NULL)
+        return SBX_ENOMEM;
+    if ((err = with_detector(&list, ids, nids, &rep->padded)) < 0 ||
+        (err = sbx_age__open_header(key, &pending, &hlen, in, list, nids + 1)) < 0 ||
+        (err = sbx_age__header_parse(&old, pending.ptr, hlen, &parsed)) < 0)
+        goto out;
+    rep->old_stanzas = rep->new_stanzas = old->count;
+    rep->old_header_len = hlen;
+    if ((err = build_kms_header(&hdr, old, key, kms_identity(ids, nids))) < 0 ||
+        (err = sbx_sink_write(out, hdr.ptr, hdr.len)) < 0 ||
+        (err = copy_payload(out, pending.ptr + hlen, pending.len - hlen, in, key,
+                            &rep->payload_len)) < 0)
+        goto out;
+    rep->new_header_len = hdr.len;
+    err = sbx_sink_finish(out);
+out:
+    sbx_secret_free(key, SBX_AGE_FILE_KEY_LEN);
+    sbx_age__header_free(old);
+    sbx_buf_dispose(&pending);
+    sbx_buf_dispose(&hdr);
+    free_detector_list(list);
+    return err;
+}
+
 /* The recipients, plus the padding marker when padded. */
 static int
 rekey_recipients(sbx_recipient ***list, size_t *n, sbx_recipient *const *recipients, size_t count,
@@ -363,6 +457,60 @@ sbx_rotate_file(const char *path, const char *out, sbx_identity *const *ids, siz
                                         (unsigned)st.st_mode & 0777)) < 0)
         goto out;
     err = sbx_rotate(dst, src, ids, nids, recipients, count, opts, report);
+out:
+    sbx_sink_free(dst); // unfinished: the temporary file is removed, the target untouched
+    sbx_source_free(src);
+    return err;
+}
+
+/* see strongbox/rotate.h */
+int
+sbx_rotate_kms_rewrap(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, size_t nids,
+                      sbx_rotate_report *report)
+{
+    sbx_rotate_report rep;
+    sbx_source *in = NULL;
+    sbx_sink *armor = NULL;
+    int err;
+    memset(&rep, 0, sizeof(rep));
+    if (report != NULL)
+        *report = rep;
+    if (kms_identity(ids, nids) == NULL)
+        return sbx__error(SBX_EINVAL, "no key server identity: give one made with "
+                                      "sbx_identity_kms_new() to rewrap sbx-kms stanzas");
+    if ((err = sbx_armor_detect_new(&in, &rep.armored, src)) < 0)
+        return err;
+    if (rep.armored && (err = sbx_armor_encoder_new(&armor, dst)) < 0)
+        goto out;
+    err = kms_rewrap(armor ? armor : dst, in, ids, nids, &rep);
+out:
+    sbx_sink_free(armor);
+    sbx_source_free(in);
+    if (report != NULL)
+        *report = rep;
+    return err;
+}
+
+/* see strongbox/rotate.h */
+int
+sbx_rotate_kms_rewrap_file(const char *path, const char *out, sbx_identity *const *ids, size_t nids,
+                           sbx_rotate_report *report)
+{
+    struct stat st;
+    sbx_source *src = NULL;
+    sbx_sink *dst = NULL;
+    int err;
+    if (report != NULL)
+        memset(report, 0, sizeof(*report));
+    if (stat(path, &st) != 0)
+        return sbx__error_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot open %s", path);
+    if (!S_ISREG(st.st_mode))
+        return sbx__error(SBX_EINVAL, "%s is not a regular file", path);
+    if ((err = sbx_source_file_new(&src, path)) < 0 ||
+        (err = sbx_sink_atomic_file_new(&dst, out != NULL ? out : path,
+                                        (unsigned)st.st_mode & 0777)) < 0)
+        goto out;
+    err = sbx_rotate_kms_rewrap(dst, src, ids, nids, report);
 out:
     sbx_sink_free(dst); // unfinished: the temporary file is removed, the target untouched
     sbx_source_free(src);

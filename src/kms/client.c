@@ -543,6 +543,27 @@ token_file_read(char **out, size_t *size, const char *path)
     return err;
 }
 
+/* see client.h */
+int
+sbx_kms__env_credentials(sbx_kms_client_options *o, const sbx_kms_client_options *ov,
+                         char **file_token, size_t *file_token_size)
+{
+    *file_token = NULL;
+    *file_token_size = 0;
+    o->token = ov && ov->token ? ov->token : env("SBX_KMS_TOKEN");
+    o->cacert = ov && ov->cacert ? ov->cacert : env("SBX_KMS_CACERT");
+    o->fingerprint = ov && ov->fingerprint ? ov->fingerprint : env("SBX_KMS_FINGERPRINT");
+    o->client_cert = ov && ov->client_cert ? ov->client_cert : env("SBX_KMS_CLIENT_CERT");
+    o->client_key = ov && ov->client_key ? ov->client_key : env("SBX_KMS_CLIENT_KEY");
+    const char *path = env("SBX_KMS_TOKEN_FILE");
+    if (o->token != NULL || path == NULL)
+        return 0;
+    int err = token_file_read(file_token, file_token_size, path);
+    if (err == 0)
+        o->token = *file_token;
+    return err;
+}
+
 /* base_url then the comma-separated SBX_KMS_FAILOVER URLs, into a malloc'ed copy and array. */
 static int
 urls_from_env(const char *base_url, char **copy, const char ***urls, size_t *count)
@@ -586,22 +607,12 @@ sbx_kms_client_new_from_env(sbx_kms_client **out, const char *base_url,
     sbx_kms_client_options o = SBX_KMS_CLIENT_OPTIONS_INIT;
     if (overrides != NULL)
         o = *overrides;
-    const sbx_kms_client_options *ov = overrides;
-    o.token = ov && ov->token ? ov->token : env("SBX_KMS_TOKEN");
-    o.cacert = ov && ov->cacert ? ov->cacert : env("SBX_KMS_CACERT");
-    o.fingerprint = ov && ov->fingerprint ? ov->fingerprint : env("SBX_KMS_FINGERPRINT");
-    o.client_cert = ov && ov->client_cert ? ov->client_cert : env("SBX_KMS_CLIENT_CERT");
-    o.client_key = ov && ov->client_key ? ov->client_key : env("SBX_KMS_CLIENT_KEY");
     char *file_token = NULL, *copy = NULL;
     size_t file_token_size = 0;
     const char **urls = NULL;
-    int err = 0;
-    const char *path = env("SBX_KMS_TOKEN_FILE");
-    if (o.token == NULL && path != NULL) {
-        if ((err = token_file_read(&file_token, &file_token_size, path)) < 0)
-            goto out;
-        o.token = file_token;
-    }
+    int err = sbx_kms__env_credentials(&o, overrides, &file_token, &file_token_size);
+    if (err < 0)
+        goto out;
     if ((err = urls_from_env(base_url, &copy, &urls, &o.url_count)) < 0)
         goto out;
     o.urls = urls;

@@ -44,6 +44,17 @@ int sbx_kms__context_string(char **out, const sbx_kms_pair *ctx, size_t n);
  */
 int sbx_kms__origin(char **out, const char *url);
 
+/*
+ * Credentials and trust of the environment (the variables of
+ * sbx_kms_client_new_from_env) into o's token, cacert, fingerprint,
+ * client_cert and client_key; non-NULL fields of ov (may be NULL) win. A
+ * token read from SBX_KMS_TOKEN_FILE lands in *file_token (secure memory,
+ * *file_token_size bytes: sbx_secret_free it after using o). SBX_EIO or
+ * SBX_EINVAL for an unreadable or empty token file.
+ */
+int sbx_kms__env_credentials(sbx_kms_client_options *o, const sbx_kms_client_options *ov,
+                             char **file_token, size_t *file_token_size);
+
 /* The client's i-th base URL (borrowed), or NULL past the end. */
 const char *sbx_kms__client_url(const sbx_kms_client *c, size_t i);
 

@@ -1,0 +1,571 @@
+/*
+ * src/kms/envelope.c - envelope (KMS) recipients and identities for age
+ * files: the file key is wrapped by `sbx kms serve`.
+ *
+ * Implementation notes:
+ *  - Stanza (DESIGN.md §3, "extensions keep the container valid age"):
+ *        -> sbx-kms https://host:port/NAME
+ *        <the server's ciphertext "sbx:v<N>:<base64>", as the stanza body>
+ *    age skips a stanza of an unknown type, so a file with only sbx-kms
+ *    stanzas is a valid age file that age reports as "no identity matched".
+ *  - The server binds the context {"sbx": "age-file-key"} as associated data,
+ *    so a stanza body cannot be replayed as some other kind of ciphertext.
+ *  - The stanza is untrusted input: it names the server that gets our token.
+ *    The identity sends the token only to an allowed origin (scheme, host
+ *    and port of opts->urls) or, with no urls, to any server whose
+ *    certificate verifies against a pinned CA file or fingerprint. A stanza
+ *    for another server is NOT_MINE and remembered, so the final
+ *    "no identity matched" message can name it and say how to allow it.
+ *  - Any answer from an allowed server other than success fails the file:
+ *    the stanza is explicitly for that server, and its refusal (401, 403,
+ *    400 "does not authenticate") is what the user needs to see.
+ *  - Clients are created on first use, one per stanza base URL, and cached
+ *    in the identity. An identity is not thread-safe (as any identity).
+ */
+#include "strongbox/kms.h"
+#include "strongbox/memory.h"
+#include "age/keys.h"
+#include "kms/client.h"
+#include "core/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KMS_STANZA_TYPE "sbx-kms"
+#define KMS_MAX_BODY    1024 // a wrapped 16-byte key is under 100 characters
+
+static const sbx_kms_pair file_key_ctx[1] = {{"sbx", "age-file-key"}};
+
+/* ------------------------------------------------------------------ helpers */
+
+/* A server ciphertext as a stanza body: "sbx:v<digits>:" then printable ASCII. */
+static bool
+body_ok(const uint8_t *p, size_t len)
+{
+    size_t i = 5;
+    if (len < 8 || len > KMS_MAX_BODY || memcmp(p, "sbx:v", 5) != 0)
+        return false;
+    while (i < len && p[i] >= '0' && p[i] <= '9')
+        i++;
+    if (i == 5 || i + 1 >= len || p[i] != ':')
+        return false;
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x21 || p[i] > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ recipient */
+
+struct kms_recipient {
+    sbx_recipient base;
+    sbx_kms_client *client; // borrowed
+    char *url;              // normalised "BASE/NAME", written into the stanza
+    char *name;
+};
+
+static int
+recipient_wrap(const sbx_recipient *r, sbx_age_header *hdr,
+               const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    const struct kms_recipient *k = (const struct kms_recipient *)r;
+    sbx_buf ct = SBX_BUF_INIT;
+    unsigned version = 0;
+    int err;
+    if ((err = sbx_kms_encrypt(k->client, k->name, file_key, SBX_AGE_FILE_KEY_LEN, file_key_ctx, 1,
+                               &ct, &version)) < 0)
+        goto out;
+    size_t len = ct.ptr != NULL ? strnlen((const char *)ct.ptr, ct.len) : 0;
+    if (!body_ok(ct.ptr, len)) {
+        err = sbx__error(SBX_EFORMAT,
+                         "the key server for %s answered a ciphertext that is not "
+                         "\"sbx:v<N>:...\" text; not writing it into the file",
+                         k->url);
+        goto out;
+    }
+    const char *args[1] = {k->url};
+    err = sbx_age__header_add_stanza(hdr, KMS_STANZA_TYPE, args, 1, ct.ptr, len);
+out:
+    sbx_buf_dispose(&ct);
+    return err;
+}
+
+static int
+recipient_to_string(const sbx_recipient *r, sbx_buf *out)
+{
+    const struct kms_recipient *k = (const struct kms_recipient *)r;
+    return sbx_buf_append(out, k->url, strlen(k->url));
+}
+
+static void
+recipient_free(sbx_recipient *r)
+{
+    struct kms_recipient *k = (struct kms_recipient *)r;
+    free(k->url);
+    free(k->name);
+    free(k);
+}
+
+static const struct sbx_recipient_ops recipient_ops = {
+    KMS_STANZA_TYPE, false, recipient_wrap, recipient_to_string, recipient_free,
+};
+
+/* see strongbox/kms.h */
+int
+sbx_recipient_kms_new(sbx_recipient **out, sbx_kms_client *client, const char *key_url)
+{
+    struct kms_recipient *k = NULL;
+    char *base = NULL, *name = NULL;
+    int err;
+    *out = NULL;
+    if (client == NULL || key_url == NULL)
+        return sbx__error(SBX_EINVAL, "sbx_recipient_kms_new: client and key_url are required");
+    if ((err = sbx_kms_parse_key_url(key_url, &base, &name)) < 0)
+        return err;
+    if ((k = calloc(1, sizeof(*k))) == NULL ||
+        (k->url = malloc(strlen(base) + strlen(name) + 2)) == NULL) {
+        err = sbx__error_nomem();
+        goto out;
+    }
+    sprintf(k->url, "%s/%s", base, name);
+    k->base.ops = &recipient_ops;
+    k->client = client;
+    k->name = name;
+    name = NULL;
+    *out = &k->base;
+    k = NULL;
+out:
+    if (k != NULL)
+        free(k->url);
+    free(k);
+    free(base);
+    free(name);
+    return err;
+}
+
+/* ------------------------------------------------------------------ stanza check */
+
+/* see age/keys.h */
+int
+sbx_age__kms_check(const sbx_age_stanza *s, size_t index)
+{
+    char *base = NULL, *name = NULL;
+    if (strcmp(s->type, KMS_STANZA_TYPE) != 0)
+        return 0;
+    if (s->nargs != 1)
+        return sbx__error(SBX_EHEADER, "sbx-kms stanza %zu: expected 1 argument, got %zu",
+                          index + 1, s->nargs);
+    if (strncmp(s->args[0], "https://", 8) != 0 ||
+        sbx_kms_parse_key_url(s->args[0], &base, &name) < 0)
+        return sbx__error(SBX_EHEADER,
+                          "sbx-kms stanza %zu: the argument is not a key URL "
+                          "https://host:port/NAME",
+                          index + 1);
+    free(base);
+    free(name);
+    if (!body_ok(s->body, s->body_len))
+        return sbx__error(SBX_EHEADER,
+                          "sbx-kms stanza %zu: the body is not a key server ciphertext "
+                          "\"sbx:v<N>:...\" of at most %d printable bytes",
+                          index + 1, KMS_MAX_BODY);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ identity */
+
+struct kms_conn {
+    char *base;
+    sbx_kms_client *client;
+};
+
+struct kms_identity {
+    sbx_identity base;
+    char **origins; // allowed servers, as sbx_kms__origin()
+    size_t norigins;
+    char *token; // secure memory, or NULL
+    size_t token_size;
+    char *cacert, *fingerprint, *client_cert, *client_key;
+    unsigned timeout_ms, connect_timeout_ms, retries, backoff_ms;
+    struct kms_conn *conns;
+    size_t nconns;
+    char *skipped; // the first stanza server we refused to contact, or NULL
+};
+
+static void
+identity_free(sbx_identity *id)
+{
+    struct kms_identity *k = (struct kms_identity *)id;
+    for (size_t i = 0; i < k->norigins; i++)
+        free(k->origins[i]);
+    free(k->origins);
+    for (size_t i = 0; i < k->nconns; i++) {
+        sbx_kms_client_free(k->conns[i].client);
+        free(k->conns[i].base);
+    }
+    free(k->conns);
+    if (k->token != NULL)
+        sbx_secret_free(k->token, k->token_size);
+    free(k->cacert);
+    free(k->fingerprint);
+    free(k->client_cert);
+    free(k->client_key);
+    free(k->skipped);
+    free(k);
+}
+
+static bool
+allowed(const struct kms_identity *k, const char *origin)
+{
+    if (k->norigins == 0)
+        return k->cacert != NULL || k->fingerprint != NULL;
+    for (size_t i = 0; i < k->norigins; i++) {
+        if (strcmp(k->origins[i], origin) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Note the first server not contacted, with how to allow it, for the final message. */
+static void
+remember_skipped(struct kms_identity *k, const char *origin)
+{
+    char note[1024];
+    if (k->skipped != NULL)
+        return;
+    if (k->norigins > 0)
+        snprintf(note, sizeof(note),
+                 "the file's key server %s was not contacted: it is not one of the allowed "
+                 "servers (add it to SBX_KMS_URL or give --kms-url %s)",
+                 origin, origin);
+    else
+        snprintf(note, sizeof(note),
+                 "the file's key server %s was not contacted: no server is allowed (set "
+                 "SBX_KMS_URL=%s or give --kms-url %s; or trust its certificate with "
+                 "SBX_KMS_CACERT / SBX_KMS_FINGERPRINT)",
+                 origin, origin, origin);
+    k->skipped = strdup(note);
+}
+
+/* The cached client for base, made on first use with the identity's credentials. */
+static int
+client_for(sbx_kms_client **out, struct kms_identity *k, const char *base)
+{
+    sbx_kms_client_options o = SBX_KMS_CLIENT_OPTIONS_INIT;
+    const char *urls[1] = {base};
+    struct kms_conn *grown;
+    int err;
+    for (size_t i = 0; i < k->nconns; i++) {
+        if (strcmp(k->conns[i].base, base) == 0) {
+            *out = k->conns[i].client;
+            return 0;
+        }
+    }
+    if ((grown = realloc(k->conns, (k->nconns + 1) * sizeof(*grown))) == NULL)
+        return sbx__error_nomem();
+    k->conns = grown;
+    o.urls = urls;
+    o.url_count = 1;
+    o.token = k->token;
+    o.cacert = k->cacert;
+    o.fingerprint = k->fingerprint;
+    o.client_cert = k->client_cert;
+    o.client_key = k->client_key;
+    o.timeout_ms = k->timeout_ms;
+    o.connect_timeout_ms = k->connect_timeout_ms;
+    o.retries = k->retries;
+    o.backoff_ms = k->backoff_ms;
+    if ((grown[k->nconns].base = strdup(base)) == NULL)
+        return sbx__error_nomem();
+    if ((err = sbx_kms_client_new(&grown[k->nconns].client, &o)) < 0) {
+        free(grown[k->nconns].base);
+        return err;
+    }
+    *out = grown[k->nconns++].client;
+    return 0;
+}
+
+/* Re-raise the current error with the stanza's key URL in front. */
+static int
+stanza_error(int err, const char *url, const char *what)
+{
+    char msg[768];
+    snprintf(msg, sizeof(msg), "%s", sbx_error_last()->message);
+    return sbx__error(err, "sbx-kms stanza for %s: %s: %s", url, what, msg);
+}
+
+/*
+ * The client and key name for stanza s, or SBX_AGE_NOT_MINE when its server
+ * is not allowed (remembered for the final message). *name is malloc'ed.
+ */
+static int
+stanza_client(sbx_kms_client **client, char **name, struct kms_identity *k, const sbx_age_stanza *s)
+{
+    char *base = NULL, *origin = NULL;
+    int err;
+    *client = NULL;
+    *name = NULL;
+    if ((err = sbx_kms_parse_key_url(s->args[0], &base, name)) < 0 ||
+        (err = sbx_kms__origin(&origin, base)) < 0)
+        goto out;
+    if (!allowed(k, origin)) {
+        remember_skipped(k, origin);
+        err = SBX_AGE_NOT_MINE;
+        goto out;
+    }
+    if (k->token == NULL && k->client_cert == NULL) {
+        err = sbx__error(SBX_ENOKEY,
+                         "the file key is held by the key server %s, and no credentials "
+                         "were given: set SBX_KMS_TOKEN or SBX_KMS_TOKEN_FILE",
+                         origin);
+        goto out;
+    }
+    err = client_for(client, k, base);
+out:
+    if (err != 0) {
+        free(*name);
+        *name = NULL;
+    }
+    free(base);
+    free(origin);
+    return err;
+}
+
+/* The stanza body as a NUL-terminated string (checked by sbx_age__kms_check). */
+static void
+body_string(char out[KMS_MAX_BODY + 1], const sbx_age_stanza *s)
+{
+    size_t n = s->body_len > KMS_MAX_BODY ? KMS_MAX_BODY : s->body_len;
+    memcpy(out, s->body, n);
+    out[n] = '\0';
+}
+
+static int
+identity_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    struct kms_identity *k = (struct kms_identity *)id;
+    sbx_kms_client *client = NULL;
+    sbx_buf pt = SBX_BUF_INIT;
+    char *name = NULL, ct[KMS_MAX_BODY + 1];
+    unsigned version = 0;
+    int err;
+    if (strcmp(s->type, KMS_STANZA_TYPE) != 0)
+        return SBX_AGE_NOT_MINE;
+    if ((err = stanza_client(&client, &name, k, s)) != 0)
+        return err;
+    body_string(ct, s);
+    if ((err = sbx_kms_decrypt(client, name, ct, file_key_ctx, 1, &pt, &version)) < 0) {
+        err = stanza_error(err, s->args[0], "the key server did not unwrap the file key");
+        goto out;
+    }
+    if (pt.len != SBX_AGE_FILE_KEY_LEN) {
+        err = sbx__error(SBX_EHEADER,
+                         "sbx-kms stanza for %s: the key server answered %zu bytes, not a "
+                         "16-byte file key",
+                         s->args[0], pt.len);
+        goto out;
+    }
+    memcpy(file_key, pt.ptr, SBX_AGE_FILE_KEY_LEN);
+out:
+    sbx_buf_dispose(&pt); // wipes the file key copy
+    free(name);
+    return err;
+}
+
+static int
+identity_to_string(const sbx_identity *id, sbx_buf *out)
+{
+    (void)id;
+    (void)out;
+    return sbx__error(SBX_EUNSUPPORTED, "a key server identity has no text form");
+}
+
+static int
+identity_to_recipient(sbx_recipient **out, const sbx_identity *id)
+{
+    (void)id;
+    *out = NULL;
+    return sbx__error(SBX_EUNSUPPORTED,
+                      "a key server identity names no key: encrypt with sbx_recipient_kms_new()");
+}
+
+static const struct sbx_identity_ops identity_ops = {
+    identity_unwrap,
+    identity_to_string,
+    identity_to_recipient,
+    identity_free,
+};
+
+static int
+copy_strings(struct kms_identity *k, const sbx_kms_client_options *o)
+{
+    if ((o->cacert && !(k->cacert = strdup(o->cacert))) ||
+        (o->fingerprint && !(k->fingerprint = strdup(o->fingerprint))) ||
+        (o->client_cert && !(k->client_cert = strdup(o->client_cert))) ||
+        (o->client_key && !(k->client_key = strdup(o->client_key))))
+        return sbx__error_nomem();
+    if (o->token != NULL) {
+        k->token_size = strlen(o->token) + 1;
+        if ((k->token = sbx_secret_alloc(k->token_size)) == NULL)
+            return sbx__error_nomem();
+        memcpy(k->token, o->token, k->token_size);
+    }
+    if (o->url_count > 0 && (k->origins = calloc(o->url_count, sizeof(char *))) == NULL)
+        return sbx__error_nomem();
+    for (size_t i = 0; i < o->url_count; i++) {
+        int err = sbx_kms__origin(&k->origins[i], o->urls[i]);
+        if (err < 0)
+            return err;
+        k->norigins++;
+    }
+    return 0;
+}
+
+/* see strongbox/kms.h */
+int
+sbx_identity_kms_new(sbx_identity **out, const sbx_kms_client_options *opts)
+{
+    sbx_kms_client_options defaults = SBX_KMS_CLIENT_OPTIONS_INIT;
+    struct kms_identity *k;
+    int err;
+    *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (opts->version != SBX_KMS_CLIENT_OPTIONS_VERSION)
+        return sbx__error(SBX_EINVAL, "unknown sbx_kms_client_options version");
+    if (opts->url_count > 0 && opts->urls == NULL)
+        return sbx__error(SBX_EINVAL, "sbx_identity_kms_new: url_count > 0 but urls is NULL");
+    if ((k = calloc(1, sizeof(*k))) == NULL)
+        return sbx__error_nomem();
+    k->base.ops = &identity_ops;
+    k->timeout_ms = opts->timeout_ms;
+    k->connect_timeout_ms = opts->connect_timeout_ms;
+    k->retries = opts->retries;
+    k->backoff_ms = opts->backoff_ms;
+    if ((err = copy_strings(k, opts)) < 0) {
+        identity_free(&k->base);
+        return err;
+    }
+    *out = &k->base;
+    return 0;
+}
+
+/* Split a comma-separated list into a malloc'ed array of malloc'ed strings. */
+static int
+split_list(char ***out, size_t *n, const char *list)
+{
+    char *copy = strdup(list), *save = NULL, *tok;
+    *out = NULL;
+    *n = 0;
+    if (copy == NULL || (*out = calloc(strlen(list) / 2 + 1, sizeof(char *))) == NULL) {
+        free(copy);
+        return sbx__error_nomem();
+    }
+    for (tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+        if (((*out)[*n] = strdup(tok)) == NULL) {
+            free(copy);
+            return sbx__error_nomem();
+        }
+        (*n)++;
+    }
+    free(copy);
+    return 0;
+}
+
+/* see strongbox/kms.h */
+int
+sbx_identity_kms_new_from_env(sbx_identity **out, const sbx_kms_client_options *overrides)
+{
+    sbx_kms_client_options o = SBX_KMS_CLIENT_OPTIONS_INIT;
+    const sbx_kms_client_options none = SBX_KMS_CLIENT_OPTIONS_INIT;
+    char **urls = NULL, *token = NULL;
+    size_t nurls = 0, token_size = 0;
+    const char *v;
+    int err = 0;
+    *out = NULL;
+    if (overrides == NULL)
+        overrides = &none;
+    if ((err = sbx_kms__env_credentials(&o, overrides, &token, &token_size)) < 0)
+        goto out;
+    if (overrides->url_count > 0) {
+        o.urls = overrides->urls;
+        o.url_count = overrides->url_count;
+    } else if ((v = getenv("SBX_KMS_URL")) != NULL && v[0] != '\0') {
+        if ((err = split_list(&urls, &nurls, v)) < 0)
+            goto out;
+        o.urls = (const char *const *)urls;
+        o.url_count = nurls;
+    }
+    if (overrides->timeout_ms != 0) // zero: keep the defaults
+        o.timeout_ms = overrides->timeout_ms;
+    if (overrides->connect_timeout_ms != 0)
+        o.connect_timeout_ms = overrides->connect_timeout_ms;
+    if (overrides != &none) {
+        o.retries = overrides->retries;
+        o.backoff_ms = overrides->backoff_ms;
+    }
+    err = sbx_identity_kms_new(out, &o);
+out:
+    for (size_t i = 0; urls != NULL && i < nurls; i++)
+        free(urls[i]);
+    free(urls);
+    if (token != NULL)
+        sbx_secret_free(token, token_size);
+    return err;
+}
+
+/* ------------------------------------------------------------------ internals */
+
+/* see age/keys.h */
+bool
+sbx_age__is_kms_identity(const sbx_identity *id)
+{
+    return id != NULL && id->ops == &identity_ops;
+}
+
+/* see age/keys.h */
+const char *
+sbx_age__kms_skipped(const sbx_identity *id)
+{
+    if (!sbx_age__is_kms_identity(id))
+        return NULL;
+    return ((const struct kms_identity *)id)->skipped;
+}
+
+/* see age/keys.h */
+int
+sbx_age__kms_rewrap(sbx_identity *id, const sbx_age_stanza *s, sbx_buf *body, unsigned *version)
+{
+    struct kms_identity *k = (struct kms_identity *)id;
+    sbx_kms_client *client = NULL;
+    sbx_buf ct = SBX_BUF_INIT;
+    char *name = NULL, old[KMS_MAX_BODY + 1];
+    int err;
+    *version = 0;
+    if (!sbx_age__is_kms_identity(id))
+        return sbx__error(SBX_EINVAL, "sbx_age__kms_rewrap needs a key server identity");
+    if ((err = stanza_client(&client, &name, k, s)) == SBX_AGE_NOT_MINE)
+        return sbx__error(SBX_EDENIED, "sbx-kms stanza for %s: %s", s->args[0],
+                          k->skipped != NULL ? k->skipped : "its server is not allowed");
+    if (err < 0)
+        return err;
+    body_string(old, s);
+    if ((err = sbx_kms_rewrap(client, name, old, file_key_ctx, 1, &ct, version)) < 0) {
+        err = stanza_error(err, s->args[0], "the key server did not rewrap the file key");
+        goto out;
+    }
+    size_t len = ct.ptr != NULL ? strnlen((const char *)ct.ptr, ct.len) : 0;
+    if (!body_ok(ct.ptr, len)) {
+        err = sbx__error(SBX_EFORMAT,
+                         "sbx-kms stanza for %s: the key server answered a "
+                         "ciphertext that is not \"sbx:v<N>:...\" text",
+                         s->args[0]);
+        goto out;
+    }
+    err = sbx_buf_append(body, ct.ptr, len);
+out:
+    sbx_buf_dispose(&ct);
+    free(name);
+    return err;
+}
