@@ -58,4 +58,26 @@ step "7. The wrong key is refused too"
 printf '$ %s\n' "sbx decrypt -i mallory.key results.csv.age"
 "$sbx" decrypt -i mallory.key results.csv.age || echo "(refused)"
 
+step "8. Keys that live on a key server (envelope encryption)"
+# An in-memory demo server (--dev: fixed insecure keys, never for real data) on a free port.
+"$sbx" kms serve --dev --data-dir kms --listen 127.0.0.1:0 --ready-file kms.ready >kms.log 2>&1 &
+kms_pid=$!
+trap 'kill "$kms_pid" 2>/dev/null; wait "$kms_pid" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do [ -s kms.ready ] && break; sleep 0.1; done
+[ -s kms.ready ] || { cat kms.log >&2; echo "demo: the key server did not start" >&2; exit 1; }
+kms=https://127.0.0.1:$(cat kms.ready)
+grep -m1 'fingerprint' kms.log
+export SBX_KMS_CACERT=$PWD/kms/tls/cert.pem
+printf 'sbxt_dev-insecure-admin-token\n' > kms.token
+chmod 600 kms.token
+export SBX_KMS_TOKEN_FILE=$PWD/kms.token
+printf '$ %s\n' "curl ... -d '{}' $kms/v1/keys/lab-data      # create a key on the server"
+curl -sS --cacert "$SBX_KMS_CACERT" -H "Authorization: Bearer $(cat kms.token)" \
+  -H 'Content-Type: application/json' -d '{}' "$kms/v1/keys/lab-data" | head -c 120; echo ...
+run "$sbx" encrypt --kms "$kms/lab-data" -o results.kms.age results.csv
+head -n 3 results.kms.age | cut -c 1-70
+echo "(the file key is wrapped by the server: no key file on this machine opens it)"
+run "$sbx" decrypt results.kms.age
+kill "$kms_pid" 2>/dev/null; wait "$kms_pid" 2>/dev/null || true
+
 printf '\nDemo complete. Try: %s help\n' "$sbx"
