@@ -1,6 +1,7 @@
 /*
  * cli/keygen.c - sbx keygen: make an X25519 identity, or print the
- * recipients of an identity file (-y), in the layout of age-keygen.
+ * recipients of an identity file (-y), in the layout of age-keygen; with
+ * --symmetric, a 32-byte record key file (strongbox/records.h).
  */
 #include "cli.h"
 #include "sign_cmds.h"
@@ -123,6 +124,24 @@ out:
     return rc;
 }
 
+/* A record key file (one line of base64 of 32 random bytes). */
+static int
+generate_symmetric(const char *output)
+{
+    sbx_buf text = SBX_BUF_INIT;
+    int rc = CLI_FAIL;
+    if (sbx_record_key_generate(&text) < 0)
+        cli_error_lib("cannot generate a key");
+    else if (output != NULL)
+        rc = write_new_secret_file(output, &text);
+    else if (write_all(STDOUT_FILENO, text.ptr, text.len) != 0)
+        cli_errorf("cannot write to standard output: %s", strerror(errno));
+    else
+        rc = CLI_OK;
+    sbx_buf_dispose(&text);
+    return rc;
+}
+
 static int
 to_recipients(const char *input, const char *output)
 {
@@ -169,10 +188,11 @@ cmd_keygen(int argc, char **argv)
             return cmd_keygen_sign(argc, argv);
     }
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"symmetric", no_argument, NULL, 'S'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *output = NULL;
-    bool convert = false;
+    bool convert = false, symmetric = false;
     int c;
     while ((c = getopt_long(argc, argv, "+:o:yh", longopts, NULL)) != -1) {
         switch (c) {
@@ -181,6 +201,9 @@ cmd_keygen(int argc, char **argv)
             break;
         case 'y':
             convert = true;
+            break;
+        case 'S':
+            symmetric = true;
             break;
         case 'h':
             cli_help_print(stdout, "keygen");
@@ -195,6 +218,10 @@ cmd_keygen(int argc, char **argv)
                                 argv[optind], argv[optind]);
     if (convert && rest > 1)
         return cli_usage_errorf("keygen", "too many arguments: -y takes at most one FILE");
+    if (convert && symmetric)
+        return cli_usage_errorf("keygen", "-y and --symmetric cannot be combined");
+    if (symmetric)
+        return generate_symmetric(output);
     if (convert)
         return to_recipients(rest == 1 ? argv[optind] : "-", output);
     return generate(output);

@@ -29,5 +29,6 @@
 #include "strongbox/inspect.h"
 #include "strongbox/sign.h"
 #include "strongbox/kms.h"
+#include "strongbox/records.h"
 
 #endif

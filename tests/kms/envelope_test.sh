@@ -19,6 +19,8 @@ if [ $# -lt 1 ] || [ ! -x "$1" ]; then
     exit 2
 fi
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source=../lib/kms.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/kms.sh"
 for tool in curl jq openssl age age-keygen; do
     command -v "$tool" >/dev/null || { echo "FAIL - $tool not found"; echo "0 passed, 1 failed"; exit 1; }
 done
@@ -39,24 +41,10 @@ umask 077
 unset SBX_KMS_TOKEN SBX_KMS_TOKEN_FILE SBX_KMS_CACERT SBX_KMS_FINGERPRINT SBX_KMS_URL \
     SBX_KMS_CLIENT_CERT SBX_KMS_CLIENT_KEY SBX_KMS_FAILOVER
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $1"; }
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    [ -f err ] && sed 's/^/       stderr: /' err | head -n 8
-}
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-fatal() {
-    not_ok "$1"
-    echo "$passed passed, $failed failed"
-    exit 1
-}
+# shellcheck source=../lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
+CHECK_SHOW=err
+
 # expect_fail NAME PATTERN CMD...: exit status 1 and PATTERN (grep -E) on stderr.
 expect_fail() {
     local name=$1 pat=$2 rc
@@ -74,23 +62,15 @@ expect_fail() {
 
 # ------------------------------------------------------------------ servers
 DEV_TOKEN=sbxt_dev-insecure-admin-token
-# start_server NAME: a --dev server with data in $T/NAME; sets NAME_URL, NAME_CA, NAME_PID.
+# start_server NAME: a --dev server with data in $T/NAME (log $T/NAME.log); sets
+# NAME_URL, NAME_CA, NAME_PID.
 start_server() {
-    local name=$1 dir=$T/$1 i
-    mkdir -p "$dir"
-    "$SBX" kms serve --dev --data-dir "$dir" --listen 127.0.0.1:0 --ready-file "$dir/ready" \
-        --threads 2 >"$dir/server.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    for ((i = 0; i < 300; i++)); do
-        [ -s "$dir/ready" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -s "$dir/ready" ] || return 1
-    printf -v "${name}_URL" 'https://127.0.0.1:%s' "$(head -n 1 "$dir/ready")"
-    printf -v "${name}_CA" '%s' "$dir/tls/cert.pem"
-    printf -v "${name}_PID" '%s' "$pid"
+    local name=$1
+    kms_start "$T/$name" "$T/$name.log" --dev --threads 2 || return 1
+    PIDS+=("$SRV_PID")
+    printf -v "${name}_URL" '%s' "$URL"
+    printf -v "${name}_CA" '%s' "$CA"
+    printf -v "${name}_PID" '%s' "$SRV_PID"
 }
 stop_server() { # stop_server PID
     kill -TERM "$1" 2>/dev/null
@@ -304,5 +284,4 @@ cp k.age k.before
 expect_fail "server down: rotate --kms-rewrap fails" "$A_URL" envA "$SBX" rotate --kms-rewrap k.age
 check "  and leaves the file unchanged" cmp -s k.age k.before
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -1,0 +1,37 @@
+/*
+ * src/records/records.h - internals shared by the encrypted-records files
+ * (see strongbox/records.h and docs/records.md).
+ */
+#ifndef SBX_RECORDS_RECORDS_H
+#define SBX_RECORDS_RECORDS_H
+
+#include "strongbox/records.h"
+#include "strongbox/kms.h"
+
+/* Bytes of a file key's id stored in file-kind records. */
+#define SBX_RECORD__KEY_ID_LEN 8
+
+/*
+ * The held key of a key file and its id (the first 8 bytes of
+ * HKDF-SHA-256(key, no salt, "sbx record key id v1")); both borrowed for the
+ * process life (keyfile.c).
+ */
+int sbx_record__key_get(const uint8_t **key, const uint8_t **key_id, const char *path);
+
+/*
+ * A data key for encrypting `bytes` bytes under key URL keyref, from the
+ * cache of that server (kms.c). dk->plaintext is 32 bytes; dispose of dk.
+ */
+int sbx_record__kms_datakey(sbx_kms_datakey *dk, const char *keyref, uint64_t bytes);
+
+/*
+ * Unwrap a data key ciphertext of a record under key URL keyref (through the
+ * cache), if the server is trusted for decryption (strongbox/records.h, Trust).
+ */
+int sbx_record__kms_unwrap(uint8_t key[32], const char *keyref, const char *wrapped);
+
+/* Free the key registry (keyfile.c) and the server registry (kms.c). */
+void sbx_record__keys_cleanup(void);
+void sbx_record__kms_cleanup(void);
+
+#endif
