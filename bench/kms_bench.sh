@@ -10,7 +10,8 @@
 # Knobs: BENCH_SECONDS (wrk duration per case, default 12), BENCH_CONNS (default
 # 32), BENCH_THREADS (wrk threads, default 2), SBX (use this sbx binary instead of
 # building build-bench/sbx), BENCH_PERF=1 (record `perf record -g` of the server
-# during an extra datakey run and print the top of `perf report`).
+# during an extra datakey run, or decrypt with BENCH_PERF_CASE=decrypt, and print
+# the top of `perf report`).
 #
 # What it does: installs wrk and nginx with apt-get when missing; builds sbx
 # (Release) into build-bench/; starts `sbx kms serve` on a new data directory in
@@ -247,11 +248,16 @@ done
 
 if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
   echo
-  echo "== perf record -g of the server during a ${SECS} s datakey run =="
+  pcase=${BENCH_PERF_CASE:-datakey}
+  echo "== perf record -g of the server during a ${SECS} s $pcase run =="
   perf record -g -o "$W/perf.data" -p "$SRV_PID" -- sleep "$SECS" >/dev/null 2>&1 &
   perf_pid=$!
-  wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" -s "$(lua POST '{"bits":256}' "$TOKEN" application/json)" \
-    "$KURL/v1/keys/bench/datakey" >/dev/null
+  if [ "$pcase" = decrypt ]; then
+    plua=$(lua POST "{\"ciphertext\":\"$CT\"}" "$TOKEN" application/json)
+  else
+    plua=$(lua POST '{"bits":256}' "$TOKEN" application/json)
+  fi
+  wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" -s "$plua" "$KURL/v1/keys/bench/$pcase" >/dev/null
   wait "$perf_pid" || true
   perf report -i "$W/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
     grep -E '^ +[0-9]' | head -n 30
