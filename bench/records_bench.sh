@@ -47,4 +47,16 @@ curl -sS -f -o /dev/null --cacert "$SBX_KMS_CACERT" -H "Authorization: Bearer $S
 
 lscpu | sed -n 's/^Model name: *//p' | head -1
 echo "$(nproc) CPUs; server and client on the same machine; ${SECS} s per case"
-"$build/records_bench" -s "$SECS" -t "$THREADS" -k "$URL/bench" "$@"
+out=$("$build/records_bench" -s "$SECS" -t "$THREADS" -k "$URL/bench" "$@")
+echo "$out"
+
+# The peer in the same run: OpenSSL's own AES-256-GCM on 1 KiB blocks (one
+# context, no per-message setup, no framing, one core): the ceiling for a record.
+peer=$(openssl speed -seconds "$SECS" -bytes 1024 -evp aes-256-gcm 2>&1 |
+    awk '/^Doing/ { n = $(NF-3) } END { print n / '"$SECS"' }')
+[ -n "$peer" ] && [ "${peer%.*}" -gt 0 ] || { echo "records-bench: openssl speed gave no figure" >&2; exit 1; }
+printf '\nopenssl speed -evp aes-256-gcm, 1024 B blocks, one core: %.0f blocks/s\n' "$peer"
+echo "$out" | awk -v peer="$peer" '/records\/s/ {
+    for (i = 1; i <= NF; i++) if ($i == "records/s") n = $(i - 1)
+    label = $0; sub(/:.*/, "", label)
+    printf "%-50s %5.1f %% of openssl speed\n", label, 100 * n / peer }'
