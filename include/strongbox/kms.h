@@ -61,9 +61,9 @@ typedef struct sbx_kms_client_options {
      * the leaf certificate must match the pin exactly.
      */
     const char *fingerprint;
-    const char *client_cert; /**< PEM client certificate for TLS client auth, or NULL */
-    const char *client_key;  /**< its PEM private key, or NULL */
-    unsigned timeout_ms;     /**< whole request, per attempt (default 10000) */
+    const char *client_cert;     /**< PEM client certificate for TLS client auth, or NULL */
+    const char *client_key;      /**< its PEM private key, or NULL */
+    unsigned timeout_ms;         /**< whole request, per attempt (default 10000) */
     unsigned connect_timeout_ms; /**< TCP + TLS handshake, per attempt (default 3000) */
     /**
      * Extra attempts for idempotent calls (reads, datakey, encrypt, decrypt,
@@ -152,9 +152,11 @@ SBX_EXTERN int sbx_kms_key_create(sbx_kms_client *c, const char *name, uint64_t 
 /** @brief GET /v1/keys/{name}. */
 SBX_EXTERN int sbx_kms_key_read(sbx_kms_client *c, const char *name, sbx_buf *meta) SBX_WARN_UNUSED;
 /** @brief GET /v1/keys[?prefix=]; answers {"keys": [...]} in json. prefix may be NULL. */
-SBX_EXTERN int sbx_kms_key_list(sbx_kms_client *c, const char *prefix, sbx_buf *json) SBX_WARN_UNUSED;
+SBX_EXTERN int sbx_kms_key_list(sbx_kms_client *c, const char *prefix,
+                                sbx_buf *json) SBX_WARN_UNUSED;
 /** @brief POST /v1/keys/{name}/rotate (not retried). */
-SBX_EXTERN int sbx_kms_key_rotate(sbx_kms_client *c, const char *name, sbx_buf *meta) SBX_WARN_UNUSED;
+SBX_EXTERN int sbx_kms_key_rotate(sbx_kms_client *c, const char *name,
+                                  sbx_buf *meta) SBX_WARN_UNUSED;
 /** @brief POST /v1/keys/{name}/config; a negative value leaves that setting unchanged. */
 SBX_EXTERN int sbx_kms_key_config(sbx_kms_client *c, const char *name,
                                   int64_t min_decryption_version, int64_t auto_rotate_period,
@@ -163,7 +165,8 @@ SBX_EXTERN int sbx_kms_key_config(sbx_kms_client *c, const char *name,
 SBX_EXTERN int sbx_kms_key_delete(sbx_kms_client *c, const char *name, int64_t delay,
                                   sbx_buf *meta) SBX_WARN_UNUSED;
 /** @brief POST /v1/keys/{name}/restore. */
-SBX_EXTERN int sbx_kms_key_restore(sbx_kms_client *c, const char *name, sbx_buf *meta) SBX_WARN_UNUSED;
+SBX_EXTERN int sbx_kms_key_restore(sbx_kms_client *c, const char *name,
+                                   sbx_buf *meta) SBX_WARN_UNUSED;
 /** @brief POST /v1/keys/{name}/versions/{v}/destroy (crypto-shredding). */
 SBX_EXTERN int sbx_kms_key_destroy_version(sbx_kms_client *c, const char *name, unsigned version,
                                            sbx_buf *meta) SBX_WARN_UNUSED;
@@ -172,9 +175,9 @@ SBX_EXTERN int sbx_kms_key_destroy_version(sbx_kms_client *c, const char *name, 
 
 /** A data key from the server. SECRET: plaintext is in secure memory. */
 typedef struct sbx_kms_datakey {
-    uint8_t *plaintext;    /**< bits/8 bytes (secure memory), NULL when wrapped_only */
+    uint8_t *plaintext; /**< bits/8 bytes (secure memory), NULL when wrapped_only */
     size_t plaintext_len;
-    char *ciphertext;      /**< "sbx:v<N>:<base64>", NUL-terminated, malloc'ed */
+    char *ciphertext; /**< "sbx:v<N>:<base64>", NUL-terminated, malloc'ed */
     unsigned key_version;
 } sbx_kms_datakey;
 
@@ -219,11 +222,11 @@ SBX_EXTERN int sbx_kms_rewrap(sbx_kms_client *c, const char *name, const char *c
 typedef struct sbx_kms_cache sbx_kms_cache;
 
 typedef struct sbx_kms_cache_limits {
-    unsigned version;     /**< SBX_KMS_CACHE_LIMITS_VERSION */
-    uint64_t max_age_ms;  /**< an entry is used for at most this long (default 3600000) */
-    uint64_t max_uses;    /**< encryptions per data key (default 1<<24) */
-    uint64_t max_bytes;   /**< bytes encrypted per data key (default 1<<36) */
-    size_t max_entries;   /**< entries kept, least recently used evicted first (default 1000) */
+    unsigned version;    /**< SBX_KMS_CACHE_LIMITS_VERSION */
+    uint64_t max_age_ms; /**< an entry is used for at most this long (default 3600000) */
+    uint64_t max_uses;   /**< encryptions per data key (default 1<<24) */
+    uint64_t max_bytes;  /**< bytes encrypted per data key (default 1<<36) */
+    size_t max_entries;  /**< entries kept, least recently used evicted first (default 1000) */
 } sbx_kms_cache_limits;
 
 #define SBX_KMS_CACHE_LIMITS_VERSION 1
@@ -267,16 +270,16 @@ SBX_EXTERN int sbx_kms_cache_datakey(sbx_kms_cache *cache, const char *name,
  * @return 0, SBX_ETOOBIG (the plaintext is over 64 bytes: not a data key),
  *         or the client's error.
  */
-SBX_EXTERN int sbx_kms_cache_decrypt(sbx_kms_cache *cache, const char *name,
-                                     const char *ciphertext, const sbx_kms_pair *ctx, size_t n,
-                                     uint8_t out[64], size_t *out_len) SBX_WARN_UNUSED;
+SBX_EXTERN int sbx_kms_cache_decrypt(sbx_kms_cache *cache, const char *name, const char *ciphertext,
+                                     const sbx_kms_pair *ctx, size_t n, uint8_t out[64],
+                                     size_t *out_len) SBX_WARN_UNUSED;
 
 /** Counters, for tests and monitoring. */
 typedef struct sbx_kms_cache_stats {
     uint64_t hits;
-    uint64_t misses;       /**< fetches made (datakey + decrypt requests, failed ones too) */
-    uint64_t evictions;    /**< entries dropped for size */
-    uint64_t expirations;  /**< entries dropped for age, uses or bytes */
+    uint64_t misses;      /**< fetches made (datakey + decrypt requests, failed ones too) */
+    uint64_t evictions;   /**< entries dropped for size */
+    uint64_t expirations; /**< entries dropped for age, uses or bytes */
     size_t entries;
 } sbx_kms_cache_stats;
 
@@ -330,8 +333,9 @@ SBX_EXTERN int sbx_identity_kms_new(sbx_identity **out,
  * @param overrides may be NULL; non-NULL fields win over the environment
  *        (its urls, when url_count > 0, replace SBX_KMS_URL).
  */
-SBX_EXTERN int sbx_identity_kms_new_from_env(sbx_identity **out,
-                                             const sbx_kms_client_options *overrides) SBX_WARN_UNUSED;
+SBX_EXTERN int
+sbx_identity_kms_new_from_env(sbx_identity **out,
+                              const sbx_kms_client_options *overrides) SBX_WARN_UNUSED;
 
 #ifdef __cplusplus
 }
