@@ -87,20 +87,6 @@ overrides(sbx_kms_client_options *ov, struct cli_kms_opts *o)
 }
 
 static int
-add_recipient(sbx_recipient ***list, size_t *n, sbx_recipient *r)
-{
-    sbx_recipient **grown = realloc(*list, (*n + 1) * sizeof(*grown));
-    if (grown == NULL) {
-        sbx_recipient_free(r);
-        cli_errorf("out of memory");
-        return SBX_ENOMEM;
-    }
-    grown[(*n)++] = r;
-    *list = grown;
-    return 0;
-}
-
-static int
 one_recipient(sbx_recipient **r, struct cli_kms_opts *o, const sbx_kms_client_options *ov,
               const char *url)
 {
@@ -141,7 +127,7 @@ cli_kms_add_recipients(sbx_recipient ***list, size_t *n, struct cli_kms_opts *o)
             cli_errorf("--kms %s: %s", o->keys[i], sbx_error_last()->message);
             return err;
         }
-        if ((err = add_recipient(list, n, r)) < 0)
+        if ((err = cli_recipient_append(list, n, r)) < 0)
             return err;
     }
     return 0;

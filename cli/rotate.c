@@ -157,20 +157,6 @@ load_identities(sbx_identity ***ids, size_t *n, struct rot_args *a, struct pass_
 }
 
 static int
-add(sbx_recipient ***list, size_t *n, sbx_recipient *r)
-{
-    sbx_recipient **grown = realloc(*list, (*n + 1) * sizeof(*grown));
-    if (grown == NULL) {
-        sbx_recipient_free(r);
-        cli_errorf("out of memory");
-        return SBX_ENOMEM;
-    }
-    grown[(*n)++] = r;
-    *list = grown;
-    return 0;
-}
-
-static int
 add_file(sbx_recipient ***list, size_t *n, const char *path)
 {
     sbx_buf text = SBX_BUF_INIT;
@@ -184,7 +170,7 @@ add_file(sbx_recipient ***list, size_t *n, const char *path)
         goto out;
     }
     for (; i < k && err == 0; i++)
-        err = add(list, n, got[i]);
+        err = cli_recipient_append(list, n, got[i]);
     for (; i < k; i++)
         sbx_recipient_free(got[i]);
     sbx_recipients_free(got, 0);
@@ -211,7 +197,7 @@ load_recipients(sbx_recipient ***list, size_t *n, struct rot_args *a)
             cli_error_lib(NULL);
             return err;
         }
-        return add(list, n, r);
+        return cli_recipient_append(list, n, r);
     }
     for (size_t i = 0; i < a->nr && err == 0; i++) {
         sbx_recipient *r = NULL;
@@ -219,7 +205,7 @@ load_recipients(sbx_recipient ***list, size_t *n, struct rot_args *a)
             cli_errorf("-r: %s", sbx_error_last()->message);
             return err;
         }
-        err = add(list, n, r);
+        err = cli_recipient_append(list, n, r);
     }
     for (size_t i = 0; i < a->nrf && err == 0; i++)
         err = add_file(list, n, a->rfiles[i]);
