@@ -105,6 +105,12 @@ static int
 no_match(const sbx_age_header *hdr, sbx_identity *const *ids, size_t nids)
 {
     for (size_t i = 0; i < nids; i++) {
+        const char *msg;
+        int code = sbx_age__kms_failure(ids[i], &msg);
+        if (code < 0)
+            return sbx__error(code, "%s", msg);
+    }
+    for (size_t i = 0; i < nids; i++) {
         const char *why = sbx_age__kms_skipped(ids[i]);
         if (why != NULL)
             return sbx__error(SBX_ENOMATCH,
@@ -128,6 +134,8 @@ unwrap_file_key(uint8_t file_key[SBX_AGE_FILE_KEY_LEN], const sbx_age_header *hd
     int err;
     if ((err = validate_stanzas(hdr)) < 0)
         return err;
+    for (size_t i = 0; i < nids; i++)
+        sbx_age__kms_begin(ids[i]);
     for (size_t i = 0; i < nids; i++) {
         for (size_t s = 0; s < hdr->count; s++) {
             err = ids[i]->ops->unwrap(ids[i], &hdr->stanzas[s], file_key);

@@ -63,6 +63,15 @@ bool sbx_age__is_kms_identity(const sbx_identity *id);
  * Borrowed: valid until id is freed.
  */
 const char *sbx_age__kms_skipped(const sbx_identity *id);
+/* Forget what the last file's stanzas left (skipped servers, failures): called per file. */
+void sbx_age__kms_begin(sbx_identity *id);
+/*
+ * The first key server failure in the current file (a negative code, with its
+ * message: server down, token refused, ciphertext refused), or 0. A failing
+ * sbx-kms stanza does not fail the file at once: another stanza (another
+ * server) may still open it; this is reported when none does.
+ */
+int sbx_age__kms_failure(const sbx_identity *id, const char **message);
 /*
  * Rewrap an sbx-kms stanza's ciphertext to the key's latest version through
  * the server (POST .../rewrap, same context), with id's credentials and trust

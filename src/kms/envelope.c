@@ -191,6 +191,8 @@ struct kms_identity {
     struct kms_conn *conns;
     size_t nconns;
     char *skipped; // the first stanza server we refused to contact, or NULL
+    int failed;    // the first server failure in the current file (code), or 0
+    char *failure; // its message
 };
 
 static void
@@ -212,6 +214,7 @@ identity_free(sbx_identity *id)
     free(k->client_cert);
     free(k->client_key);
     free(k->skipped);
+    free(k->failure);
     free(k);
 }
 
@@ -357,6 +360,13 @@ identity_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_
     body_string(ct, s);
     if ((err = sbx_kms_decrypt(client, name, ct, file_key_ctx, 1, &pt, &version)) < 0) {
         err = stanza_error(err, s->args[0], "the key server did not unwrap the file key");
+        // Another sbx-kms stanza (another server, for redundancy) may still open the
+        // file: remember the first failure, report it if nothing else matches.
+        if (k->failed == 0) {
+            k->failed = err;
+            k->failure = strdup(sbx_error_last()->message);
+        }
+        err = SBX_AGE_NOT_MINE;
         goto out;
     }
     if (pt.len != SBX_AGE_FILE_KEY_LEN) {
@@ -531,6 +541,31 @@ sbx_age__kms_skipped(const sbx_identity *id)
     if (!sbx_age__is_kms_identity(id))
         return NULL;
     return ((const struct kms_identity *)id)->skipped;
+}
+
+/* see age/keys.h */
+void
+sbx_age__kms_begin(sbx_identity *id)
+{
+    if (!sbx_age__is_kms_identity(id))
+        return;
+    struct kms_identity *k = (struct kms_identity *)id;
+    free(k->skipped);
+    free(k->failure);
+    k->skipped = k->failure = NULL;
+    k->failed = 0;
+}
+
+/* see age/keys.h */
+int
+sbx_age__kms_failure(const sbx_identity *id, const char **message)
+{
+    *message = NULL;
+    if (!sbx_age__is_kms_identity(id))
+        return 0;
+    const struct kms_identity *k = (const struct kms_identity *)id;
+    *message = k->failure != NULL ? k->failure : "the key server did not unwrap the file key";
+    return k->failed;
 }
 
 /* see age/keys.h */

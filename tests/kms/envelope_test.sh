@@ -277,7 +277,16 @@ check "  it decrypts" cmp -s plain.bin r4.out
 "$SBX" rotate --kms-rewrap --kms-rewrap -r "$XPUB" r.age >/dev/null 2>err
 check "--kms-rewrap with new recipients is a usage error" test $? -eq 2
 
+# Redundancy: one file for two key servers (both CAs trusted, both allowed).
+cat "$A_CA" "$B_CA" >both-ca.pem
+envAB() { env SBX_KMS_TOKEN="$DEV_TOKEN" SBX_KMS_CACERT="$T/both-ca.pem" SBX_KMS_URL="$A_URL,$B_URL" "$@"; }
+envAB "$SBX" encrypt --kms "$A_URL/files" --kms "$B_URL/files" -o ab.age plain.bin 2>err
+check "encrypt to two key servers: two sbx-kms stanzas" \
+    test "$(grep -ac '^-> sbx-kms ' ab.age)" -eq 2
+
 stop_server "$A_PID"
+envAB "$SBX" decrypt -o ab.out ab.age 2>err
+check "server A down: a file also wrapped by server B opens through B" cmp -s plain.bin ab.out
 expect_fail "server down: a clear error naming it" "$A_URL" envA "$SBX" decrypt -o down.out k.age
 check "  no output file is left" test ! -e down.out
 cp k.age k.before
