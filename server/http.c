@@ -535,6 +535,8 @@ worker_setup(worker *w)
         return err;
     } else {
         w->own_store = true;
+        if ((err = kms_store_copy_integrity_key(w->st, o->store0)) < 0)
+            return err;
     }
     if ((w->base = event_base_new()) == NULL || worker_events(w) < 0)
         return sbx__error(SBX_EIO, "cannot set up event loop %u (libevent)", w->index);

@@ -24,6 +24,7 @@
 #include "tls.h"
 #include "util.h"
 
+#include "core/crypto.h"
 #include "core/error.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
@@ -250,6 +251,18 @@ root_from_file(serve_ctx *s, uint8_t root[32])
     return err;
 }
 
+/* Rows at rest are tagged under a key derived from the root key (store.h). */
+static int
+storage_integrity(kms_store *st, const uint8_t root[32])
+{
+    uint8_t key[32];
+    int err = sbx__hkdf_sha256(key, root, 32, NULL, 0, "sbx-kms-storage-integrity-v1");
+    if (err == 0)
+        err = kms_store_set_integrity_key(st, key);
+    SBX_WIPE_BUF(key);
+    return err;
+}
+
 static int
 setup_keystore(serve_ctx *s)
 {
@@ -271,6 +284,8 @@ setup_keystore(serve_ctx *s)
                                        "root.key that belongs to this database)");
     if (err == 0)
         err = kms_keystore_new(&s->ks, root);
+    if (err == 0)
+        err = storage_integrity(s->st, root);
     SBX_WIPE_BUF(root);
     return err;
 }

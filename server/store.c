@@ -4,9 +4,16 @@
  */
 #include "store_impl.h"
 
+#include "core/crypto.h"
 #include "core/error.h"
+#include "strongbox/memory.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
+
+#define ROW_MAC_LEN 32
 
 const uint8_t kms__store_empty[1] = {0};
 
@@ -108,8 +115,80 @@ kms_store_open(kms_store **out, const char *url)
 void
 kms_store_close(kms_store *s)
 {
-    if (s != NULL)
+    if (s != NULL) {
+        sbx_secret_free(s->mac_key, ROW_MAC_LEN);
+        s->mac_key = NULL;
         s->ops->close(s);
+    }
+}
+
+/* see store.h */
+int
+kms_store_set_integrity_key(kms_store *s, const uint8_t key[32])
+{
+    if (s == NULL)
+        return sbx__error(SBX_EINVAL, "kms_store_set_integrity_key: store is NULL");
+    sbx_secret_free(s->mac_key, ROW_MAC_LEN);
+    s->mac_key = NULL;
+    if (key == NULL)
+        return 0;
+    if ((s->mac_key = sbx_secret_alloc(ROW_MAC_LEN)) == NULL)
+        return sbx__error(SBX_ENOMEM, "out of memory for the storage integrity key");
+    memcpy(s->mac_key, key, ROW_MAC_LEN);
+    return 0;
+}
+
+/* see store.h */
+int
+kms_store_copy_integrity_key(kms_store *dst, const kms_store *src)
+{
+    return kms_store_set_integrity_key(dst, src != NULL ? src->mac_key : NULL);
+}
+
+static bool
+protected_ns(const kms_store *s, const char *ns)
+{
+    return s->mac_key != NULL && strcmp(ns, "meta") != 0;
+}
+
+/* HMAC-SHA-256(mac_key, ns || 0 || key || 0 || val): binds the bytes to their row. */
+static int
+row_mac(uint8_t out[ROW_MAC_LEN], const kms_store *s, const char *ns, const char *key,
+        const uint8_t *val, size_t len)
+{
+    size_t nl = strlen(ns) + 1, kl = strlen(key) + 1;
+    uint8_t *msg = malloc(nl + kl + len + 1);
+    if (msg == NULL)
+        return sbx__error(SBX_ENOMEM, "out of memory for a storage row tag");
+    memcpy(msg, ns, nl);
+    memcpy(msg + nl, key, kl);
+    if (len > 0)
+        memcpy(msg + nl + kl, val, len);
+    int err = sbx__hmac_sha256(out, s->mac_key, msg, nl + kl + len);
+    sbx_wipe(msg, nl + kl + len);
+    free(msg);
+    return err;
+}
+
+/* Checks and strips the tag of a row read from ns/key: *len shrinks by ROW_MAC_LEN. */
+static int
+row_verify(const kms_store *s, const char *ns, const char *key, const uint8_t *val, size_t *len)
+{
+    uint8_t want[ROW_MAC_LEN];
+    if (*len < ROW_MAC_LEN)
+        return sbx__error(SBX_EIO,
+                          "storage row %s/%s has no integrity tag: it was not written by this "
+                          "server under this root key (edited in the database?)",
+                          ns, key);
+    int err = row_mac(want, s, ns, key, val, *len - ROW_MAC_LEN);
+    if (err == 0 && CRYPTO_memcmp(want, val + *len - ROW_MAC_LEN, ROW_MAC_LEN) != 0)
+        err = sbx__error(SBX_EIO,
+                         "storage row %s/%s does not authenticate under the root key: it was "
+                         "edited, planted or moved in the database; restore it from a backup",
+                         ns, key);
+    if (err == 0)
+        *len -= ROW_MAC_LEN;
+    return err;
 }
 
 /* see store.h */
@@ -133,7 +212,21 @@ kms_store_get(kms_store *s, const char *ns, const char *key, uint8_t **val, size
     if (s == NULL || val == NULL || len == NULL)
         return sbx__error(SBX_EINVAL, "kms_store_get: store, val and len must not be NULL");
     int err = check_ns_key(ns, key);
-    return err < 0 ? err : s->ops->get(s, ns, key, val, len, rev);
+    if (err == 0)
+        err = s->ops->get(s, ns, key, val, len, rev);
+    if (err == 0 && protected_ns(s, ns)) {
+        size_t full = *len;
+        if ((err = row_verify(s, ns, key, *val, len)) == 0) {
+            sbx_wipe(*val + *len, full - *len);
+            (*val)[*len] = 0; // still NUL-terminated one byte past *len
+        } else {
+            sbx_wipe(*val, full);
+            free(*val);
+            *val = NULL;
+            *len = 0;
+        }
+    }
+    return err;
 }
 
 /* see store.h */
@@ -153,7 +246,18 @@ kms_store_put(kms_store *s, const char *ns, const char *key, const void *val, si
                           KMS_STORE_VALUE_MAX);
     if (expect_rev < KMS_REV_ANY)
         return sbx__error(SBX_EINVAL, "storage: bad expected revision %lld", (long long)expect_rev);
-    return s->ops->put(s, ns, key, len > 0 ? val : kms__store_empty, len, expect_rev, new_rev);
+    if (!protected_ns(s, ns))
+        return s->ops->put(s, ns, key, len > 0 ? val : kms__store_empty, len, expect_rev, new_rev);
+    uint8_t *tagged = malloc(len + ROW_MAC_LEN);
+    if (tagged == NULL)
+        return sbx__error(SBX_ENOMEM, "out of memory for a storage row");
+    if (len > 0)
+        memcpy(tagged, val, len);
+    if ((err = row_mac(tagged + len, s, ns, key, tagged, len)) == 0)
+        err = s->ops->put(s, ns, key, tagged, len + ROW_MAC_LEN, expect_rev, new_rev);
+    sbx_wipe(tagged, len + ROW_MAC_LEN);
+    free(tagged);
+    return err;
 }
 
 /* see store.h */
@@ -186,6 +290,22 @@ kms__prefix_end(char *out, const char *prefix)
     return n;
 }
 
+/* kms_store_list through the integrity check: every row verified, tags stripped. */
+struct verified_list {
+    const kms_store *s;
+    const char *ns;
+    kms_store_list_cb cb;
+    void *ctx;
+};
+
+static int
+verified_row(void *arg, const char *key, const uint8_t *val, size_t len, int64_t rev)
+{
+    struct verified_list *vl = arg;
+    int err = row_verify(vl->s, vl->ns, key, val, &len);
+    return err < 0 ? err : vl->cb(vl->ctx, key, val, len, rev);
+}
+
 /* see store.h */
 int
 kms_store_list(kms_store *s, const char *ns, const char *prefix, kms_store_list_cb cb, void *ctx)
@@ -201,7 +321,10 @@ kms_store_list(kms_store *s, const char *ns, const char *prefix, kms_store_list_
     if (strnlen(prefix, KMS_STORE_KEY_MAX + 1) > KMS_STORE_KEY_MAX)
         return sbx__error(SBX_EINVAL, "storage: prefix is longer than %d bytes", KMS_STORE_KEY_MAX);
     size_t hi_len = kms__prefix_end(hi, prefix);
-    return s->ops->list(s, ns, prefix, hi_len > 0 ? hi : NULL, hi_len, cb, ctx);
+    if (!protected_ns(s, ns))
+        return s->ops->list(s, ns, prefix, hi_len > 0 ? hi : NULL, hi_len, cb, ctx);
+    struct verified_list vl = {s, ns, cb, ctx};
+    return s->ops->list(s, ns, prefix, hi_len > 0 ? hi : NULL, hi_len, verified_row, &vl);
 }
 
 /* see store.h */

@@ -40,6 +40,7 @@ typedef struct {
 
 struct kms_store {
     const kms_store_ops *ops;
+    uint8_t *mac_key; /* integrity key (secure memory, 32 bytes), or NULL: see store.c */
 };
 
 /* SQLite: a file (created 0600), or the process-shared in-memory database NAME when memory. */

@@ -282,6 +282,26 @@ check "a missing root.key with an existing database: refuses to start" bash -c \
     "[ $rc -ne 0 ] && grep -q 'root.key is missing' server.log"
 mv root.key.moved "$D/root.key"
 
+# ================================================================== rows edited in the database
+# Key metadata is JSON in the database, tagged under the root key: lowering
+# min_decryption_version (or anything else) with SQL is refused, not obeyed.
+if command -v sqlite3 >/dev/null; then
+    sqlite3 "$D/kms.db" "UPDATE sbx_kv SET value = CAST(replace(CAST(value AS TEXT), '\"auto_rotate_period\":0', '\"auto_rotate_period\":7') AS BLOB) WHERE ns = 'key' AND key = 'app';"
+    check "the edit changed the stored row" bash -c "sqlite3 '$D/kms.db' \"SELECT count(*) FROM sbx_kv WHERE ns = 'key' AND key = 'app' AND instr(CAST(value AS TEXT), 'auto_rotate_period\\\":7') > 0\" | grep -qx 1"
+    if start_server; then
+        api GET /v1/keys/app
+        check "an edited key row: 500 naming the row, not the edited metadata" \
+            bash -c "[ '$code' = 500 ] && grep -q 'key/app does not authenticate' body"
+        api POST /v1/keys/app2 '{}'
+        check "other keys still work" [ "$code" = 201 ]
+        stop_server
+    else
+        not_ok "restart for the edited-row check"
+    fi
+else
+    not_ok "sqlite3 is missing (scripts/deps.sh installs it)"
+fi
+
 # ================================================================== --dev
 "$SBX" kms serve --dev --listen 127.0.0.1:0 --ready-file "$T/ready.dev" >dev.log 2>&1 &
 DEV_PID=$!

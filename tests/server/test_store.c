@@ -450,6 +450,82 @@ binary_values_keep_their_nul_bytes(void **state)
     kms_store_close(st);
 }
 
+/* Counts rows seen by kms_store_list. */
+static int
+count_row(void *ctx, const char *key, const uint8_t *val, size_t len, int64_t rev)
+{
+    (void)key, (void)val, (void)len, (void)rev;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void
+integrity_tags_detect_edited_planted_and_moved_rows(void **state)
+{
+    char ns[33];
+    uint8_t mk[32], *val = NULL, *raw = NULL;
+    size_t len = 0, raw_len = 0;
+    int rows = 0;
+    (void)state;
+    fresh_ns(ns);
+    test_rand_fill(mk, sizeof(mk));
+    kms_store *st = open_store(), *plain = open_store(), *other = open_store();
+    assert_sbx_ok(kms_store_set_integrity_key(st, mk));
+    assert_sbx_ok(kms_store_copy_integrity_key(other, st));
+
+    // Values written with the key read back as written, on this handle and a copy's.
+    put_ok(st, ns, "a", "{\"min_decryption_version\":3}");
+    put_ok(st, ns, "b", "second");
+    assert_value(st, ns, "a", "{\"min_decryption_version\":3}", 28, 1);
+    assert_value(other, ns, "b", "second", 6, 1);
+    assert_sbx_ok(kms_store_list(st, ns, "", count_row, &rows));
+    assert_int_equal(rows, 2);
+    // At rest each row carries 32 more bytes (seen through a handle without the key).
+    assert_sbx_ok(kms_store_get(plain, ns, "a", &raw, &raw_len, NULL));
+    assert_int_equal(raw_len, 28 + 32);
+
+    // Edited in the database: refused by get and by list, naming the row.
+    raw[22] = '1';
+    assert_sbx_ok(kms_store_put(plain, ns, "a", raw, raw_len, KMS_REV_ANY, NULL));
+    assert_sbx_err(kms_store_get(st, ns, "a", &val, &len, NULL), SBX_EIO);
+    assert_null(val);
+    assert_true(test_contains(sbx_error_last()->message, "does not authenticate"));
+    assert_true(test_contains(sbx_error_last()->message, "/a"));
+    rows = 0;
+    assert_sbx_err(kms_store_list(st, ns, "", count_row, &rows), SBX_EIO);
+
+    // Moved: b's valid bytes copied under key a.
+    uint8_t *braw = NULL;
+    size_t braw_len = 0;
+    assert_sbx_ok(kms_store_get(plain, ns, "b", &braw, &braw_len, NULL));
+    assert_sbx_ok(kms_store_put(plain, ns, "a", braw, braw_len, KMS_REV_ANY, NULL));
+    assert_sbx_err(kms_store_get(st, ns, "a", &val, &len, NULL), SBX_EIO);
+
+    // Planted without a tag (too short to carry one, and long enough to look like one).
+    assert_sbx_ok(kms_store_put(plain, ns, "c", "short", 5, KMS_REV_ANY, NULL));
+    assert_sbx_err(kms_store_get(st, ns, "c", &val, &len, NULL), SBX_EIO);
+    assert_true(test_contains(sbx_error_last()->message, "no integrity tag"));
+    static const char forty[] = "0123456789012345678901234567890123456789";
+    assert_sbx_ok(kms_store_put(plain, ns, "d", forty, 40, KMS_REV_ANY, NULL));
+    assert_sbx_err(kms_store_get(st, ns, "d", &val, &len, NULL), SBX_EIO);
+
+    // Another root key (another integrity key) does not open the rows.
+    mk[0] ^= 1;
+    assert_sbx_ok(kms_store_set_integrity_key(other, mk));
+    assert_sbx_err(kms_store_get(other, ns, "b", &val, &len, NULL), SBX_EIO);
+
+    // The namespace "meta" (the root key's own records) is never tagged.
+    put_ok(plain, "meta", "integrity-test", "x");
+    assert_value(st, "meta", "integrity-test", "x", 1, 0);
+    assert_sbx_ok(kms_store_delete(st, "meta", "integrity-test", KMS_REV_ANY));
+
+    free(raw);
+    free(braw);
+    kms_store_close(st);
+    kms_store_close(plain);
+    kms_store_close(other);
+}
+
 static void
 bad_keys_and_namespaces_are_refused(void **state)
 {
@@ -840,6 +916,7 @@ postgres_errors_never_show_the_password(void **state)
         cmocka_unit_test(list_walks_many_rows_in_order), cmocka_unit_test(count_is_per_namespace), \
         cmocka_unit_test(values_of_every_size_up_to_the_limit_round_trip),                         \
         cmocka_unit_test(binary_values_keep_their_nul_bytes),                                      \
+        cmocka_unit_test(integrity_tags_detect_edited_planted_and_moved_rows),                     \
         cmocka_unit_test(bad_keys_and_namespaces_are_refused),                                     \
         cmocka_unit_test(handles_see_each_others_writes_at_once),                                  \
         cmocka_unit_test(racing_put_if_absent_has_exactly_one_winner),                             \
