@@ -481,11 +481,14 @@ store_token(kms_store *st, const char *name, const char *token, const char *cons
     uint8_t hash[32];
     char hex[65];
     int64_t now = kms_now();
+    // Expiry is in whole seconds and a token expires when the clock reaches it: count
+    // from the next whole second, so a token lives at least ttl seconds (at most ttl + 1).
+    int64_t expires = ttl ? (kms_now_ms() + 999) / 1000 + ttl : 0;
     sha256(hash, token, strlen(token));
     kms_hex(hex, hash, 32);
     json_t *rec = json_pack("{s:s, s:s, s:o, s:b, s:I, s:I}", "id", id, "name", name, "policies",
                             policies_json(policies, n), "admin", (int)admin, "created",
-                            (json_int_t)now, "expires", (json_int_t)(ttl ? now + ttl : 0));
+                            (json_int_t)now, "expires", (json_int_t)expires);
     return put_record(st, "token", hex, rec, KMS_REV_ABSENT);
 }
 
