@@ -64,12 +64,19 @@ overrides(sbx_kms_client_options *ov, struct cli_kms_opts *o)
     sbx_kms_client_options init = SBX_KMS_CLIENT_OPTIONS_INIT;
     *ov = init;
     if (o->token_file != NULL && o->token.len == 0) {
+        if (strcmp(o->token_file, "-") == 0) {
+            // Standard input is the data (INPUT) or another flag's; a token read from
+            // it would take the first line of the plaintext and send it to the server.
+            cli_errorf("--kms-token-file -: the token cannot come from standard input; give "
+                       "a file (or /dev/fd/N), or set SBX_KMS_TOKEN");
+            return SBX_EINVAL;
+        }
         int err = cli_read_small_file(&o->token, o->token_file, "token file", true);
         if (err < 0)
             return err;
-        size_t line = strcspn((const char *)o->token.ptr, "\r\n");
-        if (line > o->token.len)
-            line = o->token.len;
+        size_t line = 0; // the first line, within the bytes read (no NUL there)
+        while (line < o->token.len && o->token.ptr[line] != '\r' && o->token.ptr[line] != '\n')
+            line++;
         o->token.len = line;
         if (line == 0 || sbx_buf_append(&o->token, "", 1) < 0) {
             cli_errorf("token file %s: %s", o->token_file,

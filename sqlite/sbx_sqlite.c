@@ -27,10 +27,6 @@ SQLITE_EXTENSION_INIT1
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef SQLITE_DIRECTONLY
-#define SQLITE_DIRECTONLY 0x000080000
-#endif
-
 static void
 result_lib_error(sqlite3_context *ctx, const char *fn)
 {
@@ -217,7 +213,16 @@ __attribute__((visibility("default"))) int
 sqlite3_sbxsqlite_init(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api)
 {
     SQLITE_EXTENSION_INIT2(api);
-    (void)errmsg;
+    // SQLITE_DIRECTONLY (3.30) keeps views and triggers of a database from someone else
+    // from calling sbx_decrypt/sbx_encrypt; older SQLite ignores the flag silently.
+    if (sqlite3_libversion_number() < 3030000) {
+        if (errmsg != NULL)
+            *errmsg = sqlite3_mprintf("sbx_sqlite needs SQLite 3.30 or newer (this is %s): "
+                                      "older versions would let views and triggers call "
+                                      "sbx_decrypt",
+                                      sqlite3_libversion());
+        return SQLITE_ERROR;
+    }
     const int direct = SQLITE_UTF8 | SQLITE_DIRECTONLY;
     int rc = sqlite3_create_function(db, "sbx_encrypt", 3, direct, NULL, fn_encrypt, NULL, NULL);
     if (rc == SQLITE_OK)

@@ -25,7 +25,6 @@
  */
 #include "kms/client.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -104,6 +103,33 @@ sbx_kms__last_attempts(void)
 
 /* ---------------------------------------------------------------- names, URLs */
 
+/* ASCII-only classes: <ctype.h> follows the locale (a Latin-1 locale would take
+ * bytes >= 0x80 as letters, in key names and in the host names compared to
+ * decide where the token may go). */
+static bool
+ascii_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool
+ascii_alnum(int c)
+{
+    return ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+ascii_xdigit(int c)
+{
+    return ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int
+ascii_lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
 /* see kms/client.h */
 bool
 sbx_kms__name_ok(const char *name)
@@ -115,7 +141,7 @@ sbx_kms__name_ok(const char *name)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)name[i];
-        if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
+        if (!ascii_alnum(ch) && ch != '.' && ch != '_' && ch != '-')
             return false;
     }
     return true;
@@ -141,7 +167,7 @@ prefix_ok(const char *p)
     if (n > SBX_KMS__NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)p[i]) && p[i] != '.' && p[i] != '_' && p[i] != '-')
+        if (!ascii_alnum((unsigned char)p[i]) && p[i] != '.' && p[i] != '_' && p[i] != '-')
             return false;
     return true;
 }
@@ -159,14 +185,15 @@ authority_parse(const char *url, size_t *end, const char *what)
     size_t i = sizeof scheme - 1;
     if (url[i] == '[') {
         size_t j = i + 1;
-        while (isxdigit((unsigned char)url[j]) || url[j] == ':' || url[j] == '.')
+        while (ascii_xdigit((unsigned char)url[j]) || url[j] == ':' || url[j] == '.')
             j++;
         if (url[j] != ']' || j == i + 1)
             return sbx__error(SBX_EINVAL, "%s: bad IPv6 address (use [addr]:port)", what);
         i = j + 1;
     } else {
         size_t j = i;
-        while (isalnum((unsigned char)url[j]) || url[j] == '.' || url[j] == '-' || url[j] == '_')
+        while (ascii_alnum((unsigned char)url[j]) || url[j] == '.' || url[j] == '-' ||
+               url[j] == '_')
             j++;
         if (j == i)
             return sbx__error(SBX_EINVAL, "%s has no host name", what);
@@ -177,9 +204,9 @@ authority_parse(const char *url, size_t *end, const char *what)
     if (url[i] == ':') {
         unsigned long port = 0;
         size_t j = i + 1;
-        while (isdigit((unsigned char)url[j]) && j - i <= 5)
+        while (ascii_digit((unsigned char)url[j]) && j - i <= 5)
             port = port * 10 + (unsigned long)(url[j++] - '0');
-        if (j == i + 1 || isdigit((unsigned char)url[j]) || port == 0 || port > 65535)
+        if (j == i + 1 || ascii_digit((unsigned char)url[j]) || port == 0 || port > 65535)
             return sbx__error(SBX_EINVAL, "%s: the port must be a number from 1 to 65535", what);
         i = j;
     }
@@ -237,7 +264,7 @@ sbx_kms__origin(char **out, const char *url)
         return sbx__error_nomem();
     memcpy(s, "https://", 8);
     for (size_t i = 0; i < host_len; i++)
-        s[8 + i] = (char)tolower((unsigned char)host[i]);
+        s[8 + i] = (char)ascii_lower((unsigned char)host[i]);
     if (colon != NULL)
         snprintf(s + 8 + host_len, cap - 8 - host_len, ":%.*s", (int)(hlen - host_len - 1),
                  colon + 1);
@@ -348,9 +375,9 @@ fingerprint_parse(uint8_t pin[32], const char *s)
     for (; *s != '\0'; s++) {
         if (*s == ':')
             continue;
-        int v = isdigit((unsigned char)*s)    ? *s - '0'
-                : isxdigit((unsigned char)*s) ? tolower((unsigned char)*s) - 'a' + 10
-                                              : -1;
+        int v = ascii_digit((unsigned char)*s)    ? *s - '0'
+                : ascii_xdigit((unsigned char)*s) ? ascii_lower((unsigned char)*s) - 'a' + 10
+                                                  : -1;
         if (v < 0 || n >= 64)
             return sbx__error(SBX_EINVAL, "bad certificate fingerprint: expected the SHA-256 as "
                                           "64 hex digits (colons allowed), as `sbx kms serve` "
@@ -423,7 +450,7 @@ options_copy(sbx_kms_client *c, const sbx_kms_client_options *o)
                                       "key its certificate: give both");
     c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
     c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 3000;
-    c->retries = o->retries;
+    c->retries = o->retries > 100 ? 100 : o->retries; // passes = retries + 1 must not wrap
     c->backoff_ms = o->backoff_ms;
     return 0;
 }
@@ -695,6 +722,14 @@ on_write(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+static void
+headers_free(struct curl_slist *l)
+{
+    for (struct curl_slist *p = l; p != NULL; p = p->next)
+        sbx_wipe(p->data, strlen(p->data));
+    curl_slist_free_all(l);
+}
+
 /* Header list (curl copies the strings; the Authorization copy is wiped in headers_free). */
 static struct curl_slist *
 headers_new(const sbx_kms_client *c, bool body)
@@ -706,20 +741,12 @@ headers_new(const sbx_kms_client *c, bool body)
     for (size_t i = 0; i < 2 + (size_t)body; i++) {
         const char *s = i < 2 ? fixed[i] : "Content-Type: application/json";
         if ((t = curl_slist_append(l, s)) == NULL) {
-            curl_slist_free_all(l);
+            headers_free(l); // wipes the copy of the Authorization header
             return NULL;
         }
         l = t;
     }
     return l;
-}
-
-static void
-headers_free(struct curl_slist *l)
-{
-    for (struct curl_slist *p = l; p != NULL; p = p->next)
-        sbx_wipe(p->data, strlen(p->data));
-    curl_slist_free_all(l);
 }
 
 static CURLcode
@@ -1100,6 +1127,9 @@ sbx_kms_request(sbx_kms_client *c, const char *method, const char *path, const c
     if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0 &&
         strcmp(method, "DELETE") != 0)
         return sbx__error(SBX_EINVAL, "sbx_kms_request: method must be GET, POST, PUT or DELETE");
+    if (json_body != NULL && strcmp(method, "GET") == 0)
+        return sbx__error(SBX_EINVAL, "sbx_kms_request: a GET has no body (curl would send it "
+                                      "as a POST)");
     if (path[0] != '/' || strpbrk(path, " #\t\r\n") != NULL)
         return sbx__error(SBX_EINVAL, "sbx_kms_request: the path must start with '/' and "
                                       "contain no space or fragment");

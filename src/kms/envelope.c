@@ -16,9 +16,12 @@
  *    certificate verifies against a pinned CA file or fingerprint. A stanza
  *    for another server is NOT_MINE and remembered, so the final
  *    "no identity matched" message can name it and say how to allow it.
- *  - Any answer from an allowed server other than success fails the file:
- *    the stanza is explicitly for that server, and its refusal (401, 403,
- *    400 "does not authenticate") is what the user needs to see.
+ *  - A failure of an allowed server (down, 401, 403, 400 "does not
+ *    authenticate") does not fail the file at once: another sbx-kms stanza
+ *    (another server, for redundancy) may open it. The first failure is
+ *    what the user sees when none does; after KMS_MAX_FAILURES failures in
+ *    one file the remaining sbx-kms stanzas are not tried (a crafted file
+ *    could otherwise make us send the token a thousand times).
  *  - Clients are created on first use, one per stanza base URL, and cached
  *    in the identity. An identity is not thread-safe (as any identity).
  */
@@ -32,8 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KMS_STANZA_TYPE "sbx-kms"
-#define KMS_MAX_BODY    1024 // a wrapped 16-byte key is under 100 characters
+#define KMS_MAX_FAILURES 3 /* failing sbx-kms stanzas tried per file */
+#define KMS_STANZA_TYPE  "sbx-kms"
+#define KMS_MAX_BODY     1024 // a wrapped 16-byte key is under 100 characters
 
 static const sbx_kms_pair file_key_ctx[1] = {{"sbx", "age-file-key"}};
 
@@ -190,9 +194,10 @@ struct kms_identity {
     unsigned timeout_ms, connect_timeout_ms, retries, backoff_ms;
     struct kms_conn *conns;
     size_t nconns;
-    char *skipped; // the first stanza server we refused to contact, or NULL
-    int failed;    // the first server failure in the current file (code), or 0
-    char *failure; // its message
+    char *skipped;  // the first stanza server we refused to contact, or NULL
+    int failed;     // the first server failure in the current file (code), or 0
+    char *failure;  // its message
+    size_t nfailed; // server failures in the current file
 };
 
 static void
@@ -355,6 +360,10 @@ identity_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_
     int err;
     if (strcmp(s->type, KMS_STANZA_TYPE) != 0)
         return SBX_AGE_NOT_MINE;
+    // A file may name a server many times (up to 1024 stanzas): after a few failures
+    // in one file, stop sending the token around and report the first failure.
+    if (k->nfailed >= KMS_MAX_FAILURES)
+        return SBX_AGE_NOT_MINE;
     if ((err = stanza_client(&client, &name, k, s)) != 0)
         return err;
     body_string(ct, s);
@@ -366,6 +375,7 @@ identity_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_
             k->failed = err;
             k->failure = strdup(sbx_error_last()->message);
         }
+        k->nfailed++;
         err = SBX_AGE_NOT_MINE;
         goto out;
     }
@@ -554,6 +564,7 @@ sbx_age__kms_begin(sbx_identity *id)
     free(k->failure);
     k->skipped = k->failure = NULL;
     k->failed = 0;
+    k->nfailed = 0;
 }
 
 /* see age/keys.h */

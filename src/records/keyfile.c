@@ -136,8 +136,25 @@ out:
     return err;
 }
 
+/* Whether canon (a canonical path) is one of the colon-separated SBX_RECORD_KEYS. */
+static bool
+listed_in_env(const char *canon)
+{
+    const char *list = getenv("SBX_RECORD_KEYS");
+    char *copy = list != NULL ? strdup(list) : NULL, *save = NULL;
+    bool found = false;
+    for (char *t = copy ? strtok_r(copy, ":", &save) : NULL; t != NULL && !found;
+         t = strtok_r(NULL, ":", &save)) {
+        char *c = realpath(t, NULL);
+        found = c != NULL && strcmp(c, canon) == 0;
+        free(c);
+    }
+    free(copy);
+    return found;
+}
+
 int
-sbx_record__key_get(const uint8_t **key, const uint8_t **key_id, const char *path)
+sbx_record__key_get(const uint8_t **key, const uint8_t **key_id, const char *path, bool named)
 {
     *key = NULL;
     if (key_id != NULL)
@@ -150,7 +167,13 @@ sbx_record__key_get(const uint8_t **key, const uint8_t **key_id, const char *pat
     held_key *h = held_keys;
     while (h != NULL && strcmp(h->path, canon) != 0)
         h = h->next;
-    if (h == NULL && (err = load(&h, canon)) == 0) {
+    if (h == NULL && named && !listed_in_env(canon))
+        err = sbx__error(SBX_EDENIED,
+                         "the record names key file %s, which this process has not loaded: "
+                         "list it in SBX_RECORD_KEYS (colon-separated) or load it with "
+                         "sbx_record_key_hold() to decrypt with it",
+                         path);
+    if (h == NULL && err == 0 && (err = load(&h, canon)) == 0) {
         h->next = held_keys;
         held_keys = h;
     }
@@ -173,7 +196,7 @@ sbx_record_key_hold(const uint8_t **key_out, const char *path)
             *key_out = NULL;
         return sbx__error(SBX_EINVAL, "sbx_record_key_hold: NULL argument");
     }
-    return sbx_record__key_get(key_out, NULL, path);
+    return sbx_record__key_get(key_out, NULL, path, false);
 }
 
 /* see strongbox/records.h */

@@ -93,8 +93,12 @@ trusted_for_decrypt(const char *base)
     if (sbx_kms__origin(&origin, base) < 0)
         return false;
     while (*list != '\0' && !ok) {
+        list += strspn(list, " \t"); // "a, b" as envelope.c reads it
         size_t n = strcspn(list, ",");
-        char *item = strndup(list, n);
+        size_t m = n;
+        while (m > 0 && (list[m - 1] == ' ' || list[m - 1] == '\t'))
+            m--;
+        char *item = strndup(list, m);
         ok = item != NULL && same_origin(item, origin);
         free(item);
         list += n + (list[n] == ',');

@@ -258,7 +258,7 @@ file_record_key(uint8_t rkey[32], const uint8_t **key_id_out, const char *keyref
     const uint8_t *key = NULL, *key_id = NULL;
     const char *path = keyref + 5;
     int err;
-    if ((err = sbx_record__key_get(&key, &key_id, path)) < 0)
+    if ((err = sbx_record__key_get(&key, &key_id, path, key_id_in != NULL)) < 0)
         return err;
     if (key_id_in != NULL && !sbx_equal(key_id, key_id_in, SBX_RECORD__KEY_ID_LEN))
         return sbx__error(SBX_ENOKEY,

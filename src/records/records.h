@@ -14,9 +14,12 @@
 /*
  * The held key of a key file and its id (the first 8 bytes of
  * HKDF-SHA-256(key, no salt, "sbx record key id v1")); both borrowed for the
- * process life (keyfile.c).
+ * process life (keyfile.c). named: the path comes from a record being
+ * decrypted (untrusted: a planted record could name a file of known content
+ * and forge values), so it must already be held (used to encrypt, or
+ * sbx_record_key_hold()) or be listed in SBX_RECORD_KEYS; else SBX_EDENIED.
  */
-int sbx_record__key_get(const uint8_t **key, const uint8_t **key_id, const char *path);
+int sbx_record__key_get(const uint8_t **key, const uint8_t **key_id, const char *path, bool named);
 
 /*
  * A data key for encrypting `bytes` bytes under key URL keyref, from the

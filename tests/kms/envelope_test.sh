@@ -141,6 +141,13 @@ check "armored --kms file decrypts" cmp -s small.txt ka.out
 rc=$?
 check "--kms with a passphrase: usage error (exit 2), nothing written" \
     bash -c "[ $rc -eq 2 ] && [ ! -e pp.age ] && grep -q 'passphrase must be the only' err"
+expect_fail "--kms-token-file - is refused (standard input is the plaintext)" 'standard input' \
+    env SBX_KMS_CACERT="$A_CA" "$SBX" encrypt --kms-token-file - --kms "$KEY" -o tf.age <plain.bin
+check "  no output file is left" test ! -e tf.age
+printf '%s' "$(cat app.token)" >nonl.token # no newline at the end
+chmod 600 nonl.token
+env SBX_KMS_CACERT="$A_CA" "$SBX" encrypt --kms-token-file nonl.token --kms "$KEY" -o nonl.age plain.bin 2>err
+check "a token file without a final newline works" test -s nonl.age
 expect_fail "encrypt --kms with a bad key URL" 'kms' envA "$SBX" encrypt --kms "$A_URL" -o bad.age \
     small.txt
 check "  nothing written" test ! -e bad.age

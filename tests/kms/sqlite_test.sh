@@ -87,6 +87,15 @@ check "sbx keygen --symmetric makes a 0600 key file" \
 "$SBX" keygen --symmetric -o rec.key 2>/dev/null
 check "sbx keygen --symmetric never overwrites" test $? -ne 0
 FILE="file:$T/rec.key"
+# A process decrypts only with key files it used or was told to trust (a record names its
+# key file, and a planted record could name one of known content).
+printf 'CREATE TABLE k(c); INSERT INTO k VALUES (1);\n' | sqlite3 trust.db
+sql trust.db "UPDATE k SET c = sbx_encrypt('v', '$FILE', 'k');"
+sql trust.db "SELECT sbx_decrypt(c, 'k') FROM k;"
+check "a fresh process does not use a key file only a record names" grep -q 'SBX_RECORD_KEYS' err.txt
+export SBX_RECORD_KEYS=$T/rec.key
+sql trust.db "SELECT sbx_decrypt(c, 'k') FROM k;"
+check "... and does with SBX_RECORD_KEYS" grep -qx v out.txt
 cp rec.key open.key && chmod 644 open.key
 sql x.db "SELECT sbx_encrypt('v', 'file:$T/open.key', 'c');"
 check "a key file readable by others is refused (chmod 600)" grep -q 'chmod 600' err.txt

@@ -457,6 +457,11 @@ request_sends_batches_and_manages_tokens(void **state)
     assert_sbx_ok(sbx_kms_key_create(c, "batch", 0, NULL));
     sbx_buf r = SBX_BUF_INIT;
     long status = 0;
+    // A GET with a body would go out as a POST (a read that creates a key): refused.
+    assert_sbx_err(sbx_kms_request(c, "GET", "/v1/keys/get-body", "{}", true, &status, &r),
+                   SBX_EINVAL);
+    assert_int_equal(status, 0);
+    assert_sbx_err(sbx_kms_key_read(c, "get-body", NULL), SBX_ENOTFOUND);
     const char *batch = "{\"batch_input\": [{\"plaintext\": \"aGVsbG8=\"}, {\"plaintext\": \"!\"},"
                         " {\"plaintext\": \"d29ybGQ=\", \"context\": {\"k\": \"v\"}}]}";
     assert_sbx_ok(sbx_kms_request(c, "POST", "/v1/keys/batch/encrypt", batch, true, &status, &r));

@@ -219,7 +219,7 @@ truncated_record_fails(void **state)
     }
 }
 
-/* A record whose file: keyref names a file with another key: SBX_ENOKEY, clearly. */
+/* A record whose file: keyref names another key file: refused unless trusted, then SBX_ENOKEY. */
 static void
 wrong_key_file_fails_clearly(void **state)
 {
@@ -231,7 +231,17 @@ wrong_key_file_fails_clearly(void **state)
     uint8_t *p = memmem(rec.ptr, rec.len, "keyA.key", 8);
     assert_non_null(p);
     p[3] = 'B'; // same length: the record now names keyB.key
+    // A key file named only by a record (untrusted) is not loaded: a planted record
+    // could name a file of known content and forge values.
+    assert_sbx_err(sbx_record_decrypt(&type, &out, rec.ptr, rec.len, "c", 1), SBX_EDENIED);
+    assert_non_null(strstr(sbx_error_last()->message, "SBX_RECORD_KEYS"));
+    assert_non_null(strstr(sbx_error_last()->message, key_b));
+    // Listed in SBX_RECORD_KEYS, it is loaded, and its key id does not match.
+    char list[700];
+    snprintf(list, sizeof list, "/nonexistent/x.key:%s", key_b);
+    assert_int_equal(setenv("SBX_RECORD_KEYS", list, 1), 0);
     assert_sbx_err(sbx_record_decrypt(&type, &out, rec.ptr, rec.len, "c", 1), SBX_ENOKEY);
+    assert_int_equal(unsetenv("SBX_RECORD_KEYS"), 0);
     assert_non_null(strstr(sbx_error_last()->message, "another key"));
     assert_non_null(strstr(sbx_error_last()->message, key_b));
     sbx_buf_dispose(&rec);
