@@ -87,6 +87,8 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result;
 static _Thread_local bool pin_mismatch;
 static _Thread_local unsigned last_attempts;
+/* The server that answered this thread's last call (index into urls), for messages. */
+static _Thread_local size_t last_answered;
 
 static void
 global_init(void)
@@ -967,7 +969,7 @@ perform(sbx_kms_client *c, call *k)
             size_t i = (start + j) % c->url_count;
             CURLcode r = attempt(c, h, k, i, errbuf);
             if (r == CURLE_OK) {
-                k->answered = i;
+                k->answered = last_answered = i;
                 if (k->idempotent && retryable_status(k->status)) {
                     err = http_error(c, k, i);
                     continue;
@@ -1047,7 +1049,7 @@ static int
 bad_answer(const sbx_kms_client *c, const char *path, const char *what)
 {
     return sbx__error(SBX_EFORMAT, "key server %s: the answer to %s has %s",
-                      c->urls[atomic_load(&c->preferred) % c->url_count], path, what);
+                      c->urls[last_answered % c->url_count], path, what);
 }
 
 static int
@@ -1164,9 +1166,8 @@ sbx_kms_health(sbx_kms_client *c, sbx_buf *json)
     if (err == 0) {
         const char *st = json_string_value(json_object_get(ans, "status"));
         if (st == NULL || strcmp(st, "ok") != 0)
-            err =
-                sbx__error(SBX_EIO, "key server %s is not healthy: status \"%.40s\"",
-                           c->urls[atomic_load(&c->preferred) % c->url_count], st ? st : "(none)");
+            err = sbx__error(SBX_EIO, "key server %s is not healthy: status \"%.40s\"",
+                             c->urls[last_answered % c->url_count], st ? st : "(none)");
         json_decref(ans);
     }
     if (err == 0 && json != NULL)
