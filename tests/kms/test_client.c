@@ -749,6 +749,99 @@ retries_are_counted_and_the_error_names_the_server(void **state)
     sbx_kms_client_free(c);
 }
 
+/* ---------------------------------------------------------------- 5xx answers */
+
+/* A scripted HTTPS server (tests/kms/fake_kms.py) using srv_a's certificate. */
+typedef struct fake {
+    pid_t pid;
+    char dir[300], url[64];
+} fake;
+
+static void
+fake_start(fake *f)
+{
+    snprintf(f->dir, sizeof f->dir, "%s/fake", srv_a.dir);
+    mkdir(f->dir, 0700);
+    char cert[320], key[320], script[400], port[340];
+    snprintf(cert, sizeof cert, "%s/tls/cert.pem", srv_a.dir);
+    snprintf(key, sizeof key, "%s/tls/key.pem", srv_a.dir);
+    snprintf(script, sizeof script, "%s/fake_kms.py", SBX_TEST_SOURCE_DIR);
+    snprintf(port, sizeof port, "%s/port", f->dir);
+    f->pid = fork();
+    assert_true(f->pid >= 0);
+    if (f->pid == 0) {
+        execlp("python3", "python3", script, cert, key, f->dir, (char *)NULL);
+        _exit(127);
+    }
+    char line[16] = "";
+    for (int i = 0; i < 200 && line[0] == '\0'; i++) {
+        test_kms__sleep_ms(50);
+        test_kms__read_line(port, line, sizeof line);
+    }
+    assert_true(line[0] != '\0');
+    snprintf(f->url, sizeof f->url, "https://127.0.0.1:%s", line);
+}
+
+/* Script the next answers (space-separated statuses) and forget the request log. */
+static void
+fake_plan(fake *f, const char *statuses)
+{
+    char path[340];
+    snprintf(path, sizeof path, "%s/log", f->dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/plan", f->dir);
+    FILE *p = fopen(path, "w");
+    assert_non_null(p);
+    fputs(statuses, p);
+    fclose(p);
+}
+
+/* Requests the fake server saw since the last plan. */
+static int
+fake_requests(fake *f)
+{
+    char path[340], line[256];
+    snprintf(path, sizeof path, "%s/log", f->dir);
+    FILE *p = fopen(path, "r");
+    int n = 0;
+    while (p != NULL && fgets(line, sizeof line, p) != NULL)
+        n++;
+    if (p != NULL)
+        fclose(p);
+    return n;
+}
+
+static void
+retries_follow_5xx_only_for_idempotent_calls(void **state)
+{
+    (void)state;
+    fake f;
+    fake_start(&f);
+    const char *urls[] = {f.url};
+    sbx_kms_client *c = client_for(urls, 1, "sbxt_x", srv_a.cacert, NULL);
+
+    fake_plan(&f, "503 502");
+    assert_sbx_ok(sbx_kms_health(c, NULL)); // idempotent: 503, 502, then 200
+    assert_int_equal(fake_requests(&f), 3);
+    assert_int_equal(sbx_kms__last_attempts(), 3);
+
+    fake_plan(&f, "503 503 503 503");
+    assert_sbx_err(sbx_kms_key_read(c, "k", NULL), SBX_EIO); // retries 2: three tries
+    assert_int_equal(fake_requests(&f), 3);
+    assert_non_null(strstr(sbx_error_last()->message, "scripted 503"));
+
+    fake_plan(&f, "503");
+    assert_sbx_err(sbx_kms_key_create(c, "k", 0, NULL), SBX_EIO); // sent once, never again
+    assert_int_equal(fake_requests(&f), 1);
+    fake_plan(&f, "500");
+    assert_sbx_err(sbx_kms_key_read(c, "k", NULL), SBX_EIO); // 500 is not retried
+    assert_int_equal(fake_requests(&f), 1);
+    sbx_kms_client_free(c);
+
+    kill(f.pid, SIGTERM);
+    waitpid(f.pid, NULL, 0);
+}
+
 /* ---------------------------------------------------------------- threads */
 
 #define THREADS    8
@@ -893,6 +986,7 @@ main(void)
         cmocka_unit_test(failover_skips_a_closed_port),
         cmocka_unit_test(failover_moves_on_when_a_server_stops),
         cmocka_unit_test(retries_are_counted_and_the_error_names_the_server),
+        cmocka_unit_test(retries_follow_5xx_only_for_idempotent_calls),
         cmocka_unit_test(threads_share_one_client),
         cmocka_unit_test(from_env_reads_token_file_trust_and_failover),
     };
