@@ -42,10 +42,16 @@ run "$sbx" encrypt -a -r "$recipient" -o results.csv.asc results.csv
 cat results.csv.asc
 run "$sbx" decrypt -i alice.key results.csv.asc
 
+# flip_byte FILE OFFSET: change the byte at OFFSET (xor 1), whatever it was.
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' \n')
+    printf "\\$(printf '%03o' $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 step "6. A tampered file is refused, and no plaintext is written"
 cp results.csv.age tampered.age
 size=$(stat -c %s tampered.age)
-printf '\x00' | dd of=tampered.age bs=1 seek=$((size - 20)) conv=notrunc status=none
+flip_byte tampered.age $((size - 20))
 printf '$ %s\n' "sbx decrypt -i alice.key -o out.csv tampered.age"
 if "$sbx" decrypt -i alice.key -o out.csv tampered.age; then
   echo "demo: ERROR: the tampered file was accepted" >&2
@@ -62,7 +68,7 @@ step "8. Keys that live on a key server (envelope encryption)"
 # An in-memory demo server (--dev: fixed insecure keys, never for real data) on a free port.
 "$sbx" kms serve --dev --data-dir kms --listen 127.0.0.1:0 --ready-file kms.ready >kms.log 2>&1 &
 kms_pid=$!
-trap 'kill "$kms_pid" 2>/dev/null; wait "$kms_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "$kms_pid" 2>/dev/null || true; wait "$kms_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s kms.ready ] && break; sleep 0.1; done
 [ -s kms.ready ] || { cat kms.log >&2; echo "demo: the key server did not start" >&2; exit 1; }
 kms=https://127.0.0.1:$(cat kms.ready)

@@ -135,7 +135,9 @@ kms_h_token_create(kms_call *c, const kms_args *a)
         free(t.policies);
         return;
     }
-    int err = kms_token_create(c->st, t.name, t.policies, t.npolicies, t.admin, t.ttl, &token, id);
+    int64_t expires = 0;
+    int err = kms_token_create(c->st, t.name, t.policies, t.npolicies, t.admin, t.ttl, &token, id,
+                               &expires);
     free(t.policies);
     if (err < 0) {
         kms_reply_sbx(c, err);
@@ -146,7 +148,7 @@ kms_h_token_create(kms_call *c, const kms_args *a)
     kms_buf_str(&b, token);
     kms_buf_puts(&b, ",\"id\":");
     kms_buf_str(&b, id);
-    kms_buf_printf(&b, ",\"expires\":%" PRId64 "}", t.ttl ? kms_now() + t.ttl : 0);
+    kms_buf_printf(&b, ",\"expires\":%" PRId64 "}", expires);
     sbx_wipe(token, strlen(token));
     free(token);
     kms_reply_json(c, 201, &b);

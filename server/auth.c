@@ -476,7 +476,7 @@ new_id(char id_out[17])
 /* Stores the record of token under hex(SHA-256(token)), if absent. */
 static int
 store_token(kms_store *st, const char *name, const char *token, const char *const *policies,
-            size_t n, bool admin, int64_t ttl, const char id[17])
+            size_t n, bool admin, int64_t ttl, const char id[17], int64_t *expires_out)
 {
     uint8_t hash[32];
     char hex[65];
@@ -484,6 +484,8 @@ store_token(kms_store *st, const char *name, const char *token, const char *cons
     // Expiry is in whole seconds and a token expires when the clock reaches it: count
     // from the next whole second, so a token lives at least ttl seconds (at most ttl + 1).
     int64_t expires = ttl ? (kms_now_ms() + 999) / 1000 + ttl : 0;
+    if (expires_out != NULL)
+        *expires_out = expires;
     sha256(hash, token, strlen(token));
     kms_hex(hex, hash, 32);
     json_t *rec = json_pack("{s:s, s:s, s:o, s:b, s:I, s:I}", "id", id, "name", name, "policies",
@@ -505,7 +507,7 @@ check_token_args(const char *name, const char *const *policies, size_t n, int64_
 /* see auth.h */
 int
 kms_token_create(kms_store *st, const char *name, const char *const *policies, size_t n, bool admin,
-                 int64_t ttl, char **token_out, char id_out[17])
+                 int64_t ttl, char **token_out, char id_out[17], int64_t *expires_out)
 {
     uint8_t raw[TOKEN_RANDOM];
     char body[SBX_BASE64_PAD_LEN(TOKEN_RANDOM) + 1]; // the encoder wants room for padding
@@ -527,7 +529,7 @@ kms_token_create(kms_store *st, const char *name, const char *const *policies, s
         err = new_id(id_out);
     }
     if (err == 0)
-        err = store_token(st, name, token, policies, n, admin, ttl, id_out);
+        err = store_token(st, name, token, policies, n, admin, ttl, id_out, expires_out);
     SBX_WIPE_BUF(raw);
     SBX_WIPE_BUF(body);
     if (err < 0) {
@@ -556,7 +558,7 @@ kms_token_install(kms_store *st, const char *name, const char *token, bool admin
     if (err == 0)
         err = new_id(id_out);
     if (err == 0)
-        err = store_token(st, name, token, NULL, 0, admin, ttl, id_out);
+        err = store_token(st, name, token, NULL, 0, admin, ttl, id_out, NULL);
     if (err == SBX_ECONFLICT) { // installed before: keep that record, report its id
         kms_principal p;
         uint8_t hash[32];

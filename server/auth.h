@@ -88,10 +88,12 @@ int kms_authorize(kms_auth *a, kms_store *st, const kms_principal *p, kms_op op,
 
 /*
  * Creates a token. ttl seconds (0 = never expires). *token_out (malloc'd,
- * wipe) gets the secret token, id_out its id.
+ * wipe) gets the secret token, id_out its id, *expires_out (may be NULL) the
+ * expiry stored (unix seconds, 0 = never; at least ttl seconds from now).
  */
 int kms_token_create(kms_store *st, const char *name, const char *const *policies, size_t n,
-                     bool admin, int64_t ttl, char **token_out, char id_out[17]);
+                     bool admin, int64_t ttl, char **token_out, char id_out[17],
+                     int64_t *expires_out);
 /* Creates an admin token with a given secret (the first start's admin.token, --dev's fixed token).
  */
 int kms_token_install(kms_store *st, const char *name, const char *token, bool admin, int64_t ttl,

@@ -35,6 +35,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -207,6 +208,10 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
         if (!c->closing && (now >= c->deadline || (w->draining && conn_idle(c))))
             conn_close(c);
     }
+    if (w->draining && w->bound != NULL && what != 0) { // a timer sweep: the disable is applied
+        evhttp_del_accept_socket(w->http, w->bound);    // closes this thread's dup
+        w->bound = NULL;
+    }
     if (w->draining && (w->nconns == 0 || now >= w->drain_deadline))
         event_base_loopexit(w->base, NULL);
 }
@@ -280,18 +285,15 @@ coalesce_output(struct evbuffer *ob)
     uint8_t *blk = malloc(len);
     if (blk == NULL)
         return; // two records it is
-    if (evbuffer_remove(ob, blk, len) != (int)len) {
+    // Copy, append the copy, and only then drop the original chains: on any failure
+    // the output is as evhttp left it, and the block is wiped.
+    if (evbuffer_copyout(ob, blk, len) != (ev_ssize_t)len ||
+        evbuffer_add_reference(ob, blk, len, wipe_free_cb, NULL) != 0) {
         sbx_wipe(blk, len);
         free(blk);
-        return; // cannot happen: len bytes are there
+        return;
     }
-    if (evbuffer_add_reference(ob, blk, len, wipe_free_cb, NULL) != 0) {
-        // Out of memory with the response already drained: put the bytes back
-        // the plain way rather than lose them.
-        (void)evbuffer_add(ob, blk, len);
-        sbx_wipe(blk, len);
-        free(blk);
-    }
+    evbuffer_drain(ob, len); // runs the body reference's wiping cleanup
 }
 
 static void
@@ -442,9 +444,12 @@ on_drain(evutil_socket_t fd, short what, void *arg)
         return;
     w->draining = true;
     w->drain_deadline = kms_mono_ms() + KMS_HTTP_DRAIN_MS;
+    // Stop accepting now, close our dup of the listening socket on the next sweep:
+    // with the epoll changelist, the removal is applied at the next dispatch, and
+    // it must reach epoll while the fd is still open (closing a dup does not
+    // remove it from epoll while other threads' dups keep the socket alive).
     if (w->bound != NULL)
-        evhttp_del_accept_socket(w->http, w->bound); // closes this thread's dup
-    w->bound = NULL;
+        evconnlistener_disable(evhttp_bound_socket_get_listener(w->bound));
     on_sweep(-1, 0, w);
 }
 
@@ -528,8 +533,10 @@ worker_events(worker *w)
  * An event loop whose epoll changes are batched per loop iteration
  * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST): evhttp turns reading off and on and
  * writing on and off around every request, and with the changelist the pairs
- * that cancel out within one iteration cost no epoll_ctl(2). Safe here: we
- * never dup(2) the sockets we watch, the case that flag is documented to break.
+ * that cancel out within one iteration cost no epoll_ctl(2). The flag's known
+ * hazard is closing a dup(2)'d fd before its removal reaches epoll: each
+ * worker watches a dup of the listening socket, so on_drain disables it first
+ * and on_sweep closes it on a later iteration.
  */
 static struct event_base *
 new_base(void)

@@ -383,16 +383,23 @@ mfind(kms_keystore *ks, const char *name, bool *found)
     return victim;
 }
 
-/* Under lock: puts m (taking a new reference) into the cache; read: m comes from a read. */
+/*
+ * Under lock: puts m (taking a new reference) into the cache, unless the cache
+ * already holds a newer revision of the same key: two threads that rotate at
+ * once may install their results in either order, and the older one must not
+ * replace the newer (a read would then see a stale latest version until
+ * meta_ttl). Revisions only grow for a key id; a re-created key has a new id.
+ */
 static void
-minstall_locked(kms_keystore *ks, kms_meta *m, bool read)
+minstall_locked(kms_keystore *ks, kms_meta *m)
 {
     bool found;
     if (ks->meta_ttl == 0)
         return;
     struct mslot *s = mfind(ks, m->info.name, &found);
-    if (read && found && s->meta->rev > m->rev && memcmp(s->meta->info.id, m->info.id, 16) == 0)
-        return; // a concurrent reader already installed something newer
+    if (found && s->meta != NULL && s->meta->rev > m->rev &&
+        memcmp(s->meta->info.id, m->info.id, 16) == 0)
+        return; // a concurrent writer or reader already installed something newer
     kms__meta_release(s->meta);
     atomic_fetch_add(&m->refs, 1);
     s->meta = m;
@@ -405,7 +412,7 @@ kms__meta_install(kms_keystore *ks, kms_meta *m)
 {
     pthread_mutex_lock(&ks->lock);
     ks->wgen++;
-    minstall_locked(ks, m, false);
+    minstall_locked(ks, m);
     pthread_mutex_unlock(&ks->lock);
 }
 
@@ -474,7 +481,7 @@ kms__meta_load(kms_keystore *ks, kms_store *st, const char *name, bool fresh, km
         return err;
     pthread_mutex_lock(&ks->lock);
     if (ks->wgen == gen) // no local write since we looked: ours is not older than the cache
-        minstall_locked(ks, m, true);
+        minstall_locked(ks, m);
     pthread_mutex_unlock(&ks->lock);
     *out = m;
     return 0;

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "strongbox/memory.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,12 +299,21 @@ struct verified_list {
     void *ctx;
 };
 
+/*
+ * A row that does not verify is left out of a listing, loudly: it could not be
+ * used anyway (a get of it fails), and one bad row must not stop housekeeping,
+ * listings or the revocation of other tokens.
+ */
 static int
 verified_row(void *arg, const char *key, const uint8_t *val, size_t len, int64_t rev)
 {
     struct verified_list *vl = arg;
-    int err = row_verify(vl->s, vl->ns, key, val, &len);
-    return err < 0 ? err : vl->cb(vl->ctx, key, val, len, rev);
+    if (row_verify(vl->s, vl->ns, key, val, &len) < 0) {
+        fprintf(stderr, "sbx kms serve: warning: %s; left out\n", sbx_error_last()->message);
+        sbx_error_clear();
+        return 0;
+    }
+    return vl->cb(vl->ctx, key, val, len, rev);
 }
 
 /* see store.h */

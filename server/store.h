@@ -101,11 +101,14 @@ int kms_store_list(kms_store *s, const char *ns, const char *prefix, kms_store_l
  * from the root key), every value it writes, outside the namespace "meta"
  * (which holds the records that check the root key itself), carries an
  * HMAC-SHA-256 tag over its namespace, key and bytes, and every value it
- * reads or lists must carry a valid one: a row edited, planted or moved to
- * another key in the database by someone without the root key is refused
- * (SBX_EIO, naming the row: the server's storage is damaged) instead of used. Replaying an older
- * value of the same row is not detected (that needs state outside the database). Tags are stripped:
- * callers see the values they wrote. key NULL removes it.
+ * reads must carry a valid one: a row edited, planted or moved to another
+ * key in the database by someone without the root key is refused (SBX_EIO,
+ * naming the row: the server's storage is damaged) instead of used.
+ * kms_store_list leaves such rows out (with a warning on stderr), so that one
+ * bad row does not stop housekeeping or the revocation of other tokens.
+ * Replaying an older value of the same row is not detected (that needs state
+ * outside the database). Tags are stripped: callers see the values they
+ * wrote. key NULL removes the integrity key.
  */
 int kms_store_set_integrity_key(kms_store *s, const uint8_t key[32]);
 /* Gives dst the integrity key of src (or none). */

@@ -69,11 +69,17 @@ fails "--offset on an armored file fails" 1 "$SBX" decrypt -i key.txt --offset 5
 "$SBX" keygen -o other.txt 2>/dev/null
 fails "--offset with the wrong key fails" 1 "$SBX" decrypt -i other.txt --offset 5 "$C"
 
+# flip_byte FILE OFFSET: change the byte at OFFSET (xor 1), whatever it was.
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' \n')
+    printf "\\$(printf '%03o' $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 # Tamper chunk 3: ranges inside it fail and write nothing; ranges outside still work.
 cp "$C" tampered.age
 HDR=$(( $(stat -c %s "$C") - SIZE - 41 * 16 )) # header + nonce
 pos=$((HDR + 3 * (CH + 16) + 100))
-printf '\x55' | dd of=tampered.age bs=1 seek="$pos" conv=notrunc status=none
+flip_byte tampered.age "$pos"
 rm -f got
 fails "a range over a tampered chunk fails" 1 \
     "$SBX" decrypt -i key.txt --offset $((3 * CH + 10)) --length 10 -o got tampered.age

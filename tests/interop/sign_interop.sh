@@ -134,9 +134,15 @@ check "JSON says verified with the trusted comment" grep -q '"verified":true.*"t
 pass "sbx verify -Q prints only the trusted comment" "$SBX" verify -Q -p ms.pub -x data.bin.ms -m data.bin
 check "-Q output is the comment" test "$(cat out)" = "minisign-made data.bin"
 
+# flip_byte FILE OFFSET: change the byte at OFFSET (xor 1), whatever it was.
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' \n')
+    printf "\\$(printf '%03o' $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 # tampering and wrong keys, refused by both tools
 cp data.bin tampered.bin
-printf '\x01' | dd of=tampered.bin bs=1 seek=1000 conv=notrunc status=none
+flip_byte tampered.bin 1000
 cp data.bin.minisig tampered.bin.minisig
 refuse "sbx verify refuses a changed file" "$SBX" verify -p ms.pub -m tampered.bin
 refuse "minisign -V refuses the same changed file" minisign -V -p ms.pub -m tampered.bin

@@ -75,7 +75,7 @@ mint(fixture *f, const char *name, const char *const *pol, size_t n, bool admin,
      char id[17])
 {
     char *tok = NULL;
-    assert_sbx_ok(kms_token_create(f->st, name, pol, n, admin, ttl, &tok, id));
+    assert_sbx_ok(kms_token_create(f->st, name, pol, n, admin, ttl, &tok, id, NULL));
     assert_non_null(tok);
     return tok;
 }
@@ -295,13 +295,13 @@ token_arguments_are_checked(void **state)
         many[i] = "p";
     memset(name, 'n', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
-    assert_sbx_err(kms_token_create(f->st, "", NULL, 0, false, 0, &tok, id), SBX_EINVAL);
+    assert_sbx_err(kms_token_create(f->st, "", NULL, 0, false, 0, &tok, id, NULL), SBX_EINVAL);
     assert_null(tok);
-    assert_sbx_err(kms_token_create(f->st, name, NULL, 0, false, 0, &tok, id), SBX_EINVAL);
-    assert_sbx_err(kms_token_create(f->st, "x", NULL, 0, false, -1, &tok, id), SBX_EINVAL);
-    assert_sbx_err(kms_token_create(f->st, "x", bad_pol, 2, false, 0, &tok, id), SBX_EINVAL);
-    assert_sbx_err(kms_token_create(f->st, "x", long_pol, 1, false, 0, &tok, id), SBX_EINVAL);
-    assert_sbx_err(kms_token_create(f->st, "x", many, 33, false, 0, &tok, id), SBX_EINVAL);
+    assert_sbx_err(kms_token_create(f->st, name, NULL, 0, false, 0, &tok, id, NULL), SBX_EINVAL);
+    assert_sbx_err(kms_token_create(f->st, "x", NULL, 0, false, -1, &tok, id, NULL), SBX_EINVAL);
+    assert_sbx_err(kms_token_create(f->st, "x", bad_pol, 2, false, 0, &tok, id, NULL), SBX_EINVAL);
+    assert_sbx_err(kms_token_create(f->st, "x", long_pol, 1, false, 0, &tok, id, NULL), SBX_EINVAL);
+    assert_sbx_err(kms_token_create(f->st, "x", many, 33, false, 0, &tok, id, NULL), SBX_EINVAL);
     assert_null(tok);
     assert_string_equal(id, "");
     int64_t n = -1;
