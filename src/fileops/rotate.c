@@ -224,42 +224,6 @@ copy_payload(sbx_sink *dst, const uint8_t *pending, size_t plen, sbx_source *src
     return err;
 }
 
-static int
-rewrap(sbx_sink *out, sbx_source *in, sbx_identity *const *ids, size_t nids,
-       sbx_recipient *const *recipients, size_t count, sbx_rotate_report *rep)
-{
-    uint8_t *key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
-    sbx_identity **list = NULL;
-    sbx_age_header *old = NULL;
-    sbx_buf pending = SBX_BUF_INIT, hdr = SBX_BUF_INIT;
-    size_t hlen = 0, parsed = 0;
-    int err;
-    if (key == NULL)
-        return SBX_ENOMEM;
-    if ((err = with_detector(&list, ids, nids, &rep->padded)) < 0 ||
-        (err = sbx_age__open_header(key, &pending, &hlen, in, list, nids + 1)) < 0 ||
-        (err = sbx_age__header_parse(&old, pending.ptr, hlen, &parsed)) < 0)
-        goto out;
-    rep->old_stanzas = old->count;
-    rep->old_header_len = hlen;
-    if (rep->padded && (err = refuse_padded_passphrase(recipients, count)) < 0)
-        goto out;
-    if ((err = build_header(&hdr, old, key, recipients, count, &rep->new_stanzas)) < 0 ||
-        (err = sbx_sink_write(out, hdr.ptr, hdr.len)) < 0 ||
-        (err = copy_payload(out, pending.ptr + hlen, pending.len - hlen, in, key,
-                            &rep->payload_len)) < 0)
-        goto out;
-    rep->new_header_len = hdr.len;
-    err = sbx_sink_finish(out);
-out:
-    sbx_secret_free(key, SBX_AGE_FILE_KEY_LEN);
-    sbx_age__header_free(old);
-    sbx_buf_dispose(&pending);
-    sbx_buf_dispose(&hdr);
-    free_detector_list(list);
-    return err;
-}
-
 /* The first key server identity of ids, or NULL. */
 static sbx_identity *
 kms_identity(sbx_identity *const *ids, size_t nids)
@@ -314,9 +278,14 @@ build_kms_header(sbx_buf *out, const sbx_age_header *old, const uint8_t key[SBX_
     return err;
 }
 
+/*
+ * Rewrap: open the file key with ids, write a new header, copy the payload.
+ * The new header is for recipients (count of them), or, with kms set, the
+ * old header with its sbx-kms stanzas rewrapped by the key server.
+ */
 static int
-kms_rewrap(sbx_sink *out, sbx_source *in, sbx_identity *const *ids, size_t nids,
-           sbx_rotate_report *rep)
+rewrap(sbx_sink *out, sbx_source *in, sbx_identity *const *ids, size_t nids,
+       sbx_recipient *const *recipients, size_t count, sbx_identity *kms, sbx_rotate_report *rep)
 {
     uint8_t *key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
     sbx_identity **list = NULL;
@@ -330,10 +299,15 @@ kms_rewrap(sbx_sink *out, sbx_source *in, sbx_identity *const *ids, size_t nids,
         (err = sbx_age__open_header(key, &pending, &hlen, in, list, nids + 1)) < 0 ||
         (err = sbx_age__header_parse(&old, pending.ptr, hlen, &parsed)) < 0)
         goto out;
-    rep->old_stanzas = rep->new_stanzas = old->count;
+    rep->old_stanzas = old->count;
     rep->old_header_len = hlen;
-    if ((err = build_kms_header(&hdr, old, key, kms_identity(ids, nids))) < 0 ||
-        (err = sbx_sink_write(out, hdr.ptr, hdr.len)) < 0 ||
+    if (kms != NULL) {
+        rep->new_stanzas = old->count;
+        err = build_kms_header(&hdr, old, key, kms);
+    } else if ((err = rep->padded ? refuse_padded_passphrase(recipients, count) : 0) == 0) {
+        err = build_header(&hdr, old, key, recipients, count, &rep->new_stanzas);
+    }
+    if (err < 0 || (err = sbx_sink_write(out, hdr.ptr, hdr.len)) < 0 ||
         (err = copy_payload(out, pending.ptr + hlen, pending.len - hlen, in, key,
                             &rep->payload_len)) < 0)
         goto out;
@@ -424,7 +398,7 @@ sbx_rotate(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, size_t nids
     if (opts != NULL && opts->rekey)
         err = rekey(armor ? armor : dst, in, ids, nids, recipients, count, opts->threads, &rep);
     else
-        err = rewrap(armor ? armor : dst, in, ids, nids, recipients, count, &rep);
+        err = rewrap(armor ? armor : dst, in, ids, nids, recipients, count, NULL, &rep);
 out:
     sbx_sink_free(armor);
     sbx_source_free(in);
@@ -482,7 +456,7 @@ sbx_rotate_kms_rewrap(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, 
         return err;
     if (rep.armored && (err = sbx_armor_encoder_new(&armor, dst)) < 0)
         goto out;
-    err = kms_rewrap(armor ? armor : dst, in, ids, nids, &rep);
+    err = rewrap(armor ? armor : dst, in, ids, nids, NULL, 0, kms_identity(ids, nids), &rep);
 out:
     sbx_sink_free(armor);
     sbx_source_free(in);
