@@ -373,32 +373,25 @@ out:
     return err;
 }
 
-/* see strongbox/rotate.h */
-int
-sbx_rotate(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, size_t nids,
-           sbx_recipient *const *recipients, size_t count, const sbx_rotate_options *opts,
-           sbx_rotate_report *report)
+/* Every rotation as a stream: armored input gives armored output. */
+static int
+rotate_stream(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, size_t nids,
+              sbx_recipient *const *recipients, size_t count, const sbx_rotate_options *opts,
+              sbx_identity *kms, sbx_rotate_report *report)
 {
     sbx_rotate_report rep;
     sbx_source *in = NULL;
     sbx_sink *armor = NULL;
     int err;
     memset(&rep, 0, sizeof(rep));
-    if (report != NULL)
-        *report = rep;
-    if (opts != NULL && opts->version != SBX_ROTATE_OPTIONS_VERSION)
-        return sbx__error(SBX_EINVAL, "unknown sbx_rotate_options version");
-    if (nids == 0)
-        return sbx__error(SBX_EINVAL, "no identities: give the identity that opens the file");
-    if ((err = check_recipients(recipients, count)) < 0 ||
-        (err = sbx_armor_detect_new(&in, &rep.armored, src)) < 0)
+    if ((err = sbx_armor_detect_new(&in, &rep.armored, src)) < 0)
         return err;
     if (rep.armored && (err = sbx_armor_encoder_new(&armor, dst)) < 0)
         goto out;
     if (opts != NULL && opts->rekey)
         err = rekey(armor ? armor : dst, in, ids, nids, recipients, count, opts->threads, &rep);
     else
-        err = rewrap(armor ? armor : dst, in, ids, nids, recipients, count, NULL, &rep);
+        err = rewrap(armor ? armor : dst, in, ids, nids, recipients, count, kms, &rep);
 out:
     sbx_sink_free(armor);
     sbx_source_free(in);
@@ -409,9 +402,41 @@ out:
 
 /* see strongbox/rotate.h */
 int
-sbx_rotate_file(const char *path, const char *out, sbx_identity *const *ids, size_t nids,
-                sbx_recipient *const *recipients, size_t count, const sbx_rotate_options *opts,
-                sbx_rotate_report *report)
+sbx_rotate(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, size_t nids,
+           sbx_recipient *const *recipients, size_t count, const sbx_rotate_options *opts,
+           sbx_rotate_report *report)
+{
+    int err;
+    if (report != NULL)
+        memset(report, 0, sizeof(*report));
+    if (opts != NULL && opts->version != SBX_ROTATE_OPTIONS_VERSION)
+        return sbx__error(SBX_EINVAL, "unknown sbx_rotate_options version");
+    if (nids == 0)
+        return sbx__error(SBX_EINVAL, "no identities: give the identity that opens the file");
+    if ((err = check_recipients(recipients, count)) < 0)
+        return err;
+    return rotate_stream(dst, src, ids, nids, recipients, count, opts, NULL, report);
+}
+
+/* see strongbox/rotate.h */
+int
+sbx_rotate_kms_rewrap(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, size_t nids,
+                      sbx_rotate_report *report)
+{
+    if (report != NULL)
+        memset(report, 0, sizeof(*report));
+    sbx_identity *kms = kms_identity(ids, nids);
+    if (kms == NULL)
+        return sbx__error(SBX_EINVAL, "no key server identity: give one made with "
+                                      "sbx_identity_kms_new() to rewrap sbx-kms stanzas");
+    return rotate_stream(dst, src, ids, nids, NULL, 0, NULL, kms, report);
+}
+
+/* A rotation of the file at path, replaced atomically (or written to out). */
+static int
+rotate_file(const char *path, const char *out, sbx_identity *const *ids, size_t nids,
+            sbx_recipient *const *recipients, size_t count, const sbx_rotate_options *opts,
+            bool kms, sbx_rotate_report *report)
 {
     struct stat st;
     sbx_source *src = NULL;
@@ -430,7 +455,8 @@ sbx_rotate_file(const char *path, const char *out, sbx_identity *const *ids, siz
         (err = sbx_sink_atomic_file_new(&dst, out != NULL ? out : path,
                                         (unsigned)st.st_mode & 0777)) < 0)
         goto out;
-    err = sbx_rotate(dst, src, ids, nids, recipients, count, opts, report);
+    err = kms ? sbx_rotate_kms_rewrap(dst, src, ids, nids, report)
+              : sbx_rotate(dst, src, ids, nids, recipients, count, opts, report);
 out:
     sbx_sink_free(dst); // unfinished: the temporary file is removed, the target untouched
     sbx_source_free(src);
@@ -439,30 +465,11 @@ out:
 
 /* see strongbox/rotate.h */
 int
-sbx_rotate_kms_rewrap(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids, size_t nids,
-                      sbx_rotate_report *report)
+sbx_rotate_file(const char *path, const char *out, sbx_identity *const *ids, size_t nids,
+                sbx_recipient *const *recipients, size_t count, const sbx_rotate_options *opts,
+                sbx_rotate_report *report)
 {
-    sbx_rotate_report rep;
-    sbx_source *in = NULL;
-    sbx_sink *armor = NULL;
-    int err;
-    memset(&rep, 0, sizeof(rep));
-    if (report != NULL)
-        *report = rep;
-    if (kms_identity(ids, nids) == NULL)
-        return sbx__error(SBX_EINVAL, "no key server identity: give one made with "
-                                      "sbx_identity_kms_new() to rewrap sbx-kms stanzas");
-    if ((err = sbx_armor_detect_new(&in, &rep.armored, src)) < 0)
-        return err;
-    if (rep.armored && (err = sbx_armor_encoder_new(&armor, dst)) < 0)
-        goto out;
-    err = rewrap(armor ? armor : dst, in, ids, nids, NULL, 0, kms_identity(ids, nids), &rep);
-out:
-    sbx_sink_free(armor);
-    sbx_source_free(in);
-    if (report != NULL)
-        *report = rep;
-    return err;
+    return rotate_file(path, out, ids, nids, recipients, count, opts, false, report);
 }
 
 /* see strongbox/rotate.h */
@@ -470,23 +477,5 @@ int
 sbx_rotate_kms_rewrap_file(const char *path, const char *out, sbx_identity *const *ids, size_t nids,
                            sbx_rotate_report *report)
 {
-    struct stat st;
-    sbx_source *src = NULL;
-    sbx_sink *dst = NULL;
-    int err;
-    if (report != NULL)
-        memset(report, 0, sizeof(*report));
-    if (stat(path, &st) != 0)
-        return sbx__error_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot open %s", path);
-    if (!S_ISREG(st.st_mode))
-        return sbx__error(SBX_EINVAL, "%s is not a regular file", path);
-    if ((err = sbx_source_file_new(&src, path)) < 0 ||
-        (err = sbx_sink_atomic_file_new(&dst, out != NULL ? out : path,
-                                        (unsigned)st.st_mode & 0777)) < 0)
-        goto out;
-    err = sbx_rotate_kms_rewrap(dst, src, ids, nids, report);
-out:
-    sbx_sink_free(dst); // unfinished: the temporary file is removed, the target untouched
-    sbx_source_free(src);
-    return err;
+    return rotate_file(path, out, ids, nids, NULL, 0, NULL, true, report);
 }
