@@ -31,6 +31,8 @@ fi
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 # shellcheck source=../lib/kms.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/kms.sh"
+# shellcheck source=../lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BACKEND_ARG=$2
@@ -62,34 +64,13 @@ cd "$T" || exit 2
 umask 022
 START=$SECONDS
 
-passed=0
-failed=0
-ok() {
-    passed=$((passed + 1))
-    echo "ok   - $1"
-}
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-}
+CHECK_LOG=server.log
 # show FILE: the first bytes of a response body, for a failure message.
 show() {
     if [ -s "$1" ]; then
         echo "       body: $(head -c 300 "$1" | tr -c '[:print:]' '?')"
     fi
     if [ -s err ]; then sed 's/^/       curl: /' err | head -n 3; fi
-}
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-fatal() {
-    not_ok "$1"
-    if [ -f server.log ]; then sed 's/^/       server: /' server.log | tail -n 20; fi
-    echo
-    echo "$passed passed, $failed failed"
-    exit 1
 }
 
 # ------------------------------------------------------------------ storage
@@ -1169,5 +1150,4 @@ check "sanitizer reports in the server output: none" bash -c "! grep -qE 'Addres
 
 echo
 echo "# $HEALTH_STORAGE run took $((SECONDS - START)) s"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

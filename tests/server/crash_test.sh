@@ -48,6 +48,8 @@ fi
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 # shellcheck source=../lib/kms.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/kms.sh"
+# shellcheck source=../lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BACKEND_ARG=$2
@@ -86,16 +88,7 @@ trap 'exit 130' INT TERM
 cd "$T" || exit 2
 START=$SECONDS
 
-passed=0
-failed=0
-ok() {
-    passed=$((passed + 1))
-    echo "ok   - $1"
-}
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-}
+# finish: the summary with the run time, and the exit status (check.sh's finish does not exit).
 finish() {
     echo
     echo "$passed passed, $failed failed ($((SECONDS - START)) s)"

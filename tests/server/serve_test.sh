@@ -20,6 +20,8 @@ fi
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 # shellcheck source=../lib/kms.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/kms.sh"
+# shellcheck source=../lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 for tool in curl openssl; do
     command -v "$tool" >/dev/null || { echo "FAIL - $tool not found"; echo "0 passed, 1 failed"; exit 1; }
 done
@@ -38,21 +40,7 @@ trap cleanup EXIT
 cd "$T" || exit 2
 umask 022
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAIL - $1"; }
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-fatal() {
-    not_ok "$1"
-    [ -f server.log ] && sed 's/^/       server: /' server.log | tail -n 20
-    echo "$passed passed, $failed failed"
-    exit 1
-}
+CHECK_LOG=server.log
 
 # ------------------------------------------------------------------ test certificates
 mkcert() { # mkcert NAME CN [CA]
@@ -331,5 +319,4 @@ else
 fi
 
 check "no sanitizer reports in the server output" bash -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' server.log dev.log"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
