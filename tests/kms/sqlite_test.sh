@@ -17,6 +17,8 @@ if [ $# -ne 2 ] || [ ! -x "$1" ]; then
     exit 2
 fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/kms.sh
+. "$HERE/../lib/kms.sh"
 SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 EXT=$(cd "$2" && pwd)/sbx_sqlite
 for tool in sqlite3 curl; do
@@ -36,10 +38,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/sbx-sqlite-test.XXXXXX")
 D=$T/kms
 SRV_PID=
 cleanup() {
-    if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
-        kill -KILL "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-    fi
+    kms_kill
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -70,8 +69,6 @@ no_plaintext() {
 }
 
 # ------------------------------------------------------------------ server
-# shellcheck source=../lib/kms.sh
-. "$HERE/../lib/kms.sh"
 kms_start "$D" server.log --dev --threads 2 || fatal "sbx kms serve --dev started"
 TOKEN=sbxt_dev-insecure-admin-token
 code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" -H "Authorization: Bearer $TOKEN" \

@@ -52,3 +52,12 @@ kms_stop() {
     fi
     SRV_PID=
 }
+
+# kms_kill: SIGKILL $SRV_PID if it still runs (for EXIT traps).
+kms_kill() {
+    if [ -n "${SRV_PID:-}" ] && kill -0 "$SRV_PID" 2>/dev/null; then
+        kill -KILL "$SRV_PID" 2>/dev/null
+        wait "$SRV_PID" 2>/dev/null
+    fi
+    SRV_PID=
+}

@@ -74,10 +74,7 @@ cleanup() {
     [ -n "${T:-}" ] && touch "$T/stop" 2>/dev/null
     local p
     for p in "${WORKERS[@]}"; do wait "$p" 2>/dev/null; done
-    if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
-        kill -KILL "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-    fi
+    kms_kill
     if [ -n "$PG_DB" ]; then
         "$ROOT/scripts/pg.sh" dropdb "$PG_DB" >/dev/null 2>&1 || true
     fi

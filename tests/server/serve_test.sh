@@ -30,10 +30,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/sbx-serve-test.XXXXXX")
 D=$T/kms
 SRV_PID=
 cleanup() {
-    if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
-        kill -KILL "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-    fi
+    kms_kill
     rm -rf "$T"
 }
 trap cleanup EXIT
