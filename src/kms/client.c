@@ -593,31 +593,42 @@ sbx_kms__env_credentials(sbx_kms_client_options *o, const sbx_kms_client_options
     return err;
 }
 
-/* base_url then the comma-separated SBX_KMS_FAILOVER URLs, into a malloc'ed copy and array. */
-static int
-urls_from_env(const char *base_url, char **copy, const char ***urls, size_t *count)
+/* see client.h */
+void
+sbx_kms__urls_free(char **urls, size_t n)
 {
-    const char *fo = env("SBX_KMS_FAILOVER");
-    *copy = strdup(fo ? fo : "");
+    for (size_t i = 0; urls != NULL && i < n; i++)
+        free(urls[i]);
+    free(urls);
+}
+
+/* see client.h */
+int
+sbx_kms__urls_split(char ***out, size_t *n, const char *first, const char *list)
+{
     size_t cap = 2;
-    for (const char *p = fo; p != NULL && *p != '\0'; p++)
+    *n = 0;
+    for (const char *p = list; p != NULL && *p != '\0'; p++)
         cap += *p == ',';
-    *urls = calloc(cap, sizeof **urls);
-    if (*copy == NULL || *urls == NULL)
+    if ((*out = calloc(cap, sizeof **out)) == NULL)
         return sbx__error_nomem();
-    (*urls)[0] = base_url;
-    *count = 1;
-    char *save = NULL;
-    for (char *t = strtok_r(*copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ' || *t == '\t')
-            t++;
-        size_t n = strlen(t);
-        while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-            t[--n] = '\0';
-        if (n > 0 && *count < cap)
-            (*urls)[(*count)++] = t;
+    if (first != NULL && ((*out)[(*n)++] = strdup(first)) == NULL)
+        goto nomem;
+    while (list != NULL && *list != '\0') {
+        list += strspn(list, " \t");
+        size_t len = strcspn(list, ","), m = len;
+        while (m > 0 && (list[m - 1] == ' ' || list[m - 1] == '\t'))
+            m--;
+        if (m > 0 && ((*out)[(*n)++] = strndup(list, m)) == NULL)
+            goto nomem;
+        list += len + (list[len] == ',');
     }
     return 0;
+nomem:
+    sbx_kms__urls_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+    return sbx__error_nomem();
 }
 
 /* see strongbox/kms.h */
@@ -636,20 +647,18 @@ sbx_kms_client_new_from_env(sbx_kms_client **out, const char *base_url,
     sbx_kms_client_options o = SBX_KMS_CLIENT_OPTIONS_INIT;
     if (overrides != NULL)
         o = *overrides;
-    char *file_token = NULL, *copy = NULL;
+    char *file_token = NULL, **urls = NULL;
     size_t file_token_size = 0;
-    const char **urls = NULL;
     int err = sbx_kms__env_credentials(&o, overrides, &file_token, &file_token_size);
     if (err < 0)
         goto out;
-    if ((err = urls_from_env(base_url, &copy, &urls, &o.url_count)) < 0)
+    if ((err = sbx_kms__urls_split(&urls, &o.url_count, base_url, env("SBX_KMS_FAILOVER"))) < 0)
         goto out;
-    o.urls = urls;
+    o.urls = (const char *const *)urls;
     err = sbx_kms_client_new(out, &o);
 out:
     sbx_secret_free(file_token, file_token_size);
-    free(urls);
-    free(copy);
+    sbx_kms__urls_free(urls, o.url_count);
     return err;
 }
 

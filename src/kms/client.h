@@ -55,6 +55,15 @@ int sbx_kms__origin(char **out, const char *url);
 int sbx_kms__env_credentials(sbx_kms_client_options *o, const sbx_kms_client_options *ov,
                              char **file_token, size_t *file_token_size);
 
+/*
+ * A comma-separated URL list (SBX_KMS_URL, SBX_KMS_FAILOVER; blanks around
+ * items ignored, empty items dropped) as a malloc'ed array of *n malloc'ed
+ * strings, after first when it is not NULL. list may be NULL. Free with
+ * sbx_kms__urls_free. SBX_ENOMEM.
+ */
+int sbx_kms__urls_split(char ***out, size_t *n, const char *first, const char *list);
+void sbx_kms__urls_free(char **urls, size_t n);
+
 /* The client's i-th base URL (borrowed), or NULL past the end. */
 const char *sbx_kms__client_url(const sbx_kms_client *c, size_t i);
 

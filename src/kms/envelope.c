@@ -471,28 +471,6 @@ sbx_identity_kms_new(sbx_identity **out, const sbx_kms_client_options *opts)
     return 0;
 }
 
-/* Split a comma-separated list into a malloc'ed array of malloc'ed strings. */
-static int
-split_list(char ***out, size_t *n, const char *list)
-{
-    char *copy = strdup(list), *save = NULL, *tok;
-    *out = NULL;
-    *n = 0;
-    if (copy == NULL || (*out = calloc(strlen(list) / 2 + 1, sizeof(char *))) == NULL) {
-        free(copy);
-        return sbx__error_nomem();
-    }
-    for (tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
-        if (((*out)[*n] = strdup(tok)) == NULL) {
-            free(copy);
-            return sbx__error_nomem();
-        }
-        (*n)++;
-    }
-    free(copy);
-    return 0;
-}
-
 /* see strongbox/kms.h */
 int
 sbx_identity_kms_new_from_env(sbx_identity **out, const sbx_kms_client_options *overrides)
@@ -512,7 +490,7 @@ sbx_identity_kms_new_from_env(sbx_identity **out, const sbx_kms_client_options *
         o.urls = overrides->urls;
         o.url_count = overrides->url_count;
     } else if ((v = getenv("SBX_KMS_URL")) != NULL && v[0] != '\0') {
-        if ((err = split_list(&urls, &nurls, v)) < 0)
+        if ((err = sbx_kms__urls_split(&urls, &nurls, NULL, v)) < 0)
             goto out;
         o.urls = (const char *const *)urls;
         o.url_count = nurls;
@@ -527,9 +505,7 @@ sbx_identity_kms_new_from_env(sbx_identity **out, const sbx_kms_client_options *
     }
     err = sbx_identity_kms_new(out, &o);
 out:
-    for (size_t i = 0; urls != NULL && i < nurls; i++)
-        free(urls[i]);
-    free(urls);
+    sbx_kms__urls_free(urls, nurls);
     if (token != NULL)
         sbx_secret_free(token, token_size);
     return err;

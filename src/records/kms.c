@@ -69,40 +69,26 @@ cache_limits(sbx_kms_cache_limits *l)
     return 0;
 }
 
-/* Whether url names the same server (scheme, host, port) as origin. */
-static bool
-same_origin(const char *url, const char *origin)
-{
-    char *o = NULL;
-    bool same = sbx_kms__origin(&o, url) == 0 && strcmp(o, origin) == 0;
-    free(o);
-    return same;
-}
-
 /* Whether a record may make this process send its token to base (see Trust). */
 static bool
 trusted_for_decrypt(const char *base)
 {
     const char *list = getenv("SBX_KMS_URL");
-    char *origin = NULL;
+    char *origin = NULL, **urls = NULL;
+    size_t n = 0;
     bool ok = false;
     if (list == NULL || *list == '\0') {
         const char *ca = getenv("SBX_KMS_CACERT"), *fp = getenv("SBX_KMS_FINGERPRINT");
         return (ca != NULL && *ca != '\0') || (fp != NULL && *fp != '\0');
     }
-    if (sbx_kms__origin(&origin, base) < 0)
-        return false;
-    while (*list != '\0' && !ok) {
-        list += strspn(list, " \t"); // "a, b" as envelope.c reads it
-        size_t n = strcspn(list, ",");
-        size_t m = n;
-        while (m > 0 && (list[m - 1] == ' ' || list[m - 1] == '\t'))
-            m--;
-        char *item = strndup(list, m);
-        ok = item != NULL && same_origin(item, origin);
-        free(item);
-        list += n + (list[n] == ',');
+    if (sbx_kms__origin(&origin, base) == 0 && sbx_kms__urls_split(&urls, &n, NULL, list) == 0) {
+        for (size_t i = 0; i < n && !ok; i++) {
+            char *o = NULL;
+            ok = sbx_kms__origin(&o, urls[i]) == 0 && strcmp(o, origin) == 0;
+            free(o);
+        }
     }
+    sbx_kms__urls_free(urls, n);
     free(origin);
     return ok;
 }

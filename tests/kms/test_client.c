@@ -271,6 +271,23 @@ context_string_is_canonical(void **state)
 }
 
 static void
+url_lists_split_on_commas_and_trim(void **state)
+{
+    (void)state;
+    char **u = NULL;
+    size_t n = 0;
+    assert_sbx_ok(sbx_kms__urls_split(&u, &n, "https://first", "  https://a:1 , ,https://b\t,"));
+    assert_int_equal(n, 3);
+    assert_string_equal(u[0], "https://first");
+    assert_string_equal(u[1], "https://a:1");
+    assert_string_equal(u[2], "https://b");
+    sbx_kms__urls_free(u, n);
+    assert_sbx_ok(sbx_kms__urls_split(&u, &n, NULL, NULL));
+    assert_int_equal(n, 0);
+    sbx_kms__urls_free(u, n);
+}
+
+static void
 origin_keeps_scheme_host_and_port(void **state)
 {
     (void)state;
@@ -973,6 +990,7 @@ main(void)
         cmocka_unit_test(parse_key_url_rejects_bad_urls),
         cmocka_unit_test(client_new_rejects_bad_options),
         cmocka_unit_test(context_string_is_canonical),
+        cmocka_unit_test(url_lists_split_on_commas_and_trim),
         cmocka_unit_test(origin_keeps_scheme_host_and_port),
         cmocka_unit_test(health_answers_ok),
         cmocka_unit_test(key_management_round_trip),
