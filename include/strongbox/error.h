@@ -69,6 +69,25 @@ SBX_EXTERN const sbx_error *sbx_error_last(void);
  */
 SBX_EXTERN int sbx_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/**
+ * @brief As sbx_error_set(), and also records errno (sys_errno) and appends
+ *        ": " and its description to the message. For extensions (key types
+ *        through strongbox/sys/age.h, the key server) that fail on a system call.
+ * @return code.
+ */
+SBX_EXTERN int sbx_error_set_sys(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/**
+ * @brief Record an OpenSSL failure: SBX_ECRYPTO with what and the first entry
+ *        of OpenSSL's error queue, which is then emptied.
+ * @return SBX_ECRYPTO.
+ */
+SBX_EXTERN int sbx_error_set_crypto(const char *what);
+
+/** @brief Record SBX_ENOMEM with a static message (allocates nothing). @return SBX_ENOMEM. */
+SBX_EXTERN int sbx_error_set_nomem(void);
+
 /** @brief Forget the last error on this thread. */
 SBX_EXTERN void sbx_error_clear(void);
 

@@ -111,8 +111,9 @@ sbx_error_set(int code, const char *fmt, ...)
     return code;
 }
 
+/* see strongbox/error.h */
 int
-sbx__error_sys(int code, const char *fmt, ...)
+sbx_error_set_sys(int code, const char *fmt, ...)
 {
     int saved = errno;
     va_list ap;
@@ -123,8 +124,9 @@ sbx__error_sys(int code, const char *fmt, ...)
     return code;
 }
 
+/* see strongbox/error.h */
 int
-sbx__error_crypto(const char *what)
+sbx_error_set_crypto(const char *what)
 {
     unsigned long e = ERR_get_error();
     char detail[256] = "no detail";
@@ -134,8 +136,9 @@ sbx__error_crypto(const char *what)
     return sbx__error(SBX_ECRYPTO, "%s failed in OpenSSL (%s)", what, detail);
 }
 
+/* see strongbox/error.h */
 int
-sbx__error_nomem(void)
+sbx_error_set_nomem(void)
 {
     tl_err.code = SBX_ENOMEM;
     tl_err.sys_errno = ENOMEM;

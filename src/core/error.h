@@ -14,13 +14,9 @@
 /* Record code with a printf-style message; returns code (the public sbx_error_set). */
 #define sbx__error sbx_error_set
 
-/* Like sbx__error, and also records errno and appends ": strerror(errno)". */
-int sbx__error_sys(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Record an OpenSSL failure (drains the OpenSSL error queue); returns SBX_ECRYPTO. */
-int sbx__error_crypto(const char *what);
-
-/* Record SBX_ENOMEM with the static message; returns SBX_ENOMEM. */
-int sbx__error_nomem(void);
+/* The public extension helpers (strongbox/error.h) under their internal names. */
+#define sbx__error_sys    sbx_error_set_sys
+#define sbx__error_crypto sbx_error_set_crypto
+#define sbx__error_nomem  sbx_error_set_nomem
 
 #endif
