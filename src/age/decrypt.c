@@ -16,19 +16,14 @@
  *    by the end of input is a truncation.
  *  - Plaintext of a chunk is handed out only after its tag verified.
  */
-#include "age/decrypt.h"
 #include "age/header.h"
-#include "age/keys.h"
 #include "age/payload.h"
 #include "age/pipeline.h"
-#include "age/ssh.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define READ_STEP 4096
 
 struct decryptor {
     sbx_source base;
@@ -47,127 +42,6 @@ struct decryptor {
     bool final_seen, failed;
 };
 
-/* Index just past the MAC line if buf holds a complete header, else 0. */
-static size_t
-find_header_end(const sbx_buf *buf, size_t *scan)
-{
-    while (*scan < buf->len) {
-        const uint8_t *nl = memchr(buf->ptr + *scan, '\n', buf->len - *scan);
-        if (nl == NULL)
-            return 0;
-        size_t start = *scan;
-        *scan = (size_t)(nl - buf->ptr) + 1;
-        if (*scan - start >= 4 && memcmp(buf->ptr + start, "---", 3) == 0)
-            return *scan;
-    }
-    return 0;
-}
-
-/* Read the whole header from src into pending and parse it. */
-static int
-read_header(sbx_age_header **hdr, sbx_buf *pending, size_t *header_len, sbx_source *src)
-{
-    size_t scan = 0, got;
-    int err;
-    for (;;) {
-        if ((err = sbx_buf_reserve(pending, READ_STEP)) < 0)
-            return err;
-        if ((err = sbx_source_read(src, pending->ptr + pending->len, READ_STEP, &got)) < 0)
-            return err;
-        pending->len += got;
-        if (find_header_end(pending, &scan) > 0 || got == 0)
-            break;
-        size_t check = pending->len < 22 ? pending->len : 22;
-        if (memcmp(pending->ptr, SBX_AGE_VERSION_LINE, check) != 0)
-            break; /* not age: let the parser name the problem */
-        if (pending->len > SBX_AGE_MAX_HEADER_SIZE)
-            return sbx__error(SBX_EHEADER, "header larger than %d bytes; refusing to read more",
-                              SBX_AGE_MAX_HEADER_SIZE);
-    }
-    return sbx_age__header_parse(hdr, pending->ptr, pending->len, header_len);
-}
-
-static int
-validate_stanzas(const sbx_age_header *hdr)
-{
-    int err;
-    for (size_t i = 0; i < hdr->count; i++) {
-        if ((err = sbx_age__x25519_check(&hdr->stanzas[i], i)) < 0 ||
-            (err = sbx_age__scrypt_check(&hdr->stanzas[i], i, hdr->count)) < 0 ||
-            (err = sbx_age__ssh_check(&hdr->stanzas[i], i)) < 0 ||
-            (err = sbx_age__kms_check(&hdr->stanzas[i], i)) < 0)
-            return err;
-    }
-    return 0;
-}
-
-static int
-no_match(const sbx_age_header *hdr, sbx_identity *const *ids, size_t nids)
-{
-    for (size_t i = 0; i < nids; i++) {
-        const char *msg;
-        int code = sbx_age__kms_failure(ids[i], &msg);
-        if (code < 0)
-            return sbx__error(code, "%s", msg);
-    }
-    for (size_t i = 0; i < nids; i++) {
-        const char *why = sbx_age__kms_skipped(ids[i]);
-        if (why != NULL)
-            return sbx__error(SBX_ENOMATCH,
-                              "no identity matched any of the file's %zu recipient stanza(s); "
-                              "%s",
-                              hdr->count, why);
-    }
-    bool scrypt = hdr->count == 1 && strcmp(hdr->stanzas[0].type, "scrypt") == 0;
-    if (scrypt)
-        return sbx__error(SBX_ENOMATCH, "the passphrase is wrong (or no passphrase identity was "
-                                        "given for this passphrase-encrypted file)");
-    return sbx__error(SBX_ENOMATCH,
-                      "no identity matched any of the file's %zu recipient stanza(s): wrong key?",
-                      hdr->count);
-}
-
-static int
-unwrap_file_key(uint8_t file_key[SBX_AGE_FILE_KEY_LEN], const sbx_age_header *hdr,
-                sbx_identity *const *ids, size_t nids)
-{
-    int err;
-    if ((err = validate_stanzas(hdr)) < 0)
-        return err;
-    for (size_t i = 0; i < nids; i++)
-        sbx_age__kms_begin(ids[i]);
-    for (size_t i = 0; i < nids; i++) {
-        for (size_t s = 0; s < hdr->count; s++) {
-            err = ids[i]->ops->unwrap(ids[i], &hdr->stanzas[s], file_key);
-            if (err <= 0)
-                return err;
-        }
-    }
-    return no_match(hdr, ids, nids);
-}
-
-int
-sbx_age__open_header(uint8_t file_key[SBX_AGE_FILE_KEY_LEN], sbx_buf *pending, size_t *header_len,
-                     sbx_source *src, sbx_identity *const *ids, size_t nids)
-{
-    sbx_age_header *hdr = NULL;
-    uint8_t mac[32];
-    int err;
-    *header_len = 0;
-    if ((err = read_header(&hdr, pending, header_len, src)) < 0 ||
-        (err = unwrap_file_key(file_key, hdr, ids, nids)) < 0 ||
-        (err = sbx_age__header_mac(mac, file_key, pending->ptr, hdr->mac_input_len)) < 0)
-        goto out;
-    if (!sbx_equal(mac, hdr->mac, sizeof(mac)))
-        err = sbx__error(SBX_EMAC, "header MAC mismatch: the header was tampered with or "
-                                   "corrupted");
-out:
-    if (err < 0)
-        sbx_wipe(file_key, SBX_AGE_FILE_KEY_LEN);
-    sbx_age__header_free(hdr);
-    return err;
-}
-
 /* Read up to len bytes: pending bytes first, then the source, until full or EOF. */
 static int
 read_in(struct decryptor *d, uint8_t *buf, size_t len, size_t *got)
@@ -184,27 +58,24 @@ read_in(struct decryptor *d, uint8_t *buf, size_t len, size_t *got)
     return err;
 }
 
+/* Start the payload of an opened header: its rest, then the nonce, then chunks. */
 static int
-open_payload(struct decryptor *d, sbx_identity *const *ids, size_t nids, unsigned threads)
+start_payload(struct decryptor *d, const sbx_age_header *h, unsigned threads)
 {
-    uint8_t *file_key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
     uint8_t nonce[SBX_AGE_NONCE_LEN];
-    size_t got;
+    const uint8_t *rest;
+    size_t len, got;
     int err;
-    if (file_key == NULL)
-        return SBX_ENOMEM;
-    if ((err = sbx_age__open_header(file_key, &d->pending, &d->pending_pos, d->src, ids, nids)) <
-            0 ||
+    if (h->file_key == NULL)
+        return sbx__error(SBX_EINVAL, "the header is not opened: unwrap it first");
+    rest = sbx_age_header_rest(h, &len);
+    if ((err = sbx_buf_append(&d->pending, rest, len)) < 0 ||
         (err = read_in(d, nonce, sizeof(nonce), &got)) < 0)
-        goto out;
-    if (got < sizeof(nonce)) {
-        err = sbx__error(SBX_EHEADER, "the file ends before the payload nonce: truncated file");
-        goto out;
-    }
-    if ((err = sbx_age__pipeline_new(&d->pipe, file_key, nonce, false, threads)) == 0)
+        return err;
+    if (got < sizeof(nonce))
+        return sbx__error(SBX_EHEADER, "the file ends before the payload nonce: truncated file");
+    if ((err = sbx_age__pipeline_new(&d->pipe, h->file_key, nonce, false, threads)) == 0)
         d->cap = sbx_age__slot_capacity(d->pipe);
-out:
-    sbx_secret_free(file_key, SBX_AGE_FILE_KEY_LEN);
     return err;
 }
 
@@ -335,25 +206,63 @@ dec_free(sbx_source *self)
     free(d);
 }
 
+static struct decryptor *
+decryptor_alloc(sbx_source *src)
+{
+    struct decryptor *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->base.read = dec_read;
+    d->base.free = dec_free;
+    d->src = src;
+    return d;
+}
+
+static int
+check_opts(const sbx_age_decrypt_options *opts)
+{
+    if (opts != NULL && opts->version != SBX_AGE_DECRYPT_OPTIONS_VERSION)
+        return sbx__error(SBX_EINVAL, "unknown sbx_age_decrypt_options version");
+    return 0;
+}
+
+/* see strongbox/sys/age.h */
+int
+sbx_age_decryptor_new_opened(sbx_source **out, const sbx_age_header *h, sbx_source *src,
+                             const sbx_age_decrypt_options *opts)
+{
+    struct decryptor *d;
+    int err;
+    *out = NULL;
+    if ((err = check_opts(opts)) < 0)
+        return err;
+    if ((d = decryptor_alloc(src)) == NULL)
+        return sbx__error_nomem();
+    if ((err = start_payload(d, h, opts ? opts->threads : 0)) < 0) {
+        dec_free(&d->base);
+        return err;
+    }
+    *out = &d->base;
+    return 0;
+}
+
 /* see strongbox/age.h */
 int
 sbx_age_decryptor_new(sbx_source **out, sbx_source *src, sbx_identity *const *identities,
                       size_t count, const sbx_age_decrypt_options *opts)
 {
     int mode = opts != NULL ? opts->armor : SBX_ARMOR_AUTO, err = 0;
+    sbx_age_header *h = NULL;
+    struct decryptor *d;
     *out = NULL;
-    if (opts != NULL && opts->version != SBX_AGE_DECRYPT_OPTIONS_VERSION)
-        return sbx__error(SBX_EINVAL, "unknown sbx_age_decrypt_options version");
+    if ((err = check_opts(opts)) < 0)
+        return err;
     for (size_t i = 0; i < count; i++) {
         if (identities[i] == NULL)
             return sbx__error(SBX_EINVAL, "identity %zu is NULL", i + 1);
     }
-    struct decryptor *d = calloc(1, sizeof(*d));
-    if (d == NULL)
+    if ((d = decryptor_alloc(src)) == NULL)
         return sbx__error_nomem();
-    d->base.read = dec_read;
-    d->base.free = dec_free;
-    d->src = src;
     if (mode == SBX_ARMOR_AUTO)
         err = sbx_armor_detect_new(&d->armor, NULL, src);
     else if (mode == SBX_ARMOR_ONLY)
@@ -362,11 +271,15 @@ sbx_age_decryptor_new(sbx_source **out, sbx_source *src, sbx_identity *const *id
         goto fail;
     if (d->armor != NULL)
         d->src = d->armor;
-    if ((err = open_payload(d, identities, count, opts ? opts->threads : 0)) < 0)
+    if ((err = sbx_age_header_read(&h, d->src)) < 0 ||
+        (err = sbx_age_header_unwrap(h, identities, count)) < 0 ||
+        (err = start_payload(d, h, opts ? opts->threads : 0)) < 0)
         goto fail;
+    sbx_age_header_free(h);
     *out = &d->base;
     return 0;
 fail:
+    sbx_age_header_free(h);
     dec_free(&d->base);
     return err;
 }

@@ -9,7 +9,6 @@
  * empty file: age.md §5). Sealed slots are written to dst in order.
  */
 #include "age/header.h"
-#include "age/keys.h"
 #include "age/payload.h"
 #include "age/pipeline.h"
 #include "strongbox/memory.h"
@@ -114,26 +113,15 @@ enc_free(sbx_sink *self)
     free(e);
 }
 
-/* Build the header for file_key and write it, with the payload nonce, to dst. */
+/* Write the header (with its MAC) and the payload nonce to dst; start the pipeline. */
 static int
-write_header(struct encryptor *e, const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
-             const uint8_t nonce[SBX_AGE_NONCE_LEN], sbx_recipient *const *recipients, size_t count,
+write_header(struct encryptor *e, const sbx_age_header *hdr,
+             const uint8_t file_key[SBX_AGE_FILE_KEY_LEN], const uint8_t nonce[SBX_AGE_NONCE_LEN],
              unsigned threads)
 {
-    sbx_age_header *hdr = NULL;
     sbx_buf bytes = SBX_BUF_INIT;
     int err;
-    if ((err = sbx_age__header_new(&hdr)) < 0)
-        return err;
-    for (size_t i = 0; i < count; i++) {
-        if ((err = recipients[i]->ops->wrap(recipients[i], hdr, file_key)) < 0)
-            goto out;
-    }
-    if ((err = sbx_age__header_encode(&bytes, hdr, false)) < 0 ||
-        (err = sbx_age__header_mac(hdr->mac, file_key, bytes.ptr, bytes.len)) < 0)
-        goto out;
-    bytes.len = 0;
-    if ((err = sbx_age__header_encode(&bytes, hdr, true)) < 0 ||
+    if ((err = sbx_age_header_encode(&bytes, hdr, file_key)) < 0 ||
         (err = sbx_buf_append(&bytes, nonce, SBX_AGE_NONCE_LEN)) < 0 ||
         (err = sbx_age__pipeline_new(&e->pipe, file_key, nonce, true, threads)) < 0)
         goto out;
@@ -141,36 +129,42 @@ write_header(struct encryptor *e, const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
     err = sbx_sink_write(e->dst, bytes.ptr, bytes.len);
 out:
     sbx_buf_dispose(&bytes);
-    sbx_age__header_free(hdr);
     return err;
 }
 
-static int
-check_recipients(sbx_recipient *const *recipients, size_t count)
+/* see strongbox/sys/age.h */
+int
+sbx_age_header_wrap(sbx_age_header *hdr, sbx_recipient *const *recipients, size_t count,
+                    const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
+    int err;
     if (count == 0)
         return sbx__error(SBX_EINVAL, "no recipients: give at least one recipient or a "
                                       "passphrase");
     for (size_t i = 0; i < count; i++) {
-        if (recipients[i] == NULL)
-            return sbx__error(SBX_EINVAL, "recipient %zu is NULL", i + 1);
-        if (recipients[i]->ops->alone && count > 1)
+        if (recipients[i] == NULL || recipients[i]->ops->version != SBX_RECIPIENT_OPS_VERSION)
+            return sbx__error(SBX_EINVAL, "recipient %zu is NULL or of an unknown interface "
+                                          "version",
+                              i + 1);
+        if ((recipients[i]->ops->flags & SBX_AGE_STANZA_ALONE) && count > 1)
             return sbx__error(SBX_EINVAL, "a passphrase cannot be combined with other "
                                           "recipients");
+    }
+    for (size_t i = 0; i < count; i++) {
+        if ((err = recipients[i]->ops->wrap(recipients[i], hdr, file_key)) < 0)
+            return err;
     }
     return 0;
 }
 
-int
-sbx_age__encryptor_new_keyed(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients,
-                             size_t count, const sbx_age_encrypt_options *opts,
-                             const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
-                             const uint8_t nonce[SBX_AGE_NONCE_LEN])
+/* The encryptor for a built header, with the given file key and nonce. */
+static int
+encryptor_start(sbx_sink **out, sbx_sink *dst, const sbx_age_header *hdr,
+                const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
+                const uint8_t nonce[SBX_AGE_NONCE_LEN], const sbx_age_encrypt_options *opts)
 {
     int err;
     *out = NULL;
-    if ((err = check_recipients(recipients, count)) < 0)
-        return err;
     if (opts != NULL && opts->version != SBX_AGE_ENCRYPT_OPTIONS_VERSION)
         return sbx__error(SBX_EINVAL, "unknown sbx_age_encrypt_options version");
     struct encryptor *e = calloc(1, sizeof(*e));
@@ -185,12 +179,42 @@ sbx_age__encryptor_new_keyed(sbx_sink **out, sbx_sink *dst, sbx_recipient *const
             goto fail;
         e->dst = e->armor;
     }
-    if ((err = write_header(e, file_key, nonce, recipients, count, opts ? opts->threads : 0)) < 0)
+    if ((err = write_header(e, hdr, file_key, nonce, opts ? opts->threads : 0)) < 0)
         goto fail;
     *out = &e->base;
     return 0;
 fail:
     enc_free(&e->base);
+    return err;
+}
+
+/* see strongbox/sys/age.h */
+int
+sbx_age_encryptor_new_with_header(sbx_sink **out, sbx_sink *dst, const sbx_age_header *hdr,
+                                  const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
+                                  const sbx_age_encrypt_options *opts)
+{
+    uint8_t nonce[SBX_AGE_NONCE_LEN];
+    int err;
+    *out = NULL;
+    if ((err = sbx_random_bytes(nonce, sizeof(nonce))) < 0)
+        return err;
+    return encryptor_start(out, dst, hdr, file_key, nonce, opts);
+}
+
+int
+sbx_age__encryptor_new_keyed(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients,
+                             size_t count, const sbx_age_encrypt_options *opts,
+                             const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
+                             const uint8_t nonce[SBX_AGE_NONCE_LEN])
+{
+    sbx_age_header *hdr = NULL;
+    int err;
+    *out = NULL;
+    if ((err = sbx_age_header_new(&hdr)) == 0 &&
+        (err = sbx_age_header_wrap(hdr, recipients, count, file_key)) == 0)
+        err = encryptor_start(out, dst, hdr, file_key, nonce, opts);
+    sbx_age_header_free(hdr);
     return err;
 }
 

@@ -15,6 +15,7 @@
  *    SBX_AGE_MAX_ARG_LEN bytes each; the caller bounds the total size.
  */
 #include "age/header.h"
+#include "age/payload.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
@@ -27,28 +28,32 @@
 static void
 stanza_clear(sbx_age_stanza *s)
 {
-    free(s->type);
+    free((char *)s->type);
     for (size_t i = 0; i < s->nargs; i++)
-        free(s->args[i]);
-    free(s->args);
-    sbx_wipe(s->body, s->body_len);
-    free(s->body);
+        free((char *)s->args[i]);
+    free((char **)s->args);
+    sbx_wipe((uint8_t *)s->body, s->body_len);
+    free((uint8_t *)s->body);
     memset(s, 0, sizeof(*s));
 }
 
+/* see strongbox/sys/age.h */
 void
-sbx_age__header_free(sbx_age_header *hdr)
+sbx_age_header_free(sbx_age_header *hdr)
 {
     if (hdr == NULL)
         return;
     for (size_t i = 0; i < hdr->count; i++)
         stanza_clear(&hdr->stanzas[i]);
     free(hdr->stanzas);
+    sbx_buf_dispose(&hdr->read);
+    sbx_secret_free(hdr->file_key, SBX_AGE_FILE_KEY_LEN);
     free(hdr);
 }
 
+/* see strongbox/sys/age.h */
 int
-sbx_age__header_new(sbx_age_header **out)
+sbx_age_header_new(sbx_age_header **out)
 {
     *out = calloc(1, sizeof(**out));
     return *out == NULL ? sbx__error_nomem() : 0;
@@ -65,33 +70,114 @@ dup_n(const char *s, size_t n)
     return p;
 }
 
-int
-sbx_age__header_add_stanza(sbx_age_header *hdr, const char *type, const char *const *args,
-                           size_t nargs, const uint8_t *body, size_t body_len)
+/* An argument the format can carry: 1..SBX_AGE_MAX_ARG_LEN printable ASCII bytes, no space. */
+static bool
+arg_ok(const char *a)
+{
+    size_t n = 0;
+    for (; a[n] != '\0'; n++) {
+        if ((unsigned char)a[n] < 0x21 || (unsigned char)a[n] > 0x7e || n == SBX_AGE_MAX_ARG_LEN)
+            return false;
+    }
+    return n > 0;
+}
+
+static int
+check_stanza_args(const char *type, const char *const *args, size_t nargs)
+{
+    if (type == NULL || !arg_ok(type))
+        return sbx__error(SBX_EINVAL, "a stanza type must be 1-%d printable ASCII characters "
+                                      "without spaces",
+                          SBX_AGE_MAX_ARG_LEN);
+    if (nargs > SBX_AGE_MAX_ARGS)
+        return sbx__error(SBX_EINVAL, "a stanza has at most %d arguments", SBX_AGE_MAX_ARGS);
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i] == NULL || !arg_ok(args[i]))
+            return sbx__error(SBX_EINVAL,
+                              "stanza argument %zu must be 1-%d printable ASCII "
+                              "characters without spaces",
+                              i + 1, SBX_AGE_MAX_ARG_LEN);
+    }
+    return 0;
+}
+
+/* Append a stanza whose arguments are known to be valid. */
+static int
+add_stanza(sbx_age_header *hdr, const char *type, const char *const *args, size_t nargs,
+           const uint8_t *body, size_t body_len)
 {
     sbx_age_stanza *grown = realloc(hdr->stanzas, (hdr->count + 1) * sizeof(*grown));
+    char *t, **a;
+    uint8_t *b;
     if (grown == NULL)
         return sbx__error_nomem();
     hdr->stanzas = grown;
     sbx_age_stanza *s = &hdr->stanzas[hdr->count];
     memset(s, 0, sizeof(*s));
-    s->type = strdup(type);
-    s->args = calloc(nargs ? nargs : 1, sizeof(char *));
-    s->body = malloc(body_len ? body_len : 1);
-    if (s->type == NULL || s->args == NULL || s->body == NULL)
+    s->type = t = strdup(type);
+    s->args = (const char *const *)(a = calloc(nargs ? nargs : 1, sizeof(char *)));
+    s->body = b = malloc(body_len ? body_len : 1);
+    if (t == NULL || a == NULL || b == NULL)
         goto nomem;
     for (; s->nargs < nargs; s->nargs++) {
-        if ((s->args[s->nargs] = strdup(args[s->nargs])) == NULL)
+        if ((a[s->nargs] = strdup(args[s->nargs])) == NULL)
             goto nomem;
     }
     if (body_len > 0)
-        memcpy(s->body, body, body_len);
+        memcpy(b, body, body_len);
     s->body_len = body_len;
     hdr->count++;
     return 0;
 nomem:
     stanza_clear(s);
     return sbx__error_nomem();
+}
+
+/* see strongbox/sys/age.h */
+int
+sbx_age_header_add_stanza(sbx_age_header *hdr, const char *type, const char *const *args,
+                          size_t nargs, const uint8_t *body, size_t body_len)
+{
+    int err;
+    if ((err = check_stanza_args(type, args, nargs)) < 0)
+        return err;
+    if (hdr->count == SBX_AGE_MAX_STANZAS)
+        return sbx__error(SBX_ETOOBIG, "a header has at most %d stanzas", SBX_AGE_MAX_STANZAS);
+    if (body_len > 0 && body == NULL)
+        return sbx__error(SBX_EINVAL, "stanza body is NULL");
+    return add_stanza(hdr, type, args, nargs, body, body_len);
+}
+
+/* see strongbox/sys/age.h */
+int
+sbx_age_header_copy_stanza(sbx_age_header *hdr, const sbx_age_stanza *s)
+{
+    return sbx_age_header_add_stanza(hdr, s->type, s->args, s->nargs, s->body, s->body_len);
+}
+
+/* see strongbox/sys/age.h */
+size_t
+sbx_age_header_count(const sbx_age_header *hdr)
+{
+    return hdr->count;
+}
+
+/* see strongbox/sys/age.h */
+const sbx_age_stanza *
+sbx_age_header_stanza(const sbx_age_header *hdr, size_t i)
+{
+    return i < hdr->count ? &hdr->stanzas[i] : NULL;
+}
+
+/* see strongbox/sys/age.h */
+const sbx_age_stanza *
+sbx_age_header_find(const sbx_age_header *hdr, const char *type)
+{
+    for (size_t i = 0; i < hdr->count; i++) {
+        if (strcmp(hdr->stanzas[i].type, type) == 0)
+            return &hdr->stanzas[i];
+    }
+    return NULL;
 }
 
 /* Find the end of the line starting at pos; returns the index of its LF or -1. */
@@ -142,7 +228,7 @@ parse_stanza_line(sbx_age_header *hdr, const char *line, size_t n, size_t index)
         argv[argc] = copies[argc];
         argc++;
     }
-    err = sbx_age__header_add_stanza(hdr, argv[0], argv + 1, argc - 1, NULL, 0);
+    err = add_stanza(hdr, argv[0], argv + 1, argc - 1, NULL, 0);
 out:
     for (size_t k = 0; k < argc; k++)
         free(copies[k]);
@@ -185,7 +271,7 @@ parse_body(sbx_age_header *hdr, const uint8_t *data, size_t len, size_t *pos)
             break;
     }
     if (body.len > 0) { /* an empty body keeps the 1-byte allocation: never NULL */
-        free(s->body);
+        free((uint8_t *)s->body);
         s->body = body.ptr;
         s->body_len = body.len;
         body.ptr = NULL;
@@ -223,7 +309,7 @@ sbx_age__header_parse(sbx_age_header **out, const uint8_t *data, size_t len, siz
             return sbx__error(SBX_EHEADER, "unsupported age format version (only v1 is known)");
         return sbx__error(SBX_EHEADER, "not an age file (bad version line)");
     }
-    if ((err = sbx_age__header_new(&hdr)) < 0)
+    if ((err = sbx_age_header_new(&hdr)) < 0)
         return err;
     for (;;) {
         long nl = line_end(data, len, pos);
@@ -261,7 +347,7 @@ sbx_age__header_parse(sbx_age_header **out, const uint8_t *data, size_t len, siz
             goto fail;
     }
 fail:
-    sbx_age__header_free(hdr);
+    sbx_age_header_free(hdr);
     return err;
 }
 
@@ -320,4 +406,30 @@ sbx_age__header_encode(sbx_buf *out, const sbx_age_header *hdr, bool with_mac)
             return err;
     }
     return 0;
+}
+
+/* see strongbox/sys/age.h */
+int
+sbx_age_header_encode(sbx_buf *out, const sbx_age_header *hdr,
+                      const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    sbx_buf bytes = SBX_BUF_INIT;
+    uint8_t mac[32];
+    char b64[48];
+    int err;
+    if (hdr->count == 0)
+        return sbx__error(SBX_EINVAL, "the header has no stanza: give at least one recipient");
+    if ((err = sbx_age__header_check(hdr)) < 0)
+        return sbx__error(SBX_EINVAL, "%s", sbx_error_last()->message);
+    if ((err = sbx_age__header_encode(&bytes, hdr, false)) < 0 ||
+        (err = sbx_age__header_mac(mac, file_key, bytes.ptr, bytes.len)) < 0)
+        goto out;
+    long n = sbx_base64_encode(b64, sizeof(b64), mac, sizeof(mac), false);
+    if ((err = n < 0 ? (int)n : 0) < 0 || (err = append_str(&bytes, " ")) < 0 ||
+        (err = sbx_buf_append(&bytes, b64, (size_t)n)) < 0 || (err = append_str(&bytes, "\n")) < 0)
+        goto out;
+    err = sbx_buf_append(out, bytes.ptr, bytes.len);
+out:
+    sbx_buf_dispose(&bytes);
+    return err;
 }

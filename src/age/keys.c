@@ -88,6 +88,16 @@ out:
     return err;
 }
 
+/* What an identity is, for messages: the stanza types it consumes. */
+static const char *
+identity_kind(const sbx_identity *id)
+{
+    const char *const *t = id->ops->types;
+    if (t == NULL || t[0] == NULL)
+        return "custom";
+    return strcmp(t[0], "scrypt") == 0 ? "passphrase" : t[0];
+}
+
 /* see strongbox/age.h */
 const char *
 sbx_recipient_type(const sbx_recipient *r)
@@ -99,6 +109,9 @@ sbx_recipient_type(const sbx_recipient *r)
 int
 sbx_recipient_to_string(const sbx_recipient *r, sbx_buf *out)
 {
+    if (r->ops->to_string == NULL)
+        return sbx__error(SBX_EUNSUPPORTED, "a %s recipient has no string form",
+                          strcmp(r->ops->type, "scrypt") == 0 ? "passphrase" : r->ops->type);
     return r->ops->to_string(r, out);
 }
 
@@ -125,6 +138,9 @@ sbx_recipients_free(sbx_recipient **list, size_t count)
 int
 sbx_identity_to_string(const sbx_identity *id, sbx_buf *out)
 {
+    if (id->ops->to_string == NULL)
+        return sbx__error(SBX_EUNSUPPORTED, "a %s identity has no string form",
+                          identity_kind(id));
     return id->ops->to_string(id, out);
 }
 
@@ -133,6 +149,9 @@ int
 sbx_identity_to_recipient(sbx_recipient **out, const sbx_identity *id)
 {
     *out = NULL;
+    if (id->ops->to_recipient == NULL)
+        return sbx__error(SBX_EUNSUPPORTED, "a %s identity has no public recipient",
+                          identity_kind(id));
     return id->ops->to_recipient(out, id);
 }
 
@@ -153,6 +172,19 @@ sbx_identities_free(sbx_identity **list, size_t count)
     for (size_t i = 0; i < count; i++)
         sbx_identity_free(list[i]);
     free(list);
+}
+
+/* see age/keys.h */
+int
+sbx_age__unwrap_each(const sbx_identity *id, const sbx_age_stanza *const *stanzas, size_t count,
+                     uint8_t file_key[SBX_AGE_FILE_KEY_LEN], sbx_age__unwrap_one_fn one)
+{
+    for (size_t i = 0; i < count; i++) {
+        int err = one(id, stanzas[i], file_key);
+        if (err != SBX_AGE_NOT_MINE)
+            return err;
+    }
+    return SBX_AGE_NOT_MINE;
 }
 
 typedef int (*parse_fn)(void **out, const char *line);

@@ -1,85 +1,33 @@
 /*
- * src/age/keys.h - recipient and identity types behind the opaque
- * sbx_recipient / sbx_identity (internal).
+ * src/age/keys.h - the built-in recipient and identity types (internal).
  *
- * Each key type (X25519, scrypt; later ssh-ed25519, ssh-rsa, KMS) supplies
- * an ops table. A recipient wraps the file key into one new stanza; an
- * identity tries to unwrap one stanza at a time.
+ * Each type is defined through the public stanza interface
+ * (strongbox/sys/age.h), exactly as an extension would define one: an ops
+ * table for its recipients and identities, and a stanza type with its rule,
+ * listed in registry.c from the start.
  */
 #ifndef SBX_AGE_KEYS_H
 #define SBX_AGE_KEYS_H
 
-#include "strongbox/age.h"
+#include "strongbox/sys/age.h"
 #include "age/header.h"
 
-/* Result of sbx_identity_ops.unwrap for a stanza that is not for this identity. */
-#define SBX_AGE_NOT_MINE 1
-
-struct sbx_recipient_ops {
-    const char *type; /* stanza type written */
-    bool alone;       /* must be the only recipient of a file (scrypt) */
-    int (*wrap)(const sbx_recipient *r, sbx_age_header *hdr,
-                const uint8_t file_key[SBX_AGE_FILE_KEY_LEN]);
-    int (*to_string)(const sbx_recipient *r, sbx_buf *out);
-    void (*free)(sbx_recipient *r);
-};
-
-struct sbx_recipient {
-    const struct sbx_recipient_ops *ops;
-};
-
-struct sbx_identity_ops {
-    /*
-     * Try to unwrap one (structurally validated) stanza. Returns 0 with the
-     * file key, SBX_AGE_NOT_MINE, or a negative error that fails the file.
-     */
-    int (*unwrap)(sbx_identity *id, const sbx_age_stanza *s,
-                  uint8_t file_key[SBX_AGE_FILE_KEY_LEN]);
-    int (*to_string)(const sbx_identity *id, sbx_buf *out);
-    int (*to_recipient)(sbx_recipient **out, const sbx_identity *id);
-    void (*free)(sbx_identity *id);
-};
-
-struct sbx_identity {
-    const struct sbx_identity_ops *ops;
-};
+/* The built-in stanza types (registry.c lists them). */
+extern const sbx_age_stanza_type sbx_age__x25519_type;
+extern const sbx_age_stanza_type sbx_age__scrypt_type;
+extern const sbx_age_stanza_type sbx_age__ssh_ed25519_type;
+extern const sbx_age_stanza_type sbx_age__ssh_rsa_type;
 
 /*
- * Structural checks of the stanza types this library knows, run on every
- * stanza before any unwrapping (a malformed known stanza fails the file,
- * whoever it is for). Unknown types pass. Returns 0 or SBX_EHEADER.
+ * An unwrap() that tries its stanzas one at a time: one() answers for one
+ * stanza (0, SBX_AGE_NOT_MINE or an error); the first answer that is not
+ * SBX_AGE_NOT_MINE is the result.
  */
-int sbx_age__x25519_check(const sbx_age_stanza *s, size_t index);
-int sbx_age__scrypt_check(const sbx_age_stanza *s, size_t index, size_t count);
-/* sbx-kms (src/kms/envelope.c): one argument, a key URL https://host:port/NAME; the body a
- * printable key server ciphertext "sbx:v<N>:..." of at most 1024 bytes. */
-int sbx_age__kms_check(const sbx_age_stanza *s, size_t index);
-
-/* Key server identities (src/kms/envelope.c). */
-bool sbx_age__is_kms_identity(const sbx_identity *id);
-/*
- * Why a key server identity skipped a stanza (its server is not allowed), with
- * how to allow it; NULL when it skipped none or id is not a key server identity.
- * Borrowed: valid until id is freed.
- */
-const char *sbx_age__kms_skipped(const sbx_identity *id);
-/* Forget what the last file's stanzas left (skipped servers, failures): called per file. */
-void sbx_age__kms_begin(sbx_identity *id);
-/*
- * The first key server failure in the current file (a negative code, with its
- * message: server down, token refused, ciphertext refused), or 0. A failing
- * sbx-kms stanza does not fail the file at once: another stanza (another
- * server) may still open it; this is reported when none does.
- */
-int sbx_age__kms_failure(const sbx_identity *id, const char **message);
-/*
- * Rewrap an sbx-kms stanza's ciphertext to the key's latest version through
- * the server (POST .../rewrap, same context), with id's credentials and trust
- * rule; the new body is appended to body. Returns 0, SBX_EDENIED (server not
- * allowed), or the client's error.
- */
-int sbx_age__kms_rewrap(sbx_identity *id, const sbx_age_stanza *s, sbx_buf *body,
-                        unsigned *version);
+typedef int (*sbx_age__unwrap_one_fn)(const sbx_identity *id, const sbx_age_stanza *s,
+                                      uint8_t file_key[SBX_AGE_FILE_KEY_LEN]);
+int sbx_age__unwrap_each(const sbx_identity *id, const sbx_age_stanza *const *stanzas,
+                         size_t count, uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
+                         sbx_age__unwrap_one_fn one);
 
 /* Type-specific constructors used by the generic parsers in keys.c. */
 int sbx_age__x25519_recipient_from_bytes(sbx_recipient **out, const uint8_t pk[32]);

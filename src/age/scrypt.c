@@ -80,18 +80,10 @@ recipient_wrap(const sbx_recipient *r, sbx_age_header *hdr,
     sbx_base64_encode(salt_b64, sizeof(salt_b64), salt, sizeof(salt), false);
     snprintf(log_n, sizeof(log_n), "%d", s->k.log_n);
     const char *args[2] = {salt_b64, log_n};
-    err = sbx_age__header_add_stanza(hdr, "scrypt", args, 2, body, sizeof(body));
+    err = sbx_age_header_add_stanza(hdr, "scrypt", args, 2, body, sizeof(body));
 out:
     SBX_WIPE_BUF(key);
     return err;
-}
-
-static int
-recipient_to_string(const sbx_recipient *r, sbx_buf *out)
-{
-    (void)r;
-    (void)out;
-    return sbx__error(SBX_EUNSUPPORTED, "a passphrase recipient has no string form");
 }
 
 static void
@@ -102,8 +94,9 @@ recipient_free(sbx_recipient *r)
     sbx_secret_free(s, sizeof(*s));
 }
 
-static const struct sbx_recipient_ops recipient_ops = {
-    "scrypt", true, recipient_wrap, recipient_to_string, recipient_free,
+static const sbx_recipient_ops recipient_ops = {
+    SBX_RECIPIENT_OPS_VERSION, "scrypt", SBX_AGE_STANZA_ALONE, recipient_wrap, NULL,
+    recipient_free,
 };
 
 /* see strongbox/age.h */
@@ -145,18 +138,11 @@ parse_log_n(const char *s)
     return v > 1000 ? -1 : (int)v;
 }
 
-int
-sbx_age__scrypt_check(const sbx_age_stanza *s, size_t index, size_t count)
+static int
+stanza_check(const sbx_age_stanza *s, size_t index)
 {
     uint8_t salt[20];
     size_t len;
-    if (strcmp(s->type, "scrypt") != 0)
-        return 0;
-    if (count != 1)
-        return sbx__error(SBX_EHEADER,
-                          "a passphrase (scrypt) stanza must be the only stanza of "
-                          "a file, but this header has %zu",
-                          count);
     if (s->nargs != 2)
         return sbx__error(SBX_EHEADER, "scrypt stanza %zu: expected 2 arguments, got %zu",
                           index + 1, s->nargs);
@@ -170,6 +156,15 @@ sbx_age__scrypt_check(const sbx_age_stanza *s, size_t index, size_t count)
                           s->body_len);
     return 0;
 }
+
+const sbx_age_stanza_type sbx_age__scrypt_type = {
+    SBX_AGE_STANZA_TYPE_VERSION,
+    "scrypt",
+    SBX_AGE_STANZA_ALONE, // else a passphrase file could be re-encrypted to an extra key unseen
+    stanza_check,
+    "the passphrase is wrong (or no passphrase identity was given for this "
+    "passphrase-encrypted file)",
+};
 
 static int
 fetch_passphrase(struct scrypt_identity *id)
@@ -187,14 +182,15 @@ fetch_passphrase(struct scrypt_identity *id)
 }
 
 static int
-identity_unwrap(sbx_identity *idp, const sbx_age_stanza *s, uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+identity_unwrap(sbx_identity *idp, const sbx_age_stanza *const *stanzas, size_t count,
+                uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
     struct scrypt_identity *id = (struct scrypt_identity *)idp;
+    const sbx_age_stanza *s = stanzas[0]; // alone in its header: count is 1
     uint8_t salt[20], key[32];
     size_t len;
     int err;
-    if (strcmp(s->type, "scrypt") != 0)
-        return SBX_AGE_NOT_MINE;
+    (void)count;
     int log_n = parse_log_n(s->args[1]);
     if (log_n > id->k.log_n)
         return sbx__error(SBX_EHEADER,
@@ -213,22 +209,6 @@ out:
     return err;
 }
 
-static int
-identity_to_string(const sbx_identity *id, sbx_buf *out)
-{
-    (void)id;
-    (void)out;
-    return sbx__error(SBX_EUNSUPPORTED, "a passphrase identity has no string form");
-}
-
-static int
-identity_to_recipient(sbx_recipient **out, const sbx_identity *id)
-{
-    (void)id;
-    *out = NULL;
-    return sbx__error(SBX_EUNSUPPORTED, "a passphrase identity has no public recipient");
-}
-
 static void
 identity_free(sbx_identity *idp)
 {
@@ -237,11 +217,10 @@ identity_free(sbx_identity *idp)
     sbx_secret_free(id, sizeof(*id));
 }
 
-static const struct sbx_identity_ops identity_ops = {
-    identity_unwrap,
-    identity_to_string,
-    identity_to_recipient,
-    identity_free,
+static const char *const identity_types[] = {"scrypt", NULL};
+
+static const sbx_identity_ops identity_ops = {
+    SBX_IDENTITY_OPS_VERSION, identity_types, identity_unwrap, NULL, NULL, NULL, identity_free,
 };
 
 static int

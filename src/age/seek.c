@@ -13,7 +13,7 @@
  *  - One decrypted chunk is cached, so sequential small reads decrypt each
  *    chunk once.
  */
-#include "age/decrypt.h"
+#include "age/header.h"
 #include "age/payload.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
@@ -71,35 +71,27 @@ pread_source_read(sbx_source *self, uint8_t *buf, size_t len, size_t *nread)
     return err;
 }
 
+/* The payload of an opened header: the nonce after the header, then chunks. */
 static int
-open_file(sbx_age_reader *r, sbx_identity *const *ids, size_t count)
+open_payload(sbx_age_reader *r, const sbx_age_header *h)
 {
-    struct pread_source src = {{pread_source_read, NULL}, r->fd, 0};
-    sbx_buf pending = SBX_BUF_INIT;
-    uint8_t *file_key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
     uint8_t nonce[SBX_AGE_NONCE_LEN];
-    size_t header_len = 0, got;
+    size_t header_len, got;
     int err;
-    if (file_key == NULL)
-        return SBX_ENOMEM;
-    if ((err = sbx_age__open_header(file_key, &pending, &header_len, &src.base, ids, count)) < 0 ||
-        (err = pread_all(r->fd, nonce, sizeof(nonce), header_len, &got)) < 0)
-        goto out;
-    if (got < sizeof(nonce)) {
-        err = sbx__error(SBX_EHEADER, "the file ends before the payload nonce: truncated file");
-        goto out;
-    }
+    if (h->file_key == NULL)
+        return sbx__error(SBX_EINVAL, "the header is not opened: unwrap it first");
+    (void)sbx_age_header_bytes(h, &header_len);
+    if ((err = pread_all(r->fd, nonce, sizeof(nonce), header_len, &got)) < 0)
+        return err;
+    if (got < sizeof(nonce))
+        return sbx__error(SBX_EHEADER, "the file ends before the payload nonce: truncated file");
     r->payload = header_len + SBX_AGE_NONCE_LEN;
-    err = sbx_age__payload_ctx(&r->ctx, file_key, nonce, false);
-out:
-    sbx_buf_dispose(&pending);
-    sbx_secret_free(file_key, SBX_AGE_FILE_KEY_LEN);
-    return err;
+    return sbx_age__payload_ctx(&r->ctx, h->file_key, nonce, false);
 }
 
-/* see strongbox/age.h */
-int
-sbx_age_reader_open(sbx_age_reader **out, int fd, sbx_identity *const *identities, size_t count)
+/* Check fd and allocate a reader; the payload is not opened yet. */
+static int
+reader_new(sbx_age_reader **out, int fd)
 {
     struct stat st;
     uint8_t first;
@@ -121,16 +113,43 @@ sbx_age_reader_open(sbx_age_reader **out, int fd, sbx_identity *const *identitie
     r->cached = UINT64_MAX;
     r->ct = malloc(SBX_AGE_SEALED_CHUNK_SIZE);
     r->pt = malloc(SBX_AGE_CHUNK_SIZE);
-    if (r->ct == NULL || r->pt == NULL)
-        err = sbx__error_nomem();
-    else
-        err = open_file(r, identities, count);
-    if (err < 0) {
+    if (r->ct == NULL || r->pt == NULL) {
         sbx_age_reader_free(r);
-        return err;
+        return sbx__error_nomem();
     }
     *out = r;
     return 0;
+}
+
+/* see strongbox/sys/age.h */
+int
+sbx_age_reader_open_opened(sbx_age_reader **out, int fd, const sbx_age_header *h)
+{
+    int err = reader_new(out, fd);
+    if (err == 0 && (err = open_payload(*out, h)) < 0) {
+        sbx_age_reader_free(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+/* see strongbox/age.h */
+int
+sbx_age_reader_open(sbx_age_reader **out, int fd, sbx_identity *const *identities, size_t count)
+{
+    struct pread_source src = {{pread_source_read, NULL}, fd, 0};
+    sbx_age_header *h = NULL;
+    int err = reader_new(out, fd);
+    if (err < 0)
+        return err;
+    if ((err = sbx_age_header_read(&h, &src.base)) < 0 ||
+        (err = sbx_age_header_unwrap(h, identities, count)) < 0 ||
+        (err = open_payload(*out, h)) < 0) {
+        sbx_age_reader_free(*out);
+        *out = NULL;
+    }
+    sbx_age_header_free(h);
+    return err;
 }
 
 static int

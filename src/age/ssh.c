@@ -331,7 +331,7 @@ ed25519_recipient_wrap(const sbx_recipient *r, sbx_age_header *hdr,
         goto out;
     sbx_base64_encode(share_b64, sizeof(share_b64), share, 32, false);
     const char *args[2] = {x->tag, share_b64};
-    err = sbx_age__header_add_stanza(hdr, "ssh-ed25519", args, 2, body, sizeof(body));
+    err = sbx_age_header_add_stanza(hdr, "ssh-ed25519", args, 2, body, sizeof(body));
 out:
     SBX_WIPE_BUF(eph);
     SBX_WIPE_BUF(ss);
@@ -356,7 +356,7 @@ rsa_recipient_wrap(const sbx_recipient *r, sbx_age_header *hdr,
     if (err < 0)
         return err;
     const char *args[1] = {x->tag};
-    return sbx_age__header_add_stanza(hdr, "ssh-rsa", args, 1, body, len);
+    return sbx_age_header_add_stanza(hdr, "ssh-rsa", args, 1, body, len);
 }
 
 static int
@@ -388,16 +388,16 @@ recipient_free(sbx_recipient *r)
     free(x);
 }
 
-static const struct sbx_recipient_ops ed25519_recipient_ops = {
-    "ssh-ed25519", false, ed25519_recipient_wrap, recipient_to_string, recipient_free,
+static const sbx_recipient_ops ed25519_recipient_ops = {
+    SBX_RECIPIENT_OPS_VERSION, "ssh-ed25519", 0, ed25519_recipient_wrap, recipient_to_string, recipient_free,
 };
 
-static const struct sbx_recipient_ops rsa_recipient_ops = {
-    "ssh-rsa", false, rsa_recipient_wrap, recipient_to_string, recipient_free,
+static const sbx_recipient_ops rsa_recipient_ops = {
+    SBX_RECIPIENT_OPS_VERSION, "ssh-rsa", 0, rsa_recipient_wrap, recipient_to_string, recipient_free,
 };
 
 static int
-recipient_alloc(struct ssh_recipient **out, const struct sbx_recipient_ops *ops,
+recipient_alloc(struct ssh_recipient **out, const sbx_recipient_ops *ops,
                 const uint8_t *wire, size_t len, const char *comment)
 {
     struct ssh_recipient *x = calloc(1, sizeof(*x));
@@ -701,24 +701,35 @@ check_b64(const char *arg, size_t want)
 }
 
 /* see ssh.h */
-int
-sbx_age__ssh_check(const sbx_age_stanza *s, size_t index)
+static int
+ed25519_check(const sbx_age_stanza *s, size_t index)
 {
-    if (strcmp(s->type, "ssh-ed25519") == 0) {
-        if (s->nargs != 2 || check_b64(s->args[0], 4) < 0 || check_b64(s->args[1], 32) < 0 ||
-            s->body_len != SBX_AGE_FILE_KEY_LEN + 16)
-            return sbx__error(SBX_EHEADER,
-                              "ssh-ed25519 stanza %zu is malformed (expected a 4-byte tag, a "
-                              "32-byte share and a 32-byte body)",
-                              index + 1);
-    } else if (strcmp(s->type, "ssh-rsa") == 0) {
-        if (s->nargs != 1 || check_b64(s->args[0], 4) < 0 || s->body_len == 0)
-            return sbx__error(SBX_EHEADER,
-                              "ssh-rsa stanza %zu is malformed (expected a 4-byte tag and a body)",
-                              index + 1);
-    }
+    if (s->nargs != 2 || check_b64(s->args[0], 4) < 0 || check_b64(s->args[1], 32) < 0 ||
+        s->body_len != SBX_AGE_FILE_KEY_LEN + 16)
+        return sbx__error(SBX_EHEADER,
+                          "ssh-ed25519 stanza %zu is malformed (expected a 4-byte tag, a "
+                          "32-byte share and a 32-byte body)",
+                          index + 1);
     return 0;
 }
+
+static int
+rsa_check(const sbx_age_stanza *s, size_t index)
+{
+    if (s->nargs != 1 || check_b64(s->args[0], 4) < 0 || s->body_len == 0)
+        return sbx__error(SBX_EHEADER,
+                          "ssh-rsa stanza %zu is malformed (expected a 4-byte tag and a body)",
+                          index + 1);
+    return 0;
+}
+
+const sbx_age_stanza_type sbx_age__ssh_ed25519_type = {
+    SBX_AGE_STANZA_TYPE_VERSION, "ssh-ed25519", 0, ed25519_check, NULL,
+};
+
+const sbx_age_stanza_type sbx_age__ssh_rsa_type = {
+    SBX_AGE_STANZA_TYPE_VERSION, "ssh-rsa", 0, rsa_check, NULL,
+};
 
 /* ---- identities ---- */
 
@@ -741,13 +752,14 @@ struct rsa_identity {
 };
 
 static int
-ed25519_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+ed25519_unwrap_one(const sbx_identity *id, const sbx_age_stanza *s,
+                   uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
     const struct ed25519_identity *x = (const struct ed25519_identity *)id;
     uint8_t share[34], ss[32], key[32];
     size_t len;
     int err;
-    if (strcmp(s->type, "ssh-ed25519") != 0 || strcmp(s->args[0], x->tag) != 0)
+    if (strcmp(s->args[0], x->tag) != 0)
         return SBX_AGE_NOT_MINE;
     if (sbx_base64_decode(share, sizeof(share), &len, s->args[1], strlen(s->args[1]), false) < 0 ||
         len != 32)
@@ -762,6 +774,13 @@ out:
     SBX_WIPE_BUF(ss);
     SBX_WIPE_BUF(key);
     return err;
+}
+
+static int
+ed25519_unwrap(sbx_identity *id, const sbx_age_stanza *const *stanzas, size_t count,
+               uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    return sbx_age__unwrap_each(id, stanzas, count, file_key, ed25519_unwrap_one);
 }
 
 /* PKCS#8 PEM of a private key, through a secure-memory BIO. */
@@ -803,8 +822,13 @@ ed25519_free(sbx_identity *id)
     sbx_secret_free(id, sizeof(struct ed25519_identity));
 }
 
-static const struct sbx_identity_ops ed25519_identity_ops = {
+static const char *const ed25519_types[] = {"ssh-ed25519", NULL};
+
+static const sbx_identity_ops ed25519_identity_ops = {
+    SBX_IDENTITY_OPS_VERSION,
+    ed25519_types,
     ed25519_unwrap,
+    NULL,
     ed25519_to_string,
     ed25519_to_recipient,
     ed25519_free,
@@ -852,13 +876,14 @@ out:
 }
 
 static int
-rsa_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+rsa_unwrap_one(const sbx_identity *id, const sbx_age_stanza *s,
+               uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
     const struct rsa_identity *x = (const struct rsa_identity *)id;
     size_t cap = (size_t)EVP_PKEY_get_size(x->pkey), len;
     uint8_t *plain;
     int err;
-    if (strcmp(s->type, "ssh-rsa") != 0 || strcmp(s->args[0], x->tag) != 0)
+    if (strcmp(s->args[0], x->tag) != 0)
         return SBX_AGE_NOT_MINE;
     if ((plain = sbx_secret_alloc(cap)) == NULL)
         return SBX_ENOMEM;
@@ -874,6 +899,13 @@ rsa_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_AGE_F
         memcpy(file_key, plain, SBX_AGE_FILE_KEY_LEN);
     sbx_secret_free(plain, cap);
     return err;
+}
+
+static int
+rsa_unwrap(sbx_identity *id, const sbx_age_stanza *const *stanzas, size_t count,
+           uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    return sbx_age__unwrap_each(id, stanzas, count, file_key, rsa_unwrap_one);
 }
 
 static int
@@ -898,8 +930,13 @@ rsa_free(sbx_identity *id)
     free(x);
 }
 
-static const struct sbx_identity_ops rsa_identity_ops = {
+static const char *const rsa_types[] = {"ssh-rsa", NULL};
+
+static const sbx_identity_ops rsa_identity_ops = {
+    SBX_IDENTITY_OPS_VERSION,
+    rsa_types,
     rsa_unwrap,
+    NULL,
     rsa_to_string,
     rsa_to_recipient,
     rsa_free,

@@ -41,11 +41,6 @@ bool sbx_ssh__string_is(const uint8_t *s, size_t len, const char *lit);
 /* SBX_EUNSUPPORTED naming an SSH key type (printed only when it is a plain token). */
 int sbx_age__ssh_unsupported_type(const uint8_t *type, size_t len);
 
-/* ---- stanza checks (run on every stanza before unwrapping) ---- */
-
-/* ssh-ed25519 and ssh-rsa structural checks; other types pass. 0 or SBX_EHEADER. */
-int sbx_age__ssh_check(const sbx_age_stanza *s, size_t index);
-
 /* ---- recipients ---- */
 
 /* From an SSH public key blob; comment may be NULL. */

@@ -62,7 +62,7 @@ recipient_wrap(const sbx_recipient *r, sbx_age_header *hdr,
         goto out;
     sbx_base64_encode(share_b64, sizeof(share_b64), share, 32, false);
     const char *args[1] = {share_b64};
-    err = sbx_age__header_add_stanza(hdr, "X25519", args, 1, body, sizeof(body));
+    err = sbx_age_header_add_stanza(hdr, "X25519", args, 1, body, sizeof(body));
 out:
     SBX_WIPE_BUF(eph);
     SBX_WIPE_BUF(ss);
@@ -85,8 +85,8 @@ recipient_free(sbx_recipient *r)
     free(r);
 }
 
-static const struct sbx_recipient_ops recipient_ops = {
-    "X25519", false, recipient_wrap, recipient_to_string, recipient_free,
+static const sbx_recipient_ops recipient_ops = {
+    SBX_RECIPIENT_OPS_VERSION, "X25519", 0, recipient_wrap, recipient_to_string, recipient_free,
 };
 
 int
@@ -102,13 +102,11 @@ sbx_age__x25519_recipient_from_bytes(sbx_recipient **out, const uint8_t pk[32])
     return 0;
 }
 
-int
-sbx_age__x25519_check(const sbx_age_stanza *s, size_t index)
+static int
+stanza_check(const sbx_age_stanza *s, size_t index)
 {
     uint8_t share[34];
     size_t len;
-    if (strcmp(s->type, "X25519") != 0)
-        return 0;
     if (s->nargs != 1)
         return sbx__error(SBX_EHEADER, "X25519 stanza %zu: expected 1 argument, got %zu", index + 1,
                           s->nargs);
@@ -124,15 +122,17 @@ sbx_age__x25519_check(const sbx_age_stanza *s, size_t index)
     return 0;
 }
 
+const sbx_age_stanza_type sbx_age__x25519_type = {
+    SBX_AGE_STANZA_TYPE_VERSION, "X25519", 0, stanza_check, NULL,
+};
+
 static int
-identity_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+unwrap_one(const sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
     const struct x25519_identity *x = (const struct x25519_identity *)id;
     uint8_t share[34], ss[32], key[32];
     size_t len;
     int err;
-    if (strcmp(s->type, "X25519") != 0)
-        return SBX_AGE_NOT_MINE;
     if ((err = sbx_base64_decode(share, sizeof(share), &len, s->args[0], strlen(s->args[0]),
                                  false)) < 0)
         return sbx__error(SBX_EHEADER, "X25519 stanza: bad share");
@@ -145,6 +145,13 @@ out:
     SBX_WIPE_BUF(ss);
     SBX_WIPE_BUF(key);
     return err;
+}
+
+static int
+identity_unwrap(sbx_identity *id, const sbx_age_stanza *const *stanzas, size_t count,
+                uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    return sbx_age__unwrap_each(id, stanzas, count, file_key, unwrap_one);
 }
 
 static int
@@ -171,8 +178,13 @@ identity_free(sbx_identity *id)
     sbx_secret_free(id, sizeof(struct x25519_identity));
 }
 
-static const struct sbx_identity_ops identity_ops = {
+static const char *const identity_types[] = {"X25519", NULL};
+
+static const sbx_identity_ops identity_ops = {
+    SBX_IDENTITY_OPS_VERSION,
+    identity_types,
     identity_unwrap,
+    NULL,
     identity_to_string,
     identity_to_recipient,
     identity_free,

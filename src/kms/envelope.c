@@ -27,8 +27,9 @@
  */
 #include "strongbox/kms.h"
 #include "strongbox/memory.h"
-#include "age/keys.h"
+#include "strongbox/sys/age.h"
 #include "kms/client.h"
+#include "kms/envelope.h"
 #include "core/error.h"
 
 #include <stdio.h>
@@ -90,7 +91,7 @@ recipient_wrap(const sbx_recipient *r, sbx_age_header *hdr,
         goto out;
     }
     const char *args[1] = {k->url};
-    err = sbx_age__header_add_stanza(hdr, KMS_STANZA_TYPE, args, 1, ct.ptr, len);
+    err = sbx_age_header_add_stanza(hdr, KMS_STANZA_TYPE, args, 1, ct.ptr, len);
 out:
     sbx_buf_dispose(&ct);
     return err;
@@ -112,8 +113,9 @@ recipient_free(sbx_recipient *r)
     free(k);
 }
 
-static const struct sbx_recipient_ops recipient_ops = {
-    KMS_STANZA_TYPE, false, recipient_wrap, recipient_to_string, recipient_free,
+static const sbx_recipient_ops recipient_ops = {
+    SBX_RECIPIENT_OPS_VERSION, KMS_STANZA_TYPE, 0, recipient_wrap, recipient_to_string,
+    recipient_free,
 };
 
 /* see strongbox/kms.h */
@@ -124,6 +126,7 @@ sbx_recipient_kms_new(sbx_recipient **out, sbx_kms_client *client, const char *k
     char *base = NULL, *name = NULL;
     int err;
     *out = NULL;
+    sbx_kms__register();
     if (client == NULL || key_url == NULL)
         return sbx__error(SBX_EINVAL, "sbx_recipient_kms_new: client and key_url are required");
     if ((err = sbx_kms_parse_key_url(key_url, &base, &name)) < 0)
@@ -151,13 +154,15 @@ out:
 
 /* ------------------------------------------------------------------ stanza check */
 
-/* see age/keys.h */
-int
-sbx_age__kms_check(const sbx_age_stanza *s, size_t index)
+/*
+ * The rule of an sbx-kms stanza: one argument, a key URL
+ * https://host:port/NAME; the body a printable key server ciphertext
+ * "sbx:v<N>:..." of at most KMS_MAX_BODY bytes.
+ */
+static int
+stanza_check(const sbx_age_stanza *s, size_t index)
 {
     char *base = NULL, *name = NULL;
-    if (strcmp(s->type, KMS_STANZA_TYPE) != 0)
-        return 0;
     if (s->nargs != 1)
         return sbx__error(SBX_EHEADER, "sbx-kms stanza %zu: expected 1 argument, got %zu",
                           index + 1, s->nargs);
@@ -176,6 +181,11 @@ sbx_age__kms_check(const sbx_age_stanza *s, size_t index)
                           index + 1, KMS_MAX_BODY);
     return 0;
 }
+
+/* see kms/envelope.h */
+const sbx_age_stanza_type sbx_kms__stanza_type = {
+    SBX_AGE_STANZA_TYPE_VERSION, KMS_STANZA_TYPE, 0, stanza_check, NULL,
+};
 
 /* ------------------------------------------------------------------ identity */
 
@@ -340,7 +350,7 @@ out:
     return err;
 }
 
-/* The stanza body as a NUL-terminated string (checked by sbx_age__kms_check). */
+/* The stanza body as a NUL-terminated string (checked by stanza_check). */
 static void
 body_string(char out[KMS_MAX_BODY + 1], const sbx_age_stanza *s)
 {
@@ -349,17 +359,29 @@ body_string(char out[KMS_MAX_BODY + 1], const sbx_age_stanza *s)
     out[n] = '\0';
 }
 
-static int
-identity_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+/* Forget what the last file's stanzas left (skipped servers, failures). */
+static void
+begin_file(struct kms_identity *k)
 {
-    struct kms_identity *k = (struct kms_identity *)id;
+    free(k->skipped);
+    free(k->failure);
+    k->skipped = k->failure = NULL;
+    k->failed = 0;
+    k->nfailed = 0;
+}
+
+static int
+unwrap_one(struct kms_identity *k, const sbx_age_stanza *s, size_t index,
+           uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
     sbx_kms_client *client = NULL;
     sbx_buf pt = SBX_BUF_INIT;
     char *name = NULL, ct[KMS_MAX_BODY + 1];
     unsigned version = 0;
     int err;
-    if (strcmp(s->type, KMS_STANZA_TYPE) != 0)
-        return SBX_AGE_NOT_MINE;
+    // The library may have been loaded after the header was read: check it here too.
+    if ((err = stanza_check(s, index)) < 0)
+        return err;
     // A file may name a server many times (up to 1024 stanzas): after a few failures
     // in one file, stop sending the token around and report the first failure.
     if (k->nfailed >= KMS_MAX_FAILURES)
@@ -394,26 +416,37 @@ out:
 }
 
 static int
-identity_to_string(const sbx_identity *id, sbx_buf *out)
+identity_unwrap(sbx_identity *id, const sbx_age_stanza *const *stanzas, size_t count,
+                uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
-    (void)id;
-    (void)out;
-    return sbx__error(SBX_EUNSUPPORTED, "a key server identity has no text form");
+    struct kms_identity *k = (struct kms_identity *)id;
+    begin_file(k);
+    for (size_t i = 0; i < count; i++) {
+        int err = unwrap_one(k, stanzas[i], i, file_key);
+        if (err != SBX_AGE_NOT_MINE)
+            return err;
+    }
+    return SBX_AGE_NOT_MINE;
 }
 
+/* Why no sbx-kms stanza opened the file: a server failure, or a server not contacted. */
 static int
-identity_to_recipient(sbx_recipient **out, const sbx_identity *id)
+identity_explain(sbx_identity *id)
 {
-    (void)id;
-    *out = NULL;
-    return sbx__error(SBX_EUNSUPPORTED,
-                      "a key server identity names no key: encrypt with sbx_recipient_kms_new()");
+    const struct kms_identity *k = (const struct kms_identity *)id;
+    if (k->failed < 0)
+        return sbx__error(k->failed, "%s",
+                          k->failure != NULL ? k->failure
+                                             : "the key server did not unwrap the file key");
+    if (k->skipped != NULL)
+        return sbx__error(SBX_ENOMATCH, "%s", k->skipped);
+    return 0;
 }
 
-static const struct sbx_identity_ops identity_ops = {
-    identity_unwrap,
-    identity_to_string,
-    identity_to_recipient,
+static const char *const identity_types[] = {KMS_STANZA_TYPE, NULL};
+
+static const sbx_identity_ops identity_ops = {
+    SBX_IDENTITY_OPS_VERSION, identity_types, identity_unwrap, identity_explain, NULL, NULL,
     identity_free,
 };
 
@@ -450,6 +483,7 @@ sbx_identity_kms_new(sbx_identity **out, const sbx_kms_client_options *opts)
     struct kms_identity *k;
     int err;
     *out = NULL;
+    sbx_kms__register();
     if (opts == NULL)
         opts = &defaults;
     if (opts->version != SBX_KMS_CLIENT_OPTIONS_VERSION)
@@ -513,51 +547,17 @@ out:
 
 /* ------------------------------------------------------------------ internals */
 
-/* see age/keys.h */
+/* see kms/envelope.h */
 bool
-sbx_age__is_kms_identity(const sbx_identity *id)
+sbx_kms__is_identity(const sbx_identity *id)
 {
     return id != NULL && id->ops == &identity_ops;
 }
 
-/* see age/keys.h */
-const char *
-sbx_age__kms_skipped(const sbx_identity *id)
-{
-    if (!sbx_age__is_kms_identity(id))
-        return NULL;
-    return ((const struct kms_identity *)id)->skipped;
-}
-
-/* see age/keys.h */
-void
-sbx_age__kms_begin(sbx_identity *id)
-{
-    if (!sbx_age__is_kms_identity(id))
-        return;
-    struct kms_identity *k = (struct kms_identity *)id;
-    free(k->skipped);
-    free(k->failure);
-    k->skipped = k->failure = NULL;
-    k->failed = 0;
-    k->nfailed = 0;
-}
-
-/* see age/keys.h */
+/* see kms/envelope.h */
 int
-sbx_age__kms_failure(const sbx_identity *id, const char **message)
-{
-    *message = NULL;
-    if (!sbx_age__is_kms_identity(id))
-        return 0;
-    const struct kms_identity *k = (const struct kms_identity *)id;
-    *message = k->failure != NULL ? k->failure : "the key server did not unwrap the file key";
-    return k->failed;
-}
-
-/* see age/keys.h */
-int
-sbx_age__kms_rewrap(sbx_identity *id, const sbx_age_stanza *s, sbx_buf *body, unsigned *version)
+sbx_kms__stanza_rewrap(sbx_identity *id, const sbx_age_stanza *s, sbx_buf *body,
+                       unsigned *version)
 {
     struct kms_identity *k = (struct kms_identity *)id;
     sbx_kms_client *client = NULL;
@@ -565,8 +565,10 @@ sbx_age__kms_rewrap(sbx_identity *id, const sbx_age_stanza *s, sbx_buf *body, un
     char *name = NULL, old[KMS_MAX_BODY + 1];
     int err;
     *version = 0;
-    if (!sbx_age__is_kms_identity(id))
-        return sbx__error(SBX_EINVAL, "sbx_age__kms_rewrap needs a key server identity");
+    if (!sbx_kms__is_identity(id))
+        return sbx__error(SBX_EINVAL, "rewrapping an sbx-kms stanza needs a key server identity");
+    if ((err = stanza_check(s, 0)) < 0)
+        return err;
     if ((err = stanza_client(&client, &name, k, s)) == SBX_AGE_NOT_MINE)
         return sbx__error(SBX_EDENIED, "sbx-kms stanza for %s: %s", s->args[0],
                           k->skipped != NULL ? k->skipped : "its server is not allowed");
