@@ -35,7 +35,7 @@ check_encoding(const sbx_age_header *hdr, const uint8_t *data, size_t consumed)
     FUZZ_CHECK(sbx_age__header_parse(&again, full.ptr, full.len, &again_len) == 0,
                "re-encoded header parses");
     FUZZ_CHECK(again_len == consumed && again->count == hdr->count, "re-parse agrees");
-    sbx_age__header_free(again);
+    sbx_age_header_free(again);
     sbx_buf_dispose(&full);
     sbx_buf_dispose(&mac_input);
 }
@@ -56,6 +56,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                "MAC input ends with ---");
     FUZZ_CHECK(data[consumed - 1] == '\n', "header ends with LF");
     check_encoding(hdr, data, consumed);
-    sbx_age__header_free(hdr);
+    sbx_age_header_free(hdr);
     return 0;
 }

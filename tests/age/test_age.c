@@ -80,7 +80,7 @@ header_len_of(const sbx_buf *file)
     sbx_age_header *hdr = NULL;
     size_t hlen = 0;
     assert_sbx_ok(sbx_age__header_parse(&hdr, file->ptr, file->len, &hlen));
-    sbx_age__header_free(hdr);
+    sbx_age_header_free(hdr);
     return hlen;
 }
 
@@ -176,8 +176,8 @@ header_has_one_fresh_x25519_stanza_per_recipient(void **state)
     }
     /* Fresh payload nonce per file. */
     assert_memory_not_equal(a.ptr + la, b.ptr + lb, 16);
-    sbx_age__header_free(ha);
-    sbx_age__header_free(hb);
+    sbx_age_header_free(ha);
+    sbx_age_header_free(hb);
     sbx_buf_dispose(&a);
     sbx_buf_dispose(&b);
 }
@@ -199,7 +199,7 @@ header_parse_reports_its_lengths(void **state)
     assert_int_equal(enc.len, hdr->mac_input_len);
     assert_memory_equal(enc.ptr, file.ptr, enc.len);
     assert_int_equal(hdr->len, hlen);
-    sbx_age__header_free(hdr);
+    sbx_age_header_free(hdr);
     sbx_buf_dispose(&enc);
     sbx_buf_dispose(&file);
 }
@@ -428,7 +428,7 @@ passphrase_round_trip_and_wrong_passphrase(void **state)
     assert_int_equal(strlen(hdr->stanzas[0].args[0]), 22);
     assert_string_equal(hdr->stanzas[0].args[1], "10");
     assert_int_equal(hdr->stanzas[0].body_len, 32);
-    sbx_age__header_free(hdr);
+    sbx_age_header_free(hdr);
 
     assert_sbx_ok(sbx_identity_scrypt_new(&good, "correct horse", 13, 0));
     assert_sbx_ok(decrypt(&out, &file, &good, 1, SBX_ARMOR_AUTO));

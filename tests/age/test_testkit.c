@@ -445,7 +445,7 @@ header_round_trip(void **state)
     printf("%s %s header round-trip: %zu header bytes, re-encoded %zu%s\n", same ? "PASS" : "FAIL",
            v->name, hlen, enc.len, same ? "" : " (bytes differ)");
     sbx_buf_dispose(&enc);
-    sbx_age__header_free(hdr);
+    sbx_age_header_free(hdr);
     free(in);
     if (!same)
         fail_msg("%s: re-encoded header differs from the input", v->name);
