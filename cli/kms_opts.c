@@ -2,6 +2,7 @@
  * cli/kms_opts.c - key server options of sbx encrypt, decrypt and rotate.
  */
 #include "kms_opts.h"
+#include "kms_dl.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ void
 cli_kms_opts_dispose(struct cli_kms_opts *o)
 {
     for (size_t i = 0; i < o->nclients; i++)
-        sbx_kms_client_free(o->clients[i]);
+        kms_dl_get()->client_free(o->clients[i]); // clients exist only once it is loaded
     free(o->clients);
     free(o->keys);
     free(o->urls);
@@ -97,20 +98,23 @@ static int
 one_recipient(sbx_recipient **r, struct cli_kms_opts *o, const sbx_kms_client_options *ov,
               const char *url)
 {
+    const struct kms_dl *kms = kms_dl_get();
     char *base = NULL, *name = NULL;
     sbx_kms_client *c = NULL, **grown;
     int err;
-    if ((err = sbx_kms_parse_key_url(url, &base, &name)) < 0 ||
-        (err = sbx_kms_client_new_from_env(&c, base, ov)) < 0)
+    if (kms == NULL)
+        return sbx_error_last()->code;
+    if ((err = kms->parse_key_url(url, &base, &name)) < 0 ||
+        (err = kms->client_new_from_env(&c, base, ov)) < 0)
         goto out;
     if ((grown = realloc(o->clients, (o->nclients + 1) * sizeof(*grown))) == NULL) {
-        sbx_kms_client_free(c);
+        kms->client_free(c);
         err = SBX_ENOMEM;
         goto out;
     }
     o->clients = grown;
     o->clients[o->nclients++] = c;
-    err = sbx_recipient_kms_new(r, c, url);
+    err = kms->recipient_new(r, c, url);
 out:
     free(base);
     free(name);
@@ -143,26 +147,30 @@ cli_kms_add_recipients(sbx_recipient ***list, size_t *n, struct cli_kms_opts *o)
 int
 cli_kms_identity(sbx_identity **out, struct cli_kms_opts *o)
 {
+    const struct kms_dl *kms = kms_dl_get();
     sbx_kms_client_options ov;
     int err;
     *out = NULL;
+    if (kms == NULL)
+        return sbx_error_last()->code;
     if ((err = overrides(&ov, o)) < 0)
         return err;
-    return sbx_identity_kms_new_from_env(out, &ov);
+    return kms->identity_new_from_env(out, &ov);
+}
+
+static int
+make_identity(sbx_identity **out, void *payload)
+{
+    return cli_kms_identity(out, payload);
 }
 
 int
 cli_kms_add_identity(sbx_identity ***ids, size_t *n, struct cli_kms_opts *o, bool required)
 {
     sbx_identity *id = NULL, **grown;
-    int err = cli_kms_identity(&id, o);
+    // Needed for sure: load the library now. Else only if a file has an sbx-kms stanza.
+    int err = required ? cli_kms_identity(&id, o) : kms_dl_lazy_identity(&id, make_identity, o);
     if (err < 0) {
-        if (!required && !o->any) {
-            cli_warnf("key server credentials: %s (files encrypted with --kms cannot be "
-                      "opened)",
-                      sbx_error_last()->message);
-            return 0;
-        }
         cli_error_lib("key server");
         return err;
     }

@@ -13,6 +13,7 @@
  */
 #include "fileops_cmds.h"
 #include "kms_opts.h"
+#include "kms_dl.h"
 
 #include <dirent.h>
 #include <getopt.h>
@@ -292,7 +293,7 @@ run(struct rot_args *a)
         (!a->kms_rewrap && load_recipients(&rs, &nrs, a) < 0))
         goto out;
     if (a->kms_rewrap)
-        err = sbx_rotate_kms_rewrap_file(a->input, a->output, ids, nids, &rep);
+        err = kms_dl_get()->rotate_rewrap_file(a->input, a->output, ids, nids, &rep);
     else
         err = sbx_rotate_file(a->input, a->output, ids, nids, rs, nrs, &o, &rep);
     if (err < 0) {

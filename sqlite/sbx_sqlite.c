@@ -21,6 +21,7 @@
 SQLITE_EXTENSION_INIT1
 
 #include "strongbox/error.h"
+#include "strongbox/kms.h"
 #include "strongbox/memory.h"
 #include "strongbox/records.h"
 
@@ -213,6 +214,7 @@ __attribute__((visibility("default"))) int
 sqlite3_sbxsqlite_init(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api)
 {
     SQLITE_EXTENSION_INIT2(api);
+    sbx_kms_init(); // https:// keyrefs (done at load already; harmless again)
     // SQLITE_DIRECTONLY (3.30) keeps views and triggers of a database from someone else
     // from calling sbx_decrypt/sbx_encrypt; older SQLite ignores the flag silently.
     if (sqlite3_libversion_number() < 3030000) {

@@ -31,6 +31,13 @@
  * followed by a NUL that its len does not count, so buf.data is a C string.
  * Base URLs may carry a path prefix (a reverse proxy); trailing slashes are
  * dropped.
+ *
+ * Linking: this is libstrongbox-kms (`pkg-config --libs strongbox-kms`),
+ * apart from the core libstrongbox so that programs that need no key server
+ * link libcrypto alone. Loaded as a shared library it registers, into the
+ * process's libstrongbox, the sbx-kms stanza type (strongbox/sys/age.h) and
+ * the https:// record key source (strongbox/sys/records.h); a program that
+ * links it statically calls sbx_kms_init() first.
  */
 #ifndef STRONGBOX_KMS_H
 #define STRONGBOX_KMS_H
@@ -41,6 +48,14 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/**
+ * @brief Register the key server's extensions with libstrongbox: the sbx-kms
+ *        stanza type and the https:// record key source. Idempotent and
+ *        thread-safe; done automatically when the shared library is loaded
+ *        and by the envelope constructors below.
+ */
+SBX_EXTERN void sbx_kms_init(void);
 
 /* ------------------------------------------------------------------ client */
 

@@ -10,6 +10,7 @@
  * file still registers before first use.
  */
 #include "kms/envelope.h"
+#include "strongbox/kms.h"
 
 #include <pthread.h>
 
@@ -26,6 +27,13 @@ void
 sbx_kms__register(void)
 {
     pthread_once(&once, register_all);
+}
+
+/* see strongbox/kms.h */
+void
+sbx_kms_init(void)
+{
+    sbx_kms__register();
 }
 
 __attribute__((constructor)) static void

@@ -1,0 +1,151 @@
+/*
+ * cli/kms_dl.c - loading libstrongbox-kms at run time (see kms_dl.h), and the
+ * lazy key-server identity: an identity type defined outside the library
+ * through strongbox/sys/age.h, as any extension would define one.
+ */
+#include "kms_dl.h"
+
+#include <strongbox/sys/age.h>
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static struct kms_dl api;
+static bool loaded;
+
+#define SYM(field, name)                                                                           \
+    {                                                                                              \
+        (void **)&api.field, #name                                                                 \
+    }
+
+/* dlopen the library: SBX_KMS_LIBRARY, else by name (run path), else its installed path. */
+static void *
+open_library(char *tried, size_t cap)
+{
+    const char *env = getenv("SBX_KMS_LIBRARY");
+    void *h;
+    if (env != NULL && env[0] != '\0') {
+        snprintf(tried, cap, "%s (SBX_KMS_LIBRARY)", env);
+        return dlopen(env, RTLD_NOW | RTLD_LOCAL);
+    }
+    if ((h = dlopen(SBX_KMS_LIBRARY_NAME, RTLD_NOW | RTLD_LOCAL)) != NULL)
+        return h;
+    snprintf(tried, cap, "%s in sbx's library path and %s", SBX_KMS_LIBRARY_NAME,
+             SBX_KMS_LIBRARY_PATH);
+    return dlopen(SBX_KMS_LIBRARY_PATH, RTLD_NOW | RTLD_LOCAL);
+}
+
+const struct kms_dl *
+kms_dl_get(void)
+{
+    const struct {
+        void **slot;
+        const char *name;
+    } syms[] = {
+        SYM(identity_new_from_env, sbx_identity_kms_new_from_env),
+        SYM(client_new_from_env, sbx_kms_client_new_from_env),
+        SYM(client_free, sbx_kms_client_free),
+        SYM(parse_key_url, sbx_kms_parse_key_url),
+        SYM(recipient_new, sbx_recipient_kms_new),
+        SYM(rotate_rewrap_file, sbx_rotate_kms_rewrap_file),
+    };
+    char tried[1024];
+    void *h;
+    if (loaded)
+        return &api;
+    if ((h = open_library(tried, sizeof(tried))) == NULL) {
+        sbx_error_set(SBX_EUNSUPPORTED,
+                      "the key server client library libstrongbox-kms is not installed "
+                      "(looked for %s: %s); install it (the strongbox-kms package, or "
+                      "`cmake --install` of a full build)",
+                      tried, dlerror());
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+        if ((*syms[i].slot = dlsym(h, syms[i].name)) == NULL) {
+            sbx_error_set(SBX_EUNSUPPORTED,
+                          "the key server client library libstrongbox-kms lacks %s: it does "
+                          "not match this sbx; reinstall both from one build",
+                          syms[i].name);
+            dlclose(h);
+            return NULL;
+        }
+    }
+    loaded = true; // never closed: its stanza type stays registered for the process
+    return &api;
+}
+
+/* ---- the lazy identity ---- */
+
+struct lazy {
+    sbx_identity base;
+    sbx_identity *real; /* made on first use */
+    int (*make)(sbx_identity **out, void *payload);
+    void *payload;
+    int failed; /* the error of the one attempt to make it, or 0 */
+};
+
+static int
+lazy_real(struct lazy *l)
+{
+    if (l->real != NULL)
+        return 0;
+    if (l->failed < 0)
+        return sbx_error_set(l->failed, "the key server identity could not be made earlier");
+    if (kms_dl_get() == NULL || (l->failed = l->make(&l->real, l->payload)) < 0) {
+        l->failed = sbx_error_last()->code < 0 ? sbx_error_last()->code : SBX_EUNSUPPORTED;
+        return l->failed;
+    }
+    return 0;
+}
+
+static int
+lazy_unwrap(sbx_identity *id, const sbx_age_stanza *const *stanzas, size_t count,
+            uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+{
+    struct lazy *l = (struct lazy *)id;
+    int err = lazy_real(l);
+    if (err < 0)
+        return err; // the file holds an sbx-kms stanza that no other identity opened
+    return l->real->ops->unwrap(l->real, stanzas, count, file_key);
+}
+
+static int
+lazy_explain(sbx_identity *id)
+{
+    struct lazy *l = (struct lazy *)id;
+    if (l->real == NULL || l->real->ops->explain == NULL)
+        return 0;
+    return l->real->ops->explain(l->real);
+}
+
+static void
+lazy_free(sbx_identity *id)
+{
+    struct lazy *l = (struct lazy *)id;
+    if (l != NULL)
+        sbx_identity_free(l->real);
+    free(l);
+}
+
+static const char *const lazy_types[] = {"sbx-kms", NULL};
+
+static const sbx_identity_ops lazy_ops = {
+    SBX_IDENTITY_OPS_VERSION, lazy_types, lazy_unwrap, lazy_explain, NULL, NULL, lazy_free,
+};
+
+int
+kms_dl_lazy_identity(sbx_identity **out, int (*make)(sbx_identity **out, void *payload),
+                     void *payload)
+{
+    struct lazy *l = calloc(1, sizeof(*l));
+    *out = NULL;
+    if (l == NULL)
+        return sbx_error_set_nomem();
+    l->base.ops = &lazy_ops;
+    l->make = make;
+    l->payload = payload;
+    *out = &l->base;
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * cli/kms_dl.h - the key-server client library (libstrongbox-kms), loaded
+ * only when a command needs it (--kms, a file with an sbx-kms stanza,
+ * rotate --kms-rewrap), so that sbx starts with libstrongbox and libcrypto
+ * alone, as fast as age.
+ *
+ * The library is found as libstrongbox-kms.so.0 through sbx's run path (the
+ * build tree, or PREFIX/LIBDIR when installed), then at its installed path.
+ * SBX_KMS_LIBRARY names another file instead (for packagers and tests).
+ * Loading it registers its sbx-kms stanza type into the libstrongbox that
+ * sbx itself uses (sbx links the shared library: one copy per process).
+ */
+#ifndef SBX_CLI_KMS_DL_H
+#define SBX_CLI_KMS_DL_H
+
+#include "cli.h"
+
+#include <strongbox/kms.h>
+#include <strongbox/rotate.h>
+
+/* The functions sbx calls in libstrongbox-kms. */
+struct kms_dl {
+    __typeof__(sbx_identity_kms_new_from_env) *identity_new_from_env;
+    __typeof__(sbx_kms_client_new_from_env) *client_new_from_env;
+    __typeof__(sbx_kms_client_free) *client_free;
+    __typeof__(sbx_kms_parse_key_url) *parse_key_url;
+    __typeof__(sbx_recipient_kms_new) *recipient_new;
+    __typeof__(sbx_rotate_kms_rewrap_file) *rotate_rewrap_file;
+};
+
+/**
+ * The loaded library's functions, loading it on first use.
+ * @return NULL when it cannot be loaded; sbx_error_last() then names the
+ *         library, where it was looked for and how to get it (SBX_EUNSUPPORTED).
+ */
+const struct kms_dl *kms_dl_get(void);
+
+/**
+ * An identity that opens sbx-kms stanzas by loading libstrongbox-kms when a
+ * file first offers it one, then making the key server identity with
+ * make(payload) and handing every call to it. Files without sbx-kms stanzas
+ * never load the library. make is called at most once.
+ * @return 0 or SBX_ENOMEM.
+ */
+int kms_dl_lazy_identity(sbx_identity **out, int (*make)(sbx_identity **out, void *payload),
+                         void *payload);
+
+#endif
