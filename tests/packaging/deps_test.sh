@@ -7,7 +7,8 @@
 #                                it for __tls_get_addr, the thread-local error state,
 #                                and it is mapped in every dynamic process anyway;
 #                                libpthread and libdl are not: glibc 2.34+ has them in
-#                                libc and ships no libpthread.so/libdl.so to link)
+#                                libc and ships no libpthread.so/libdl.so to link;
+#                                libasan and libubsan in an SBX_SANITIZE build)
 #   ldd sbx                      no libcurl, libevent, libpq, libsqlite3, jansson or
 #                                GnuTLS, directly or through another library
 #
@@ -39,8 +40,11 @@ needed() { # NEEDED entries of an ELF file, one per line
 lib=$(find_built libstrongbox.so)
 [ -n "$lib" ] || fatal "libstrongbox.so not found under $BUILD (target strongbox_shared built?)"
 echo "#    $lib NEEDED: $(needed "$lib" | tr '\n' ' ')"
-extra=$(needed "$lib" | grep -Ev '^(libcrypto\.so\.3|libc\.so\.6|ld-linux[-a-z0-9_.]*\.so\.[0-9]+)$' |
-    tr '\n' ' ')
+allowed='libcrypto\.so\.3|libc\.so\.6|ld-linux[-a-z0-9_.]*\.so\.[0-9]+'
+if grep -q '^SBX_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+    allowed+='|lib(a|ub)san\.so\.[0-9]+' # the sanitizer runtimes of an SBX_SANITIZE build
+fi
+extra=$(needed "$lib" | grep -Ev "^($allowed)\$" | tr '\n' ' ')
 if [ -z "$extra" ]; then
     ok "libstrongbox.so NEEDED holds only libcrypto and libc"
 else
