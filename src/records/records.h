@@ -7,6 +7,7 @@
 
 #include "strongbox/records.h"
 #include "strongbox/kms.h"
+#include "strongbox/sys/records.h"
 
 /* Bytes of a file key's id stored in file-kind records. */
 #define SBX_RECORD__KEY_ID_LEN 8
@@ -20,6 +21,21 @@
  * sbx_record_key_hold()) or be listed in SBX_RECORD_KEYS; else SBX_EDENIED.
  */
 int sbx_record__key_get(const uint8_t **key, const uint8_t **key_id, const char *path, bool named);
+
+/*
+ * Length of the lowercase URL scheme and "://" that start s (len bytes), or 0
+ * when s does not start with one (key_source.c).
+ */
+size_t sbx_record__scheme_len(const char *s, size_t len);
+
+/*
+ * The registered key source whose prefix starts keyref (len bytes, longer
+ * than the prefix), or NULL. Lock-free; the source is static (key_source.c).
+ */
+const sbx_record_key_source *sbx_record__source_find(const char *keyref, size_t len);
+
+/* Call every key source's cleanup (key_source.c). */
+void sbx_record__sources_cleanup(void);
 
 /*
  * A data key for encrypting `bytes` bytes under key URL keyref, from the
