@@ -6,7 +6,6 @@
 #define SBX_RECORDS_RECORDS_H
 
 #include "strongbox/records.h"
-#include "strongbox/kms.h"
 #include "strongbox/sys/records.h"
 
 /* Bytes of a file key's id stored in file-kind records. */
@@ -34,23 +33,8 @@ size_t sbx_record__scheme_len(const char *s, size_t len);
  */
 const sbx_record_key_source *sbx_record__source_find(const char *keyref, size_t len);
 
-/* Call every key source's cleanup (key_source.c). */
-void sbx_record__sources_cleanup(void);
-
-/*
- * A data key for encrypting `bytes` bytes under key URL keyref, from the
- * cache of that server (kms.c). dk->plaintext is 32 bytes; dispose of dk.
- */
-int sbx_record__kms_datakey(sbx_kms_datakey *dk, const char *keyref, uint64_t bytes);
-
-/*
- * Unwrap a data key ciphertext of a record under key URL keyref (through the
- * cache), if the server is trusted for decryption (strongbox/records.h, Trust).
- */
-int sbx_record__kms_unwrap(uint8_t key[32], const char *keyref, const char *wrapped);
-
-/* Free the key registry (keyfile.c) and the server registry (kms.c). */
+/* Free the key registry (keyfile.c); call every key source's cleanup (key_source.c). */
 void sbx_record__keys_cleanup(void);
-void sbx_record__kms_cleanup(void);
+void sbx_record__sources_cleanup(void);
 
 #endif
