@@ -28,6 +28,13 @@
  *                               context {"sbx": "record"}); SBX_KMS_CACHE_MAX_AGE
  *                               (seconds) and SBX_KMS_CACHE_MAX_USES bound how
  *                               long and how often one data key is used.
+ *                               Served by libstrongbox-kms (link with
+ *                               -lstrongbox-kms, pkg-config strongbox-kms),
+ *                               which registers itself when loaded; without
+ *                               it these keyrefs fail with SBX_EUNSUPPORTED.
+ *   "SCHEME://..."              any other key source a program or library
+ *                               registered for that prefix
+ *                               (strongbox/sys/records.h).
  *
  * Context
  *   Any bytes (for a table cell, "table.column." || row id). They are bound as
@@ -71,7 +78,8 @@ extern "C" {
 
 /**
  * @brief Encrypt one value into a record.
- * @param keyref "file:PATH" or "https://host:port/NAME" (see above).
+ * @param keyref "file:PATH", "https://host:port/NAME" or the prefix of a
+ *        registered key source and more (see above).
  * @param type SBX_RECORD_INTEGER, _REAL (value is 8 bytes big-endian), _TEXT or _BLOB.
  * @param value len bytes (may be NULL when len is 0).
  * @param context ctx_len bytes bound as associated data (may be NULL when 0).
@@ -79,7 +87,9 @@ extern "C" {
  * @return 0; SBX_EINVAL (bad keyref, type or length); SBX_ETOOBIG; SBX_EIO,
  *         SBX_EFORMAT (key file unreadable or malformed); SBX_EDENIED (key
  *         file readable by others, or refused by the server); the key
- *         server's errors (strongbox/kms.h); SBX_ENOMEM.
+ *         server's errors (strongbox/kms.h), or another key source's;
+ *         SBX_EUNSUPPORTED (an https:// keyref without libstrongbox-kms);
+ *         SBX_ENOMEM.
  */
 SBX_EXTERN int sbx_record_encrypt(const char *keyref, int type, const void *value, size_t len,
                                   const void *context, size_t ctx_len,
@@ -93,8 +103,10 @@ SBX_EXTERN int sbx_record_encrypt(const char *keyref, int type, const void *valu
  * @return 0; SBX_EFORMAT (not a record, truncated, unknown version);
  *         SBX_EAUTH (wrong context, tampered, copied elsewhere); SBX_ENOKEY
  *         (the key file holds a different key than the record was made with);
- *         SBX_EDENIED (server not trusted, see Trust); key file and key
- *         server errors as for encryption.
+ *         SBX_EDENIED (server not trusted, see Trust); SBX_EUNSUPPORTED
+ *         (the record's keyref has a scheme no registered key source
+ *         serves, e.g. https:// without libstrongbox-kms); key file, key
+ *         server and key source errors as for encryption.
  */
 SBX_EXTERN int sbx_record_decrypt(int *type_out, sbx_buf *out, const void *record, size_t len,
                                   const void *context, size_t ctx_len) SBX_WARN_UNUSED;
@@ -137,9 +149,11 @@ SBX_EXTERN int sbx_record_key_hold(const uint8_t **key_out, const char *path) SB
 SBX_EXTERN int sbx_record_key_generate(sbx_buf *out) SBX_WARN_UNUSED;
 
 /**
- * @brief Free every held key (wiped), key server client and cache. For
+ * @brief Free every held key (wiped), and what every registered key source
+ *        holds (its cleanup(): the key server's clients and caches). For
  *        tests and leak checkers at exit: no call may be in flight, and
- *        pointers from sbx_record_key_hold() become invalid.
+ *        pointers from sbx_record_key_hold() become invalid. Sources stay
+ *        registered, and later calls work again.
  */
 SBX_EXTERN void sbx_record_cleanup(void);
 

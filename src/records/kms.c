@@ -1,6 +1,8 @@
 /*
- * src/records/kms.c - key server data keys for records: one client and one
- * data-key cache per server, process-wide (see strongbox/records.h).
+ * src/records/kms.c - the key server as the record key source for
+ * "https://" keyrefs (strongbox/sys/records.h): one client and one data-key
+ * cache per server, process-wide (see strongbox/records.h). Part of
+ * libstrongbox-kms, which registers the source when it is loaded.
  *
  * Implementation notes: a list of servers keyed by base URL under a mutex,
  * created on first use and kept until sbx_record_cleanup(). An entry made
@@ -12,10 +14,12 @@
  * constant {"sbx": "record"} so one data key serves many rows; the row
  * context is bound by the record's own AAD.
  */
-#include "records/records.h"
+#include "records/kms.h"
 #include "core/error.h"
 #include "kms/client.h"
+#include "strongbox/kms.h"
 #include "strongbox/memory.h"
+#include "strongbox/sys/records.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -154,32 +158,39 @@ server_get(kms_server **out, char **name, const char *keyref, bool for_decrypt)
     return 0;
 }
 
-int
-sbx_record__kms_datakey(sbx_kms_datakey *dk, const char *keyref, uint64_t bytes)
+/* see sbx_record_key_source.datakey */
+static int
+datakey(uint8_t key_out[32], sbx_buf *wrapped_out, const char *keyref, uint64_t bytes,
+        void *payload)
 {
+    sbx_kms_datakey dk;
     kms_server *s;
     char *name;
     int err;
-    memset(dk, 0, sizeof *dk);
+    (void)payload;
+    memset(&dk, 0, sizeof dk);
     if ((err = server_get(&s, &name, keyref, false)) < 0)
         return err;
-    err = sbx_kms_cache_datakey(s->cache, name, record_ctx, 1, bytes, dk);
+    err = sbx_kms_cache_datakey(s->cache, name, record_ctx, 1, bytes, &dk);
     free(name);
-    if (err == 0 && (dk->plaintext == NULL || dk->plaintext_len != 32 || dk->ciphertext == NULL)) {
-        sbx_kms_datakey_dispose(dk);
+    if (err == 0 && (dk.plaintext == NULL || dk.plaintext_len != 32 || dk.ciphertext == NULL))
         err = sbx__error(SBX_EFORMAT, "key server: data key for %s is not 256 bits", keyref);
-    }
+    if (err == 0 && (err = sbx_buf_append(wrapped_out, dk.ciphertext, strlen(dk.ciphertext))) == 0)
+        memcpy(key_out, dk.plaintext, 32);
+    sbx_kms_datakey_dispose(&dk);
     return err;
 }
 
-int
-sbx_record__kms_unwrap(uint8_t key[32], const char *keyref, const char *wrapped)
+/* see sbx_record_key_source.unwrap */
+static int
+unwrap(uint8_t key_out[32], const char *keyref, const char *wrapped, void *payload)
 {
     uint8_t buf[64];
     size_t len = 0;
     kms_server *s;
     char *name;
     int err;
+    (void)payload;
     if ((err = server_get(&s, &name, keyref, true)) < 0)
         return err;
     err = sbx_kms_cache_decrypt(s->cache, name, wrapped, record_ctx, 1, buf, &len);
@@ -187,14 +198,16 @@ sbx_record__kms_unwrap(uint8_t key[32], const char *keyref, const char *wrapped)
     if (err == 0 && len != 32)
         err = sbx__error(SBX_EFORMAT, "key server: data key for %s is not 256 bits", keyref);
     if (err == 0)
-        memcpy(key, buf, 32);
+        memcpy(key_out, buf, 32);
     SBX_WIPE_BUF(buf);
     return err;
 }
 
-void
-sbx_record__kms_cleanup(void)
+/* see sbx_record_key_source.cleanup: every client and cache. */
+static void
+cleanup(void *payload)
 {
+    (void)payload;
     pthread_mutex_lock(&servers_lock);
     while (servers != NULL) {
         kms_server *s = servers;
@@ -205,4 +218,26 @@ sbx_record__kms_cleanup(void)
         free(s);
     }
     pthread_mutex_unlock(&servers_lock);
+}
+
+static const sbx_record_key_source kms_source = {
+    SBX_RECORD_KEY_SOURCE_VERSION, "https://", datakey, unwrap, cleanup, NULL,
+};
+
+int
+sbx_record__kms_register(void)
+{
+    return sbx_record_key_source_register(&kms_source);
+}
+
+/*
+ * TEMPORARY (issue 13): registers the source when the object is loaded, until
+ * libstrongbox-kms has its one constructor, which is to call
+ * sbx_record__kms_register() instead. A static archive member runs it only
+ * if the program pulls the object in (it references a symbol of this file).
+ */
+__attribute__((constructor)) static void
+register_at_load(void)
+{
+    (void)sbx_record__kms_register();
 }

@@ -6,7 +6,8 @@
  *
  *     "SBXR" | version 1 | kind | keyref_len u16be | keyref
  *     kind 1 (file): key_id[8] | salt[16]
- *     kind 2 (kms):  wrapped_len u16be | wrapped (the server's "sbx:v<N>:...")
+ *     kind 2 (kms):  wrapped_len u16be | wrapped (from a key source: the key
+ *                    server's "sbx:v<N>:...")
  *     nonce[12] | AES-256-GCM(type byte || value) | tag[16]
  *
  * AAD = every byte before the ciphertext (the header, nonce included) ||
@@ -15,6 +16,11 @@
  * across records by the cache; nonces are random, and the cache bounds the
  * uses per data key far below the 2^32 random-nonce limit). The plaintext is
  * released only after the tag verifies; every buffer that held it is wiped.
+ *
+ * Kind 2 keys come from the key source registered for the keyref's prefix
+ * (strongbox/sys/records.h, key_source.c): "https://" is libstrongbox-kms's.
+ * This file knows no source; it only names libstrongbox-kms when an https://
+ * keyref finds none registered.
  */
 #include "records/records.h"
 #include "core/crypto.h"
@@ -34,7 +40,7 @@
 #define SALT_LEN    16
 #define NONCE_LEN   12
 #define TAG_LEN     16
-#define MAX_WRAPPED 1024
+#define MAX_WRAPPED SBX_RECORD_MAX_WRAPPED
 
 /* A parsed record: pointers into the caller's bytes. */
 typedef struct rec_view {
@@ -287,13 +293,77 @@ check_args(const char *keyref, int type, const void *value, size_t len, const vo
     if (ctx_len > SBX_RECORD_MAX_CONTEXT)
         return sbx__error(SBX_ETOOBIG, "context of %zu bytes is over the limit of %d", ctx_len,
                           SBX_RECORD_MAX_CONTEXT);
-    size_t klen = strlen(keyref);
-    if (klen > SBX_RECORD_MAX_KEYREF || !(is_file_ref(keyref, klen) || is_kms_ref(keyref, klen)))
+    size_t klen = strlen(keyref), slen = sbx_record__scheme_len(keyref, klen);
+    if (klen <= SBX_RECORD_MAX_KEYREF && (is_file_ref(keyref, klen) || is_kms_ref(keyref, klen) ||
+                                          sbx_record__source_find(keyref, klen) != NULL))
+        return 0;
+    if (klen <= SBX_RECORD_MAX_KEYREF && slen > 0 && klen > slen)
         return sbx__error(SBX_EINVAL,
-                          "key reference must be file:PATH or https://host:port/NAME (at most "
-                          "%d bytes)",
-                          SBX_RECORD_MAX_KEYREF);
+                          "key reference must be file:PATH or https://host:port/NAME, or start "
+                          "with the prefix of a registered key source (strongbox/sys/records.h): "
+                          "none is registered for %.*s",
+                          (int)slen, keyref);
+    return sbx__error(SBX_EINVAL,
+                      "key reference must be file:PATH or https://host:port/NAME (at most "
+                      "%d bytes)",
+                      SBX_RECORD_MAX_KEYREF);
+}
+
+/* The error for a keyref of len bytes with a scheme that no registered source serves. */
+static int
+no_source(const char *keyref, size_t len)
+{
+    if (is_kms_ref(keyref, len))
+        return sbx__error(SBX_EUNSUPPORTED,
+                          "key-server keys (https://) need libstrongbox-kms, which is not loaded: "
+                          "link with -lstrongbox-kms (pkg-config strongbox-kms); it registers "
+                          "itself when loaded");
+    return sbx__error(SBX_EUNSUPPORTED,
+                      "no record key source is registered for %.*s (strongbox/sys/records.h)",
+                      (int)sbx_record__scheme_len(keyref, len), keyref);
+}
+
+/* A key source's callback result: 0 or its negative code (a positive one is its bug). */
+static int
+source_result(const sbx_record_key_source *src, const char *what, int err)
+{
+    if (err > 0)
+        return sbx__error(SBX_EINVAL, "record key source %s: %s returned %d", src->prefix, what,
+                          err);
+    return err;
+}
+
+/* A data key and its wrapped form from the key source of keyref (len bytes). */
+static int
+source_datakey(uint8_t key[32], sbx_buf *wrapped, const char *keyref, size_t len, uint64_t bytes)
+{
+    const sbx_record_key_source *src = sbx_record__source_find(keyref, len);
+    int err;
+    if (src == NULL)
+        return no_source(keyref, len);
+    if ((err = source_result(src, "datakey",
+                             src->datakey(key, wrapped, keyref, bytes, src->payload))) < 0)
+        return err;
+    if (wrapped->len == 0 || wrapped->len > MAX_WRAPPED)
+        return sbx__error(SBX_EFORMAT, "key server %s: data key ciphertext of %zu bytes", keyref,
+                          wrapped->len);
+    if (memchr(wrapped->ptr, '\0', wrapped->len) != NULL)
+        return sbx__error(SBX_EFORMAT, "key source %s: data key ciphertext holds a NUL byte",
+                          src->prefix);
     return 0;
+}
+
+/* The data key of a kind-2 record from the key source of its keyref (len bytes). */
+static int
+source_unwrap(uint8_t key[32], const char *keyref, size_t len, const char *wrapped)
+{
+    const sbx_record_key_source *src = sbx_record__source_find(keyref, len);
+    size_t slen = sbx_record__scheme_len(keyref, len);
+    if (src != NULL)
+        return source_result(src, "unwrap", src->unwrap(key, keyref, wrapped, src->payload));
+    if (slen == 0 || slen == len)
+        return sbx__error(SBX_EFORMAT, "record: key server reference without https://");
+    return no_source(keyref, len);
 }
 
 /* ------------------------------------------------------------------ API */
@@ -304,8 +374,7 @@ sbx_record_encrypt(const char *keyref, int type, const void *value, size_t len, 
                    size_t ctx_len, sbx_buf *out)
 {
     uint8_t rkey[32], salt[SALT_LEN];
-    const uint8_t *key = rkey;
-    sbx_kms_datakey dk = {0};
+    sbx_buf wrapped = SBX_BUF_INIT;
     rec_view v = {0};
     int err;
     if (out == NULL)
@@ -323,26 +392,20 @@ sbx_record_encrypt(const char *keyref, int type, const void *value, size_t len, 
             goto out;
     } else {
         v.kind = KIND_KMS;
-        if ((err = sbx_record__kms_datakey(&dk, keyref, len + 1)) < 0)
+        if ((err = source_datakey(rkey, &wrapped, keyref, v.keyref_len, (uint64_t)len + 1)) < 0)
             goto out;
-        v.wrapped = dk.ciphertext;
-        v.wrapped_len = strlen(dk.ciphertext);
-        key = dk.plaintext;
-        if (v.wrapped_len == 0 || v.wrapped_len > MAX_WRAPPED) {
-            err = sbx__error(SBX_EFORMAT, "key server %s: data key ciphertext of %zu bytes", keyref,
-                             v.wrapped_len);
-            goto out;
-        }
+        v.wrapped = (const char *)wrapped.ptr;
+        v.wrapped_len = wrapped.len;
     }
     if ((err = build_header(out, &v)) < 0)
         goto out;
-    err = seal(out, start, key, &v, type, value, len, context, ctx_len);
+    err = seal(out, start, rkey, &v, type, value, len, context, ctx_len);
 out:
     if (err < 0 && out->ptr != NULL) {
         sbx_wipe(out->ptr + start, out->len - start);
         out->len = start;
     }
-    sbx_kms_datakey_dispose(&dk);
+    sbx_buf_dispose(&wrapped);
     SBX_WIPE_BUF(rkey);
     return err;
 }
@@ -373,11 +436,9 @@ sbx_record_decrypt(int *type_out, sbx_buf *out, const void *record, size_t len, 
             return sbx__error(SBX_EFORMAT, "record: file key reference without file:");
         err = file_record_key(rkey, NULL, keyref, v.key_id, v.salt);
     } else {
-        if (!is_kms_ref(keyref, v.keyref_len))
-            return sbx__error(SBX_EFORMAT, "record: key server reference without https://");
         memcpy(wrapped, v.wrapped, v.wrapped_len);
         wrapped[v.wrapped_len] = '\0';
-        err = sbx_record__kms_unwrap(rkey, keyref, wrapped);
+        err = source_unwrap(rkey, keyref, v.keyref_len, wrapped);
     }
     if (err == 0)
         err = open_rec(type_out, out, rkey, &v, record, context, ctx_len);
@@ -412,6 +473,6 @@ sbx_record_keyref(sbx_buf *out, const void *record, size_t len)
 void
 sbx_record_cleanup(void)
 {
-    sbx_record__kms_cleanup();
+    sbx_record__sources_cleanup();
     sbx_record__keys_cleanup();
 }

@@ -6,7 +6,7 @@
 #define SBX_RECORDS_RECORDS_H
 
 #include "strongbox/records.h"
-#include "strongbox/kms.h"
+#include "strongbox/sys/records.h"
 
 /* Bytes of a file key's id stored in file-kind records. */
 #define SBX_RECORD__KEY_ID_LEN 8
@@ -22,19 +22,19 @@
 int sbx_record__key_get(const uint8_t **key, const uint8_t **key_id, const char *path, bool named);
 
 /*
- * A data key for encrypting `bytes` bytes under key URL keyref, from the
- * cache of that server (kms.c). dk->plaintext is 32 bytes; dispose of dk.
+ * Length of the lowercase URL scheme and "://" that start s (len bytes), or 0
+ * when s does not start with one (key_source.c).
  */
-int sbx_record__kms_datakey(sbx_kms_datakey *dk, const char *keyref, uint64_t bytes);
+size_t sbx_record__scheme_len(const char *s, size_t len);
 
 /*
- * Unwrap a data key ciphertext of a record under key URL keyref (through the
- * cache), if the server is trusted for decryption (strongbox/records.h, Trust).
+ * The registered key source whose prefix starts keyref (len bytes, longer
+ * than the prefix), or NULL. Lock-free; the source is static (key_source.c).
  */
-int sbx_record__kms_unwrap(uint8_t key[32], const char *keyref, const char *wrapped);
+const sbx_record_key_source *sbx_record__source_find(const char *keyref, size_t len);
 
-/* Free the key registry (keyfile.c) and the server registry (kms.c). */
+/* Free the key registry (keyfile.c); call every key source's cleanup (key_source.c). */
 void sbx_record__keys_cleanup(void);
-void sbx_record__kms_cleanup(void);
+void sbx_record__sources_cleanup(void);
 
 #endif

@@ -2,7 +2,10 @@
  * tests/kms/test_records.c - encrypted records (strongbox/records.h) with a
  * key file and with a real `sbx kms serve --dev`: round trips of every type,
  * context binding, a tamper loop over every byte, truncation, wrong and
- * permissive key files, the key holder, and the server trust rule.
+ * permissive key files, the key holder, and the server trust rule; and the
+ * key source interface (strongbox/sys/records.h) with a test source of its
+ * own ("test://"): round trips, errors passed through, registration rules,
+ * unregistered schemes, and sbx_record_cleanup() reaching every source.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,12 +17,94 @@
 #include "helpers.h"
 #include "kms_server.h"
 #include "strongbox/strongbox.h"
+#include "strongbox/sys/records.h"
+#include "records/kms.h" // what libstrongbox-kms's constructor calls
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 static test_kms_server server;
 static char dir[256], key_a[320], key_b[320], ref_a[330], ref_b[330], kms_ref[128];
+
+/* ---- a test key source: "test://NAME", data keys wrapped as "t1:" + hex(key ^ mask) ---- */
+
+enum {
+    TEST_OK,
+    TEST_DATAKEY_FAILS,
+    TEST_WRAPPED_EMPTY,
+    TEST_WRAPPED_NUL,
+    TEST_RETURNS_POSITIVE,
+    TEST_UNWRAP_FAILS
+};
+
+static atomic_int test_mode, test_datakeys, test_unwraps, test_cleanups;
+static atomic_ullong test_last_bytes;
+static const char test_payload[] = "payload";
+
+static uint8_t
+test_mask(size_t i)
+{
+    return (uint8_t)(0xa5 ^ i * 7);
+}
+
+static int
+test_datakey(uint8_t key_out[32], sbx_buf *wrapped_out, const char *keyref, uint64_t bytes,
+             void *payload)
+{
+    char text[3 + 64 + 1] = "t1:";
+    int mode = atomic_load(&test_mode);
+    assert_ptr_equal(payload, test_payload);
+    assert_int_equal(strncmp(keyref, "test://", 7), 0);
+    atomic_fetch_add(&test_datakeys, 1);
+    atomic_store(&test_last_bytes, bytes);
+    if (mode == TEST_DATAKEY_FAILS)
+        return sbx_error_set(SBX_EIO, "test source: offline");
+    if (mode == TEST_RETURNS_POSITIVE)
+        return 1;
+    if (sbx_random_bytes(key_out, 32) < 0)
+        return sbx_error_last()->code;
+    for (size_t i = 0; i < 32; i++)
+        snprintf(text + 3 + 2 * i, 3, "%02x", key_out[i] ^ test_mask(i));
+    if (mode == TEST_WRAPPED_EMPTY)
+        return 0;
+    if (mode == TEST_WRAPPED_NUL)
+        text[5] = '\0';
+    return sbx_buf_append(wrapped_out, text, sizeof text - 1);
+}
+
+static int
+test_unwrap(uint8_t key_out[32], const char *keyref, const char *wrapped, void *payload)
+{
+    assert_ptr_equal(payload, test_payload);
+    assert_int_equal(strncmp(keyref, "test://", 7), 0);
+    atomic_fetch_add(&test_unwraps, 1);
+    if (atomic_load(&test_mode) == TEST_UNWRAP_FAILS)
+        return sbx_error_set(SBX_EDENIED, "test source: %s may not be unwrapped here", keyref);
+    if (strlen(wrapped) != 3 + 64 || strncmp(wrapped, "t1:", 3) != 0)
+        return sbx_error_set(SBX_EFORMAT, "test source: bad wrapped key");
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(wrapped + 3 + 2 * i, "%2x", &v) != 1)
+            return sbx_error_set(SBX_EFORMAT, "test source: bad wrapped key");
+        key_out[i] = (uint8_t)(v ^ test_mask(i));
+    }
+    return 0;
+}
+
+static void
+test_cleanup(void *payload)
+{
+    assert_ptr_equal(payload, test_payload);
+    atomic_fetch_add(&test_cleanups, 1);
+}
+
+static const sbx_record_key_source test_source = {
+    SBX_RECORD_KEY_SOURCE_VERSION, "test://", test_datakey, test_unwrap, test_cleanup,
+    (void *)test_payload,
+};
+
+static const char test_ref[] = "test://records";
 
 static void
 write_file(const char *path, const void *data, size_t len, mode_t mode)
@@ -55,6 +140,10 @@ setup(void **state)
     snprintf(ref_a, sizeof ref_a, "file:%s", key_a);
     snprintf(ref_b, sizeof ref_b, "file:%s", key_b);
     if (test_kms_server_start(&server, true, NULL) != 0)
+        return -1;
+    // libstrongbox-kms registers its source when loaded; a static link runs no
+    // constructor of an object it does not otherwise need, so do what it does.
+    if (sbx_record__kms_register() != 0 || sbx_record_key_source_register(&test_source) != 0)
         return -1;
     setenv("SBX_KMS_TOKEN", server.admin_token, 1);
     setenv("SBX_KMS_CACERT", server.cacert, 1);
@@ -165,6 +254,7 @@ context_mismatch_fails(void **state)
     (void)state;
     expect_context_bound(ref_a);
     expect_context_bound(kms_ref);
+    expect_context_bound(test_ref);
 }
 
 /* Flip one bit of every byte in turn: nothing may decrypt. */
@@ -194,14 +284,15 @@ tamper_of_every_byte_fails(void **state)
     (void)state;
     expect_tamper_fails(ref_a);
     expect_tamper_fails(kms_ref);
+    expect_tamper_fails(test_ref);
 }
 
 static void
 truncated_record_fails(void **state)
 {
     (void)state;
-    const char *refs[] = {ref_a, kms_ref};
-    for (size_t r = 0; r < 2; r++) {
+    const char *refs[] = {ref_a, kms_ref, test_ref};
+    for (size_t r = 0; r < 3; r++) {
         sbx_buf rec = SBX_BUF_INIT, out = SBX_BUF_INIT;
         int type;
         assert_sbx_ok(sbx_record_encrypt(refs[r], SBX_RECORD_BLOB, "abc", 3, "c", 1, &rec));
@@ -351,7 +442,11 @@ parallel_threads_share_keys_and_caches(void **state)
     (void)state;
     pthread_t t[8];
     for (int i = 0; i < 8; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, thread_loop, i % 2 ? ref_a : kms_ref), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, thread_loop,
+                                        (void *)(i % 3 == 0   ? ref_a
+                                                 : i % 3 == 1 ? kms_ref
+                                                              : test_ref)),
+                         0);
     for (int i = 0; i < 8; i++) {
         void *msg = NULL;
         assert_int_equal(pthread_join(t[i], &msg), 0);
@@ -376,6 +471,249 @@ is_encrypted_checks_the_prefix(void **state)
     sbx_buf_dispose(&rec);
 }
 
+/* ---- key sources (strongbox/sys/records.h) ---- */
+
+static void
+key_source_round_trips_every_type(void **state)
+{
+    (void)state;
+    int datakeys = atomic_load(&test_datakeys), unwraps = atomic_load(&test_unwraps);
+    every_type(test_ref);
+    assert_int_equal(atomic_load(&test_datakeys), datakeys + 6);
+    assert_int_equal(atomic_load(&test_unwraps), unwraps + 6);
+    // Kind 2, the keyref and the source's wrapped key as they are; bytes = type byte + value.
+    sbx_buf rec = SBX_BUF_INIT, ref = SBX_BUF_INIT;
+    assert_sbx_ok(sbx_record_encrypt(test_ref, SBX_RECORD_TEXT, "123-45-6789", 11, "c", 1, &rec));
+    assert_int_equal(atomic_load(&test_last_bytes), 12);
+    assert_int_equal(rec.ptr[5], 2);
+    size_t kl = strlen(test_ref);
+    assert_int_equal(rec.ptr[6] << 8 | rec.ptr[7], kl);
+    assert_memory_equal(rec.ptr + 8, test_ref, kl);
+    assert_int_equal(rec.ptr[8 + kl] << 8 | rec.ptr[9 + kl], 67);
+    assert_memory_equal(rec.ptr + 10 + kl, "t1:", 3);
+    assert_int_equal(rec.len, 10 + kl + 67 + 12 + 1 + 11 + 16); // docs/records.md, Size
+    assert_sbx_ok(sbx_record_keyref(&ref, rec.ptr, rec.len));
+    assert_string_equal((const char *)ref.ptr, test_ref);
+    sbx_buf_dispose(&ref);
+    sbx_buf_dispose(&rec);
+}
+
+/* Encryption under test_ref in mode fails with code; out keeps its earlier bytes only. */
+static void
+expect_datakey_error(int mode, int code, const char *needle)
+{
+    sbx_buf out = SBX_BUF_INIT;
+    assert_sbx_ok(sbx_buf_append(&out, "keep", 4));
+    atomic_store(&test_mode, mode);
+    int err = sbx_record_encrypt(test_ref, SBX_RECORD_TEXT, "x", 1, "c", 1, &out);
+    atomic_store(&test_mode, TEST_OK);
+    assert_sbx_err(err, code);
+    assert_non_null(strstr(sbx_error_last()->message, needle));
+    assert_int_equal(out.len, 4);
+    assert_memory_equal(out.ptr, "keep", 4);
+    sbx_buf_dispose(&out);
+}
+
+static void
+key_source_errors_pass_through(void **state)
+{
+    (void)state;
+    expect_datakey_error(TEST_DATAKEY_FAILS, SBX_EIO, "test source: offline");
+    expect_datakey_error(TEST_WRAPPED_EMPTY, SBX_EFORMAT, "0 bytes");
+    expect_datakey_error(TEST_WRAPPED_NUL, SBX_EFORMAT, "NUL");
+    expect_datakey_error(TEST_RETURNS_POSITIVE, SBX_EINVAL, "test://");
+    sbx_buf rec = SBX_BUF_INIT, out = SBX_BUF_INIT;
+    int type;
+    assert_sbx_ok(sbx_record_encrypt(test_ref, SBX_RECORD_TEXT, "x", 1, "c", 1, &rec));
+    atomic_store(&test_mode, TEST_UNWRAP_FAILS);
+    int err = sbx_record_decrypt(&type, &out, rec.ptr, rec.len, "c", 1);
+    atomic_store(&test_mode, TEST_OK);
+    assert_sbx_err(err, SBX_EDENIED);
+    assert_non_null(strstr(sbx_error_last()->message, "may not be unwrapped"));
+    assert_int_equal(type, 0);
+    assert_int_equal(out.len, 0);
+    sbx_buf_dispose(&rec);
+    sbx_buf_dispose(&out);
+}
+
+static int
+other_datakey(uint8_t key_out[32], sbx_buf *wrapped_out, const char *keyref, uint64_t bytes,
+              void *payload)
+{
+    (void)key_out, (void)wrapped_out, (void)keyref, (void)bytes, (void)payload;
+    return sbx_error_set(SBX_EIO, "other source");
+}
+
+static int
+other_unwrap(uint8_t key_out[32], const char *keyref, const char *wrapped, void *payload)
+{
+    (void)key_out, (void)keyref, (void)wrapped, (void)payload;
+    return sbx_error_set(SBX_EIO, "other source");
+}
+
+static void
+expect_refused(unsigned version, const char *prefix, bool callbacks)
+{
+    sbx_record_key_source s = {
+        version, prefix, callbacks ? other_datakey : NULL, callbacks ? other_unwrap : NULL,
+        NULL,    NULL};
+    int err = sbx_record_key_source_register(&s);
+    if (err != SBX_EINVAL)
+        fail_msg("prefix \"%s\" version %u: %d, not SBX_EINVAL", prefix ? prefix : "(null)",
+                 version, err);
+}
+
+static void
+key_source_registration_rules(void **state)
+{
+    (void)state;
+    static const sbx_record_key_source twin = {
+        SBX_RECORD_KEY_SOURCE_VERSION, "test://", other_datakey, other_unwrap, NULL, NULL};
+    static const sbx_record_key_source https = {
+        SBX_RECORD_KEY_SOURCE_VERSION, "https://", other_datakey, other_unwrap, NULL, NULL};
+    static const sbx_record_key_source bare = {
+        SBX_RECORD_KEY_SOURCE_VERSION, "bare+v1.x-y://", other_datakey, other_unwrap, NULL, NULL};
+    // The same source again is a no-op; another one for a taken prefix is refused.
+    assert_sbx_ok(sbx_record_key_source_register(&test_source));
+    assert_sbx_ok(sbx_record__kms_register());
+    assert_sbx_err(sbx_record_key_source_register(&twin), SBX_EEXISTS);
+    assert_non_null(strstr(sbx_error_last()->message, "test://"));
+    assert_sbx_err(sbx_record_key_source_register(&https), SBX_EEXISTS);
+    round_trip(test_ref, SBX_RECORD_TEXT, "still mine", 10); // test_source still serves
+    // A source without cleanup is fine; sbx_record_cleanup() skips it.
+    sbx_buf rec = SBX_BUF_INIT;
+    assert_sbx_ok(sbx_record_key_source_register(&bare));
+    assert_sbx_err(sbx_record_encrypt("bare+v1.x-y://k", SBX_RECORD_TEXT, "x", 1, "c", 1, &rec),
+                   SBX_EIO);
+    assert_string_equal(sbx_error_last()->message, "other source");
+    assert_int_equal(rec.len, 0);
+    // Malformed sources.
+    assert_sbx_err(sbx_record_key_source_register(NULL), SBX_EINVAL);
+    expect_refused(2, "v2://", true);
+    expect_refused(0, "v0://", true);
+    expect_refused(SBX_RECORD_KEY_SOURCE_VERSION, "nocallbacks://", false);
+    const char *bad[] = {NULL,
+                         "",
+                         "test:",
+                         "test:/",
+                         "://",
+                         "Test://",
+                         "1x://",
+                         "te st://",
+                         "x_y://",
+                         "file://",
+                         "abcdefghijklmnopqrstuvwxyzabcd://"}; // the last: 33 bytes
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_refused(SBX_RECORD_KEY_SOURCE_VERSION, bad[i], true);
+    static const sbx_record_key_source longest = {SBX_RECORD_KEY_SOURCE_VERSION,
+                                                  "abcdefghijklmnopqrstuvwxyzabc://",
+                                                  other_datakey,
+                                                  other_unwrap,
+                                                  NULL,
+                                                  NULL};
+    assert_sbx_ok(sbx_record_key_source_register(&longest)); // 32 bytes
+}
+
+/* A scheme nobody registered: refused when encrypting, unsupported when decrypting. */
+static void
+unregistered_scheme_is_refused(void **state)
+{
+    (void)state;
+    sbx_buf rec = SBX_BUF_INIT, out = SBX_BUF_INIT;
+    int type;
+    assert_sbx_err(sbx_record_encrypt("nope://k", SBX_RECORD_TEXT, "x", 1, "c", 1, &rec),
+                   SBX_EINVAL);
+    assert_non_null(strstr(sbx_error_last()->message, "none is registered for nope://"));
+    assert_int_equal(rec.len, 0);
+    assert_sbx_err(sbx_record_encrypt("nope:k", SBX_RECORD_TEXT, "x", 1, "c", 1, &rec), SBX_EINVAL);
+    assert_string_equal(sbx_error_last()->message, "key reference must be file:PATH or "
+                                                   "https://host:port/NAME (at most 1024 bytes)");
+    assert_sbx_err(sbx_record_encrypt("test://", SBX_RECORD_TEXT, "x", 1, "c", 1, &rec),
+                   SBX_EINVAL); // nothing after the prefix
+    // A record made by a source this process does not have.
+    assert_sbx_ok(sbx_record_encrypt(test_ref, SBX_RECORD_TEXT, "x", 1, "c", 1, &rec));
+    memcpy(rec.ptr + 8, "nope", 4); // same length: "nope://records"
+    assert_sbx_err(sbx_record_decrypt(&type, &out, rec.ptr, rec.len, "c", 1), SBX_EUNSUPPORTED);
+    assert_non_null(strstr(sbx_error_last()->message, "no record key source is registered for "
+                                                      "nope://"));
+    memcpy(rec.ptr + 8, "file", 4); // "file://records" in a kind-2 record
+    assert_true(sbx_record_decrypt(&type, &out, rec.ptr, rec.len, "c", 1) < 0);
+    memcpy(rec.ptr + 8, "te:x", 4); // no scheme at all: the message of before
+    assert_sbx_err(sbx_record_decrypt(&type, &out, rec.ptr, rec.len, "c", 1), SBX_EFORMAT);
+    assert_string_equal(sbx_error_last()->message, "record: key server reference without https://");
+    assert_int_equal(out.len, 0);
+    sbx_buf_dispose(&rec);
+    sbx_buf_dispose(&out);
+}
+
+static void *
+register_race(void *arg)
+{
+    static const sbx_record_key_source shared = {
+        SBX_RECORD_KEY_SOURCE_VERSION, "shared://", other_datakey, other_unwrap, NULL, NULL};
+    if (sbx_record_key_source_register(&shared) != 0)
+        return (void *)"shared";
+    return (void *)(intptr_t)sbx_record_key_source_register(arg);
+}
+
+/* Threads register at once: the same source, and rivals for one prefix. */
+static void
+concurrent_registration_has_one_winner(void **state)
+{
+    (void)state;
+    static sbx_record_key_source rivals[8];
+    pthread_t t[8];
+    int winners = 0;
+    for (int i = 0; i < 8; i++) {
+        rivals[i] = (sbx_record_key_source){
+            SBX_RECORD_KEY_SOURCE_VERSION, "race://", other_datakey, other_unwrap, NULL, NULL};
+        assert_int_equal(pthread_create(&t[i], NULL, register_race, &rivals[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        void *r = NULL;
+        assert_int_equal(pthread_join(t[i], &r), 0);
+        if ((intptr_t)r == 0)
+            winners++;
+        else if ((intptr_t)r != SBX_EEXISTS)
+            fail_msg("thread %d: %p", i, r);
+    }
+    assert_int_equal(winners, 1);
+}
+
+/* At most SBX_RECORD_MAX_KEY_SOURCES: the rest is refused (SBX_ETOOBIG). */
+static void
+registry_is_bounded(void **state)
+{
+    (void)state;
+    static sbx_record_key_source many[SBX_RECORD_MAX_KEY_SOURCES];
+    static char prefixes[SBX_RECORD_MAX_KEY_SOURCES][16];
+    int err = 0;
+    size_t i;
+    for (i = 0; i < SBX_RECORD_MAX_KEY_SOURCES && err == 0; i++) {
+        snprintf(prefixes[i], sizeof prefixes[i], "many%zu://", i);
+        many[i] = (sbx_record_key_source){
+            SBX_RECORD_KEY_SOURCE_VERSION, prefixes[i], other_datakey, other_unwrap, NULL, NULL};
+        err = sbx_record_key_source_register(&many[i]);
+    }
+    assert_sbx_err(err, SBX_ETOOBIG);
+    assert_true(i > 1 && i < SBX_RECORD_MAX_KEY_SOURCES);    // some were registered before
+    assert_sbx_ok(sbx_record_key_source_register(&many[0])); // already there: still a no-op
+    round_trip(test_ref, SBX_RECORD_TEXT, "full", 4);
+}
+
+/* sbx_record_cleanup() calls each source's cleanup; sources then work again. */
+static void
+cleanup_reaches_every_source(void **state)
+{
+    (void)state;
+    int before = atomic_load(&test_cleanups);
+    sbx_record_cleanup();
+    assert_int_equal(atomic_load(&test_cleanups), before + 1);
+    round_trip(test_ref, SBX_RECORD_TEXT, "again", 5);
+    round_trip(kms_ref, SBX_RECORD_TEXT, "again", 5); // a new client and cache
+    round_trip(ref_a, SBX_RECORD_TEXT, "again", 5);   // the key file read again
+}
+
 int
 main(void)
 {
@@ -392,6 +730,13 @@ main(void)
         cmocka_unit_test(untrusted_server_is_not_contacted),
         cmocka_unit_test(is_encrypted_checks_the_prefix),
         cmocka_unit_test(parallel_threads_share_keys_and_caches),
+        cmocka_unit_test(key_source_round_trips_every_type),
+        cmocka_unit_test(key_source_errors_pass_through),
+        cmocka_unit_test(key_source_registration_rules),
+        cmocka_unit_test(unregistered_scheme_is_refused),
+        cmocka_unit_test(concurrent_registration_has_one_winner),
+        cmocka_unit_test(registry_is_bounded),
+        cmocka_unit_test(cleanup_reaches_every_source),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
