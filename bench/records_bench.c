@@ -11,7 +11,7 @@
  * trips (1 thread and THREADS threads) are measured too.
  */
 #include "strongbox/strongbox.h"
-#include "records/kms.h" // TEMPORARY (issue 13): until the split gives a public registration
+#include "strongbox/kms.h"
 
 #include <pthread.h>
 #include <sys/stat.h>
@@ -173,8 +173,7 @@ main(int argc, char **argv)
     unlink(path);
     rmdir(dir);
     if (key_url != NULL) {
-        if (sbx_record__kms_register() < 0) // static link: the constructor does not run
-            die("key server records");
+        sbx_kms_init(); // a static link: registers the https:// key source
         bench_records("kms key (data-key cache)", key_url);
         bench_datakey(key_url, 1);
         bench_datakey(key_url, threads);

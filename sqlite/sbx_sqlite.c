@@ -24,8 +24,6 @@ SQLITE_EXTENSION_INIT1
 #include "strongbox/kms.h"
 #include "strongbox/memory.h"
 #include "strongbox/records.h"
-#include "records/kms.h" // TEMPORARY (issue 13): until the split gives a public registration
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,10 +224,6 @@ sqlite3_sbxsqlite_init(sqlite3 *db, char **errmsg, const sqlite3_api_routines *a
                                       sqlite3_libversion());
         return SQLITE_ERROR;
     }
-    // https:// keyrefs: the key server source. Linked from the static archive, its
-    // load-time constructor never runs, so register it here. Idempotent; SBX_EEXISTS
-    // means the host program registered its own https:// source, which then serves.
-    (void)sbx_record__kms_register();
     const int direct = SQLITE_UTF8 | SQLITE_DIRECTONLY;
     int rc = sqlite3_create_function(db, "sbx_encrypt", 3, direct, NULL, fn_encrypt, NULL, NULL);
     if (rc == SQLITE_OK)

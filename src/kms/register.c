@@ -1,7 +1,7 @@
 /*
  * src/kms/register.c - what libstrongbox-kms adds to libstrongbox when it
  * is loaded: the sbx-kms stanza type (its rule is then checked on every
- * header read, whoever the stanza is for).
+ * header read, whoever the stanza is for) and the https:// record key source.
  *
  * A constructor runs when the shared library is loaded (linked or
  * dlopen()ed) and when a static link pulls this object in; the kms
@@ -10,6 +10,7 @@
  * file still registers before first use.
  */
 #include "kms/envelope.h"
+#include "records/kms.h"
 #include "strongbox/kms.h"
 
 #include <pthread.h>
@@ -20,6 +21,7 @@ static void
 register_all(void)
 {
     (void)sbx_age_stanza_type_register(&sbx_kms__stanza_type);
+    (void)sbx_record__kms_register(); // SBX_EEXISTS: the program registered its own https://
 }
 
 /* see kms/envelope.h */

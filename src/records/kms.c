@@ -229,15 +229,3 @@ sbx_record__kms_register(void)
 {
     return sbx_record_key_source_register(&kms_source);
 }
-
-/*
- * TEMPORARY (issue 13): registers the source when the object is loaded, until
- * libstrongbox-kms has its one constructor, which is to call
- * sbx_record__kms_register() instead. A static archive member runs it only
- * if the program pulls the object in (it references a symbol of this file).
- */
-__attribute__((constructor)) static void
-register_at_load(void)
-{
-    (void)sbx_record__kms_register();
-}
