@@ -95,9 +95,61 @@ SBX_EXTERN int sbx_rotate_file(const char *path, const char *out, sbx_identity *
                                const sbx_rotate_options *opts,
                                sbx_rotate_report *report) SBX_WARN_UNUSED;
 
+/* ---- rewriting a header (for stanza types that rotate themselves) ---- */
+
+/* The header types of strongbox/sys/age.h. */
+typedef struct sbx_age_header sbx_age_header;
+typedef struct sbx_age_stanza sbx_age_stanza;
+
+/**
+ * What to put in a new header for one stanza of the old one: append its
+ * replacement, a copy (sbx_age_header_copy_stanza()) or nothing to
+ * new_header with the calls of strongbox/sys/age.h. Called for each old
+ * stanza in header order, then once more with old == NULL (the end: append
+ * more stanzas, or refuse the file). The file key is never handed out.
+ * @return 0, or a negative code with its message set: the rewrite stops and
+ *         nothing is committed.
+ */
+typedef int (*sbx_rotate_stanza_fn)(sbx_age_header *new_header, const sbx_age_stanza *old,
+                                    void *payload);
+
+/**
+ * @brief Rewrite the header of an age file read from src into dst (finished
+ *        on success), keeping its file key and its payload.
+ *
+ * The building block of rotations done by a stanza's own type (the key
+ * server's rewrap, in libstrongbox-kms): the header is read and opened once
+ * (one of ids unwraps the file key; one header MAC check), fn builds the
+ * new header stanza by stanza, the new header is encoded with a new MAC
+ * under the same file key, and the payload is copied unchanged with the
+ * end check of sbx_rotate() (a truncated or extended payload is refused).
+ * Armored input gives armored output. report: old_stanzas, new_stanzas,
+ * header sizes, payload_len, armored, padded (the old header has sbx-pad).
+ * @return 0, SBX_EINVAL (no identities, fn NULL, a new header with no
+ *         stanza or breaking a stanza rule), fn's error, and the errors of
+ *         sbx_rotate() (SBX_EHEADER, SBX_ENOMATCH, SBX_EMAC, SBX_EARMOR,
+ *         SBX_EPAYLOAD, SBX_EIO, SBX_ENOMEM). On failure dst is not finished.
+ */
+SBX_EXTERN int sbx_rotate_rewrite(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids,
+                                  size_t nids, sbx_rotate_stanza_fn fn, void *payload,
+                                  sbx_rotate_report *report) SBX_WARN_UNUSED;
+
+/**
+ * @brief sbx_rotate_rewrite() on the file at path, atomically replacing out
+ *        (NULL or equal to path: in place), as sbx_rotate_file().
+ * @return as sbx_rotate_rewrite(), plus SBX_ENOTFOUND for a missing input.
+ */
+SBX_EXTERN int sbx_rotate_rewrite_file(const char *path, const char *out, sbx_identity *const *ids,
+                                       size_t nids, sbx_rotate_stanza_fn fn, void *payload,
+                                       sbx_rotate_report *report) SBX_WARN_UNUSED;
+
+/* ---- key server rewrap (defined in libstrongbox-kms, src/kms/rotate_kms.c) ---- */
+
 /**
  * @brief Rewrap the sbx-kms (key server) stanzas of an age file read from
  *        src to their keys' latest versions, into dst (finished on success).
+ *        Part of libstrongbox-kms (src/kms/rotate_kms.c), built on
+ *        sbx_rotate_rewrite().
  *
  *        For key rotation on the server (POST /v1/keys/NAME/rotate): each
  *        sbx-kms stanza's ciphertext is sent to POST .../rewrap and replaced

@@ -18,7 +18,8 @@
 #include <sys/stat.h>
 
 #include "strongbox/fileops.h"
-#include "age/keys.h"
+#include "strongbox/sys/age.h"
+#include "fileops/seal.h"
 #include "helpers.h"
 
 static char dir[256];
@@ -548,14 +549,15 @@ struct hook_ident {
 };
 
 static int
-hook_unwrap(sbx_identity *self, const sbx_age_stanza *s, uint8_t key[SBX_AGE_FILE_KEY_LEN])
+hook_unwrap(sbx_identity *self, const sbx_age_stanza *const *s, size_t n,
+            uint8_t key[SBX_AGE_FILE_KEY_LEN])
 {
     struct hook_ident *h = (struct hook_ident *)self;
     if (!h->done) {
         h->done = true;
         do_mischief(h->what);
     }
-    return h->inner->ops->unwrap(h->inner, s, key);
+    return h->inner->ops->unwrap(h->inner, s, n, key);
 }
 
 static void
@@ -564,7 +566,9 @@ hook_ident_free(sbx_identity *self)
     (void)self;
 }
 
-static const struct sbx_identity_ops hook_ident_ops = {hook_unwrap, NULL, NULL, hook_ident_free};
+static const char *const hook_types[] = {"X25519", NULL};
+static const sbx_identity_ops hook_ident_ops = {
+    SBX_IDENTITY_OPS_VERSION, hook_types, hook_unwrap, NULL, NULL, NULL, hook_ident_free};
 
 struct hook_rcpt {
     sbx_recipient base;
@@ -589,8 +593,8 @@ hook_rcpt_free(sbx_recipient *self)
     (void)self;
 }
 
-static const struct sbx_recipient_ops hook_rcpt_ops = {"X25519", false, hook_wrap, NULL,
-                                                       hook_rcpt_free};
+static const sbx_recipient_ops hook_rcpt_ops = {
+    SBX_RECIPIENT_OPS_VERSION, "X25519", 0, hook_wrap, NULL, hook_rcpt_free};
 
 static void
 seal_never_destroys_an_original_changed_after_it_was_read(void **state)
