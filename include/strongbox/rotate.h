@@ -10,18 +10,20 @@
  * the file key itself may have leaked (not only an identity), *rekey*:
  * decrypt and re-encrypt the payload under a fresh file key and nonce.
  *
- * The header MAC is verified before anything is written. In rewrap mode
- * the payload is copied without being decrypted, except its last chunk,
- * which must authenticate as the final chunk at the position the size
- * implies (one chunk of work): a truncated file or one with data appended
- * is refused (SBX_EPAYLOAD). A chunk corrupted in the middle is copied as
- * it is and still fails at decryption; rekey mode verifies every chunk.
+ * The header is read and opened once, and its MAC verified, before
+ * anything is written. In rewrap mode the payload is copied unchanged and
+ * authenticated on the way (decrypted in memory chunk by chunk, the
+ * plaintext dropped and wiped, nothing written in the clear): a truncated,
+ * extended or damaged file is refused (SBX_EPAYLOAD) and the output not
+ * committed. Rekey mode verifies every chunk too.
  *
  * Stanzas that describe the file rather than a recipient (the "sbx-pad"
- * padding marker, see strongbox/pad.h) are carried over; recipient
+ * padding marker, see strongbox/pad.h, and in a rewrap the sealed metadata
+ * "sbx-meta", strongbox/fileops.h) are carried over; recipient
  * stanzas of the old header, including ones of unknown types, are dropped.
  * age's rules hold: a passphrase recipient must be alone, and a padded file
- * cannot be rotated to a passphrase (the marker would not be alone).
+ * (or, in a rewrap, one with metadata) cannot be rotated to a passphrase
+ * (the marker would not be alone).
  * Armored input gives armored output.
  *
  * Files are replaced atomically (temporary file in the same directory,
