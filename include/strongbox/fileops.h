@@ -64,6 +64,10 @@
  * a key derived from the file key (HKDF-SHA-256). It is authenticated by the
  * header MAC and readable only with a key that decrypts the file; age skips
  * the stanza, so `age -d` still decrypts the file to exactly the original.
+ * Its structure (version, salt, body size) is checked on every header read
+ * (the type is registered with the age layer, strongbox/sys/age.h). Code
+ * that builds or reads headers itself adds the stanza with
+ * sbx_seal_meta_stanza_add() and reads it with sbx_seal_meta_from_header().
  */
 #ifndef STRONGBOX_FILEOPS_H
 #define STRONGBOX_FILEOPS_H
@@ -202,21 +206,53 @@ SBX_EXTERN int sbx_seal_meta_encode(sbx_buf *out, const sbx_seal_meta *meta);
 SBX_EXTERN int sbx_seal_meta_decode(sbx_seal_meta *out, const uint8_t *text,
                                     size_t len) SBX_WARN_UNUSED;
 
-/**
- * @brief A pseudo-recipient that writes the encrypted "sbx-meta" stanza.
- *        Put it in the recipient list of sbx_age_encryptor_new() next to
- *        the real recipients. The metadata is copied.
- * @return 0, SBX_ETOOBIG, SBX_ENOMEM.
- */
-SBX_EXTERN int sbx_seal_meta_recipient_new(sbx_recipient **out, const sbx_seal_meta *meta);
+/* The header types of strongbox/sys/age.h, for the two calls below. */
+typedef struct sbx_age_header sbx_age_header;
+typedef struct sbx_age_stanza sbx_age_stanza;
+
+/** Stanza type of the encrypted metadata: "-> sbx-meta v1 SALT" (docs/seal.md). */
+#define SBX_META_STANZA_TYPE    "sbx-meta"
+#define SBX_META_STANZA_VERSION "v1"
 
 /**
- * @brief Read the metadata of an age file: decrypt it with identities, check
- *        the header MAC, and decrypt the sbx-meta stanza (the payload is not
- *        read).
+ * @brief Append the encrypted "sbx-meta" stanza holding meta to a header
+ *        being built (strongbox/sys/age.h), for callers that build their
+ *        own files:
+ *
+ *            sbx_age_header_new(&h);
+ *            sbx_seal_meta_stanza_add(h, &meta, file_key);
+ *            sbx_age_header_wrap(h, recipients, n, file_key);
+ *            sbx_age_encryptor_new_with_header(&enc, dst, h, file_key, NULL);
+ *
+ *        A fresh random salt is drawn, so the stanza is new on every call.
+ * @param file_key SECRET: the file key the file is encrypted under (the
+ *        stanza's key is derived from it).
+ * @return 0, SBX_ETOOBIG (the encoded metadata exceeds SBX_META_MAX_SIZE),
+ *         SBX_EINVAL, SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_seal_meta_stanza_add(sbx_age_header *h, const sbx_seal_meta *meta,
+                                        const uint8_t file_key[SBX_AGE_FILE_KEY_LEN]);
+
+/**
+ * @brief The metadata of an opened header (sbx_age_header_read() then
+ *        sbx_age_header_unwrap(), strongbox/sys/age.h): its sbx-meta stanza
+ *        (sbx_age_header_find()) decrypted with the header's file key.
+ * @param found receives whether the header has metadata.
+ * @return 0, SBX_EFORMAT (malformed metadata, an unknown version, two
+ *         stanzas), SBX_EAUTH (the stanza does not decrypt with this file's
+ *         key), SBX_EINVAL (h is not opened), SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_seal_meta_from_header(sbx_seal_meta *out, bool *found,
+                                         const sbx_age_header *h) SBX_WARN_UNUSED;
+
+/**
+ * @brief Read the metadata of an age file: read its header once, open it
+ *        with identities (one header MAC check), and decrypt the sbx-meta
+ *        stanza (the payload is not read).
  * @param found receives whether the file has metadata.
  * @return 0, SBX_EFORMAT (malformed metadata), SBX_EAUTH (metadata stanza
- *         does not decrypt), or an error of sbx_age_decryptor_new().
+ *         does not decrypt), or an error of sbx_age_decryptor_new() about
+ *         the header (SBX_EHEADER, SBX_ENOMATCH, SBX_EMAC, SBX_EARMOR, ...).
  */
 SBX_EXTERN int sbx_seal_meta_read(sbx_seal_meta *out, bool *found, const char *path,
                                   sbx_identity *const *identities, size_t count) SBX_WARN_UNUSED;

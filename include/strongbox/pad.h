@@ -34,6 +34,24 @@
  * bytes and counts (does not store) a trailing run of zero bytes, so any
  * amount of filler is handled with a fixed buffer.
  *
+ * The "sbx-pad" stanza type is registered with the age layer
+ * (strongbox/sys/age.h), so every header read refuses a malformed or
+ * unknown-version marker (SBX_EHEADER). Callers that build their own chain
+ * use the stanza interface and the two building blocks below:
+ *
+ *     static const char *const v[] = {SBX_PAD_STANZA_VERSION};
+ *     sbx_age_header_new(&h);                        // writing
+ *     sbx_age_header_wrap(h, recipients, n, file_key);
+ *     sbx_age_header_add_stanza(h, SBX_PAD_STANZA_TYPE, v, 1, NULL, 0);
+ *     sbx_age_encryptor_new_with_header(&enc, file, h, file_key, NULL);
+ *     sbx_pad_sink_new(&pad, enc, NULL);             // write through pad
+ *
+ *     sbx_age_header_read(&h, in);                   // reading
+ *     sbx_age_header_unwrap(h, identities, n);       // the MAC covers the marker
+ *     padded = sbx_age_header_find(h, SBX_PAD_STANZA_TYPE) != NULL;
+ *     sbx_age_decryptor_new_opened(&dec, h, in, NULL);
+ *     if (padded) sbx_unpad_source_new(&plain, dec);
+ *
  * 2. The seed's plaintext padding (pyFileSec SecFile.pad/unpad,
  *    spec/seeds.md §1.8). The file is extended in the clear to exactly a
  *    target size with NUL bytes and a 32-byte trailer:
@@ -147,20 +165,6 @@ SBX_EXTERN int sbx_pad_decryptor_new(sbx_source **out, sbx_source *src,
  */
 SBX_EXTERN int sbx_pad_reader_open(sbx_age_reader **out, uint64_t *size, bool *padded, int fd,
                                    sbx_identity *const *identities, size_t count) SBX_WARN_UNUSED;
-
-/**
- * @brief A pseudo-recipient that adds the "sbx-pad v1" stanza (and wraps no
- *        key). For callers building their own chain: put it in the
- *        recipient list and write through sbx_pad_sink_new().
- */
-SBX_EXTERN int sbx_pad_marker_recipient_new(sbx_recipient **out);
-
-/**
- * @brief A pseudo-identity that unwraps nothing but sets *padded when it
- *        sees a valid "sbx-pad" stanza (SBX_EHEADER for a malformed one).
- *        It must come first in the identity list. *padded must outlive it.
- */
-SBX_EXTERN int sbx_pad_detector_new(sbx_identity **out, bool *padded);
 
 /* ---- the seed's plaintext padding (pyFileSec) ---- */
 

@@ -10,18 +10,20 @@
  * the file key itself may have leaked (not only an identity), *rekey*:
  * decrypt and re-encrypt the payload under a fresh file key and nonce.
  *
- * The header MAC is verified before anything is written. In rewrap mode
- * the payload is copied without being decrypted, except its last chunk,
- * which must authenticate as the final chunk at the position the size
- * implies (one chunk of work): a truncated file or one with data appended
- * is refused (SBX_EPAYLOAD). A chunk corrupted in the middle is copied as
- * it is and still fails at decryption; rekey mode verifies every chunk.
+ * The header is read and opened once, and its MAC verified, before
+ * anything is written. In rewrap mode the payload is copied unchanged and
+ * authenticated on the way (decrypted in memory chunk by chunk, the
+ * plaintext dropped and wiped, nothing written in the clear): a truncated,
+ * extended or damaged file is refused (SBX_EPAYLOAD) and the output not
+ * committed. Rekey mode verifies every chunk too.
  *
  * Stanzas that describe the file rather than a recipient (the "sbx-pad"
- * padding marker, see strongbox/pad.h) are carried over; recipient
+ * padding marker, see strongbox/pad.h, and in a rewrap the sealed metadata
+ * "sbx-meta", strongbox/fileops.h) are carried over; recipient
  * stanzas of the old header, including ones of unknown types, are dropped.
  * age's rules hold: a passphrase recipient must be alone, and a padded file
- * cannot be rotated to a passphrase (the marker would not be alone).
+ * (or, in a rewrap, one with metadata) cannot be rotated to a passphrase
+ * (the marker would not be alone).
  * Armored input gives armored output.
  *
  * Files are replaced atomically (temporary file in the same directory,
@@ -95,9 +97,61 @@ SBX_EXTERN int sbx_rotate_file(const char *path, const char *out, sbx_identity *
                                const sbx_rotate_options *opts,
                                sbx_rotate_report *report) SBX_WARN_UNUSED;
 
+/* ---- rewriting a header (for stanza types that rotate themselves) ---- */
+
+/* The header types of strongbox/sys/age.h. */
+typedef struct sbx_age_header sbx_age_header;
+typedef struct sbx_age_stanza sbx_age_stanza;
+
+/**
+ * What to put in a new header for one stanza of the old one: append its
+ * replacement, a copy (sbx_age_header_copy_stanza()) or nothing to
+ * new_header with the calls of strongbox/sys/age.h. Called for each old
+ * stanza in header order, then once more with old == NULL (the end: append
+ * more stanzas, or refuse the file). The file key is never handed out.
+ * @return 0, or a negative code with its message set: the rewrite stops and
+ *         nothing is committed.
+ */
+typedef int (*sbx_rotate_stanza_fn)(sbx_age_header *new_header, const sbx_age_stanza *old,
+                                    void *payload);
+
+/**
+ * @brief Rewrite the header of an age file read from src into dst (finished
+ *        on success), keeping its file key and its payload.
+ *
+ * The building block of rotations done by a stanza's own type (the key
+ * server's rewrap, in libstrongbox-kms): the header is read and opened once
+ * (one of ids unwraps the file key; one header MAC check), fn builds the
+ * new header stanza by stanza, the new header is encoded with a new MAC
+ * under the same file key, and the payload is copied unchanged with the
+ * end check of sbx_rotate() (a truncated or extended payload is refused).
+ * Armored input gives armored output. report: old_stanzas, new_stanzas,
+ * header sizes, payload_len, armored, padded (the old header has sbx-pad).
+ * @return 0, SBX_EINVAL (no identities, fn NULL, a new header with no
+ *         stanza or breaking a stanza rule), fn's error, and the errors of
+ *         sbx_rotate() (SBX_EHEADER, SBX_ENOMATCH, SBX_EMAC, SBX_EARMOR,
+ *         SBX_EPAYLOAD, SBX_EIO, SBX_ENOMEM). On failure dst is not finished.
+ */
+SBX_EXTERN int sbx_rotate_rewrite(sbx_sink *dst, sbx_source *src, sbx_identity *const *ids,
+                                  size_t nids, sbx_rotate_stanza_fn fn, void *payload,
+                                  sbx_rotate_report *report) SBX_WARN_UNUSED;
+
+/**
+ * @brief sbx_rotate_rewrite() on the file at path, atomically replacing out
+ *        (NULL or equal to path: in place), as sbx_rotate_file().
+ * @return as sbx_rotate_rewrite(), plus SBX_ENOTFOUND for a missing input.
+ */
+SBX_EXTERN int sbx_rotate_rewrite_file(const char *path, const char *out, sbx_identity *const *ids,
+                                       size_t nids, sbx_rotate_stanza_fn fn, void *payload,
+                                       sbx_rotate_report *report) SBX_WARN_UNUSED;
+
+/* ---- key server rewrap (defined in libstrongbox-kms, src/kms/rotate_kms.c) ---- */
+
 /**
  * @brief Rewrap the sbx-kms (key server) stanzas of an age file read from
  *        src to their keys' latest versions, into dst (finished on success).
+ *        Part of libstrongbox-kms (src/kms/rotate_kms.c), built on
+ *        sbx_rotate_rewrite().
  *
  *        For key rotation on the server (POST /v1/keys/NAME/rotate): each
  *        sbx-kms stanza's ciphertext is sent to POST .../rewrap and replaced

@@ -3,11 +3,13 @@
  * without any key.
  *
  * Implementation notes:
- *  - Input is untrusted (fuzz/inspect_fuzzer.c). The age header is parsed
- *    by sbx_age__header_parse() over at most SBX_AGE_MAX_HEADER_SIZE + 64
- *    bytes; the known stanza types get the same structural checks the
- *    decryptor runs (age.md §6), so "valid" means a decryptor would accept
- *    the header syntax (the MAC needs the key).
+ *  - Input is untrusted (fuzz/inspect_fuzzer.c). The age header is read by
+ *    sbx_age_header_read() (strongbox/sys/age.h) from a memory source over
+ *    at most SBX_AGE_MAX_HEADER_SIZE + 64 bytes: the same parser and the
+ *    same registered stanza rules as every decryptor (age.md §6; sbx-pad
+ *    and sbx-meta included, and sbx-kms when libstrongbox-kms is loaded),
+ *    so "valid" means a decryptor would accept the header syntax (the MAC
+ *    needs the key).
  *  - Stanza bodies (wrapped keys) are never copied into the report. SSH
  *    tags and scrypt work factors are public header arguments.
  *  - Payload layout from the size alone (age.md §5): P bytes after the
@@ -20,9 +22,8 @@
 #include "strongbox/age.h"
 #include "strongbox/pad.h"
 #include "strongbox/stream.h"
-#include "age/header.h"
-#include "age/keys.h"
-#include "age/ssh.h"
+#include "strongbox/sys/age.h"
+#include "fileops/stanza_types.h"
 #include "core/error.h"
 
 #include <errno.h>
@@ -87,26 +88,9 @@ stanza_facts(sbx_inspect_info *info, const sbx_age_stanza *s)
         info->nssh++;
     }
     if (strcmp(s->type, "scrypt") == 0 && s->nargs == 2)
-        info->scrypt_log_n = atoi(s->args[1]); // validated by sbx_age__scrypt_check
+        info->scrypt_log_n = atoi(s->args[1]); // validated by the registered scrypt rule
     if (strcmp(s->type, SBX_PAD_STANZA_TYPE) == 0)
         info->padded = true;
-}
-
-static int
-check_stanzas(const sbx_age_header *hdr)
-{
-    int err = 0;
-    for (size_t i = 0; i < hdr->count && err == 0; i++) {
-        const sbx_age_stanza *s = &hdr->stanzas[i];
-        if ((err = sbx_age__x25519_check(s, i)) < 0 ||
-            (err = sbx_age__scrypt_check(s, i, hdr->count)) < 0 ||
-            (err = sbx_age__ssh_check(s, i)) < 0 || (err = sbx_age__kms_check(s, i)) < 0)
-            break;
-        if (strcmp(s->type, SBX_PAD_STANZA_TYPE) == 0 &&
-            (s->nargs != 1 || s->body_len != 0 || strcmp(s->args[0], SBX_PAD_STANZA_VERSION)))
-            err = sbx__error(SBX_EHEADER, "malformed or unknown-version sbx-pad stanza");
-    }
-    return err;
 }
 
 static void
@@ -147,28 +131,40 @@ payload_layout(sbx_inspect_info *info, uint64_t total)
     info->valid = true;
 }
 
+/* Read and check the header at the start of data[0..n): the registered rules run. */
+static int
+read_header(sbx_age_header **h, const uint8_t *data, size_t n)
+{
+    sbx_source *src = NULL;
+    int err;
+    *h = NULL;
+    if ((err = sbx_fileops__stanza_types()) < 0 || (err = sbx_source_mem_new(&src, data, n)) < 0)
+        return err;
+    err = sbx_age_header_read(h, src);
+    sbx_source_free(src);
+    return err;
+}
+
 /* Describe the binary age file whose first n bytes are data and whose size is total. */
 static int
 analyse_age(sbx_inspect_info *info, const uint8_t *data, size_t n, uint64_t total)
 {
     sbx_age_header *hdr = NULL;
     size_t hlen = 0;
-    int err = sbx_age__header_parse(&hdr, data, n, &hlen);
+    int err = read_header(&hdr, data, n);
     if (err == SBX_ENOMEM)
         return err;
-    if (err == 0)
-        err = check_stanzas(hdr);
     if (err < 0) {
         snprintf(info->error, sizeof(info->error), "invalid header: %s", sbx_error_last()->message);
-        sbx_age__header_free(hdr);
         sbx_error_clear();
         return 0;
     }
+    (void)sbx_age_header_bytes(hdr, &hlen);
     info->header_size = hlen;
-    info->stanzas = hdr->count;
-    for (size_t i = 0; i < hdr->count; i++)
-        stanza_facts(info, &hdr->stanzas[i]);
-    sbx_age__header_free(hdr);
+    info->stanzas = sbx_age_header_count(hdr);
+    for (size_t i = 0; i < info->stanzas; i++)
+        stanza_facts(info, sbx_age_header_stanza(hdr, i));
+    sbx_age_header_free(hdr);
     payload_layout(info, total);
     return 0;
 }

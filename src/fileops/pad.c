@@ -2,13 +2,14 @@
  * src/fileops/pad.c - length-hiding padding inside age files.
  *
  * Implementation notes (format: strongbox/pad.h, docs/pad.md):
- *  - The marker is a stanza "-> sbx-pad v1" with an empty body. It is
- *    written by a pseudo-recipient (its wrap() adds the stanza and ignores
- *    the file key) and read by a pseudo-identity placed first in the list:
- *    the decryptor offers every stanza to the first identity before the
- *    others, so the detector sees the marker before any key unwraps. The
- *    decryptor verifies the header MAC afterwards, so once
- *    sbx_age_decryptor_new() succeeds the flag is authenticated.
+ *  - The marker is a stanza "-> sbx-pad v1" with an empty body, added to
+ *    the header the encryptor is started with (sbx_age_header_add_stanza,
+ *    strongbox/sys/age.h). Its rule is registered (fileops/stanza_types.c),
+ *    so every header read refuses a malformed or unknown-version marker.
+ *    Readers open the header themselves (fileops/age_file.h: one read, one
+ *    unwrap, one MAC check) and look the marker up in the opened header, so
+ *    the flag is authenticated; the payload is then read with the
+ *    *_opened constructors.
  *  - Pad sink: counts bytes, and at finish writes zeros and the 8-byte
  *    big-endian length. PADME rounds L = len + 8 down to keep only the top
  *    floor(log2(floor(log2 L))) + 1 bits of L significant.
@@ -21,11 +22,17 @@
  */
 #include "strongbox/pad.h"
 #include "strongbox/memory.h"
-#include "age/keys.h"
+#include "strongbox/random.h"
+#include "strongbox/sys/age.h"
+#include "fileops/age_file.h"
+#include "fileops/stanza_types.h"
 #include "core/error.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PAD_MAX   (UINT64_C(1) << 62)
 #define READ_SIZE (64 * 1024)
@@ -69,113 +76,6 @@ sbx_pad_size(uint64_t *out, uint64_t len, uint64_t bucket)
     if (r > PAD_MAX)
         return sbx__error(SBX_ETOOBIG, "the padded size would exceed 2^62 bytes");
     *out = r;
-    return 0;
-}
-
-/* ---- marker recipient and detector identity ---- */
-
-static int
-marker_wrap(const sbx_recipient *r, sbx_age_header *hdr, const uint8_t key[SBX_AGE_FILE_KEY_LEN])
-{
-    (void)r;
-    (void)key;
-    const char *args[] = {SBX_PAD_STANZA_VERSION};
-    return sbx_age__header_add_stanza(hdr, SBX_PAD_STANZA_TYPE, args, 1, NULL, 0);
-}
-
-static int
-marker_to_string(const sbx_recipient *r, sbx_buf *out)
-{
-    (void)r;
-    (void)out;
-    return sbx__error(SBX_EUNSUPPORTED, "the padding marker is not a key and has no string form");
-}
-
-static void
-marker_free(sbx_recipient *r)
-{
-    free(r);
-}
-
-static const struct sbx_recipient_ops marker_ops = {
-    SBX_PAD_STANZA_TYPE, false, marker_wrap, marker_to_string, marker_free,
-};
-
-/* see strongbox/pad.h */
-int
-sbx_pad_marker_recipient_new(sbx_recipient **out)
-{
-    *out = calloc(1, sizeof(**out));
-    if (*out == NULL)
-        return sbx__error_nomem();
-    (*out)->ops = &marker_ops;
-    return 0;
-}
-
-struct detector {
-    sbx_identity base;
-    bool *padded;
-};
-
-static int
-detector_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t key[SBX_AGE_FILE_KEY_LEN])
-{
-    (void)key;
-    if (strcmp(s->type, SBX_PAD_STANZA_TYPE) != 0)
-        return SBX_AGE_NOT_MINE;
-    if (s->nargs != 1 || s->body_len != 0)
-        return sbx__error(SBX_EHEADER,
-                          "malformed %s stanza: expected one argument and an empty "
-                          "body",
-                          SBX_PAD_STANZA_TYPE);
-    if (strcmp(s->args[0], SBX_PAD_STANZA_VERSION) != 0)
-        return sbx__error(SBX_EHEADER,
-                          "the file is padded with an unknown padding version; upgrade sbx, or "
-                          "decrypt with age and remove the padding by hand");
-    *((struct detector *)id)->padded = true;
-    return SBX_AGE_NOT_MINE;
-}
-
-static int
-detector_to_string(const sbx_identity *id, sbx_buf *out)
-{
-    (void)id;
-    (void)out;
-    return sbx__error(SBX_EUNSUPPORTED, "the padding detector is not a key");
-}
-
-static int
-detector_to_recipient(sbx_recipient **out, const sbx_identity *id)
-{
-    (void)id;
-    return sbx_pad_marker_recipient_new(out);
-}
-
-static void
-detector_free(sbx_identity *id)
-{
-    free(id);
-}
-
-static const struct sbx_identity_ops detector_ops = {
-    detector_unwrap,
-    detector_to_string,
-    detector_to_recipient,
-    detector_free,
-};
-
-/* see strongbox/pad.h */
-int
-sbx_pad_detector_new(sbx_identity **out, bool *padded)
-{
-    struct detector *d = calloc(1, sizeof(*d));
-    *out = NULL;
-    if (d == NULL)
-        return sbx__error_nomem();
-    d->base.ops = &detector_ops;
-    d->padded = padded;
-    *padded = false;
-    *out = &d->base;
     return 0;
 }
 
@@ -265,7 +165,6 @@ sbx_pad_sink_new(sbx_sink **out, sbx_sink *dst, const sbx_pad_options *opts)
 struct unpad_source {
     sbx_source base;
     sbx_source *src;
-    sbx_source *owned;
     uint8_t work[SBX_PAD_TRAILER_LEN + READ_SIZE];
     uint8_t tail[SBX_PAD_TRAILER_LEN];
     size_t tail_len;
@@ -380,7 +279,6 @@ unpad_free(sbx_source *self)
     struct unpad_source *u = (struct unpad_source *)self;
     if (u == NULL)
         return;
-    sbx_source_free(u->owned);
     sbx_wipe(u, sizeof(*u));
     free(u);
 }
@@ -402,41 +300,88 @@ sbx_unpad_source_new(sbx_source **out, sbx_source *src)
 
 /* ---- padded encryptor / unpadding decryptor ---- */
 
-/* see strongbox/pad.h */
-int
-sbx_pad_encryptor_new(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients, size_t count,
-                      const sbx_age_encrypt_options *opts, const sbx_pad_options *pad)
+static int
+refuse_passphrase(sbx_recipient *const *recipients, size_t count)
 {
-    sbx_recipient **list = NULL, *marker = NULL;
-    sbx_sink *enc = NULL, *ps = NULL;
-    int err;
-    *out = NULL;
-    if ((err = check_opts(pad)) < 0)
-        return err;
     for (size_t i = 0; i < count; i++) {
-        if (recipients[i] != NULL && recipients[i]->ops->alone)
+        if (recipients[i] != NULL && (recipients[i]->ops->flags & SBX_AGE_STANZA_ALONE))
             return sbx__error(SBX_EINVAL,
                               "padding cannot be used with a passphrase: age requires a "
                               "passphrase (scrypt) stanza to be the only stanza of a file; "
                               "encrypt to a key (age1...), or pad the plaintext first "
                               "(sbx pad)");
     }
-    if ((list = calloc(count + 1, sizeof(*list))) == NULL)
+    return 0;
+}
+
+/* An encryptor whose header holds the recipients' stanzas, then the marker. */
+static int
+marked_encryptor_new(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients, size_t count,
+                     const sbx_age_encrypt_options *opts)
+{
+    static const char *const args[] = {SBX_PAD_STANZA_VERSION};
+    uint8_t *key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
+    sbx_age_header *h = NULL;
+    int err;
+    if (key == NULL)
         return sbx__error_nomem();
-    if ((err = sbx_pad_marker_recipient_new(&marker)) < 0)
-        goto out;
-    memcpy(list, recipients, count * sizeof(*list));
-    list[count] = marker;
-    if ((err = sbx_age_encryptor_new(&enc, dst, list, count + 1, opts)) < 0 ||
-        (err = sbx_pad_sink_new(&ps, enc, pad)) < 0)
-        goto out;
+    if ((err = sbx_random_bytes(key, SBX_AGE_FILE_KEY_LEN)) == 0 &&
+        (err = sbx_age_header_new(&h)) == 0 &&
+        (err = sbx_age_header_wrap(h, recipients, count, key)) == 0 &&
+        (err = sbx_age_header_add_stanza(h, SBX_PAD_STANZA_TYPE, args, 1, NULL, 0)) == 0)
+        err = sbx_age_encryptor_new_with_header(out, dst, h, key, opts);
+    sbx_age_header_free(h);
+    sbx_secret_free(key, SBX_AGE_FILE_KEY_LEN);
+    return err;
+}
+
+/* see strongbox/pad.h */
+int
+sbx_pad_encryptor_new(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *recipients, size_t count,
+                      const sbx_age_encrypt_options *opts, const sbx_pad_options *pad)
+{
+    sbx_sink *enc = NULL, *ps = NULL;
+    int err;
+    *out = NULL;
+    if ((err = sbx_fileops__stanza_types()) < 0 || (err = check_opts(pad)) < 0 ||
+        (err = refuse_passphrase(recipients, count)) < 0)
+        return err;
+    if ((err = marked_encryptor_new(&enc, dst, recipients, count, opts)) < 0 ||
+        (err = sbx_pad_sink_new(&ps, enc, pad)) < 0) {
+        sbx_sink_free(enc);
+        return err;
+    }
     ((struct pad_sink *)ps)->owned = enc;
-    enc = NULL;
     *out = ps;
-out:
-    sbx_sink_free(enc);
-    sbx_recipient_free(marker);
-    free(list);
+    return 0;
+}
+
+/*
+ * The plaintext of an opened file, unpadded when padded; the returned
+ * source owns the decryptor, the unpadder and f's armor filter.
+ */
+static int
+plaintext_source(sbx_source **out, sbx_fileops__age_file *f, bool padded,
+                 const sbx_age_decrypt_options *opts)
+{
+    sbx_source *dec = NULL, *un = NULL;
+    int err;
+    if ((err = sbx_age_decryptor_new_opened(&dec, f->header, f->in, opts)) < 0)
+        return err;
+    if (padded && (err = sbx_unpad_source_new(&un, dec)) < 0)
+        goto fail;
+    if (un == NULL && f->armor == NULL) {
+        *out = dec;
+        return 0;
+    }
+    sbx_source *under[] = {un != NULL ? dec : f->armor, un != NULL ? f->armor : NULL};
+    if ((err = sbx_fileops__owning_source_new(out, un != NULL ? un : dec, under, 2)) < 0)
+        goto fail;
+    f->armor = NULL; // owned by *out now
+    return 0;
+fail:
+    sbx_source_free(un);
+    sbx_source_free(dec);
     return err;
 }
 
@@ -445,36 +390,64 @@ int
 sbx_pad_decryptor_new(sbx_source **out, sbx_source *src, sbx_identity *const *identities,
                       size_t count, const sbx_age_decrypt_options *opts, bool *padded)
 {
-    sbx_identity **list = NULL, *det = NULL;
-    sbx_source *dec = NULL, *un = NULL;
-    bool is_padded = false;
+    sbx_fileops__age_file f;
+    bool is_padded;
     int err;
     *out = NULL;
     if (padded != NULL)
         *padded = false;
-    if ((list = calloc(count + 1, sizeof(*list))) == NULL)
-        return sbx__error_nomem();
-    if ((err = sbx_pad_detector_new(&det, &is_padded)) < 0)
-        goto out;
-    list[0] = det;
-    memcpy(list + 1, identities, count * sizeof(*list));
-    if ((err = sbx_age_decryptor_new(&dec, src, list, count + 1, opts)) < 0)
-        goto out;
-    if (is_padded) {
-        if ((err = sbx_unpad_source_new(&un, dec)) < 0)
-            goto out;
-        ((struct unpad_source *)un)->owned = dec;
-        dec = un;
-    }
-    if (padded != NULL)
+    if ((err = sbx_fileops__stanza_types()) < 0 ||
+        (err = sbx_fileops__age_file_open(&f, src, opts ? opts->armor : SBX_ARMOR_AUTO, identities,
+                                          count)) < 0)
+        return err;
+    is_padded = sbx_age_header_find(f.header, SBX_PAD_STANZA_TYPE) != NULL;
+    if ((err = plaintext_source(out, &f, is_padded, opts)) == 0 && padded != NULL)
         *padded = is_padded;
-    *out = dec;
-    dec = NULL;
-out:
-    sbx_source_free(dec);
-    sbx_identity_free(det);
-    free(list);
+    sbx_fileops__age_file_close(&f);
     return err;
+}
+
+/* The checks of sbx_age_reader_open(), before the header is read from fd. */
+static int
+check_seekable(int fd)
+{
+    struct stat st;
+    uint8_t first;
+    ssize_t got;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return sbx__error(SBX_EINVAL, "random access needs a regular file (not a pipe or device)");
+    do
+        got = pread(fd, &first, 1, 0);
+    while (got < 0 && errno == EINTR);
+    if (got < 0)
+        return sbx__error_sys(SBX_EIO, "read error");
+    if (got == 1 && first == '-')
+        return sbx__error(SBX_EINVAL,
+                          "random access needs a binary age file; armored files are "
+                          "not seekable (decrypt them whole, or re-encrypt without -a)");
+    return 0;
+}
+
+/* The data size of a padded file of total plaintext bytes, from its trailer. */
+static int
+padded_size(uint64_t *len, sbx_age_reader *r, uint64_t total)
+{
+    uint8_t trailer[SBX_PAD_TRAILER_LEN];
+    size_t got = 0;
+    int err;
+    if (total < SBX_PAD_TRAILER_LEN)
+        return sbx__error(SBX_EFORMAT, "malformed padding: the plaintext is shorter than the "
+                                       "8-byte length trailer");
+    if ((err = sbx_age_reader_pread(r, trailer, sizeof(trailer), total - SBX_PAD_TRAILER_LEN,
+                                    &got)) < 0)
+        return err;
+    *len = be64(trailer);
+    if (got != sizeof(trailer) || *len > total - SBX_PAD_TRAILER_LEN)
+        return sbx__error(SBX_EFORMAT,
+                          "malformed padding: the length trailer (%llu) is "
+                          "larger than the padded data",
+                          (unsigned long long)*len);
+    return 0;
 }
 
 /* see strongbox/pad.h */
@@ -482,45 +455,26 @@ int
 sbx_pad_reader_open(sbx_age_reader **out, uint64_t *size, bool *padded, int fd,
                     sbx_identity *const *identities, size_t count)
 {
-    sbx_identity **list = NULL, *det = NULL;
+    sbx_fileops__age_file f = {NULL, NULL, NULL, false};
+    sbx_source *src = NULL;
     sbx_age_reader *r = NULL;
     bool is_padded = false;
-    uint8_t trailer[SBX_PAD_TRAILER_LEN];
     uint64_t total = 0, len;
-    size_t got = 0;
     int err;
     *out = NULL;
     *size = 0;
     if (padded != NULL)
         *padded = false;
-    if ((list = calloc(count + 1, sizeof(*list))) == NULL)
-        return sbx__error_nomem();
-    if ((err = sbx_pad_detector_new(&det, &is_padded)) < 0)
-        goto out;
-    list[0] = det;
-    memcpy(list + 1, identities, count * sizeof(*list));
-    if ((err = sbx_age_reader_open(&r, fd, list, count + 1)) < 0 ||
+    if ((err = sbx_fileops__stanza_types()) < 0 || (err = check_seekable(fd)) < 0 ||
+        (err = sbx_fileops__pread_source_new(&src, fd)) < 0 ||
+        (err = sbx_fileops__age_file_open(&f, src, SBX_ARMOR_NONE, identities, count)) < 0 ||
+        (err = sbx_age_reader_open_opened(&r, fd, f.header)) < 0 ||
         (err = sbx_age_reader_size(r, &total)) < 0)
         goto out;
+    is_padded = sbx_age_header_find(f.header, SBX_PAD_STANZA_TYPE) != NULL;
     len = total;
-    if (is_padded) {
-        if (total < SBX_PAD_TRAILER_LEN) {
-            err = sbx__error(SBX_EFORMAT, "malformed padding: the plaintext is shorter than the "
-                                          "8-byte length trailer");
-            goto out;
-        }
-        if ((err = sbx_age_reader_pread(r, trailer, sizeof(trailer), total - SBX_PAD_TRAILER_LEN,
-                                        &got)) < 0)
-            goto out;
-        len = be64(trailer);
-        if (got != sizeof(trailer) || len > total - SBX_PAD_TRAILER_LEN) {
-            err = sbx__error(SBX_EFORMAT,
-                             "malformed padding: the length trailer (%llu) is "
-                             "larger than the padded data",
-                             (unsigned long long)len);
-            goto out;
-        }
-    }
+    if (is_padded && (err = padded_size(&len, r, total)) < 0)
+        goto out;
     *size = len;
     if (padded != NULL)
         *padded = is_padded;
@@ -528,7 +482,7 @@ sbx_pad_reader_open(sbx_age_reader **out, uint64_t *size, bool *padded, int fd,
     r = NULL;
 out:
     sbx_age_reader_free(r);
-    sbx_identity_free(det);
-    free(list);
+    sbx_fileops__age_file_close(&f);
+    sbx_source_free(src);
     return err;
 }

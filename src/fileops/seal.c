@@ -3,19 +3,19 @@
  * original) and unseal, with optional encrypted metadata.
  *
  * Implementation notes (strongbox/fileops.h, docs/seal.md):
- *  - Read-back check without the recipient's private key: a pseudo-recipient
- *    ("capture") is added to the encryptor's recipient list. Its wrap()
- *    writes no stanza; it copies the file key into secure memory. A
- *    pseudo-identity ("fixed key") then hands that key to the decryptor,
- *    which verifies the header MAC and every chunk as for any file; the
- *    plaintext is hashed and compared with the original's SHA-256. The key
- *    copy is wiped when the seal ends.
- *  - Metadata: the "meta" pseudo-recipient's wrap() appends the encrypted
- *    sbx-meta stanza (src/fileops/seal.h). Reading it back: each identity
- *    is wrapped so that the file key it unwraps is copied to a secure slot;
- *    once the decryptor has checked the header MAC, the header is read
- *    again from the file, its MAC checked again with that key (the file may
- *    have changed between the two reads), and the stanza decrypted.
+ *  - Seal draws the file key itself (sbx_random_bytes, secure memory),
+ *    builds the header (the sbx-meta stanza, then the recipients' stanzas,
+ *    strongbox/sys/age.h) and starts sbx_age_encryptor_new_with_header().
+ *    The read-back check needs no private key: the new file's header is
+ *    read, opened with the kept file key (sbx_age_header_set_file_key: one
+ *    MAC check) and its payload decrypted (sbx_age_decryptor_new_opened),
+ *    every chunk verified, the plaintext hashed and compared with the
+ *    original's SHA-256. The key is wiped when the seal ends.
+ *  - Unseal and sbx_seal_meta_read(): the header is read once and unwrapped
+ *    once (one MAC check); the sbx-meta stanza is decrypted with the opened
+ *    header's file key, then the payload read through the same opened
+ *    header. The stanza's structure is checked on every header read (its
+ *    rule is registered, fileops/stanza_types.c).
  *  - Metadata text (SBX_META_MAX_SIZE at most): "sbx-meta 1\n", then
  *    "key: value\n" lines; in values, bytes < 0x20, 0x7f and '%' are written
  *    %XX. Unknown keys are skipped (forward compatibility); a key given
@@ -26,8 +26,9 @@
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 #include "fileops/seal.h"
-#include "age/keys.h"
-#include "age/payload.h"
+#include "strongbox/sys/age.h"
+#include "fileops/age_file.h"
+#include "fileops/stanza_types.h"
 #include "core/crypto.h"
 #include "core/error.h"
 
@@ -236,10 +237,10 @@ meta_key(uint8_t key[32], const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
                             SBX_META_STANZA_TYPE " " SBX_META_STANZA_VERSION);
 }
 
-/* see fileops/seal.h */
+/* see strongbox/fileops.h */
 int
-sbx_seal__meta_stanza_add(sbx_age_header *hdr, const sbx_seal_meta *meta,
-                          const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+sbx_seal_meta_stanza_add(sbx_age_header *hdr, const sbx_seal_meta *meta,
+                         const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
     sbx_buf text = SBX_BUF_INIT;
     uint8_t salt[SALT_LEN], key[32], *body = NULL;
@@ -259,7 +260,7 @@ sbx_seal__meta_stanza_add(sbx_age_header *hdr, const sbx_seal_meta *meta,
     }
     const char *args[] = {SBX_META_STANZA_VERSION, salt64};
     if ((err = sbx__seal_zero_nonce(body, key, text.ptr, text.len)) == 0)
-        err = sbx_age__header_add_stanza(hdr, SBX_META_STANZA_TYPE, args, 2, body, text.len + 16);
+        err = sbx_age_header_add_stanza(hdr, SBX_META_STANZA_TYPE, args, 2, body, text.len + 16);
 out:
     SBX_WIPE_BUF(key);
     sbx_buf_dispose(&text);
@@ -267,10 +268,10 @@ out:
     return err;
 }
 
-/* see fileops/seal.h */
-int
-sbx_seal__meta_stanza_open(sbx_seal_meta *out, const sbx_age_stanza *s,
-                           const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+/* Decrypt and decode an sbx-meta stanza. 0, SBX_EFORMAT, SBX_EAUTH. */
+static int
+meta_stanza_open(sbx_seal_meta *out, const sbx_age_stanza *s,
+                 const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
     uint8_t salt[SBX_BASE64_DECODED_MAX(SBX_BASE64_NOPAD_LEN(SALT_LEN))], key[32], *text = NULL;
     size_t salt_len = 0;
@@ -300,139 +301,41 @@ out:
     return err;
 }
 
-/* ---- pseudo-recipients and pseudo-identities ---- */
-
-struct meta_rcpt {
-    sbx_recipient base;
-    sbx_seal_meta meta;
-};
-
-static int
-meta_wrap(const sbx_recipient *r, sbx_age_header *hdr, const uint8_t key[SBX_AGE_FILE_KEY_LEN])
-{
-    return sbx_seal__meta_stanza_add(hdr, &((const struct meta_rcpt *)r)->meta, key);
-}
-
-static int
-pseudo_to_string(const sbx_recipient *r, sbx_buf *out)
-{
-    (void)r;
-    (void)out;
-    return sbx__error(SBX_EUNSUPPORTED, "this pseudo-recipient is not a key");
-}
-
-static void
-pseudo_free(sbx_recipient *r)
-{
-    free(r);
-}
-
-static const struct sbx_recipient_ops meta_ops = {
-    SBX_META_STANZA_TYPE, false, meta_wrap, pseudo_to_string, pseudo_free,
-};
-
-/* see strongbox/fileops.h */
-int
-sbx_seal_meta_recipient_new(sbx_recipient **out, const sbx_seal_meta *meta)
-{
-    sbx_buf probe = SBX_BUF_INIT;
-    int err = sbx_seal_meta_encode(&probe, meta);
-    sbx_buf_dispose(&probe);
-    *out = NULL;
-    if (err < 0)
-        return err;
-    struct meta_rcpt *m = calloc(1, sizeof(*m));
-    if (m == NULL)
-        return sbx__error_nomem();
-    m->base.ops = &meta_ops;
-    m->meta = *meta;
-    *out = &m->base;
-    return 0;
-}
-
-/* Copies the file key to a secure slot; writes no stanza. */
-struct capture_rcpt {
-    sbx_recipient base;
-    uint8_t *slot;
-};
-
-static int
-capture_wrap(const sbx_recipient *r, sbx_age_header *hdr, const uint8_t key[SBX_AGE_FILE_KEY_LEN])
-{
-    (void)hdr;
-    memcpy(((const struct capture_rcpt *)r)->slot, key, SBX_AGE_FILE_KEY_LEN);
-    return 0;
-}
-
-static const struct sbx_recipient_ops capture_ops = {
-    "sbx-capture", false, capture_wrap, pseudo_to_string, pseudo_free,
-};
-
 /*
- * Identity side. fixed: unwraps any stanza to *slot (the read-back check).
- * inner != NULL: delegates to inner and copies the key it finds to *slot.
+ * The metadata of an opened header: none, or one sbx-meta stanza decrypted
+ * with the header's file key. what names the file in messages.
  */
-struct key_ident {
-    sbx_identity base;
-    sbx_identity *inner;
-    uint8_t *slot;
-    bool *got;
-};
-
 static int
-key_unwrap(sbx_identity *id, const sbx_age_stanza *s, uint8_t key[SBX_AGE_FILE_KEY_LEN])
+meta_from_header(sbx_seal_meta *out, bool *found, const sbx_age_header *h, const char *what)
 {
-    struct key_ident *k = (struct key_ident *)id;
-    if (k->inner == NULL) {
-        memcpy(key, k->slot, SBX_AGE_FILE_KEY_LEN);
+    uint8_t *key = NULL;
+    const sbx_age_stanza *s = NULL;
+    int err = 0;
+    *found = false;
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < sbx_age_header_count(h); i++) {
+        const sbx_age_stanza *t = sbx_age_header_stanza(h, i);
+        if (strcmp(t->type, SBX_META_STANZA_TYPE) != 0)
+            continue;
+        if (s != NULL)
+            return sbx__error(SBX_EFORMAT, "%s has two metadata stanzas", what);
+        s = t;
+    }
+    if (s == NULL)
         return 0;
-    }
-    int err = k->inner->ops->unwrap(k->inner, s, key);
-    if (err == 0) {
-        memcpy(k->slot, key, SBX_AGE_FILE_KEY_LEN);
-        *k->got = true;
-    }
+    if ((key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN)) == NULL)
+        return sbx__error_nomem();
+    if ((err = sbx_age_header_file_key(h, key)) == 0 && (err = meta_stanza_open(out, s, key)) == 0)
+        *found = true;
+    sbx_secret_free(key, SBX_AGE_FILE_KEY_LEN);
     return err;
 }
 
-static int
-key_to_string(const sbx_identity *id, sbx_buf *out)
+/* see strongbox/fileops.h */
+int
+sbx_seal_meta_from_header(sbx_seal_meta *out, bool *found, const sbx_age_header *h)
 {
-    (void)id;
-    (void)out;
-    return sbx__error(SBX_EUNSUPPORTED, "this pseudo-identity has no string form");
-}
-
-static int
-key_to_recipient(sbx_recipient **out, const sbx_identity *id)
-{
-    (void)id;
-    *out = NULL;
-    return sbx__error(SBX_EUNSUPPORTED, "this pseudo-identity has no recipient");
-}
-
-static void
-key_free(sbx_identity *id)
-{
-    free(id);
-}
-
-static const struct sbx_identity_ops key_ops = {key_unwrap, key_to_string, key_to_recipient,
-                                                key_free};
-
-static int
-key_ident_new(sbx_identity **out, sbx_identity *inner, uint8_t *slot, bool *got)
-{
-    struct key_ident *k = calloc(1, sizeof(*k));
-    *out = NULL;
-    if (k == NULL)
-        return sbx__error_nomem();
-    k->base.ops = &key_ops;
-    k->inner = inner;
-    k->slot = slot;
-    k->got = got;
-    *out = &k->base;
-    return 0;
+    return meta_from_header(out, found, h, "the file");
 }
 
 /* ---- reading files back ---- */
@@ -459,75 +362,28 @@ out:
     return err;
 }
 
-/* Read the header of path again, check its MAC with file_key, open sbx-meta if present. */
-static int
-read_meta(sbx_seal_meta *out, bool *found, const char *path,
-          const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
+/* see fileops/seal.h */
+int
+sbx_seal__read_back(uint8_t digest[32], uint64_t *size, const char *path,
+                    const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
-    sbx_source *in = NULL;
-    sbx_age_header *hdr = NULL;
-    uint8_t *data = malloc(SBX_AGE_MAX_HEADER_SIZE), mac[32];
-    size_t got = 0, hlen = 0;
+    sbx_source *in = NULL, *dec = NULL;
+    sbx_sink *sha = NULL;
+    sbx_age_header *h = NULL;
     int err;
-    *found = false;
-    memset(out, 0, sizeof(*out));
-    if (data == NULL)
-        return sbx__error_nomem();
-    if ((err = sbx_source_file_new(&in, path)) < 0 ||
-        (err = sbx_source_read_full(in, data, SBX_AGE_MAX_HEADER_SIZE, &got)) < 0 ||
-        (err = sbx_age__header_parse(&hdr, data, got, &hlen)) < 0 ||
-        (err = sbx_age__header_mac(mac, file_key, data, hdr->mac_input_len)) < 0)
+    *size = 0;
+    if ((err = sbx_source_file_new(&in, path)) < 0 || (err = sbx_age_header_read(&h, in)) < 0 ||
+        (err = sbx_age_header_set_file_key(h, file_key)) < 0 ||
+        (err = sbx_age_decryptor_new_opened(&dec, h, in, NULL)) < 0 ||
+        (err = sbx_sink_sha256_new(&sha, digest)) < 0)
         goto out;
-    if (!sbx_equal(mac, hdr->mac, sizeof(mac))) {
-        err =
-            sbx__error(SBX_EMAC, "%s changed while it was being read (header MAC mismatch)", path);
-        goto out;
-    }
-    for (size_t i = 0; i < hdr->count; i++) {
-        if (strcmp(hdr->stanzas[i].type, SBX_META_STANZA_TYPE) != 0)
-            continue;
-        if (*found) {
-            err = sbx__error(SBX_EFORMAT, "%s has two metadata stanzas", path);
-            goto out;
-        }
-        if ((err = sbx_seal__meta_stanza_open(out, &hdr->stanzas[i], file_key)) < 0)
-            goto out;
-        *found = true;
-    }
+    err = sbx_stream_copy(sha, dec, size);
 out:
-    sbx_age__header_free(hdr);
+    sbx_sink_free(sha);
+    sbx_source_free(dec);
+    sbx_age_header_free(h);
     sbx_source_free(in);
-    free(data);
     return err;
-}
-
-/* Identities wrapped to capture the file key into slot. */
-static int
-wrap_identities(sbx_identity ***out, sbx_identity *const *ids, size_t n, uint8_t *slot, bool *got)
-{
-    sbx_identity **w = calloc(n + 1, sizeof(*w));
-    int err = 0;
-    *out = NULL;
-    if (w == NULL)
-        return sbx__error_nomem();
-    for (size_t i = 0; i < n && err == 0; i++)
-        err = key_ident_new(&w[i], ids[i], slot, got);
-    if (err < 0) {
-        for (size_t i = 0; i < n; i++)
-            free(w[i]);
-        free(w);
-        return err;
-    }
-    *out = w;
-    return 0;
-}
-
-static void
-free_wrapped(sbx_identity **w, size_t n)
-{
-    for (size_t i = 0; w != NULL && i < n; i++)
-        free(w[i]);
-    free(w);
 }
 
 /* see strongbox/fileops.h */
@@ -535,25 +391,18 @@ int
 sbx_seal_meta_read(sbx_seal_meta *out, bool *found, const char *path,
                    sbx_identity *const *identities, size_t count)
 {
-    uint8_t *slot = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN);
-    sbx_identity **w = NULL;
-    sbx_source *in = NULL, *dec = NULL;
-    bool got = false;
+    sbx_fileops__age_file f;
+    sbx_source *in = NULL;
     int err;
     memset(out, 0, sizeof(*out));
     *found = false;
-    if (slot == NULL)
-        return sbx__error_nomem();
-    if ((err = wrap_identities(&w, identities, count, slot, &got)) < 0 ||
-        (err = sbx_source_file_new(&in, path)) < 0 ||
-        (err = sbx_age_decryptor_new(&dec, in, w, count, NULL)) < 0)
-        goto out;
-    err = read_meta(out, found, path, slot);
-out:
-    sbx_source_free(dec);
+    if ((err = sbx_fileops__stanza_types()) < 0 || (err = sbx_source_file_new(&in, path)) < 0)
+        return err;
+    if ((err = sbx_fileops__age_file_open(&f, in, SBX_ARMOR_AUTO, identities, count)) == 0) {
+        err = meta_from_header(out, found, f.header, path);
+        sbx_fileops__age_file_close(&f);
+    }
     sbx_source_free(in);
-    free_wrapped(w, count);
-    sbx_secret_free(slot, SBX_AGE_FILE_KEY_LEN);
     return err;
 }
 
@@ -774,9 +623,10 @@ check_seal_args(sbx_seal_report *rep, const char *path, sbx_recipient *const *rs
     return 0;
 }
 
-/* Encrypt the open file fd to rep->output, hashing the plaintext. */
+/* Encrypt the open file fd to rep->output under header h and file_key, hashing the plaintext. */
 static int
-encrypt_to(sbx_seal_report *rep, int fd, sbx_recipient *const *rs, size_t n)
+encrypt_to(sbx_seal_report *rep, int fd, const sbx_age_header *h,
+           const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
     sbx_sink *file = NULL, *enc = NULL;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -788,7 +638,7 @@ encrypt_to(sbx_seal_report *rep, int fd, sbx_recipient *const *rs, size_t n)
     }
     // FILE.age was checked absent; NOREPLACE keeps a file or link planted since then intact.
     if ((err = sbx_sink_atomic_file_new_ex(&file, rep->output, 0600, SBX_ATOMIC_NOREPLACE)) < 0 ||
-        (err = sbx_age_encryptor_new(&enc, file, rs, n, NULL)) < 0)
+        (err = sbx_age_encryptor_new_with_header(&enc, file, h, file_key, NULL)) < 0)
         goto out;
     for (;;) {
         ssize_t r = read(fd, buf, READ_BLOCK);
@@ -823,13 +673,16 @@ out:
     return err;
 }
 
+/* The read-back check (with the file key, or with ids when ids != NULL). */
 static int
-verify_with(sbx_seal_report *rep, sbx_identity *const *ids, size_t n, const char *what)
+verify_with(sbx_seal_report *rep, const uint8_t *file_key, sbx_identity *const *ids, size_t n,
+            const char *what)
 {
     uint8_t digest[32];
     uint64_t size = 0;
     char why[512];
-    int err = hash_decrypt(digest, &size, rep->output, ids, n);
+    int err = ids != NULL ? hash_decrypt(digest, &size, rep->output, ids, n)
+                          : sbx_seal__read_back(digest, &size, rep->output, file_key);
     if (err < 0) {
         snprintf(why, sizeof(why), "%s", sbx_error_last()->message); // sbx__error reuses it
         return sbx__error(err, "%s: read-back check (%s) failed: %s", rep->output, what, why);
@@ -858,49 +711,50 @@ check_unchanged(const sbx_seal_report *rep, int fd, const struct stat *st, const
     return 0;
 }
 
+/* The new file's header: the sbx-meta stanza (with o->meta), then the recipients' stanzas. */
 static int
-seal_and_verify(sbx_seal_report *rep, const char *path, const struct stat *st,
-                sbx_recipient *const *rs, size_t n, const sbx_seal_options *o, uint8_t *slot,
-                bool *written)
+seal_header(sbx_age_header **h, sbx_seal_report *rep, const char *path, const struct stat *st,
+            sbx_recipient *const *rs, size_t n, const sbx_seal_options *o,
+            const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
 {
-    sbx_recipient **all = calloc(n + 2, sizeof(*all));
-    sbx_identity *fixed = NULL;
-    struct capture_rcpt *cap = calloc(1, sizeof(*cap));
     sbx_seal_meta meta;
-    struct stat fst;
-    int fd = -1, err;
-    size_t na = 0;
-    if (all == NULL || cap == NULL) {
-        free(cap);
-        err = sbx__error_nomem();
-        goto out;
-    }
-    cap->base.ops = &capture_ops;
-    cap->slot = slot;
-    all[na++] = &cap->base;
+    int err;
+    if ((err = sbx_age_header_new(h)) < 0)
+        return err;
     if (o->meta) {
         fill_meta(&meta, path, st, rs, n);
-        if ((err = sbx_seal_meta_recipient_new(&all[na++], &meta)) < 0)
-            goto out;
+        if ((err = sbx_seal_meta_stanza_add(*h, &meta, file_key)) < 0)
+            return err;
         rep->meta = true;
     }
-    memcpy(all + na, rs, n * sizeof(*rs));
+    return sbx_age_header_wrap(*h, rs, n, file_key);
+}
+
+static int
+seal_and_verify(sbx_seal_report *rep, const char *path, const struct stat *st,
+                sbx_recipient *const *rs, size_t n, const sbx_seal_options *o, uint8_t *file_key,
+                bool *written)
+{
+    sbx_age_header *h = NULL;
+    struct stat fst;
+    int fd = -1, err;
+    if ((err = sbx_random_bytes(file_key, SBX_AGE_FILE_KEY_LEN)) < 0)
+        return err;
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0 || fstat(fd, &fst) != 0 || fst.st_ino != st->st_ino || fst.st_dev != st->st_dev) {
         err = sbx__error_sys(SBX_EIO, "cannot open %s (or it changed while opening)", path);
         goto out;
     }
-    if ((err = encrypt_to(rep, fd, all, na + n)) < 0)
+    if ((err = seal_header(&h, rep, path, st, rs, n, o, file_key)) < 0 ||
+        (err = encrypt_to(rep, fd, h, file_key)) < 0)
         goto out;
     *written = true;
-    if ((err = check_unchanged(rep, fd, st, path)) < 0)
-        goto out;
-    if ((err = key_ident_new(&fixed, NULL, slot, NULL)) < 0 ||
-        (err = verify_with(rep, &fixed, 1, "file key")) < 0)
+    if ((err = check_unchanged(rep, fd, st, path)) < 0 ||
+        (err = verify_with(rep, file_key, NULL, 0, "file key")) < 0)
         goto out;
     rep->verified = true;
     if (o->nverify > 0) {
-        if ((err = verify_with(rep, o->verify_identities, o->nverify, "given identity")) < 0)
+        if ((err = verify_with(rep, NULL, o->verify_identities, o->nverify, "given identity")) < 0)
             goto out;
         rep->verified_identity = true;
     }
@@ -910,13 +764,7 @@ seal_and_verify(sbx_seal_report *rep, const char *path, const struct stat *st,
 out:
     if (fd >= 0)
         close(fd);
-    for (size_t i = 0; all != NULL && i < na; i++) {
-        if (all[i] != NULL) // a failed sbx_seal_meta_recipient_new() leaves NULL
-            all[i]->ops->free(all[i]);
-    }
-    free(all);
-    if (fixed != NULL)
-        key_free(fixed);
+    sbx_age_header_free(h);
     return err;
 }
 
@@ -928,20 +776,22 @@ sbx_seal_file(sbx_seal_report *report, const char *path, sbx_recipient *const *r
     sbx_seal_options defaults = SBX_SEAL_OPTIONS_INIT;
     const sbx_seal_options *o = opts != NULL ? opts : &defaults;
     struct stat st;
-    uint8_t *slot;
+    uint8_t *file_key;
     bool written = false;
     int err;
     if (report == NULL || path == NULL || (count > 0 && recipients == NULL))
         return sbx__error(SBX_EINVAL, "sbx_seal_file: report, path and recipients are required");
+    if ((err = sbx_fileops__stanza_types()) < 0)
+        return err;
     memset(report, 0, sizeof(*report));
     if (o->version != SBX_SEAL_OPTIONS_VERSION)
         return sbx__error(SBX_EINVAL, "sbx_seal_file: unknown options version %u", o->version);
     if ((err = check_seal_args(report, path, recipients, count, o, &st)) < 0)
         return err;
-    if ((slot = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN)) == NULL)
+    if ((file_key = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN)) == NULL)
         return sbx__error_nomem();
-    err = seal_and_verify(report, path, &st, recipients, count, o, slot, &written);
-    sbx_secret_free(slot, SBX_AGE_FILE_KEY_LEN);
+    err = seal_and_verify(report, path, &st, recipients, count, o, file_key, &written);
+    sbx_secret_free(file_key, SBX_AGE_FILE_KEY_LEN);
     if (err < 0) {
         if (written)
             unlink(report->output); // written but not verified: never leave it behind
@@ -1001,9 +851,10 @@ unseal_output(sbx_unseal_report *rep, const char *path, const sbx_unseal_options
 }
 
 static int
-decrypt_to(sbx_unseal_report *rep, const char *path, sbx_identity *const *w, size_t n,
-           const uint8_t *slot, bool replace)
+decrypt_to(sbx_unseal_report *rep, const char *path, sbx_identity *const *ids, size_t n,
+           bool replace)
 {
+    sbx_fileops__age_file f = {NULL, NULL, NULL, false};
     sbx_source *in = NULL, *dec = NULL;
     sbx_sink *file = NULL;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -1015,8 +866,9 @@ decrypt_to(sbx_unseal_report *rep, const char *path, sbx_identity *const *w, siz
         goto out;
     }
     if ((err = sbx_source_file_new(&in, path)) < 0 ||
-        (err = sbx_age_decryptor_new(&dec, in, w, n, NULL)) < 0 ||
-        (err = read_meta(&rep->meta, &rep->has_meta, path, slot)) < 0 ||
+        (err = sbx_fileops__age_file_open(&f, in, SBX_ARMOR_AUTO, ids, n)) < 0 ||
+        (err = meta_from_header(&rep->meta, &rep->has_meta, f.header, path)) < 0 ||
+        (err = sbx_age_decryptor_new_opened(&dec, f.header, f.in, NULL)) < 0 ||
         (err = sbx_sink_atomic_file_new_ex(&file, rep->output, 0600,
                                            replace ? 0 : SBX_ATOMIC_NOREPLACE)) < 0)
         goto out;
@@ -1039,6 +891,7 @@ decrypt_to(sbx_unseal_report *rep, const char *path, sbx_identity *const *w, siz
 out:
     sbx_sink_free(file);
     sbx_source_free(dec);
+    sbx_fileops__age_file_close(&f);
     sbx_source_free(in);
     EVP_MD_CTX_free(md);
     if (buf != NULL)
@@ -1073,27 +926,20 @@ sbx_unseal_file(sbx_unseal_report *report, const char *path, sbx_identity *const
 {
     sbx_unseal_options defaults = SBX_UNSEAL_OPTIONS_INIT;
     const sbx_unseal_options *o = opts != NULL ? opts : &defaults;
-    sbx_identity **w = NULL;
-    uint8_t *slot = NULL;
-    bool got = false;
     int err;
     if (report == NULL || path == NULL || count == 0 || identities == NULL)
         return sbx__error(SBX_EINVAL, "sbx_unseal_file: report, path and identities are required");
+    if ((err = sbx_fileops__stanza_types()) < 0)
+        return err;
     memset(report, 0, sizeof(*report));
     if (o->version != SBX_UNSEAL_OPTIONS_VERSION)
         return sbx__error(SBX_EINVAL, "sbx_unseal_file: unknown options version %u", o->version);
     if ((err = unseal_output(report, path, o)) < 0)
         return err;
-    if ((slot = sbx_secret_alloc(SBX_AGE_FILE_KEY_LEN)) == NULL)
-        return sbx__error_nomem();
-    if ((err = wrap_identities(&w, identities, count, slot, &got)) < 0 ||
-        (err = decrypt_to(report, path, w, count, slot, o->force)) < 0)
-        goto out;
+    if ((err = decrypt_to(report, path, identities, count, o->force)) < 0)
+        return err;
     report->meta_size_ok = report->has_meta && report->meta.size == report->size;
     if (!o->keep && (err = remove_sealed(path)) == 0)
         report->removed = true;
-out:
-    free_wrapped(w, count);
-    sbx_secret_free(slot, SBX_AGE_FILE_KEY_LEN);
     return err;
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "strongbox/strongbox.h"
+#include "strongbox/sys/age.h"
 #include "helpers.h"
 
 static char workdir[256];
@@ -349,6 +350,56 @@ padding_refuses_passphrases_and_bad_markers(void **state)
     sbx_buf_dispose(&plain);
     sbx_buf_dispose(&file);
     sbx_recipient_free(pass);
+    keys_free(&k);
+}
+
+/* file with " x" inserted after its "sbx-pad v1" marker (a second argument) */
+static void
+add_marker_argument(sbx_buf *out, const sbx_buf *file)
+{
+    const uint8_t *v = memmem(file->ptr, file->len, "sbx-pad v1", 10);
+    assert_non_null(v);
+    size_t at = (size_t)(v - file->ptr) + 10;
+    assert_sbx_ok(sbx_buf_append(out, file->ptr, at));
+    assert_sbx_ok(sbx_buf_append(out, " x", 2));
+    assert_sbx_ok(sbx_buf_append(out, file->ptr + at, file->len - at));
+}
+
+static void
+malformed_markers_fail_every_reader_with_the_same_message(void **state)
+{
+    (void)state;
+    struct keys k;
+    sbx_buf file = SBX_BUF_INIT, bad = SBX_BUF_INIT, plain = SBX_BUF_INIT;
+    sbx_inspect_info info;
+    sbx_rotate_report rep;
+    keys_new(&k);
+    encrypt_padded(&file, (const uint8_t *)"hello", 5, k.r[0], 0);
+    add_marker_argument(&bad, &file);
+    // The registered rule runs on every header read: the pad decryptor, a plain decryptor,
+    // rotate and inspect all refuse the file, before any key is tried.
+    assert_sbx_err(decrypt_padded(&plain, bad.ptr, bad.len, k.id[0], NULL), SBX_EHEADER);
+    assert_string_equal(sbx_error_last()->message,
+                        "malformed sbx-pad stanza: expected one argument and an empty body");
+    assert_sbx_err(sbx_age_decrypt_buf(&plain, bad.ptr, bad.len, &k.id[0], 1, NULL), SBX_EHEADER);
+    assert_true(test_contains(sbx_error_last()->message, "malformed sbx-pad stanza"));
+    write_file(path_in("bad.age"), bad.ptr, bad.len);
+    assert_sbx_err(sbx_rotate_file(path_in("bad.age"), NULL, &k.id[0], 1, &k.r[1], 1, NULL, &rep),
+                   SBX_EHEADER);
+    assert_true(test_contains(sbx_error_last()->message, "malformed sbx-pad stanza"));
+    assert_sbx_ok(sbx_inspect_mem(&info, bad.ptr, bad.len));
+    assert_false(info.valid);
+    assert_true(test_contains(info.error, "malformed sbx-pad stanza"));
+    // An unknown version keeps its own message.
+    uint8_t *v = memmem(file.ptr, file.len, "sbx-pad v1", 10);
+    v[9] = '7';
+    assert_sbx_err(decrypt_padded(&plain, file.ptr, file.len, k.id[0], NULL), SBX_EHEADER);
+    assert_string_equal(sbx_error_last()->message,
+                        "the file is padded with an unknown padding version; upgrade sbx, or "
+                        "decrypt with age and remove the padding by hand");
+    sbx_buf_dispose(&plain);
+    sbx_buf_dispose(&bad);
+    sbx_buf_dispose(&file);
     keys_free(&k);
 }
 
@@ -715,6 +766,49 @@ rotate_refuses_tampered_and_truncated_files(void **state)
     keys_free(&k);
 }
 
+/* A stanza function for sbx_rotate_rewrite(): copies every stanza, and adds a note at the end. */
+static int
+copy_and_note(sbx_age_header *h, const sbx_age_stanza *old, void *payload)
+{
+    size_t *calls = payload;
+    static const char *const args[] = {"v1"};
+    (*calls)++;
+    return old != NULL ? sbx_age_header_copy_stanza(h, old)
+                       : sbx_age_header_add_stanza(h, "x-note", args, 1, NULL, 0);
+}
+
+static void
+rotate_rewrite_keeps_the_key_and_the_payload(void **state)
+{
+    (void)state;
+    struct keys k;
+    sbx_buf file = SBX_BUF_INIT, plain = SBX_BUF_INIT;
+    uint8_t data[1000], *after;
+    sbx_rotate_report rep;
+    size_t calls = 0;
+    keys_new(&k);
+    test_rand_fill(data, sizeof(data));
+    assert_sbx_ok(sbx_age_encrypt_buf(&file, data, sizeof(data), k.r, 2, NULL));
+    write_file(path_in("w.age"), file.ptr, file.len);
+    assert_sbx_ok(
+        sbx_rotate_rewrite_file(path_in("w.age"), NULL, &k.id[1], 1, copy_and_note, &calls, &rep));
+    assert_int_equal(calls, 3); // two stanzas, then the end
+    assert_int_equal(rep.old_stanzas, 2);
+    assert_int_equal(rep.new_stanzas, 3);
+    size_t n = read_file(path_in("w.age"), &after);
+    assert_non_null(memmem(after, n, "-> x-note v1\n", 13));
+    size_t h0 = header_end(file.ptr, file.len), h1 = header_end(after, n);
+    assert_memory_equal(after + h1, file.ptr + h0, n - h1); // payload bytes unchanged
+    assert_sbx_ok(sbx_age_decrypt_buf(&plain, after, n, &k.id[0], 1, NULL));
+    assert_memory_equal(plain.ptr, data, sizeof(data));
+    free(after);
+    assert_sbx_err(sbx_rotate_rewrite_file(path_in("w.age"), NULL, &k.id[0], 1, NULL, NULL, NULL),
+                   SBX_EINVAL);
+    sbx_buf_dispose(&plain);
+    sbx_buf_dispose(&file);
+    keys_free(&k);
+}
+
 /* ---- inspect ---- */
 
 static void
@@ -830,6 +924,7 @@ main(void)
     test_seed_init("fileops");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pad_size_follows_padme_and_buckets),
+        cmocka_unit_test(malformed_markers_fail_every_reader_with_the_same_message),
         cmocka_unit_test(padded_round_trips_at_bucket_boundaries),
         cmocka_unit_test(unpadded_files_pass_through_the_pad_decryptor),
         cmocka_unit_test(unpad_source_holds_back_zero_runs_in_constant_memory),
@@ -845,6 +940,7 @@ main(void)
         cmocka_unit_test(rotate_keeps_padding_and_armor),
         cmocka_unit_test(rotate_follows_the_passphrase_rules),
         cmocka_unit_test(rotate_refuses_tampered_and_truncated_files),
+        cmocka_unit_test(rotate_rewrite_keeps_the_key_and_the_payload),
         cmocka_unit_test(inspect_reports_header_facts),
         cmocka_unit_test(inspect_recognises_legacy_formats),
         cmocka_unit_test(inspect_refuses_a_fifo_without_waiting_for_a_writer),

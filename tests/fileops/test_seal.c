@@ -18,7 +18,10 @@
 #include <sys/stat.h>
 
 #include "strongbox/fileops.h"
-#include "age/keys.h"
+#include "strongbox/random.h"
+#include "strongbox/memory.h"
+#include "strongbox/sys/age.h"
+#include "fileops/seal.h"
 #include "helpers.h"
 
 static char dir[256];
@@ -548,14 +551,15 @@ struct hook_ident {
 };
 
 static int
-hook_unwrap(sbx_identity *self, const sbx_age_stanza *s, uint8_t key[SBX_AGE_FILE_KEY_LEN])
+hook_unwrap(sbx_identity *self, const sbx_age_stanza *const *s, size_t n,
+            uint8_t key[SBX_AGE_FILE_KEY_LEN])
 {
     struct hook_ident *h = (struct hook_ident *)self;
     if (!h->done) {
         h->done = true;
         do_mischief(h->what);
     }
-    return h->inner->ops->unwrap(h->inner, s, key);
+    return h->inner->ops->unwrap(h->inner, s, n, key);
 }
 
 static void
@@ -564,7 +568,9 @@ hook_ident_free(sbx_identity *self)
     (void)self;
 }
 
-static const struct sbx_identity_ops hook_ident_ops = {hook_unwrap, NULL, NULL, hook_ident_free};
+static const char *const hook_types[] = {"X25519", NULL};
+static const sbx_identity_ops hook_ident_ops = {
+    SBX_IDENTITY_OPS_VERSION, hook_types, hook_unwrap, NULL, NULL, NULL, hook_ident_free};
 
 struct hook_rcpt {
     sbx_recipient base;
@@ -589,8 +595,8 @@ hook_rcpt_free(sbx_recipient *self)
     (void)self;
 }
 
-static const struct sbx_recipient_ops hook_rcpt_ops = {"X25519", false, hook_wrap, NULL,
-                                                       hook_rcpt_free};
+static const sbx_recipient_ops hook_rcpt_ops = {
+    SBX_RECIPIENT_OPS_VERSION, "X25519", 0, hook_wrap, NULL, hook_rcpt_free};
 
 static void
 seal_never_destroys_an_original_changed_after_it_was_read(void **state)
@@ -634,6 +640,63 @@ seal_refuses_an_original_changed_while_it_was_read(void **state)
     assert_non_null(strstr(sbx_error_last()->message, "changed while it was being sealed"));
     assert_true(exists(mischief_path));
     assert_false(exists(sealed)); // not a faithful copy of anything: removed
+}
+
+/* An age file at path under a file key the test knows (as seal builds it). */
+static void
+write_keyed_file(const char *path, const uint8_t key[SBX_AGE_FILE_KEY_LEN], const uint8_t *data,
+                 size_t n)
+{
+    sbx_age_header *h = NULL;
+    sbx_sink *file = NULL, *enc = NULL;
+    assert_sbx_ok(sbx_age_header_new(&h));
+    assert_sbx_ok(sbx_age_header_wrap(h, &rcpt, 1, key));
+    assert_sbx_ok(sbx_sink_atomic_file_new(&file, path, 0600));
+    assert_sbx_ok(sbx_age_encryptor_new_with_header(&enc, file, h, key, NULL));
+    assert_sbx_ok(sbx_sink_write(enc, data, n));
+    assert_sbx_ok(sbx_sink_finish(enc));
+    sbx_sink_free(enc);
+    sbx_sink_free(file);
+    sbx_age_header_free(h);
+}
+
+static void
+read_back_detects_a_file_modified_after_sealing(void **state)
+{
+    char path[300];
+    uint8_t key[SBX_AGE_FILE_KEY_LEN], other[SBX_AGE_FILE_KEY_LEN], digest[32], *data, *raw;
+    uint64_t size = 0;
+    size_t n = 100000, len;
+    (void)state;
+    path_in(path, sizeof(path), "readback.age");
+    assert_sbx_ok(sbx_random_bytes(key, sizeof(key)));
+    memcpy(other, key, sizeof(key));
+    other[0] ^= 1;
+    data = make_file(path, n); // the plaintext (overwritten just below)
+    write_keyed_file(path, key, data, n);
+    assert_sbx_ok(sbx_seal__read_back(digest, &size, path, key));
+    assert_int_equal(size, n);
+    assert_sbx_err(sbx_seal__read_back(digest, &size, path, other), SBX_EMAC);
+    raw = read_file(path, &len);
+    size_t at[] = {len - 1, len - 70000}; // in the last chunk, in the first one
+    for (size_t i = 0; i < 2; i++) {      // a payload byte changed after sealing
+        raw[at[i]] ^= 0x20;
+        assert_int_equal(sbx_atomic_write_file(path, raw, len, 0600), 0);
+        assert_sbx_err(sbx_seal__read_back(digest, &size, path, key), SBX_EPAYLOAD);
+        raw[at[i]] ^= 0x20;
+    }
+    uint8_t *line = memmem(raw, len, "-> X25519 ", 10); // a header byte: the MAC no longer matches
+    assert_non_null(line);
+    line[12] = line[12] == 'A' ? 'B' : 'A';
+    assert_int_equal(sbx_atomic_write_file(path, raw, len, 0600), 0);
+    assert_sbx_err(sbx_seal__read_back(digest, &size, path, key), SBX_EMAC);
+    line[12] = line[12] == 'A' ? 'B' : 'A';
+    assert_int_equal(sbx_atomic_write_file(path, raw, len - 10, 0600), 0); // truncated
+    assert_sbx_err(sbx_seal__read_back(digest, &size, path, key), SBX_EPAYLOAD);
+    assert_int_equal(unlink(path), 0);
+    sbx_wipe(key, sizeof(key));
+    free(raw);
+    free(data);
 }
 
 static void
@@ -696,6 +759,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             unseal_refuses_an_output_that_is_the_sealed_file_or_not_a_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(read_back_detects_a_file_modified_after_sealing, setup,
+                                        teardown),
     };
     int rc;
     test_seed_init("fileops/seal");
