@@ -687,10 +687,11 @@ read_back_detects_a_file_modified_after_sealing(void **state)
     }
     uint8_t *line = memmem(raw, len, "-> X25519 ", 10); // a header byte: the MAC no longer matches
     assert_non_null(line);
-    line[12] = line[12] == 'A' ? 'B' : 'A';
+    uint8_t saved = line[12];
+    line[12] = saved == 'A' ? 'B' : 'A';
     assert_int_equal(sbx_atomic_write_file(path, raw, len, 0600), 0);
     assert_sbx_err(sbx_seal__read_back(digest, &size, path, key), SBX_EMAC);
-    line[12] = line[12] == 'A' ? 'B' : 'A';
+    line[12] = saved;
     assert_int_equal(sbx_atomic_write_file(path, raw, len - 10, 0600), 0); // truncated
     assert_sbx_err(sbx_seal__read_back(digest, &size, path, key), SBX_EPAYLOAD);
     assert_int_equal(unlink(path), 0);
