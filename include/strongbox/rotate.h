@@ -11,11 +11,12 @@
  * decrypt and re-encrypt the payload under a fresh file key and nonce.
  *
  * The header is read and opened once, and its MAC verified, before
- * anything is written. In rewrap mode the payload is copied unchanged and
- * authenticated on the way (decrypted in memory chunk by chunk, the
- * plaintext dropped and wiped, nothing written in the clear): a truncated,
- * extended or damaged file is refused (SBX_EPAYLOAD) and the output not
- * committed. Rekey mode verifies every chunk too.
+ * anything is written. In rewrap mode the payload is copied without being
+ * decrypted, except its last chunk, which must authenticate as the final
+ * chunk at the position the size implies (one chunk of work,
+ * sbx_age_payload_copy()): a truncated file or one with data appended is
+ * refused (SBX_EPAYLOAD). A chunk corrupted in the middle is copied as it
+ * is and still fails at decryption; rekey mode verifies every chunk.
  *
  * Stanzas that describe the file rather than a recipient (the "sbx-pad"
  * padding marker, see strongbox/pad.h, and in a rewrap the sealed metadata

@@ -16,12 +16,9 @@
  *    the file key) and, at the end, wraps the file key to the new
  *    recipients.
  *  - The payload (sbx_age_header_rest(), then the source) is copied byte for
- *    byte, and verified on the way: the copy is also the input of a
- *    decryptor over the opened header (sbx_age_decryptor_new_opened()),
- *    whose plaintext is dropped and wiped, so a truncated, extended or
- *    damaged payload is refused before the output is committed. (A public
- *    "copy the payload, check its final chunk" call would bring this back
- *    to one chunk of crypto, as before strongbox/sys/age.h.)
+ *    byte by sbx_age_payload_copy(), which authenticates the last chunk as
+ *    the final one at the position the size implies before the output is
+ *    committed: one chunk of crypto refuses a truncated or extended file.
  *  - Rekey: the decryptor over the opened header, chained to
  *    sbx_age_encryptor_new_with_header() under a fresh file key, with the
  *    padding marker kept.
@@ -43,8 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#define COPY_SIZE (1024 * 1024)
 
 static bool
 must_be_alone(const sbx_recipient *r)
@@ -88,70 +83,21 @@ refuse_kept_passphrase(sbx_recipient *const *recipients, size_t count, const cha
     return 0;
 }
 
-/* ---- the payload, copied and verified ---- */
-
-/* Reads src and writes every byte it returns to dst too. */
-struct tee_source {
-    sbx_source base;
-    sbx_source *src;
-    sbx_sink *dst;
-    uint64_t total;
-};
-
-static int
-tee_read(sbx_source *self, uint8_t *buf, size_t len, size_t *nread)
-{
-    struct tee_source *t = (struct tee_source *)self;
-    int err = sbx_source_read(t->src, buf, len, nread);
-    if (err < 0 || *nread == 0)
-        return err;
-    t->total += *nread;
-    return sbx_sink_write(t->dst, buf, *nread);
-}
-
-/* Drop the plaintext of dec (wiped), reading it to its verified end. */
-static int
-drain(sbx_source *dec)
-{
-    uint8_t *buf = malloc(COPY_SIZE);
-    size_t got;
-    int err;
-    if (buf == NULL)
-        return sbx__error_nomem();
-    while ((err = sbx_source_read(dec, buf, COPY_SIZE, &got)) == 0 && got > 0)
-        ;
-    sbx_wipe(buf, COPY_SIZE);
-    free(buf);
-    return err;
-}
+/* ---- the payload ---- */
 
 /*
- * Copy the payload of the opened file f to dst unchanged (the header's rest,
- * then f->in to its end), authenticating every chunk on the way.
+ * Copy the payload of the opened file f to dst unchanged; its final chunk is
+ * authenticated at the position the size implies (sbx_age_payload_copy()).
  */
 static int
-copy_payload(sbx_sink *dst, const sbx_fileops__age_file *f, unsigned threads, uint64_t *total)
+copy_payload(sbx_sink *dst, const sbx_fileops__age_file *f, uint64_t *total)
 {
-    struct tee_source tee = {{tee_read, NULL}, f->in, dst, 0};
-    sbx_age_decrypt_options o = SBX_AGE_DECRYPT_OPTIONS_INIT;
-    sbx_source *dec = NULL;
-    size_t rlen = 0;
-    const uint8_t *rest = sbx_age_header_rest(f->header, &rlen);
-    int err;
-    o.threads = threads;
-    *total = 0;
-    if ((err = sbx_sink_write(dst, rest, rlen)) == 0 &&
-        (err = sbx_age_decryptor_new_opened(&dec, f->header, &tee.base, &o)) == SBX_EHEADER)
-        err = SBX_EPAYLOAD; // the header was read: what is missing is the payload's nonce
-    if (err == 0)
-        err = drain(dec);
+    int err = sbx_age_payload_copy(dst, f->header, f->in, total);
     if (err == SBX_EPAYLOAD) {
         char why[400];
         snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
         err = sbx__error(SBX_EPAYLOAD, "%s; not rotating a damaged file", why);
     }
-    sbx_source_free(dec);
-    *total = rlen + tee.total;
     return err;
 }
 
@@ -188,7 +134,7 @@ out:
 /* Write the rewritten header of the opened file f to out, copy the payload, finish out. */
 static int
 rewrite_opened(sbx_sink *out, const sbx_fileops__age_file *f, sbx_rotate_stanza_fn fn,
-               void *payload, unsigned threads, sbx_rotate_report *rep)
+               void *payload, sbx_rotate_report *rep)
 {
     sbx_buf hdr = SBX_BUF_INIT;
     size_t hlen = 0;
@@ -198,7 +144,7 @@ rewrite_opened(sbx_sink *out, const sbx_fileops__age_file *f, sbx_rotate_stanza_
     rep->old_header_len = hlen;
     if ((err = encode_new_header(&hdr, &rep->new_stanzas, f->header, fn, payload)) < 0 ||
         (err = sbx_sink_write(out, hdr.ptr, hdr.len)) < 0 ||
-        (err = copy_payload(out, f, threads, &rep->payload_len)) < 0)
+        (err = copy_payload(out, f, &rep->payload_len)) < 0)
         goto out;
     rep->new_header_len = hdr.len;
     err = sbx_sink_finish(out);
@@ -298,11 +244,11 @@ static int
 run_job(sbx_sink *out, const sbx_fileops__age_file *f, const struct job *j, sbx_rotate_report *rep)
 {
     if (j->fn != NULL)
-        return rewrite_opened(out, f, j->fn, j->payload, 0, rep);
+        return rewrite_opened(out, f, j->fn, j->payload, rep);
     if (j->rekey)
         return rekey(out, f, j->recipients, j->count, j->threads, rep);
     struct rewrap w = {f->header, j->recipients, j->count};
-    return rewrite_opened(out, f, rewrap_stanza, &w, j->threads, rep);
+    return rewrite_opened(out, f, rewrap_stanza, &w, rep);
 }
 
 /* Every rotation as a stream: armored input gives armored output. */

@@ -420,6 +420,67 @@ encryptor_with_a_built_header_and_key(void **state)
     sbx_buf_dispose(&file);
 }
 
+/* Copy the payload of file (len bytes) after its opened header: the result code. */
+static int
+copy_payload_of(const uint8_t *file, size_t len, sbx_identity *x, sbx_buf *out)
+{
+    sbx_source *src = NULL;
+    sbx_sink *snk = NULL;
+    sbx_age_header *h = NULL;
+    uint64_t total = 0;
+    int err;
+    assert_sbx_ok(sbx_source_mem_new(&src, file, len));
+    assert_sbx_ok(sbx_sink_buf_new(&snk, out));
+    assert_sbx_ok(sbx_age_header_read(&h, src));
+    assert_sbx_ok(sbx_age_header_unwrap(h, &x, 1));
+    err = sbx_age_payload_copy(snk, h, src, &total);
+    if (err == 0)
+        assert_int_equal(total, out->len);
+    sbx_age_header_free(h);
+    sbx_sink_free(snk);
+    sbx_source_free(src);
+    return err;
+}
+
+static void
+payload_copy_keeps_bytes_and_refuses_a_bad_end(void **state)
+{
+    (void)state;
+    sbx_buf file = SBX_BUF_INIT, out = SBX_BUF_INIT, ext = SBX_BUF_INIT;
+    sbx_identity *x = NULL;
+    uint8_t *big = calloc(1, 200000);
+    size_t hlen;
+    assert_non_null(big);
+    encrypt_both(&file, &x, big, 200000); // four chunks
+    {
+        sbx_source *src = NULL;
+        sbx_age_header *h = NULL;
+        assert_sbx_ok(sbx_source_mem_new(&src, file.ptr, file.len));
+        assert_sbx_ok(sbx_age_header_read(&h, src));
+        (void)sbx_age_header_bytes(h, &hlen);
+        sbx_age_header_free(h);
+        sbx_source_free(src);
+    }
+    assert_sbx_ok(copy_payload_of(file.ptr, file.len, x, &out));
+    assert_int_equal(out.len, file.len - hlen);
+    assert_memory_equal(out.ptr, file.ptr + hlen, out.len);
+    // Cut at a chunk boundary (the last full chunk then ends the file) and mid-chunk.
+    out.len = 0;
+    assert_sbx_err(copy_payload_of(file.ptr, hlen + 16 + 3 * 65552, x, &out), SBX_EPAYLOAD);
+    out.len = 0;
+    assert_sbx_err(copy_payload_of(file.ptr, file.len - 1, x, &out), SBX_EPAYLOAD);
+    // Bytes appended.
+    assert_sbx_ok(sbx_buf_append(&ext, file.ptr, file.len));
+    assert_sbx_ok(sbx_buf_append(&ext, "x", 1));
+    out.len = 0;
+    assert_sbx_err(copy_payload_of(ext.ptr, ext.len, x, &out), SBX_EPAYLOAD);
+    free(big);
+    sbx_identity_free(x);
+    sbx_buf_dispose(&ext);
+    sbx_buf_dispose(&out);
+    sbx_buf_dispose(&file);
+}
+
 int
 main(void)
 {
@@ -433,6 +494,7 @@ main(void)
         cmocka_unit_test(explain_hint_reaches_the_no_match_message),
         cmocka_unit_test(header_opens_once_and_payload_follows),
         cmocka_unit_test(encryptor_with_a_built_header_and_key),
+        cmocka_unit_test(payload_copy_keeps_bytes_and_refuses_a_bad_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,6 +132,26 @@ check "sbx decrypts it through the key server" cmp -s plain.bin kx.kms.out
 envA "$SBX" decrypt -i other.key -o kx.other.out kx.age 2>err
 check "a non-matching -i still falls back to the key server" cmp -s plain.bin kx.other.out
 
+# ------------------------------------------------------------------ libstrongbox-kms absent
+# sbx loads the key-server client library only when a command needs it.
+NOLIB="SBX_KMS_LIBRARY=$T/no-such-libstrongbox-kms.so"
+expect_fail "without libstrongbox-kms, encrypt --kms names the missing library" \
+    'libstrongbox-kms is not installed' envA env "$NOLIB" "$SBX" encrypt --kms "$KEY" -o nolib.age plain.bin
+check "  nothing written" test ! -e nolib.age
+expect_fail "without it, decrypt of a --kms-only file names the missing library" \
+    'libstrongbox-kms is not installed' envA env "$NOLIB" "$SBX" decrypt -o nolib.out k.age
+check "  no output file is left" test ! -e nolib.out
+env "$NOLIB" "$SBX" decrypt -i x.key -o nolib.x.out kx.age 2>err
+check "without it, the X25519 key still opens a --kms file (nothing loaded)" cmp -s plain.bin nolib.x.out
+expect_fail "without it, rotate --kms-rewrap names the missing library" \
+    'libstrongbox-kms is not installed' envA env "$NOLIB" "$SBX" rotate --kms-rewrap k.age
+LD_DEBUG=files "$SBX" decrypt -i x.key -o ld.out kx.age 2>ld.log
+check "a decrypt that needs no key server does not load libstrongbox-kms or libcurl" \
+    bash -c "cmp -s plain.bin ld.out && ! grep -Eq 'libstrongbox-kms|libcurl' ld.log"
+LD_DEBUG=files envA "$SBX" decrypt -o ld2.out k.age 2>ld2.log
+check "a decrypt through the key server loads it" \
+    bash -c "cmp -s plain.bin ld2.out && grep -q 'libstrongbox-kms' ld2.log"
+
 envA "$SBX" encrypt -a --kms "$KEY" -o ka.asc small.txt 2>err
 check "armored --kms file" grep -q 'BEGIN AGE ENCRYPTED FILE' ka.asc
 envA "$SBX" decrypt ka.asc >ka.out 2>err

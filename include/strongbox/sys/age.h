@@ -255,6 +255,21 @@ SBX_EXTERN int sbx_age_reader_open_opened(sbx_age_reader **out, int fd,
                                           const sbx_age_header *h) SBX_WARN_UNUSED;
 
 /**
+ * @brief Copy the payload of an opened header unchanged (what a rewrap
+ *        writes after its new header): the header's rest, then src to its
+ *        end, into dst. Before returning, the last chunk is authenticated as
+ *        the final chunk at the position the size implies, so a truncated or
+ *        extended file is refused with one chunk of crypto; the chunks before
+ *        it are copied unverified (every reader verifies them). dst is not
+ *        finished: the caller commits it only when this returns 0.
+ * @param total receives the payload bytes copied (its nonce included).
+ * @return 0, SBX_EPAYLOAD (truncated, extended or corrupted at its end),
+ *         SBX_EINVAL (h is not opened), or an error of src or dst.
+ */
+SBX_EXTERN int sbx_age_payload_copy(sbx_sink *dst, const sbx_age_header *h, sbx_source *src,
+                                    uint64_t *total) SBX_WARN_UNUSED;
+
+/**
  * @brief Start a file with a header the caller built and a file key the
  *        caller chose: the header is encoded with its MAC
  *        (sbx_age_header_encode()) and written to dst with a fresh payload
