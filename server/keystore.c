@@ -7,53 +7,13 @@
 #include "util.h"
 
 #include "core/error.h"
+#include "strongbox/aead.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
-
-static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *aes_gcm;
-
-static void
-fetch_gcm(void)
-{
-    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-}
-
-/* One GCM pass; tag is read (open) or written (seal). */
-static int
-gcm_run(uint8_t *out, const uint8_t key[32], const uint8_t nonce[12], const kms_aad *aad,
-        size_t naad, const uint8_t *in, size_t len, uint8_t tag[16], bool enc)
-{
-    int n = 0, fin = 0;
-    pthread_once(&gcm_once, fetch_gcm);
-    if (aes_gcm == NULL || len > INT32_MAX)
-        return sbx__error_crypto("AES-256-GCM unavailable");
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    bool ok = ctx != NULL && EVP_CipherInit_ex2(ctx, aes_gcm, key, nonce, enc, NULL) == 1;
-    for (size_t i = 0; ok && i < naad; i++)
-        ok = aad[i].n == 0 || (aad[i].n <= INT32_MAX &&
-                               EVP_CipherUpdate(ctx, NULL, &n, aad[i].p, (int)aad[i].n) == 1);
-    if (ok && !enc)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1;
-    ok = ok && (len == 0 || EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1);
-    if (ok)
-        fin = EVP_CipherFinal_ex(ctx, out + (len ? (size_t)n : 0), &n);
-    if (ok && fin == 1 && enc)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    if (!ok || fin != 1)
-        sbx_wipe(out, len);
-    if (!ok)
-        return sbx__error_crypto("AES-256-GCM");
-    if (fin != 1)
-        return sbx__error(SBX_EAUTH, "authentication tag mismatch");
-    return 0;
-}
 
 int
 kms__gcm_seal(uint8_t *out, const uint8_t key[32], const kms_aad *aad, size_t naad,
@@ -62,20 +22,19 @@ kms__gcm_seal(uint8_t *out, const uint8_t key[32], const kms_aad *aad, size_t na
     int err = sbx_random_bytes(out, KMS_GCM_NONCE);
     if (err < 0)
         return err;
-    return gcm_run(out + KMS_GCM_NONCE, key, out, aad, naad, in, len, out + KMS_GCM_NONCE + len,
-                   true);
+    return sbx_aead_gcm_seal(out + KMS_GCM_NONCE, out + KMS_GCM_NONCE + len, key, out, aad, naad,
+                             in, len);
 }
 
 int
 kms__gcm_open(uint8_t *out, const uint8_t key[32], const kms_aad *aad, size_t naad,
               const uint8_t *in, size_t in_len)
 {
-    uint8_t tag[16];
     if (in_len < KMS_GCM_NONCE + KMS_GCM_TAG)
         return sbx__error(SBX_EAUTH, "sealed value too short");
     size_t len = in_len - KMS_GCM_NONCE - KMS_GCM_TAG;
-    memcpy(tag, in + in_len - KMS_GCM_TAG, 16);
-    return gcm_run(out, key, in, aad, naad, in + KMS_GCM_NONCE, len, tag, false);
+    return sbx_aead_gcm_open(out, key, in, aad, naad, in + KMS_GCM_NONCE, len,
+                             in + in_len - KMS_GCM_TAG);
 }
 
 /* ---- keystore ---- */

@@ -5,6 +5,7 @@
  *   error.h     error codes and per-thread detail messages
  *   memory.h    locked, wiped memory for secrets
  *   random.h    the CSPRNG
+ *   aead.h      AES-256-GCM / ChaCha20-Poly1305 over buffers
  *   encoding.h  strict base64 and Bech32
  *   stream.h    sources, sinks, filters; atomic file replacement
  *   age.h       age v1 file encryption (X25519, passphrase, armor)
@@ -18,6 +19,7 @@
 #include "strongbox/error.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
+#include "strongbox/aead.h"
 #include "strongbox/encoding.h"
 #include "strongbox/stream.h"
 #include "strongbox/age.h"
