@@ -349,9 +349,8 @@ run_route(kms_call *c, const route *r)
     if (!(r->flags & R_NOAUTH) && authenticate(c) < 0)
         return;
     if ((r->flags & R_KEY) && c->key == NULL) {
-        kms_reply_error(c, 400,
-                        "bad key name: use 1 to %d of A-Z a-z 0-9 . _ - not starting with '.'",
-                        KMS_NAME_MAX);
+        (void)sbx_kms_key_name_check(c->seg[0]); // the rule, worded once
+        kms_reply_error(c, 400, "%s", sbx_error_last()->message);
         return;
     }
     if (!(r->flags & (R_NOAUTH | R_NOAUTHZ)) && kms_call_authorize(c, r->op, c->key) < 0)
@@ -386,7 +385,7 @@ dispatch(kms_call *c)
     }
     c->resp->allow[0] = '\0';
     c->op = r->op;
-    if ((r->flags & R_KEY) && kms_key_name_valid(c->seg[0]))
+    if ((r->flags & R_KEY) && sbx_kms_key_name_valid(c->seg[0]))
         c->key = c->seg[0];
     run_route(c, r);
 }

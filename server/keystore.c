@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "strongbox/aead.h"
+#include "strongbox/kms_name.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
@@ -141,23 +142,6 @@ kms_keystore_open(kms_keystore *ks, const char *purpose, const uint8_t *in, size
     *out = buf;
     *out_len = n;
     return 0;
-}
-
-/* see keystore.h */
-bool
-kms_key_name_valid(const char *name)
-{
-    size_t n = 0;
-    if (name == NULL || name[0] == '.')
-        return false;
-    for (; name[n] != '\0'; n++) {
-        char c = name[n];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok || n >= KMS_NAME_MAX)
-            return false;
-    }
-    return n > 0;
 }
 
 /* ---- version secrets ---- */
@@ -417,18 +401,16 @@ kms__meta_load(kms_keystore *ks, kms_store *st, const char *name, bool fresh, km
     size_t len = 0;
     int64_t rev = 0;
     *out = NULL;
-    if (!kms_key_name_valid(name))
-        return sbx__error(SBX_EINVAL,
-                          "bad key name: use 1-%d of A-Z a-z 0-9 . _ -, not "
-                          "starting with '.'",
-                          KMS_NAME_MAX);
+    int err = sbx_kms_key_name_check(name);
+    if (err < 0)
+        return err;
     kms_meta *m = mcache_get(ks, name, &gen);
     if (m != NULL && !fresh) {
         *out = m;
         return 0;
     }
     kms__meta_release(m);
-    int err = kms_store_get(st, "key", name, &val, &len, &rev);
+    err = kms_store_get(st, "key", name, &val, &len, &rev);
     if (err == SBX_ENOTFOUND) {
         kms__meta_forget(ks, name);
         return sbx__error(SBX_ENOTFOUND, "no key named %s", name);

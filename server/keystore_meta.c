@@ -290,13 +290,11 @@ kms_key_create(kms_keystore *ks, kms_store *st, const char *name, const kms_key_
 {
     if (out != NULL)
         memset(out, 0, sizeof(*out));
-    if (!kms_key_name_valid(name))
-        return sbx__error(SBX_EINVAL,
-                          "bad key name: use 1-%d of A-Z a-z 0-9 . _ -, not "
-                          "starting with '.'",
-                          KMS_NAME_MAX);
+    int err = sbx_kms_key_name_check(name);
+    if (err < 0)
+        return err;
     int64_t period = opt != NULL ? opt->auto_rotate_period : 0, now = kms_now();
-    int err = check_period(period);
+    err = check_period(period);
     kms_meta *m = err == 0 ? meta_alloc(name) : NULL;
     if (err == 0 && m == NULL)
         err = sbx__error_nomem();

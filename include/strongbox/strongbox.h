@@ -30,6 +30,7 @@
 #include "strongbox/rotate.h"
 #include "strongbox/inspect.h"
 #include "strongbox/sign.h"
+#include "strongbox/kms_name.h"
 #include "strongbox/kms.h"
 #include "strongbox/records.h"
 
