@@ -6,7 +6,7 @@
 #include "keystore_internal.h"
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/aead.h"
 #include "strongbox/kms_name.h"
 #include "strongbox/memory.h"
@@ -32,7 +32,7 @@ kms__gcm_open(uint8_t *out, const uint8_t key[32], const kms_aad *aad, size_t na
               const uint8_t *in, size_t in_len)
 {
     if (in_len < KMS_GCM_NONCE + KMS_GCM_TAG)
-        return sbx__error(SBX_EAUTH, "sealed value too short");
+        return sbx_error_set(SBX_EAUTH, "sealed value too short");
     size_t len = in_len - KMS_GCM_NONCE - KMS_GCM_TAG;
     return sbx_aead_gcm_open(out, key, in, aad, naad, in + KMS_GCM_NONCE, len,
                              in + in_len - KMS_GCM_TAG);
@@ -47,14 +47,14 @@ kms_keystore_new(kms_keystore **out, const uint8_t root[32])
     *out = NULL;
     kms_keystore *ks = calloc(1, sizeof(*ks));
     if (ks == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     ks->root = sbx_secret_alloc(32);
     ks->vsecrets = sbx_secret_alloc((size_t)KMS_VCACHE_SLOTS * 32);
     if (ks->root == NULL || ks->vsecrets == NULL || pthread_mutex_init(&ks->lock, NULL) != 0) {
         sbx_secret_free(ks->root, 32);
         sbx_secret_free(ks->vsecrets, (size_t)KMS_VCACHE_SLOTS * 32);
         free(ks);
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     }
     memcpy(ks->root, root, 32);
     ks->meta_ttl = 1000;
@@ -101,11 +101,11 @@ kms_keystore_seal(kms_keystore *ks, const char *purpose, const uint8_t *in, size
     *out = NULL;
     *out_len = 0;
     if (len > KMS_STORE_VALUE_MAX)
-        return sbx__error(SBX_ETOOBIG, "value to seal is over %u bytes", KMS_STORE_VALUE_MAX);
+        return sbx_error_set(SBX_ETOOBIG, "value to seal is over %u bytes", KMS_STORE_VALUE_MAX);
     kms_aad aad[2] = {{seal_label, sizeof(seal_label)}, {purpose, strlen(purpose)}};
     uint8_t *buf = malloc(len + KMS_GCM_NONCE + KMS_GCM_TAG);
     if (buf == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = kms__gcm_seal(buf, ks->root, aad, 2, in, len);
     if (err < 0) {
         free(buf);
@@ -124,7 +124,7 @@ kms_keystore_open(kms_keystore *ks, const char *purpose, const uint8_t *in, size
     *out = NULL;
     *out_len = 0;
     if (len < KMS_GCM_NONCE + KMS_GCM_TAG || len > KMS_STORE_VALUE_MAX)
-        return sbx__error(SBX_EAUTH, "sealed %s value has an impossible length", purpose);
+        return sbx_error_set(SBX_EAUTH, "sealed %s value has an impossible length", purpose);
     size_t n = len - KMS_GCM_NONCE - KMS_GCM_TAG;
     kms_aad aad[2] = {{seal_label, sizeof(seal_label)}, {purpose, strlen(purpose)}};
     uint8_t *buf = sbx_secret_alloc(n);
@@ -133,10 +133,10 @@ kms_keystore_open(kms_keystore *ks, const char *purpose, const uint8_t *in, size
     int err = kms__gcm_open(buf, ks->root, aad, 2, in, len);
     if (err < 0) {
         sbx_secret_free(buf, n);
-        return err == SBX_EAUTH ? sbx__error(SBX_EAUTH,
-                                             "sealed %s value does not authenticate under the "
-                                             "root key (tampered, or another root key)",
-                                             purpose)
+        return err == SBX_EAUTH ? sbx_error_set(SBX_EAUTH,
+                                                "sealed %s value does not authenticate under the "
+                                                "root key (tampered, or another root key)",
+                                                purpose)
                                 : err;
     }
     *out = buf;
@@ -257,15 +257,15 @@ ver_unseal(kms_keystore *ks, const uint8_t id[16], uint32_t version, const uint8
     uint8_t be[4];
     char idhex[33];
     if (len != KMS_VER_SEALED)
-        return sbx__error(SBX_EIO, "stored secret of a key version has a bad length (%zu)", len);
+        return sbx_error_set(SBX_EIO, "stored secret of a key version has a bad length (%zu)", len);
     ver_aad(aad, be, id, version);
     if (kms__gcm_open(secret, ks->root, aad, 3, val, len) == 0)
         return 0;
     kms_hex(idhex, id, 16);
-    return sbx__error(SBX_EIO,
-                      "stored secret of key id %s version %u does not authenticate under the "
-                      "root key (tampered or moved row, or another root key)",
-                      idhex, version);
+    return sbx_error_set(SBX_EIO,
+                         "stored secret of key id %s version %u does not authenticate under the "
+                         "root key (tampered or moved row, or another root key)",
+                         idhex, version);
 }
 
 int
@@ -413,7 +413,7 @@ kms__meta_load(kms_keystore *ks, kms_store *st, const char *name, bool fresh, km
     err = kms_store_get(st, "key", name, &val, &len, &rev);
     if (err == SBX_ENOTFOUND) {
         kms__meta_forget(ks, name);
-        return sbx__error(SBX_ENOTFOUND, "no key named %s", name);
+        return sbx_error_set(SBX_ENOTFOUND, "no key named %s", name);
     }
     if (err == 0)
         err = kms__meta_parse(name, val, len, rev, &m);
