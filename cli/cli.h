@@ -30,14 +30,28 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_migrate(int argc, char **argv); // cli/migrate.c
 
-/* ---- help.c ---- */
+/* ---- manual.c: manual pages (the table is the program's: help.c in sbx) ---- */
+
+/** A manual page: "usage: ..." lines, and NAME ... EXAMPLES (EXIT STATUS is appended). */
+struct cli_page {
+    const char *name;
+    const char *usage;
+    const char *text;
+};
+
+/** The program's pages, searched by name; defined by cli/help.c (sbx) or server/main.c. */
+extern const struct cli_page cli_pages[];
+extern const size_t cli_npages;
+
+/** The page of sbx kms (cli/kms_manual.c), shared with the key server program. */
+extern const char usage_kms[], help_kms[];
 
 /** Print the manual page of a command ("sbx" for the overview). @return false if unknown. */
 bool cli_help_print(FILE *f, const char *command);
 /** Print "usage: ..." for a command and a pointer to its help on stderr; @return CLI_USAGE. */
 int cli_usage(const char *command);
 
-/* ---- util.c: messages ---- */
+/* ---- messages.c ---- */
 
 /** "sbx: error: <fmt>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

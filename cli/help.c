@@ -9,19 +9,8 @@
 #include <getopt.h>
 #include <string.h>
 
-struct page {
-    const char *name;
-    const char *usage;
-    const char *text;
-};
-
-static const char exit_status[] = "EXIT STATUS\n"
-                                  "    0  success\n"
-                                  "    1  failure (the message says what failed)\n"
-                                  "    2  usage error (unknown option, missing or conflicting "
-                                  "arguments)\n";
-
-static const struct page pages[] = {
+/* The pages of sbx, found by cli/manual.c. */
+const struct cli_page cli_pages[] = {
     {"sbx",
      "usage: sbx COMMAND [OPTIONS] [ARGS]\n"
      "       sbx help [COMMAND] | sbx --version\n",
@@ -354,83 +343,7 @@ static const struct page pages[] = {
     {"pad", usage_pad, help_pad},
     {"unpad", usage_unpad, help_unpad},
     {"inspect", usage_inspect, help_inspect},
-    {"kms",
-     "usage: sbx kms serve [--data-dir DIR] [--listen ADDR:PORT] [--storage URL] [OPTIONS]\n"
-     "       sbx kms audit verify FILE\n",
-     "NAME\n"
-     "    sbx kms - run the key management server, check its audit log\n"
-     "\n"
-     "SYNOPSIS\n"
-     "    sbx kms serve [--data-dir DIR] [--listen ADDR:PORT] [--storage URL]\n"
-     "                  [--unseal-passphrase-file FILE] [--tls-cert FILE --tls-key FILE]\n"
-     "                  [--client-ca FILE] [--threads N] [--max-body BYTES]\n"
-     "                  [--timeout SECONDS] [--audit-fail-closed] [--ready-file FILE]\n"
-     "    sbx kms serve --dev [--data-dir DIR] [--listen ADDR:PORT]\n"
-     "    sbx kms audit verify FILE\n"
-     "\n"
-     "DESCRIPTION\n"
-     "    sbx kms serve runs an HTTPS key server: named, versioned keys that never\n"
-     "    leave it, data keys wrapped under them, tokens and policies, and a\n"
-     "    hash-chained audit log (the API is in docs/kms.md). It also answers\n"
-     "    keas.kmi's GET /, POST /new and POST /key.\n"
-     "\n"
-     "    On first start it creates in the data directory (mode 0700; default\n"
-     "    ~/.local/share/strongbox/kms): kms.db (SQLite), root.key (0600: the\n"
-     "    root key everything at rest is sealed under; back it up apart from the\n"
-     "    database), admin.token (0600: the first admin token, shown nowhere\n"
-     "    else), tls/cert.pem and tls/key.pem (a self-signed ECDSA P-256\n"
-     "    certificate for localhost, 127.0.0.1 and ::1) and audit.log. The\n"
-     "    certificate's SHA-256 fingerprint is printed at every start. A root\n"
-     "    key that does not match the database is refused at start.\n"
-     "\n"
-     "    TLS 1.2 and 1.3 only, modern ciphers, keep-alive. Session tickets are\n"
-     "    encrypted with keys kept (sealed) in storage and rotated every 12\n"
-     "    hours, so clients resume sessions after a restart and on every node\n"
-     "    sharing the storage.\n"
-     "\n"
-     "    SIGTERM or SIGINT stops the server gracefully: it stops accepting,\n"
-     "    answers the requests in flight (up to 10 s), flushes the audit log,\n"
-     "    closes the storage and exits 0.\n"
-     "\n"
-     "    sbx kms audit verify checks an audit log's hash chain and its head\n"
-     "    file (FILE.head): \"audit log intact: N lines\" and exit 0, or the\n"
-     "    first edited, removed or missing line and exit 1.\n"
-     "\n"
-     "OPTIONS\n"
-     "        --data-dir DIR        where the files above live\n"
-     "        --listen ADDR:PORT    default 127.0.0.1:8443; [::1]:8443 for IPv6;\n"
-     "                              port 0 picks a free port\n"
-     "        --storage URL         postgres://user@host/db to share keys between\n"
-     "                              several nodes (default: DIR/kms.db)\n"
-     "        --unseal-passphrase-file FILE\n"
-     "                              derive the root key from the passphrase on\n"
-     "                              FILE's first line (scrypt) instead of root.key\n"
-     "        --tls-cert FILE       PEM certificate chain to use instead of the\n"
-     "        --tls-key FILE        self-signed one, and its private key\n"
-     "        --client-ca FILE      accept TLS client certificates signed by these\n"
-     "                              CAs (their CN maps to policies; clients without\n"
-     "                              a certificate still use tokens)\n"
-     "        --threads N           event loops (default: one per CPU)\n"
-     "        --max-body BYTES      largest request body, K/M suffixes accepted\n"
-     "                              (default 1M; larger bodies get 413)\n"
-     "        --timeout SECONDS     how long a client may take to send a request or\n"
-     "                              stay idle (default 10)\n"
-     "        --audit-fail-closed   answer 503 when the audit log cannot be written\n"
-     "        --ready-file FILE     write the listening port to FILE once ready\n"
-     "        --dev                 INSECURE: in-memory storage, fixed root key,\n"
-     "                              fixed admin token sbxt_dev-insecure-admin-token,\n"
-     "                              temporary data directory; tests and demos only\n"
-     "    -h, --help                show this page\n"
-     "\n"
-     "EXAMPLES\n"
-     "    sbx kms serve --data-dir /srv/kms --listen 0.0.0.0:8443\n"
-     "    curl --cacert /srv/kms/tls/cert.pem https://127.0.0.1:8443/v1/health\n"
-     "    TOKEN=$(cat /srv/kms/admin.token)\n"
-     "    curl --cacert /srv/kms/tls/cert.pem -H \"Authorization: Bearer $TOKEN\" \\\n"
-     "         -H 'Content-Type: application/json' -d '{}' https://127.0.0.1:8443/v1/keys/app\n"
-     "    sbx kms serve --dev --listen 127.0.0.1:0 --ready-file port.txt\n"
-     "    sbx kms audit verify /srv/kms/audit.log\n"
-     "\n"},
+    {"kms", usage_kms, help_kms},
     {"help", "usage: sbx help [COMMAND]\n",
      "NAME\n"
      "    sbx help - show the manual page of a command\n"
@@ -448,39 +361,7 @@ static const struct page pages[] = {
      "\n"},
 };
 
-static const struct page *
-find_page(const char *name)
-{
-    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-        if (strcmp(pages[i].name, name) == 0)
-            return &pages[i];
-    }
-    return NULL;
-}
-
-bool
-cli_help_print(FILE *f, const char *command)
-{
-    const struct page *p = find_page(command);
-    if (p == NULL)
-        return false;
-    fputs(p->text, f);
-    fputs(exit_status, f);
-    return true;
-}
-
-int
-cli_usage(const char *command)
-{
-    const struct page *p = find_page(command);
-    if (p != NULL)
-        fputs(p->usage, stderr);
-    if (strcmp(command, "sbx") == 0)
-        fputs("Run 'sbx help' for the manual.\n", stderr);
-    else
-        fprintf(stderr, "Run 'sbx help %s' for the manual.\n", command);
-    return CLI_USAGE;
-}
+const size_t cli_npages = sizeof(cli_pages) / sizeof(cli_pages[0]);
 
 int
 cmd_help(int argc, char **argv)

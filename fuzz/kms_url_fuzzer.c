@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strncmp(base, "https://", 8) == 0, "base is https");
         size_t bl = strlen(base);
         FUZZ_CHECK(bl > 8 && base[bl - 1] != '/', "base has a host and no trailing slash");
-        FUZZ_CHECK(sbx_kms__name_ok(name), "name is a valid key name");
+        FUZZ_CHECK(sbx_kms_key_name_valid(name), "name is a valid key name");
 
         size_t nl = strlen(name);
         char *again = malloc(bl + nl + 2);

@@ -17,7 +17,7 @@
 #include "metrics.h"
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 
 #include <stdarg.h>
@@ -250,7 +250,7 @@ authenticate(kms_call *c)
     int err;
     if (tok != NULL) {
         size_t len = strnlen(tok, BEARER_MAX + 1);
-        err = len > BEARER_MAX ? sbx__error(SBX_EAUTH, "unknown or revoked token")
+        err = len > BEARER_MAX ? sbx_error_set(SBX_EAUTH, "unknown or revoked token")
                                : kms_auth_token(c->api->auth, c->st, tok, &c->who);
     } else if (req->client_cn != NULL && req->client_cn[0] != '\0') {
         err = kms_auth_cert(c->api->auth, c->st, req->client_cn, &c->who);
@@ -349,9 +349,8 @@ run_route(kms_call *c, const route *r)
     if (!(r->flags & R_NOAUTH) && authenticate(c) < 0)
         return;
     if ((r->flags & R_KEY) && c->key == NULL) {
-        kms_reply_error(c, 400,
-                        "bad key name: use 1 to %d of A-Z a-z 0-9 . _ - not starting with '.'",
-                        KMS_NAME_MAX);
+        (void)sbx_kms_key_name_check(c->seg[0]); // the rule, worded once
+        kms_reply_error(c, 400, "%s", sbx_error_last()->message);
         return;
     }
     if (!(r->flags & (R_NOAUTH | R_NOAUTHZ)) && kms_call_authorize(c, r->op, c->key) < 0)
@@ -386,7 +385,7 @@ dispatch(kms_call *c)
     }
     c->resp->allow[0] = '\0';
     c->op = r->op;
-    if ((r->flags & R_KEY) && kms_key_name_valid(c->seg[0]))
+    if ((r->flags & R_KEY) && sbx_kms_key_name_valid(c->seg[0]))
         c->key = c->seg[0];
     run_route(c, r);
 }
@@ -463,10 +462,10 @@ kms_api_new(kms_api **out, kms_keystore *ks, kms_auth *auth, kms_audit *audit_lo
 {
     *out = NULL;
     if (ks == NULL || auth == NULL)
-        return sbx__error(SBX_EINVAL, "kms_api_new needs a keystore and an auth object");
+        return sbx_error_set(SBX_EINVAL, "kms_api_new needs a keystore and an auth object");
     kms_api *api = calloc(1, sizeof(*api));
     if (api == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     kms_json_install_wiping_alloc();
     api->ks = ks;
     api->auth = auth;

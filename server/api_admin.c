@@ -7,7 +7,7 @@
 #include "api_json.h"
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 
 #include <inttypes.h>
@@ -76,7 +76,7 @@ check_policy_names(const char *const *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!policy_name_valid(v[i]))
-            return sbx__error(SBX_EFORMAT, "policies[%zu] is not a valid policy name", i);
+            return sbx_error_set(SBX_EFORMAT, "policies[%zu] is not a valid policy name", i);
     return 0;
 }
 
@@ -110,12 +110,12 @@ parse_token_req(const json_t *body, token_req *t)
     if (err == 0)
         err = kms_json_str(body, "name", &has, &t->name, &len);
     if (err == 0 && (!has || len == 0 || len > TOKEN_NAME_MAX))
-        err =
-            sbx__error(SBX_EFORMAT, "name is required: a string of 1 to %d bytes", TOKEN_NAME_MAX);
+        err = sbx_error_set(SBX_EFORMAT, "name is required: a string of 1 to %d bytes",
+                            TOKEN_NAME_MAX);
     if (err == 0)
         err = kms_json_int(body, "ttl", &has, &t->ttl);
     if (err == 0 && (t->ttl < 0 || t->ttl > TTL_MAX))
-        err = sbx__error(SBX_EFORMAT, "ttl must be 0 (never expires) or a number of seconds");
+        err = sbx_error_set(SBX_EFORMAT, "ttl must be 0 (never expires) or a number of seconds");
     if (err == 0)
         err = kms_json_bool(body, "admin", &has, &t->admin);
     if (err == 0)

@@ -5,7 +5,7 @@
 #include "api_json.h"
 #include "keystore.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
 
@@ -234,18 +234,19 @@ parse_error(const json_error_t *e)
 {
     switch (json_error_code(e)) {
     case json_error_duplicate_key:
-        return sbx__error(SBX_EFORMAT, "malformed JSON: duplicate key in an object");
+        return sbx_error_set(SBX_EFORMAT, "malformed JSON: duplicate key in an object");
     case json_error_invalid_utf8:
-        return sbx__error(SBX_EFORMAT, "malformed JSON: invalid UTF-8");
+        return sbx_error_set(SBX_EFORMAT, "malformed JSON: invalid UTF-8");
     case json_error_null_character:
     case json_error_null_byte_in_key:
-        return sbx__error(SBX_EFORMAT, "malformed JSON: NUL character in a string");
+        return sbx_error_set(SBX_EFORMAT, "malformed JSON: NUL character in a string");
     case json_error_end_of_input_expected:
-        return sbx__error(SBX_EFORMAT, "malformed JSON: data after the object");
+        return sbx_error_set(SBX_EFORMAT, "malformed JSON: data after the object");
     case json_error_numeric_overflow:
-        return sbx__error(SBX_EFORMAT, "malformed JSON: number out of range");
+        return sbx_error_set(SBX_EFORMAT, "malformed JSON: number out of range");
     default: // jansson's text may quote the input, which may be secret: give the position only
-        return sbx__error(SBX_EFORMAT, "malformed JSON at line %d, column %d", e->line, e->column);
+        return sbx_error_set(SBX_EFORMAT, "malformed JSON at line %d, column %d", e->line,
+                             e->column);
     }
 }
 
@@ -256,17 +257,17 @@ kms_json_parse(json_t **out, const uint8_t *body, size_t len)
     *out = NULL;
     if (len == 0) {
         *out = json_object();
-        return *out ? 0 : sbx__error_nomem();
+        return *out ? 0 : sbx_error_set_nomem();
     }
     if (json_depth(body, len) > KMS_JSON_DEPTH_MAX)
-        return sbx__error(SBX_EFORMAT, "JSON nested deeper than %d levels", KMS_JSON_DEPTH_MAX);
+        return sbx_error_set(SBX_EFORMAT, "JSON nested deeper than %d levels", KMS_JSON_DEPTH_MAX);
     json_t *v = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &e);
     if (v == NULL)
         return parse_error(&e);
     if (!json_is_object(v)) {
         kms_json_wipe(v);
         json_decref(v);
-        return sbx__error(SBX_EFORMAT, "the request body must be a JSON object");
+        return sbx_error_set(SBX_EFORMAT, "the request body must be a JSON object");
     }
     *out = v;
     return 0;
@@ -298,7 +299,7 @@ kms_json_only(const json_t *obj, const char *const *allowed)
         if (allowed[i] == NULL) {
             char name[72];
             safe_name(name, k);
-            return sbx__error(SBX_EFORMAT, "unknown field \"%s\"", name);
+            return sbx_error_set(SBX_EFORMAT, "unknown field \"%s\"", name);
         }
     }
     return 0;
@@ -312,7 +313,7 @@ kms_json_int(const json_t *obj, const char *field, bool *present, int64_t *v)
     if (j == NULL)
         return 0;
     if (!json_is_integer(j))
-        return sbx__error(SBX_EFORMAT, "%s must be an integer", field);
+        return sbx_error_set(SBX_EFORMAT, "%s must be an integer", field);
     *v = (int64_t)json_integer_value(j);
     return 0;
 }
@@ -325,7 +326,7 @@ kms_json_bool(const json_t *obj, const char *field, bool *present, bool *v)
     if (j == NULL)
         return 0;
     if (!json_is_boolean(j))
-        return sbx__error(SBX_EFORMAT, "%s must be true or false", field);
+        return sbx_error_set(SBX_EFORMAT, "%s must be true or false", field);
     *v = json_is_true(j);
     return 0;
 }
@@ -338,7 +339,7 @@ kms_json_str(const json_t *obj, const char *field, bool *present, const char **v
     if (j == NULL)
         return 0;
     if (!json_is_string(j))
-        return sbx__error(SBX_EFORMAT, "%s must be a string", field);
+        return sbx_error_set(SBX_EFORMAT, "%s must be a string", field);
     *v = json_string_value(j);
     *len = json_string_length(j);
     return 0;
@@ -354,18 +355,18 @@ kms_json_strs(const json_t *obj, const char *field, size_t max, size_t maxlen, c
     if (j == NULL)
         return 0;
     if (!json_is_array(j))
-        return sbx__error(SBX_EFORMAT, "%s must be an array of strings", field);
+        return sbx_error_set(SBX_EFORMAT, "%s must be an array of strings", field);
     if (json_array_size(j) > max)
-        return sbx__error(SBX_EFORMAT, "%s has more than %zu entries", field, max);
+        return sbx_error_set(SBX_EFORMAT, "%s has more than %zu entries", field, max);
     const char **arr = calloc(json_array_size(j) + 1, sizeof(*arr));
     if (arr == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     for (size_t i = 0; i < json_array_size(j); i++) {
         json_t *s = json_array_get(j, i);
         if (!json_is_string(s) || json_string_length(s) == 0 || json_string_length(s) > maxlen) {
             free(arr);
-            return sbx__error(SBX_EFORMAT, "%s[%zu] must be a string of 1 to %zu bytes", field, i,
-                              maxlen);
+            return sbx_error_set(SBX_EFORMAT, "%s[%zu] must be a string of 1 to %zu bytes", field,
+                                 i, maxlen);
         }
         arr[i] = json_string_value(s);
     }
@@ -383,14 +384,14 @@ context_pairs(const json_t *ctx, const char **keys, const char **vals, size_t *n
     json_object_foreach((json_t *)ctx, k, v)
     {
         if (!json_is_string(v))
-            return sbx__error(SBX_EFORMAT, "context must be an object of string values");
+            return sbx_error_set(SBX_EFORMAT, "context must be an object of string values");
         size_t klen = strlen(k);
         if (klen == 0 || klen > KMS_CONTEXT_KEY_MAX)
-            return sbx__error(SBX_EFORMAT, "context keys must be 1 to %d bytes",
-                              KMS_CONTEXT_KEY_MAX);
+            return sbx_error_set(SBX_EFORMAT, "context keys must be 1 to %d bytes",
+                                 KMS_CONTEXT_KEY_MAX);
         if (json_string_length(v) > KMS_CONTEXT_VALUE_MAX)
-            return sbx__error(SBX_EFORMAT, "context values must be at most %d bytes",
-                              KMS_CONTEXT_VALUE_MAX);
+            return sbx_error_set(SBX_EFORMAT, "context values must be at most %d bytes",
+                                 KMS_CONTEXT_VALUE_MAX);
         keys[*n] = k;
         vals[*n] = json_string_value(v);
         (*n)++;
@@ -409,14 +410,15 @@ kms_json_context(const json_t *obj, uint8_t **out, size_t *len)
     if (ctx == NULL)
         return 0;
     if (!json_is_object(ctx))
-        return sbx__error(SBX_EFORMAT, "context must be an object of string values");
+        return sbx_error_set(SBX_EFORMAT, "context must be an object of string values");
     if (json_object_size(ctx) > KMS_CONTEXT_PAIRS_MAX)
-        return sbx__error(SBX_EFORMAT, "context has more than %d entries", KMS_CONTEXT_PAIRS_MAX);
+        return sbx_error_set(SBX_EFORMAT, "context has more than %d entries",
+                             KMS_CONTEXT_PAIRS_MAX);
     int err = context_pairs(ctx, keys, vals, &n);
     if (err == 0)
         err = kms_context_canonical(keys, vals, n, out, len);
     if (err < 0 && err != SBX_ENOMEM)
-        err = sbx__error(SBX_EFORMAT, "context: %s", sbx_error_last()->message);
+        err = sbx_error_set(SBX_EFORMAT, "context: %s", sbx_error_last()->message);
     return err;
 }
 
@@ -444,12 +446,12 @@ pct_decode(char *out, size_t cap, const char *s, size_t n)
             int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
             int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return sbx__error(SBX_EFORMAT, "bad percent-encoding in the query string");
+                return sbx_error_set(SBX_EFORMAT, "bad percent-encoding in the query string");
             c = hi * 16 + lo;
             i += 2;
         }
         if (o + 1 >= cap)
-            return sbx__error(SBX_EFORMAT, "query parameter value too long");
+            return sbx_error_set(SBX_EFORMAT, "query parameter value too long");
         out[o++] = (char)c;
     }
     out[o] = '\0';
@@ -486,8 +488,8 @@ kms_query_only(const char *query, const char *const *allowed)
                !(strlen(allowed[i]) == klen && strncmp(allowed[i], p, klen) == 0))
             i++;
         if (plen > 0 && allowed[i] == NULL)
-            return sbx__error(SBX_EFORMAT, "unknown query parameter (allowed: %s)",
-                              allowed[0] ? allowed[0] : "none");
+            return sbx_error_set(SBX_EFORMAT, "unknown query parameter (allowed: %s)",
+                                 allowed[0] ? allowed[0] : "none");
         p = end ? end + 1 : NULL;
     }
     return 0;

@@ -16,7 +16,7 @@
 #include "api_json.h"
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
 
@@ -89,8 +89,9 @@ rotate_period(const json_t *body, bool *present, int64_t *period)
     if (err == 0 && *present &&
         (*period < 0 || (*period > 0 && *period < ROTATE_PERIOD_MIN) ||
          *period > ROTATE_PERIOD_MAX))
-        err = sbx__error(SBX_EFORMAT, "auto_rotate_period must be 0 (off) or at least %d seconds",
-                         ROTATE_PERIOD_MIN);
+        err =
+            sbx_error_set(SBX_EFORMAT, "auto_rotate_period must be 0 (off) or at least %d seconds",
+                          ROTATE_PERIOD_MIN);
     return err;
 }
 
@@ -139,8 +140,8 @@ min_version(const json_t *body, kms_key_config *cfg)
     int64_t v = 0;
     int err = kms_json_int(body, "min_decryption_version", &cfg->set_min_decryption_version, &v);
     if (err == 0 && cfg->set_min_decryption_version && (v < 1 || v > UINT32_MAX))
-        err =
-            sbx__error(SBX_EFORMAT, "min_decryption_version must be a version number (1 or more)");
+        err = sbx_error_set(SBX_EFORMAT,
+                            "min_decryption_version must be a version number (1 or more)");
     cfg->min_decryption_version = (uint32_t)(err == 0 ? v : 0);
     return err;
 }
@@ -336,7 +337,7 @@ datakey_bits(const json_t *item, int64_t *bits)
     *bits = 256;
     int err = kms_json_int(item, "bits", &has, bits);
     if (err < 0 || (has && *bits != 128 && *bits != 256 && *bits != 512))
-        return sbx__error(SBX_EFORMAT, "bits must be 128, 256 or 512");
+        return sbx_error_set(SBX_EFORMAT, "bits must be 128, 256 or 512");
     return 0;
 }
 

@@ -5,7 +5,7 @@
 #include "api_json.h"
 #include "metrics.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 
 #include <inttypes.h>

@@ -39,7 +39,7 @@
 
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -250,11 +250,11 @@ head_read(int fd, const char *hpath, head_rec *h)
     char buf[HEAD_MAX + 2];
     ssize_t n = pread(fd, buf, sizeof(buf), 0);
     if (n < 0)
-        return sbx__error_sys(SBX_EIO, "cannot read the audit head file %s", hpath);
+        return sbx_error_set_sys(SBX_EIO, "cannot read the audit head file %s", hpath);
     if (!head_parse(buf, (size_t)n, h))
-        return sbx__error(SBX_EAUTH,
-                          "the audit head file %s is malformed (want \"seq hash\" and a newline)",
-                          hpath);
+        return sbx_error_set(
+            SBX_EAUTH, "the audit head file %s is malformed (want \"seq hash\" and a newline)",
+            hpath);
     return 0;
 }
 
@@ -267,7 +267,7 @@ head_write(kms_audit *a)
     if (w != n) {
         if (w >= 0)
             errno = ENOSPC;
-        return sbx__error_sys(SBX_EIO, "audit log %s: cannot rewrite its head file", a->path);
+        return sbx_error_set_sys(SBX_EIO, "audit log %s: cannot rewrite its head file", a->path);
     }
     return 0;
 }
@@ -381,12 +381,12 @@ parse_line(const char *line, size_t len, uint64_t n, line_info *li)
 {
     json_error_t jerr;
     if (memchr(line, '\0', len) != NULL)
-        return sbx__error(SBX_EAUTH, "line %" PRIu64 ": contains a NUL byte", n);
+        return sbx_error_set(SBX_EAUTH, "line %" PRIu64 ": contains a NUL byte", n);
     json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (o == NULL || !json_is_object(o)) {
         json_decref(o);
-        return sbx__error(SBX_EAUTH, "line %" PRIu64 ": not a JSON object (%s)", n,
-                          o == NULL ? jerr.text : "another JSON value");
+        return sbx_error_set(SBX_EAUTH, "line %" PRIu64 ": not a JSON object (%s)", n,
+                             o == NULL ? jerr.text : "another JSON value");
     }
     const char *bad = check_shape(o);
     if (bad == NULL) {
@@ -395,7 +395,7 @@ parse_line(const char *line, size_t len, uint64_t n, line_info *li)
     }
     json_decref(o);
     if (bad != NULL)
-        return sbx__error(SBX_EAUTH, "line %" PRIu64 ": not an audit record: %s", n, bad);
+        return sbx_error_set(SBX_EAUTH, "line %" PRIu64 ": not an audit record: %s", n, bad);
     return 0;
 }
 
@@ -419,32 +419,33 @@ read_tail(int fd, off_t size, const char *path, tail_rec *t)
     off_t from = size - (off_t)want;
     char *buf = malloc(want);
     if (buf == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     ssize_t got = pread(fd, buf, want, from);
     int err = 0;
     if (got != (ssize_t)want) {
-        err = sbx__error_sys(SBX_EIO, "cannot read the end of the audit log %s", path);
+        err = sbx_error_set_sys(SBX_EIO, "cannot read the end of the audit log %s", path);
     } else if (buf[want - 1] != '\n') {
-        err = sbx__error(SBX_EAUTH,
-                         "the audit log %s ends in a partial line (a write torn by a crash?): "
-                         "check it with `sbx kms audit verify`, keep a copy, then cut the partial "
-                         "line off (the last complete line ends before byte %jd) or move the log "
-                         "and its .head aside to start a new one",
-                         path, (intmax_t)size);
+        err =
+            sbx_error_set(SBX_EAUTH,
+                          "the audit log %s ends in a partial line (a write torn by a crash?): "
+                          "check it with `sbx kms audit verify`, keep a copy, then cut the partial "
+                          "line off (the last complete line ends before byte %jd) or move the log "
+                          "and its .head aside to start a new one",
+                          path, (intmax_t)size);
     } else {
         char *start = want > 1 ? memrchr(buf, '\n', want - 1) : NULL;
         if (start == NULL && from != 0)
-            err = sbx__error(SBX_EAUTH, "the last line of the audit log %s is over %d bytes", path,
-                             AUDIT_LINE_MAX);
+            err = sbx_error_set(SBX_EAUTH, "the last line of the audit log %s is over %d bytes",
+                                path, AUDIT_LINE_MAX);
         start = start != NULL ? start + 1 : buf;
         size_t len = (size_t)(buf + want - 1 - start);
         line_info li;
         if (err == 0 && (err = parse_line(start, len, 0, &li)) < 0)
-            err =
-                sbx__error(SBX_EAUTH,
-                           "the last line of the audit log %s is not an audit record (%s): check "
-                           "it with `sbx kms audit verify`, then move the log and its .head aside",
-                           path, sbx_error_last()->message);
+            err = sbx_error_set(
+                SBX_EAUTH,
+                "the last line of the audit log %s is not an audit record (%s): check "
+                "it with `sbx kms audit verify`, then move the log and its .head aside",
+                path, sbx_error_last()->message);
         if (err == 0) {
             t->seq = li.seq;
             memcpy(t->prev, li.prev, 65);
@@ -468,12 +469,13 @@ reconcile_head(kms_audit *a, const tail_rec *t, const char *hpath)
     if (t->seq > 0 && h.seq == t->seq - 1 && strcmp(h.hash, t->prev) == 0) {
         return head_write(a); // the text only grows: nothing of the old one remains
     }
-    return sbx__error(SBX_EAUTH,
-                      "the audit log %s ends at seq %" PRIu64 " but its head file says seq %" PRIu64
-                      "%s: lines may have been removed or edited; check it with `sbx kms audit "
-                      "verify`, keep a copy, then move the log and its .head aside to start a "
-                      "new one",
-                      a->path, t->seq, h.seq, h.seq == t->seq ? " with another hash" : "");
+    return sbx_error_set(SBX_EAUTH,
+                         "the audit log %s ends at seq %" PRIu64
+                         " but its head file says seq %" PRIu64
+                         "%s: lines may have been removed or edited; check it with `sbx kms audit "
+                         "verify`, keep a copy, then move the log and its .head aside to start a "
+                         "new one",
+                         a->path, t->seq, h.seq, h.seq == t->seq ? " with another hash" : "");
 }
 
 static int
@@ -483,12 +485,12 @@ open_files(kms_audit *a, const char *path, char *hpath)
     tail_rec t;
     a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (a->fd < 0)
-        return sbx__error_sys(SBX_EIO, "cannot open the audit log %s", path);
+        return sbx_error_set_sys(SBX_EIO, "cannot open the audit log %s", path);
     if (fstat(a->fd, &sb) < 0 || !S_ISREG(sb.st_mode))
-        return sbx__error(SBX_EIO, "the audit log %s must be a regular file", path);
+        return sbx_error_set(SBX_EIO, "the audit log %s must be a regular file", path);
     a->head_fd = open(hpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (a->head_fd < 0)
-        return sbx__error_sys(SBX_EIO, "cannot open the audit head file %s", hpath);
+        return sbx_error_set_sys(SBX_EIO, "cannot open the audit head file %s", hpath);
     int err = read_tail(a->fd, sb.st_size, path, &t);
     if (err < 0)
         return err;
@@ -505,13 +507,13 @@ kms_audit_open(kms_audit **out, const char *path, bool fail_closed)
     *out = NULL;
     kms_audit *a = calloc(1, sizeof(*a));
     if (a == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     a->fd = a->head_fd = -1;
     a->fail_closed = fail_closed;
     memcpy(a->prev, ZERO_HASH, 65);
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
         free(a);
-        return sbx__error(SBX_ENOMEM, "cannot create the audit log's mutex");
+        return sbx_error_set(SBX_ENOMEM, "cannot create the audit log's mutex");
     }
     if (path == NULL) {
         *out = a;
@@ -519,7 +521,7 @@ kms_audit_open(kms_audit **out, const char *path, bool fail_closed)
     }
     char *hpath = head_path(path);
     a->path = strdup(path);
-    int err = hpath == NULL || a->path == NULL ? sbx__error_nomem() : open_files(a, path, hpath);
+    int err = hpath == NULL || a->path == NULL ? sbx_error_set_nomem() : open_files(a, path, hpath);
     free(hpath);
     if (err < 0) {
         kms_audit_close(a);
@@ -545,10 +547,10 @@ append_line(kms_audit *a, const char *line, size_t len)
 {
     if (a->torn) {
         if (ftruncate(a->fd, a->size) < 0)
-            return sbx__error_sys(SBX_EIO,
-                                  "audit log %s: cannot remove a partial line left by an "
-                                  "earlier failed write",
-                                  a->path);
+            return sbx_error_set_sys(SBX_EIO,
+                                     "audit log %s: cannot remove a partial line left by an "
+                                     "earlier failed write",
+                                     a->path);
         a->torn = false;
     }
     ssize_t w = write(a->fd, line, len);
@@ -558,7 +560,7 @@ append_line(kms_audit *a, const char *line, size_t len)
         errno = w == 0 ? ENOSPC : EFBIG;
     if (w > 0)
         undo_partial(a);
-    return sbx__error_sys(SBX_EIO, "audit log %s: cannot append a line", a->path);
+    return sbx_error_set_sys(SBX_EIO, "audit log %s: cannot append a line", a->path);
 }
 
 /* Builds, hashes and writes the next line; advances seq and prev on success. Lock held. */
@@ -572,7 +574,7 @@ write_locked(kms_audit *a, const char *fields, size_t flen)
     size_t len = (size_t)plen + flen + sizeof(",\"prev\":\"\"}\n") - 1 + 64;
     char *line = malloc(len + 1);
     if (line == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     snprintf(line, len + 1, "%s%s,\"prev\":\"%s\"}\n", prefix, fields, a->prev);
     int err = append_line(a, line, len);
     if (err == 0) {
@@ -609,12 +611,12 @@ kms_audit_write(kms_audit *a, const kms_audit_event *ev)
 {
     size_t flen = 0;
     if (a == NULL || ev == NULL)
-        return sbx__error(SBX_EINVAL, "kms_audit_write: NULL argument");
+        return sbx_error_set(SBX_EINVAL, "kms_audit_write: NULL argument");
     if (a->fd < 0)
         return 0;
     char *fields = event_fields(ev, &flen);
     pthread_mutex_lock(&a->lock);
-    int err = fields == NULL ? sbx__error_nomem() : write_locked(a, fields, flen);
+    int err = fields == NULL ? sbx_error_set_nomem() : write_locked(a, fields, flen);
     if (err < 0 && !a->fail_closed)
         err = report(a, err);
     pthread_mutex_unlock(&a->lock);
@@ -663,9 +665,10 @@ next_line(FILE *fp, char *buf, size_t *len, bool *nl, uint64_t n)
     }
     *len = i;
     if (ferror(fp))
-        return sbx__error_sys(SBX_EIO, "cannot read the audit log");
+        return sbx_error_set_sys(SBX_EIO, "cannot read the audit log");
     if (!*nl && i == AUDIT_LINE_MAX)
-        return sbx__error(SBX_EAUTH, "line %" PRIu64 ": longer than %d bytes", n, AUDIT_LINE_MAX);
+        return sbx_error_set(SBX_EAUTH, "line %" PRIu64 ": longer than %d bytes", n,
+                             AUDIT_LINE_MAX);
     return i > 0;
 }
 
@@ -675,26 +678,26 @@ verify_line(const char *buf, size_t len, bool nl, uint64_t n, char prev[65])
 {
     line_info li;
     if (!nl)
-        return sbx__error(SBX_EAUTH,
-                          "line %" PRIu64 ": truncated: no newline at the end (a torn write or "
-                          "appended bytes)",
-                          n);
+        return sbx_error_set(SBX_EAUTH,
+                             "line %" PRIu64 ": truncated: no newline at the end (a torn write or "
+                             "appended bytes)",
+                             n);
     int err = parse_line(buf, len - 1, n, &li);
     if (err < 0)
         return err;
     if (li.seq != n)
-        return sbx__error(SBX_EAUTH,
-                          "line %" PRIu64 ": seq %" PRIu64 ", expected %" PRIu64
-                          " (lines are missing, reordered or duplicated)",
-                          n, li.seq, n);
+        return sbx_error_set(SBX_EAUTH,
+                             "line %" PRIu64 ": seq %" PRIu64 ", expected %" PRIu64
+                             " (lines are missing, reordered or duplicated)",
+                             n, li.seq, n);
     if (strcmp(li.prev, prev) != 0) {
         if (n == 1)
-            return sbx__error(SBX_EAUTH, "line 1: prev is not 64 zeros (the start of the log "
-                                         "is missing)");
-        return sbx__error(SBX_EAUTH,
-                          "line %" PRIu64 ": prev does not match line %" PRIu64
-                          " (one of them was edited)",
-                          n, n - 1);
+            return sbx_error_set(SBX_EAUTH, "line 1: prev is not 64 zeros (the start of the log "
+                                            "is missing)");
+        return sbx_error_set(SBX_EAUTH,
+                             "line %" PRIu64 ": prev does not match line %" PRIu64
+                             " (one of them was edited)",
+                             n, n - 1);
     }
     sha256_hex(prev, buf, len - 1);
     return 0;
@@ -708,7 +711,7 @@ verify_lines(FILE *fp, uint64_t *count, char last[65])
     bool nl;
     int r;
     if (buf == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     memcpy(last, ZERO_HASH, 65);
     *count = 0;
     while ((r = next_line(fp, buf, &len, &nl, *count + 1)) > 0) {
@@ -726,30 +729,30 @@ verify_head(const char *path, uint64_t count, const char last[65])
     char *hpath = head_path(path);
     head_rec h;
     if (hpath == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int fd = open(hpath, O_RDONLY | O_CLOEXEC);
     int err = 0;
     if (fd < 0 && errno == ENOENT && count == 0) {
         err = 0;
     } else if (fd < 0) {
-        err = errno == ENOENT ? sbx__error(SBX_EAUTH,
-                                           "the head file %s is missing: cannot tell whether "
-                                           "lines were removed at the end",
-                                           hpath)
-                              : sbx__error_sys(SBX_EIO, "cannot open %s", hpath);
+        err = errno == ENOENT ? sbx_error_set(SBX_EAUTH,
+                                              "the head file %s is missing: cannot tell whether "
+                                              "lines were removed at the end",
+                                              hpath)
+                              : sbx_error_set_sys(SBX_EIO, "cannot open %s", hpath);
     } else if ((err = head_read(fd, hpath, &h)) == 0) {
         if (h.seq != count)
-            err = sbx__error(SBX_EAUTH,
-                             "log ends at seq %" PRIu64 " but the head file says %" PRIu64 "%s",
-                             count, h.seq,
-                             h.seq > count ? " (lines were removed at the end)"
-                                           : " (the head lags: a crash between a line and its "
-                                             "head?)");
+            err = sbx_error_set(SBX_EAUTH,
+                                "log ends at seq %" PRIu64 " but the head file says %" PRIu64 "%s",
+                                count, h.seq,
+                                h.seq > count ? " (lines were removed at the end)"
+                                              : " (the head lags: a crash between a line and its "
+                                                "head?)");
         else if (strcmp(h.hash, last) != 0)
-            err = sbx__error(SBX_EAUTH,
-                             "line %" PRIu64 ": does not match the hash in the head file (the "
-                             "last line was edited)",
-                             count);
+            err = sbx_error_set(SBX_EAUTH,
+                                "line %" PRIu64 ": does not match the hash in the head file (the "
+                                "last line was edited)",
+                                count);
     }
     if (fd >= 0)
         close(fd);
@@ -767,7 +770,7 @@ kms_audit_verify(const char *path, uint64_t *lines)
         *lines = 0;
     FILE *fp = fopen(path, "rb");
     if (fp == NULL)
-        return sbx__error_sys(SBX_EIO, "cannot open the audit log %s", path);
+        return sbx_error_set_sys(SBX_EIO, "cannot open the audit log %s", path);
     int err = verify_lines(fp, &count, last);
     fclose(fp);
     if (err == 0)

@@ -30,7 +30,7 @@
 
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
@@ -232,11 +232,11 @@ kms_auth_new(kms_auth **out)
 {
     *out = calloc(1, sizeof(kms_auth));
     if (*out == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     if (pthread_mutex_init(&(*out)->lock, NULL) != 0) {
         free(*out);
         *out = NULL;
-        return sbx__error(SBX_ENOMEM, "cannot create the auth cache's mutex");
+        return sbx_error_set(SBX_ENOMEM, "cannot create the auth cache's mutex");
     }
     return 0;
 }
@@ -271,12 +271,12 @@ static int
 check_policy_names(const char *const *policies, size_t n)
 {
     if (n > KMS_PRINCIPAL_POLICIES_MAX)
-        return sbx__error(SBX_EINVAL, "at most %d policies per token or certificate",
-                          KMS_PRINCIPAL_POLICIES_MAX);
+        return sbx_error_set(SBX_EINVAL, "at most %d policies per token or certificate",
+                             KMS_PRINCIPAL_POLICIES_MAX);
     for (size_t i = 0; i < n; i++)
         if (policies[i] == NULL || !name_ok(policies[i], POLICY_NAME_MAX))
-            return sbx__error(SBX_EINVAL, "policy name %zu: want 1 to %d printable bytes", i + 1,
-                              POLICY_NAME_MAX);
+            return sbx_error_set(SBX_EINVAL, "policy name %zu: want 1 to %d printable bytes", i + 1,
+                                 POLICY_NAME_MAX);
     return 0;
 }
 
@@ -299,7 +299,7 @@ put_record(kms_store *st, const char *ns, const char *key, json_t *rec, int64_t 
     char *s = rec != NULL ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(rec);
     if (s == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = kms_store_put(st, ns, key, s, strlen(s), expect, NULL);
     free(s);
     return err;
@@ -408,7 +408,7 @@ static int
 check_expiry(const kms_principal *p)
 {
     if (p->expires != 0 && kms_now() >= p->expires)
-        return sbx__error(SBX_EAUTH, "token expired");
+        return sbx_error_set(SBX_EAUTH, "token expired");
     return 0;
 }
 
@@ -421,14 +421,14 @@ fetch_token(kms_store *st, const uint8_t hash[32], kms_principal *out)
     kms_hex(hex, hash, 32);
     int err = kms_store_get(st, "token", hex, &val, &len, NULL);
     if (err == SBX_ENOTFOUND)
-        return sbx__error(SBX_EAUTH, "unknown or revoked token");
+        return sbx_error_set(SBX_EAUTH, "unknown or revoked token");
     if (err < 0)
         return err;
     bool ok = parse_token(val, len, out, NULL);
     free(val);
     if (!ok)
-        return sbx__error(SBX_EIO, "the stored record of this token is malformed: revoke it by "
-                                   "id and create a new one");
+        return sbx_error_set(SBX_EIO, "the stored record of this token is malformed: revoke it by "
+                                      "id and create a new one");
     return 0;
 }
 
@@ -439,7 +439,7 @@ kms_auth_token(kms_auth *a, kms_store *st, const char *token, kms_principal *out
     uint8_t hash[32];
     memset(out, 0, sizeof(*out));
     if (token == NULL || !token_format_ok(token))
-        return sbx__error(SBX_EAUTH, "malformed bearer token (see docs/kms.md, Auth)");
+        return sbx_error_set(SBX_EAUTH, "malformed bearer token (see docs/kms.md, Auth)");
     sha256(hash, token, strlen(token));
     pthread_mutex_lock(&a->lock);
     struct slot *s = cache_find(a, E_TOKEN, hash);
@@ -498,9 +498,10 @@ static int
 check_token_args(const char *name, const char *const *policies, size_t n, int64_t ttl)
 {
     if (name == NULL || !name_ok(name, NAME_MAX_BYTES))
-        return sbx__error(SBX_EINVAL, "token name: want 1 to %d printable bytes", NAME_MAX_BYTES);
+        return sbx_error_set(SBX_EINVAL, "token name: want 1 to %d printable bytes",
+                             NAME_MAX_BYTES);
     if (ttl < 0 || ttl > INT64_MAX / 4)
-        return sbx__error(SBX_EINVAL, "ttl must be 0 (never expires) or a number of seconds");
+        return sbx_error_set(SBX_EINVAL, "ttl must be 0 (never expires) or a number of seconds");
     return check_policy_names(policies, n);
 }
 
@@ -517,10 +518,10 @@ kms_token_create(kms_store *st, const char *name, const char *const *policies, s
     if (err == 0)
         err = sbx_random_bytes(raw, sizeof(raw));
     if (err == 0 && sbx_base64_encode(body, sizeof(body), raw, sizeof(raw), false) < 0)
-        err = sbx__error(SBX_EINVAL, "base64 buffer too small");
+        err = sbx_error_set(SBX_EINVAL, "base64 buffer too small");
     char *token = err == 0 ? malloc(TOKEN_PREFIX_LEN + sizeof(body)) : NULL; // 48 used
     if (err == 0 && token == NULL)
-        err = sbx__error_nomem();
+        err = sbx_error_set_nomem();
     if (err == 0) {
         for (char *c = body; *c; c++) // standard base64 to base64url
             *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
@@ -550,10 +551,10 @@ kms_token_install(kms_store *st, const char *name, const char *token, bool admin
 {
     id_out[0] = '\0';
     if (token == NULL || !token_format_ok(token))
-        return sbx__error(SBX_EINVAL,
-                          "a token to install must be \"sbxt_\" and %d to %d base64url "
-                          "characters",
-                          TOKEN_BODY_MIN, TOKEN_BODY_MAX);
+        return sbx_error_set(SBX_EINVAL,
+                             "a token to install must be \"sbxt_\" and %d to %d base64url "
+                             "characters",
+                             TOKEN_BODY_MIN, TOKEN_BODY_MAX);
     int err = check_token_args(name, NULL, 0, ttl);
     if (err == 0)
         err = new_id(id_out);
@@ -595,7 +596,7 @@ token_row(void *arg, const char *key, const uint8_t *val, size_t len, int64_t re
         return 0;
     }
     if (!ok)
-        return sbx__error(SBX_EFORMAT, "a stored token record (hash %.8s...) is malformed", key);
+        return sbx_error_set(SBX_EFORMAT, "a stored token record (hash %.8s...) is malformed", key);
     return tl->cb(tl->ctx, &p, created);
 }
 
@@ -615,15 +616,15 @@ kms_token_revoke(kms_auth *a, kms_store *st, const char *id)
     struct token_list tl = {.find_id = id};
     uint8_t hash[32];
     if (id == NULL || strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16)
-        return sbx__error(SBX_ENOTFOUND, "no token with that id (ids are 16 hex characters)");
+        return sbx_error_set(SBX_ENOTFOUND, "no token with that id (ids are 16 hex characters)");
     int err = kms_store_list(st, "token", "", token_row, &tl);
     if (err < 0)
         return err;
     if (err == 0)
-        return sbx__error(SBX_ENOTFOUND, "no token with id %s", id);
+        return sbx_error_set(SBX_ENOTFOUND, "no token with id %s", id);
     err = kms_store_delete(st, "token", tl.found_key, KMS_REV_ANY);
     if (err == SBX_ENOTFOUND)
-        err = sbx__error(SBX_ENOTFOUND, "no token with id %s", id);
+        err = sbx_error_set(SBX_ENOTFOUND, "no token with id %s", id);
     if (kms_unhex(hash, 32, tl.found_key) == 0)
         cache_drop(a, E_TOKEN, hash);
     return err;
@@ -639,19 +640,20 @@ parse_op(json_t *v, size_t r, uint32_t *mask)
 {
     const char *s = json_string_value(v);
     if (s == NULL)
-        return sbx__error(SBX_EFORMAT, "rule %zu: ops must be strings (%s)", r, ops_help);
+        return sbx_error_set(SBX_EFORMAT, "rule %zu: ops must be strings (%s)", r, ops_help);
     if (strcmp(s, "*") == 0) {
         *mask |= STAR_OPS;
         return 0;
     }
     int op = kms_op_parse(s);
     if (op == KMS_OP_ADMIN)
-        return sbx__error(SBX_EFORMAT,
-                          "rule %zu: op \"admin\" cannot be granted by a policy: use an admin "
-                          "token or certificate mapping",
-                          r);
+        return sbx_error_set(SBX_EFORMAT,
+                             "rule %zu: op \"admin\" cannot be granted by a policy: use an admin "
+                             "token or certificate mapping",
+                             r);
     if (op < 0)
-        return sbx__error(SBX_EFORMAT, "rule %zu: unknown op \"%.40s\" (ops: %s)", r, s, ops_help);
+        return sbx_error_set(SBX_EFORMAT, "rule %zu: unknown op \"%.40s\" (ops: %s)", r, s,
+                             ops_help);
     *mask |= OP_BIT(op);
     return 0;
 }
@@ -663,26 +665,26 @@ parse_rule(json_t *o, size_t r, rule *out)
     json_t *v, *keys = json_object_get(o, "keys"), *ops = json_object_get(o, "ops");
     size_t i;
     if (!json_is_object(o))
-        return sbx__error(SBX_EFORMAT,
-                          "rule %zu: must be an object {\"keys\": ..., \"ops\": [...]}", r);
+        return sbx_error_set(SBX_EFORMAT,
+                             "rule %zu: must be an object {\"keys\": ..., \"ops\": [...]}", r);
     json_object_foreach(o, k, v)
     {
         if (strcmp(k, "keys") != 0 && strcmp(k, "ops") != 0)
-            return sbx__error(SBX_EFORMAT,
-                              "rule %zu: unknown field \"%.40s\" (a rule has \"keys\" and \"ops\")",
-                              r, k);
+            return sbx_error_set(
+                SBX_EFORMAT, "rule %zu: unknown field \"%.40s\" (a rule has \"keys\" and \"ops\")",
+                r, k);
     }
     const char *pat = json_string_value(keys);
     size_t plen = json_string_length(keys);
     if (pat == NULL || plen == 0 || plen > PATTERN_MAX || strlen(pat) != plen)
-        return sbx__error(SBX_EFORMAT,
-                          "rule %zu: \"keys\" is required: an fnmatch pattern of 1 to %d bytes "
-                          "over key names",
-                          r, PATTERN_MAX);
+        return sbx_error_set(SBX_EFORMAT,
+                             "rule %zu: \"keys\" is required: an fnmatch pattern of 1 to %d bytes "
+                             "over key names",
+                             r, PATTERN_MAX);
     if (!json_is_array(ops) || json_array_size(ops) == 0 || json_array_size(ops) > 64)
-        return sbx__error(SBX_EFORMAT,
-                          "rule %zu: \"ops\" is required: an array of 1 to 64 ops (%s)", r,
-                          ops_help);
+        return sbx_error_set(SBX_EFORMAT,
+                             "rule %zu: \"ops\" is required: an array of 1 to 64 ops (%s)", r,
+                             ops_help);
     out->ops = 0;
     json_array_foreach(ops, i, v)
     {
@@ -691,7 +693,7 @@ parse_rule(json_t *o, size_t r, rule *out)
             return err;
     }
     out->pattern = strdup(pat);
-    return out->pattern != NULL ? 0 : sbx__error_nomem();
+    return out->pattern != NULL ? 0 : sbx_error_set_nomem();
 }
 
 static int
@@ -700,13 +702,13 @@ parse_rules(json_t *rules, policy *pol)
     json_t *v;
     size_t i;
     if (!json_is_array(rules))
-        return sbx__error(SBX_EFORMAT, "policy: \"rules\" is required: an array of "
-                                       "{\"keys\": pattern, \"ops\": [...]}");
+        return sbx_error_set(SBX_EFORMAT, "policy: \"rules\" is required: an array of "
+                                          "{\"keys\": pattern, \"ops\": [...]}");
     if (json_array_size(rules) > POLICY_RULES_MAX)
-        return sbx__error(SBX_EFORMAT, "policy: at most %d rules", POLICY_RULES_MAX);
+        return sbx_error_set(SBX_EFORMAT, "policy: at most %d rules", POLICY_RULES_MAX);
     pol->rules = calloc(json_array_size(rules) + 1, sizeof(rule));
     if (pol->rules == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     json_array_foreach(rules, i, v)
     {
         int err = parse_rule(v, i + 1, &pol->rules[i]);
@@ -726,32 +728,32 @@ parse_policy(const char *json, size_t len, policy **out, char **canon)
     const char *k;
     json_t *v;
     if (len > POLICY_DOC_MAX)
-        return sbx__error(SBX_EFORMAT, "policy: the document is over %d bytes", POLICY_DOC_MAX);
+        return sbx_error_set(SBX_EFORMAT, "policy: the document is over %d bytes", POLICY_DOC_MAX);
     json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL)
-        return sbx__error(SBX_EFORMAT, "policy: not valid JSON: %s (line %d, column %d)", jerr.text,
-                          jerr.line, jerr.column);
+        return sbx_error_set(SBX_EFORMAT, "policy: not valid JSON: %s (line %d, column %d)",
+                             jerr.text, jerr.line, jerr.column);
     int err = json_is_object(doc) ? 0
-                                  : sbx__error(SBX_EFORMAT, "policy: must be a JSON object with "
-                                                            "\"rules\"");
+                                  : sbx_error_set(SBX_EFORMAT, "policy: must be a JSON object with "
+                                                               "\"rules\"");
     if (err == 0) {
         json_object_foreach(doc, k, v)
         {
             if (strcmp(k, "rules") != 0) {
-                err =
-                    sbx__error(SBX_EFORMAT,
-                               "policy: unknown field \"%.40s\" (a policy has only \"rules\")", k);
+                err = sbx_error_set(SBX_EFORMAT,
+                                    "policy: unknown field \"%.40s\" (a policy has only \"rules\")",
+                                    k);
                 break;
             }
         }
     }
     policy *pol = calloc(1, sizeof(*pol));
     if (err == 0 && pol == NULL)
-        err = sbx__error_nomem();
+        err = sbx_error_set_nomem();
     if (err == 0)
         err = parse_rules(json_object_get(doc, "rules"), pol);
     if (err == 0 && canon != NULL && (*canon = json_dumps(doc, JSON_COMPACT)) == NULL)
-        err = sbx__error_nomem();
+        err = sbx_error_set_nomem();
     json_decref(doc);
     if (err < 0 || out == NULL)
         policy_free(pol);
@@ -803,14 +805,14 @@ static int
 deny(const kms_principal *p, kms_op op, const char *key_name)
 {
     if (op == KMS_OP_ADMIN)
-        return sbx__error(SBX_EDENIED, "only admin callers may manage tokens, policies and "
-                                       "certificate mappings");
+        return sbx_error_set(SBX_EDENIED, "only admin callers may manage tokens, policies and "
+                                          "certificate mappings");
     if (key_name != NULL)
-        return sbx__error(SBX_EDENIED,
-                          "%s \"%s\" is not allowed to %s on key \"%.128s\": no policy grants it",
-                          p->kind, p->name, kms_op_name(op), key_name);
-    return sbx__error(SBX_EDENIED, "%s \"%s\" is not allowed to %s: no policy grants it", p->kind,
-                      p->name, kms_op_name(op));
+        return sbx_error_set(
+            SBX_EDENIED, "%s \"%s\" is not allowed to %s on key \"%.128s\": no policy grants it",
+            p->kind, p->name, kms_op_name(op), key_name);
+    return sbx_error_set(SBX_EDENIED, "%s \"%s\" is not allowed to %s: no policy grants it",
+                         p->kind, p->name, kms_op_name(op));
 }
 
 /* see auth.h */
@@ -818,7 +820,7 @@ int
 kms_authorize(kms_auth *a, kms_store *st, const kms_principal *p, kms_op op, const char *key_name)
 {
     if (p == NULL || (int)op < 0 || op >= KMS_OP_COUNT)
-        return sbx__error(SBX_EDENIED, "no caller, or an unknown operation");
+        return sbx_error_set(SBX_EDENIED, "no caller, or an unknown operation");
     if (p->admin || op == KMS_OP_HEALTH)
         return 0;
     if (op == KMS_OP_ADMIN || op == KMS_OP_OTHER)
@@ -840,9 +842,10 @@ kms_policy_put(kms_auth *a, kms_store *st, const char *name, const char *json, s
     char *canon = NULL;
     uint8_t key[32];
     if (name == NULL || !name_ok(name, POLICY_NAME_MAX))
-        return sbx__error(SBX_EINVAL, "policy name: want 1 to %d printable bytes", POLICY_NAME_MAX);
+        return sbx_error_set(SBX_EINVAL, "policy name: want 1 to %d printable bytes",
+                             POLICY_NAME_MAX);
     if (json == NULL)
-        return sbx__error(SBX_EFORMAT, "policy: no document");
+        return sbx_error_set(SBX_EFORMAT, "policy: no document");
     int err = parse_policy(json, len, NULL, &canon);
     if (err < 0)
         return err;
@@ -861,10 +864,10 @@ kms_policy_get(kms_store *st, const char *name, char **json)
     size_t len = 0;
     *json = NULL;
     if (name == NULL || !name_ok(name, POLICY_NAME_MAX))
-        return sbx__error(SBX_ENOTFOUND, "no such policy");
+        return sbx_error_set(SBX_ENOTFOUND, "no such policy");
     int err = kms_store_get(st, "policy", name, &val, &len, NULL);
     if (err == SBX_ENOTFOUND)
-        return sbx__error(SBX_ENOTFOUND, "no policy named \"%s\"", name);
+        return sbx_error_set(SBX_ENOTFOUND, "no policy named \"%s\"", name);
     if (err < 0)
         return err;
     *json = (char *)val; // NUL-terminated by kms_store_get
@@ -877,10 +880,10 @@ kms_policy_delete(kms_auth *a, kms_store *st, const char *name)
 {
     uint8_t key[32];
     if (name == NULL || !name_ok(name, POLICY_NAME_MAX))
-        return sbx__error(SBX_ENOTFOUND, "no such policy");
+        return sbx_error_set(SBX_ENOTFOUND, "no such policy");
     int err = kms_store_delete(st, "policy", name, KMS_REV_ANY);
     if (err == SBX_ENOTFOUND)
-        err = sbx__error(SBX_ENOTFOUND, "no policy named \"%s\"", name);
+        err = sbx_error_set(SBX_ENOTFOUND, "no policy named \"%s\"", name);
     name_key(key, "policy", name);
     cache_drop(a, E_POLICY, key);
     return err;
@@ -918,7 +921,7 @@ kms_auth_cert(kms_auth *a, kms_store *st, const char *cn, kms_principal *out)
     size_t len = 0;
     memset(out, 0, sizeof(*out));
     if (cn == NULL || !name_ok(cn, NAME_MAX_BYTES))
-        return sbx__error(SBX_EAUTH, "no mapping for this client certificate's CN");
+        return sbx_error_set(SBX_EAUTH, "no mapping for this client certificate's CN");
     name_key(key, "cert", cn);
     pthread_mutex_lock(&a->lock);
     struct slot *s = cache_find(a, E_CERT, key);
@@ -929,15 +932,15 @@ kms_auth_cert(kms_auth *a, kms_store *st, const char *cn, kms_principal *out)
         return 0;
     int err = kms_store_get(st, "cert", cn, &val, &len, NULL);
     if (err == SBX_ENOTFOUND)
-        return sbx__error(SBX_EAUTH, "no mapping for this client certificate's CN: an admin can "
-                                     "add one with PUT /v1/certs/{cn}");
+        return sbx_error_set(SBX_EAUTH, "no mapping for this client certificate's CN: an admin can "
+                                        "add one with PUT /v1/certs/{cn}");
     if (err < 0)
         return err;
     bool ok = parse_cert(cn, val, len, out);
     free(val);
     if (!ok)
-        return sbx__error(SBX_EIO, "the stored mapping of this certificate CN is malformed: map "
-                                   "it again");
+        return sbx_error_set(SBX_EIO, "the stored mapping of this certificate CN is malformed: map "
+                                      "it again");
     kms_principal *copy = malloc(sizeof(*copy));
     if (copy != NULL) {
         *copy = *out;
@@ -953,8 +956,8 @@ kms_cert_map(kms_auth *a, kms_store *st, const char *cn, const char *const *poli
 {
     uint8_t key[32];
     if (cn == NULL || !name_ok(cn, NAME_MAX_BYTES))
-        return sbx__error(SBX_EINVAL, "certificate CN: want 1 to %d printable bytes",
-                          NAME_MAX_BYTES);
+        return sbx_error_set(SBX_EINVAL, "certificate CN: want 1 to %d printable bytes",
+                             NAME_MAX_BYTES);
     int err = check_policy_names(policies, n);
     if (err < 0)
         return err;
@@ -972,10 +975,10 @@ kms_cert_unmap(kms_auth *a, kms_store *st, const char *cn)
 {
     uint8_t key[32];
     if (cn == NULL || !name_ok(cn, NAME_MAX_BYTES))
-        return sbx__error(SBX_ENOTFOUND, "no such certificate mapping");
+        return sbx_error_set(SBX_ENOTFOUND, "no such certificate mapping");
     int err = kms_store_delete(st, "cert", cn, KMS_REV_ANY);
     if (err == SBX_ENOTFOUND)
-        err = sbx__error(SBX_ENOTFOUND, "no certificate mapping for CN \"%s\"", cn);
+        err = sbx_error_set(SBX_ENOTFOUND, "no certificate mapping for CN \"%s\"", cn);
     name_key(key, "cert", cn);
     cache_drop(a, E_CERT, key);
     return err;
@@ -993,10 +996,10 @@ cert_row(void *arg, const char *key, const uint8_t *val, size_t len, int64_t rev
     kms_principal p;
     (void)rev;
     if (!parse_cert(key, val, len, &p))
-        return sbx__error(SBX_EFORMAT,
-                          "the stored mapping of certificate CN \"%.128s\" is "
-                          "malformed: map it again",
-                          key);
+        return sbx_error_set(SBX_EFORMAT,
+                             "the stored mapping of certificate CN \"%.128s\" is "
+                             "malformed: map it again",
+                             key);
     return cl->cb(cl->ctx, &p);
 }
 

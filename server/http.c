@@ -24,7 +24,7 @@
 #include "tls.h"
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
@@ -564,7 +564,7 @@ worker_setup(worker *w)
             return err;
     }
     if ((w->base = new_base()) == NULL || worker_events(w) < 0)
-        return sbx__error(SBX_EIO, "cannot set up event loop %u (libevent)", w->index);
+        return sbx_error_set(SBX_EIO, "cannot set up event loop %u (libevent)", w->index);
     return 0;
 }
 
@@ -608,7 +608,7 @@ start_threads(server *srv)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         errno = rc;
-        return sbx__error_sys(SBX_EIO, "cannot start the event loop threads");
+        return sbx_error_set_sys(SBX_EIO, "cannot start the event loop threads");
     }
     return 0;
 }
@@ -619,11 +619,11 @@ kms_http_run(const kms_http_options *opt)
 {
     pthread_once(&init_once, global_init);
     if (conn_index < 0)
-        return sbx__error(SBX_ECRYPTO, "cannot register TLS connection data");
+        return sbx_error_set(SBX_ECRYPTO, "cannot register TLS connection data");
     server srv = {.opt = opt, .n = opt->threads ? opt->threads : 1};
     srv.workers = calloc(srv.n, sizeof *srv.workers);
     if (srv.workers == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = 0;
     for (unsigned i = 0; i < srv.n && err == 0; i++) {
         srv.workers[i].srv = &srv;
@@ -683,7 +683,7 @@ bind_one(const struct addrinfo *ai, const char *where)
     int one = 1;
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return sbx__error_sys(SBX_EIO, "cannot listen on %s", where);
+        return sbx_error_set_sys(SBX_EIO, "cannot listen on %s", where);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     // Accepted sockets inherit it: without it, a response written as two TLS records
     // (headers, body) waits for the client's delayed ACK, about 40 ms per request.
@@ -694,8 +694,8 @@ bind_one(const struct addrinfo *ai, const char *where)
         int e = errno;
         close(fd);
         errno = e;
-        return sbx__error_sys(SBX_EIO, "cannot listen on %s (is another server running there?)",
-                              where);
+        return sbx_error_set_sys(SBX_EIO, "cannot listen on %s (is another server running there?)",
+                                 where);
     }
     return fd;
 }
@@ -710,11 +710,11 @@ kms_http_listen(int *fd, int *port, const char *where)
     *fd = -1;
     *port = 0;
     if (split_listen(host, sizeof host, &portstr, where) < 0)
-        return sbx__error(
+        return sbx_error_set(
             SBX_EINVAL, "--listen %s: give ADDRESS:PORT, e.g. 127.0.0.1:8443 or [::1]:8443", where);
     int gai = getaddrinfo(host, portstr, &hints, &ai);
     if (gai != 0)
-        return sbx__error(SBX_EINVAL, "--listen %s: %s", where, gai_strerror(gai));
+        return sbx_error_set(SBX_EINVAL, "--listen %s: %s", where, gai_strerror(gai));
     int s = bind_one(ai, where);
     freeaddrinfo(ai);
     if (s < 0)
@@ -723,7 +723,7 @@ kms_http_listen(int *fd, int *port, const char *where)
     socklen_t len = sizeof ss;
     if (getsockname(s, (struct sockaddr *)&ss, &len) < 0) {
         close(s);
-        return sbx__error_sys(SBX_EIO, "cannot listen on %s", where);
+        return sbx_error_set_sys(SBX_EIO, "cannot listen on %s", where);
     }
     *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                            : ((struct sockaddr_in *)&ss)->sin_port);

@@ -6,54 +6,15 @@
 #include "keystore_internal.h"
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
+#include "strongbox/aead.h"
+#include "strongbox/kms_name.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
-
-static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *aes_gcm;
-
-static void
-fetch_gcm(void)
-{
-    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-}
-
-/* One GCM pass; tag is read (open) or written (seal). */
-static int
-gcm_run(uint8_t *out, const uint8_t key[32], const uint8_t nonce[12], const kms_aad *aad,
-        size_t naad, const uint8_t *in, size_t len, uint8_t tag[16], bool enc)
-{
-    int n = 0, fin = 0;
-    pthread_once(&gcm_once, fetch_gcm);
-    if (aes_gcm == NULL || len > INT32_MAX)
-        return sbx__error_crypto("AES-256-GCM unavailable");
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    bool ok = ctx != NULL && EVP_CipherInit_ex2(ctx, aes_gcm, key, nonce, enc, NULL) == 1;
-    for (size_t i = 0; ok && i < naad; i++)
-        ok = aad[i].n == 0 || (aad[i].n <= INT32_MAX &&
-                               EVP_CipherUpdate(ctx, NULL, &n, aad[i].p, (int)aad[i].n) == 1);
-    if (ok && !enc)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1;
-    ok = ok && (len == 0 || EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1);
-    if (ok)
-        fin = EVP_CipherFinal_ex(ctx, out + (len ? (size_t)n : 0), &n);
-    if (ok && fin == 1 && enc)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    if (!ok || fin != 1)
-        sbx_wipe(out, len);
-    if (!ok)
-        return sbx__error_crypto("AES-256-GCM");
-    if (fin != 1)
-        return sbx__error(SBX_EAUTH, "authentication tag mismatch");
-    return 0;
-}
 
 int
 kms__gcm_seal(uint8_t *out, const uint8_t key[32], const kms_aad *aad, size_t naad,
@@ -62,20 +23,19 @@ kms__gcm_seal(uint8_t *out, const uint8_t key[32], const kms_aad *aad, size_t na
     int err = sbx_random_bytes(out, KMS_GCM_NONCE);
     if (err < 0)
         return err;
-    return gcm_run(out + KMS_GCM_NONCE, key, out, aad, naad, in, len, out + KMS_GCM_NONCE + len,
-                   true);
+    return sbx_aead_gcm_seal(out + KMS_GCM_NONCE, out + KMS_GCM_NONCE + len, key, out, aad, naad,
+                             in, len);
 }
 
 int
 kms__gcm_open(uint8_t *out, const uint8_t key[32], const kms_aad *aad, size_t naad,
               const uint8_t *in, size_t in_len)
 {
-    uint8_t tag[16];
     if (in_len < KMS_GCM_NONCE + KMS_GCM_TAG)
-        return sbx__error(SBX_EAUTH, "sealed value too short");
+        return sbx_error_set(SBX_EAUTH, "sealed value too short");
     size_t len = in_len - KMS_GCM_NONCE - KMS_GCM_TAG;
-    memcpy(tag, in + in_len - KMS_GCM_TAG, 16);
-    return gcm_run(out, key, in, aad, naad, in + KMS_GCM_NONCE, len, tag, false);
+    return sbx_aead_gcm_open(out, key, in, aad, naad, in + KMS_GCM_NONCE, len,
+                             in + in_len - KMS_GCM_TAG);
 }
 
 /* ---- keystore ---- */
@@ -87,14 +47,14 @@ kms_keystore_new(kms_keystore **out, const uint8_t root[32])
     *out = NULL;
     kms_keystore *ks = calloc(1, sizeof(*ks));
     if (ks == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     ks->root = sbx_secret_alloc(32);
     ks->vsecrets = sbx_secret_alloc((size_t)KMS_VCACHE_SLOTS * 32);
     if (ks->root == NULL || ks->vsecrets == NULL || pthread_mutex_init(&ks->lock, NULL) != 0) {
         sbx_secret_free(ks->root, 32);
         sbx_secret_free(ks->vsecrets, (size_t)KMS_VCACHE_SLOTS * 32);
         free(ks);
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     }
     memcpy(ks->root, root, 32);
     ks->meta_ttl = 1000;
@@ -141,11 +101,11 @@ kms_keystore_seal(kms_keystore *ks, const char *purpose, const uint8_t *in, size
     *out = NULL;
     *out_len = 0;
     if (len > KMS_STORE_VALUE_MAX)
-        return sbx__error(SBX_ETOOBIG, "value to seal is over %u bytes", KMS_STORE_VALUE_MAX);
+        return sbx_error_set(SBX_ETOOBIG, "value to seal is over %u bytes", KMS_STORE_VALUE_MAX);
     kms_aad aad[2] = {{seal_label, sizeof(seal_label)}, {purpose, strlen(purpose)}};
     uint8_t *buf = malloc(len + KMS_GCM_NONCE + KMS_GCM_TAG);
     if (buf == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = kms__gcm_seal(buf, ks->root, aad, 2, in, len);
     if (err < 0) {
         free(buf);
@@ -164,7 +124,7 @@ kms_keystore_open(kms_keystore *ks, const char *purpose, const uint8_t *in, size
     *out = NULL;
     *out_len = 0;
     if (len < KMS_GCM_NONCE + KMS_GCM_TAG || len > KMS_STORE_VALUE_MAX)
-        return sbx__error(SBX_EAUTH, "sealed %s value has an impossible length", purpose);
+        return sbx_error_set(SBX_EAUTH, "sealed %s value has an impossible length", purpose);
     size_t n = len - KMS_GCM_NONCE - KMS_GCM_TAG;
     kms_aad aad[2] = {{seal_label, sizeof(seal_label)}, {purpose, strlen(purpose)}};
     uint8_t *buf = sbx_secret_alloc(n);
@@ -173,32 +133,15 @@ kms_keystore_open(kms_keystore *ks, const char *purpose, const uint8_t *in, size
     int err = kms__gcm_open(buf, ks->root, aad, 2, in, len);
     if (err < 0) {
         sbx_secret_free(buf, n);
-        return err == SBX_EAUTH ? sbx__error(SBX_EAUTH,
-                                             "sealed %s value does not authenticate under the "
-                                             "root key (tampered, or another root key)",
-                                             purpose)
+        return err == SBX_EAUTH ? sbx_error_set(SBX_EAUTH,
+                                                "sealed %s value does not authenticate under the "
+                                                "root key (tampered, or another root key)",
+                                                purpose)
                                 : err;
     }
     *out = buf;
     *out_len = n;
     return 0;
-}
-
-/* see keystore.h */
-bool
-kms_key_name_valid(const char *name)
-{
-    size_t n = 0;
-    if (name == NULL || name[0] == '.')
-        return false;
-    for (; name[n] != '\0'; n++) {
-        char c = name[n];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok || n >= KMS_NAME_MAX)
-            return false;
-    }
-    return n > 0;
 }
 
 /* ---- version secrets ---- */
@@ -314,15 +257,15 @@ ver_unseal(kms_keystore *ks, const uint8_t id[16], uint32_t version, const uint8
     uint8_t be[4];
     char idhex[33];
     if (len != KMS_VER_SEALED)
-        return sbx__error(SBX_EIO, "stored secret of a key version has a bad length (%zu)", len);
+        return sbx_error_set(SBX_EIO, "stored secret of a key version has a bad length (%zu)", len);
     ver_aad(aad, be, id, version);
     if (kms__gcm_open(secret, ks->root, aad, 3, val, len) == 0)
         return 0;
     kms_hex(idhex, id, 16);
-    return sbx__error(SBX_EIO,
-                      "stored secret of key id %s version %u does not authenticate under the "
-                      "root key (tampered or moved row, or another root key)",
-                      idhex, version);
+    return sbx_error_set(SBX_EIO,
+                         "stored secret of key id %s version %u does not authenticate under the "
+                         "root key (tampered or moved row, or another root key)",
+                         idhex, version);
 }
 
 int
@@ -458,21 +401,19 @@ kms__meta_load(kms_keystore *ks, kms_store *st, const char *name, bool fresh, km
     size_t len = 0;
     int64_t rev = 0;
     *out = NULL;
-    if (!kms_key_name_valid(name))
-        return sbx__error(SBX_EINVAL,
-                          "bad key name: use 1-%d of A-Z a-z 0-9 . _ -, not "
-                          "starting with '.'",
-                          KMS_NAME_MAX);
+    int err = sbx_kms_key_name_check(name);
+    if (err < 0)
+        return err;
     kms_meta *m = mcache_get(ks, name, &gen);
     if (m != NULL && !fresh) {
         *out = m;
         return 0;
     }
     kms__meta_release(m);
-    int err = kms_store_get(st, "key", name, &val, &len, &rev);
+    err = kms_store_get(st, "key", name, &val, &len, &rev);
     if (err == SBX_ENOTFOUND) {
         kms__meta_forget(ks, name);
-        return sbx__error(SBX_ENOTFOUND, "no key named %s", name);
+        return sbx_error_set(SBX_ENOTFOUND, "no key named %s", name);
     }
     if (err == 0)
         err = kms__meta_parse(name, val, len, rev, &m);

@@ -50,12 +50,14 @@
 
 #include "store.h"
 
+#include "strongbox/kms_name.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define KMS_NAME_MAX             128 /* key names: [A-Za-z0-9._-], 1..128, not starting with '.' */
-#define KMS_ENCRYPT_MAX          (32u << 10) /* largest plaintext of /encrypt */
+#define KMS_NAME_MAX             SBX_KMS_KEY_NAME_MAX /* the rule: strongbox/kms_name.h */
+#define KMS_ENCRYPT_MAX          (32u << 10)          /* largest plaintext of /encrypt */
 #define KMS_CIPHERTEXT_MAX       (64u << 10)
 #define KMS_DEFAULT_DELETE_DELAY (7 * 86400) /* soft delete: purge after 7 days */
 
@@ -96,9 +98,6 @@ int kms_keystore_seal(kms_keystore *ks, const char *purpose, const uint8_t *in, 
                       uint8_t **out, size_t *out_len);
 int kms_keystore_open(kms_keystore *ks, const char *purpose, const uint8_t *in, size_t len,
                       uint8_t **out, size_t *out_len); /* *out from sbx_secret_alloc(*out_len) */
-
-/* True when name is an acceptable key name. */
-bool kms_key_name_valid(const char *name);
 
 enum kms_version_state { KMS_VERSION_ACTIVE = 0, KMS_VERSION_DESTROYED = 1 };
 

@@ -16,7 +16,7 @@
  */
 #include "keystore_internal.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
@@ -62,15 +62,15 @@ sort_pairs(struct pair *pairs, const char *const *keys, const char *const *value
         pairs[i] = (struct pair){keys[i], values[i]};
         size_t kl = strlen(keys[i]), vl = strlen(values[i]);
         if (kl > KMS_STORE_VALUE_MAX || vl > KMS_STORE_VALUE_MAX)
-            return sbx__error(SBX_EINVAL, "encryption context item is over %u bytes",
-                              KMS_STORE_VALUE_MAX);
+            return sbx_error_set(SBX_EINVAL, "encryption context item is over %u bytes",
+                                 KMS_STORE_VALUE_MAX);
         *total += 8 + kl + vl;
     }
     qsort(pairs, n, sizeof(*pairs), pair_cmp);
     for (size_t i = 1; i < n; i++)
         if (strcmp(pairs[i - 1].k, pairs[i].k) == 0)
-            return sbx__error(SBX_EINVAL, "encryption context has the key \"%s\" twice",
-                              pairs[i].k);
+            return sbx_error_set(SBX_EINVAL, "encryption context has the key \"%s\" twice",
+                                 pairs[i].k);
     return 0;
 }
 
@@ -86,11 +86,11 @@ kms_context_canonical(const char *const *keys, const char *const *values, size_t
         return 0;
     struct pair *pairs = calloc(n, sizeof(*pairs));
     if (pairs == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = sort_pairs(pairs, keys, values, n, &total);
     uint8_t *buf = err == 0 ? malloc(total) : NULL;
     if (err == 0 && buf == NULL)
-        err = sbx__error_nomem();
+        err = sbx_error_set_nomem();
     for (size_t i = 0; err == 0 && i < n; i++) {
         const char *s[2] = {pairs[i].k, pairs[i].v};
         for (int j = 0; j < 2; j++) {
@@ -118,7 +118,7 @@ ct_format(char **out, uint32_t version, const uint8_t *bin, size_t n)
     size_t cap = (size_t)hl + SBX_BASE64_PAD_LEN(n) + 1;
     char *s = malloc(cap);
     if (s == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     memcpy(s, head, (size_t)hl);
     if (sbx_base64_encode(s + hl, cap - (size_t)hl, bin, n, true) < 0) {
         free(s);
@@ -155,26 +155,26 @@ ct_parse(const char *text, uint32_t *version, uint8_t **bin, size_t *n)
     *n = 0;
     size_t len = strnlen(text, KMS_CIPHERTEXT_MAX + 1);
     if (len > KMS_CIPHERTEXT_MAX)
-        return sbx__error(SBX_ETOOBIG, "ciphertext is over %u bytes", KMS_CIPHERTEXT_MAX);
+        return sbx_error_set(SBX_ETOOBIG, "ciphertext is over %u bytes", KMS_CIPHERTEXT_MAX);
     size_t pl = sizeof(CT_PREFIX) - 1;
     if (len < pl || memcmp(text, CT_PREFIX, pl) != 0)
-        return sbx__error(SBX_EFORMAT, "ciphertext does not start with \"sbx:v\"");
+        return sbx_error_set(SBX_EFORMAT, "ciphertext does not start with \"sbx:v\"");
     long vl = parse_version(text + pl, len - pl, version);
     if (vl < 0)
-        return sbx__error(SBX_EFORMAT, "ciphertext has a bad version number (want sbx:v<1 to "
-                                       "4294967295, no leading zeros>:...)");
+        return sbx_error_set(SBX_EFORMAT, "ciphertext has a bad version number (want sbx:v<1 to "
+                                          "4294967295, no leading zeros>:...)");
     const char *b64 = text + pl + (size_t)vl;
     size_t blen = len - pl - (size_t)vl, cap = SBX_BASE64_DECODED_MAX(blen);
     uint8_t *buf = malloc(cap ? cap : 1);
     if (buf == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = sbx_base64_decode(buf, cap, n, b64, blen, true);
     if (err == 0 && *n < CT_OVERHEAD)
-        err = sbx__error(SBX_EFORMAT, "ciphertext is too short (%zu bytes, at least %d)", *n,
-                         CT_OVERHEAD);
+        err = sbx_error_set(SBX_EFORMAT, "ciphertext is too short (%zu bytes, at least %d)", *n,
+                            CT_OVERHEAD);
     else if (err < 0)
-        err = sbx__error(SBX_EFORMAT, "ciphertext is not valid base64: %s",
-                         sbx_error_last()->message);
+        err = sbx_error_set(SBX_EFORMAT, "ciphertext is not valid base64: %s",
+                            sbx_error_last()->message);
     if (err < 0) {
         free(buf);
         *n = 0;
@@ -219,18 +219,18 @@ seal_latest(kms_keystore *ks, kms_store *st, const kms_meta *m, const uint8_t *c
     kms_aad aad[4];
     uint32_t v = m->info.latest_version;
     if (pt_len > KMS_ENCRYPT_MAX)
-        return sbx__error(SBX_ETOOBIG, "plaintext is over %u bytes; encrypt a data key instead",
-                          KMS_ENCRYPT_MAX);
+        return sbx_error_set(SBX_ETOOBIG, "plaintext is over %u bytes; encrypt a data key instead",
+                             KMS_ENCRYPT_MAX);
     size_t n = CT_OVERHEAD + pt_len;
     uint8_t *bin = malloc(n);
     if (bin == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = kms__ver_secret(ks, st, m->info.id, v, secret);
     if (err == SBX_ENOTFOUND)
-        err = sbx__error(SBX_EIO,
-                         "the secret of version %u (the latest) of key %s is missing "
-                         "from storage",
-                         v, m->info.name);
+        err = sbx_error_set(SBX_EIO,
+                            "the secret of version %u (the latest) of key %s is missing "
+                            "from storage",
+                            v, m->info.name);
     if (err == 0) {
         memcpy(bin, m->info.id, 16);
         ct_aad(aad, be, m->info.id, v, ctx, ctx_len);
@@ -248,8 +248,8 @@ seal_latest(kms_keystore *ks, kms_store *st, const kms_meta *m, const uint8_t *c
 static int
 not_authentic(const char *name)
 {
-    return sbx__error(SBX_EAUTH, "ciphertext does not authenticate under key %s with this context",
-                      name);
+    return sbx_error_set(SBX_EAUTH,
+                         "ciphertext does not authenticate under key %s with this context", name);
 }
 
 /* May version v decrypt? */
@@ -257,16 +257,16 @@ static int
 check_version(kms_keystore *ks, const kms_key_info *in, uint32_t v)
 {
     if (v < in->min_decryption_version)
-        return sbx__error(SBX_ENOKEY,
-                          "version %u of key %s is retired (minimum decryption version %u); "
-                          "lower min_decryption_version to use it",
-                          v, in->name, in->min_decryption_version);
+        return sbx_error_set(SBX_ENOKEY,
+                             "version %u of key %s is retired (minimum decryption version %u); "
+                             "lower min_decryption_version to use it",
+                             v, in->name, in->min_decryption_version);
     if (in->versions[v - 1].state == KMS_VERSION_DESTROYED) {
         kms__vcache_evict(ks, in->id, v); // destroyed on another node: drop our copy
-        return sbx__error(SBX_ENOKEY,
-                          "version %u of key %s was destroyed; its ciphertexts "
-                          "cannot be decrypted",
-                          v, in->name);
+        return sbx_error_set(SBX_ENOKEY,
+                             "version %u of key %s was destroyed; its ciphertexts "
+                             "cannot be decrypted",
+                             v, in->name);
     }
     return 0;
 }
@@ -281,8 +281,8 @@ open_bin(kms_keystore *ks, kms_store *st, const kms_key_info *in, uint32_t v, co
     size_t len = n - CT_OVERHEAD;
     int err = kms__ver_secret(ks, st, in->id, v, secret);
     if (err == SBX_ENOTFOUND)
-        return sbx__error(SBX_ENOKEY, "the secret of version %u of key %s is gone (destroyed)", v,
-                          in->name);
+        return sbx_error_set(SBX_ENOKEY, "the secret of version %u of key %s is gone (destroyed)",
+                             v, in->name);
     if (err < 0)
         return err;
     uint8_t *buf = sbx_secret_alloc(len + 1);
@@ -345,8 +345,8 @@ kms_encrypt(kms_keystore *ks, kms_store *st, const char *name, const uint8_t *ct
     if (version != NULL)
         *version = 0;
     if (pt_len > KMS_ENCRYPT_MAX)
-        return sbx__error(SBX_ETOOBIG, "plaintext is over %u bytes; encrypt a data key instead",
-                          KMS_ENCRYPT_MAX);
+        return sbx_error_set(SBX_ETOOBIG, "plaintext is over %u bytes; encrypt a data key instead",
+                             KMS_ENCRYPT_MAX);
     int err = load_live(ks, st, name, false, &m);
     if (err == 0)
         err = seal_latest(ks, st, m, ctx, ctx_len, pt, pt_len, ciphertext, version);
@@ -364,7 +364,7 @@ kms_datakey(kms_keystore *ks, kms_store *st, const char *name, const uint8_t *ct
     if (version != NULL)
         *version = 0;
     if (bytes != 16 && bytes != 32 && bytes != 64)
-        return sbx__error(SBX_EINVAL, "data key size must be 128, 256 or 512 bits");
+        return sbx_error_set(SBX_EINVAL, "data key size must be 128, 256 or 512 bits");
     int err = sbx_random_bytes(key, bytes);
     if (err == 0)
         err = kms_encrypt(ks, st, name, ctx, ctx_len, key, bytes, ciphertext, version);

@@ -24,6 +24,8 @@
 
 #include "keystore.h"
 
+#include "strongbox/aead.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -67,11 +69,8 @@ struct kms_keystore {
     struct mslot mslots[KMS_MCACHE_SLOTS];
 };
 
-/* One piece of associated data. */
-typedef struct {
-    const void *p;
-    size_t n;
-} kms_aad;
+/* One piece of associated data (strongbox/aead.h). */
+typedef sbx_aead_part kms_aad;
 
 /* scrypt cost (log2 N) for new unseal records; tests may lower it. */
 extern unsigned kms__unseal_log_n;

@@ -14,7 +14,7 @@
 #include "keystore_internal.h"
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,7 @@ collect_due(void *arg, const char *key, const uint8_t *val, size_t len, int64_t 
             d->names = names;
         bool *p = names != NULL ? realloc(d->purge, cap * sizeof(bool)) : NULL;
         if (p == NULL)
-            return sbx__error_nomem();
+            return sbx_error_set_nomem();
         d->purge = p;
         d->cap = cap;
     }
@@ -75,7 +75,7 @@ collect_row(void *arg, const char *key, const uint8_t *val, size_t len, int64_t 
         size_t cap = r->cap ? 2 * r->cap : 16;
         void *k = realloc(r->keys, cap * sizeof(*r->keys));
         if (k == NULL)
-            return sbx__error_nomem();
+            return sbx_error_set_nomem();
         r->keys = k;
         r->cap = cap;
     }

@@ -18,7 +18,7 @@
 #include "keystore_internal.h"
 #include "util.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
@@ -47,7 +47,7 @@ kms__info_copy(kms_key_info *out, const kms_key_info *in)
     out->versions = malloc((in->nversions ? in->nversions : 1) * sizeof(*in->versions));
     if (out->versions == NULL) {
         memset(out, 0, sizeof(*out));
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     }
     memcpy(out->versions, in->versions, in->nversions * sizeof(*in->versions));
     return 0;
@@ -61,8 +61,8 @@ kms__err_deleted(const kms_key_info *info)
     time_t t = (time_t)info->deletion_time;
     if (gmtime_r(&t, &tm) != NULL)
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return sbx__error(SBX_ECONFLICT, "key %s is scheduled for deletion at %s; restore it first",
-                      info->name, when);
+    return sbx_error_set(SBX_ECONFLICT, "key %s is scheduled for deletion at %s; restore it first",
+                         info->name, when);
 }
 
 /* ---- the JSON document ---- */
@@ -108,7 +108,7 @@ meta_dump(const kms_meta *m)
 static int
 corrupt(const char *name, const char *what)
 {
-    return sbx__error(SBX_EIO, "stored metadata of key %s is corrupt (%s)", name, what);
+    return sbx_error_set(SBX_EIO, "stored metadata of key %s is corrupt (%s)", name, what);
 }
 
 static int
@@ -118,7 +118,7 @@ parse_versions(kms_key_info *info, json_t *arr)
         return corrupt(info->name, "version list does not match latest_version");
     info->versions = calloc(info->latest_version, sizeof(*info->versions));
     if (info->versions == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     info->nversions = info->latest_version;
     for (size_t i = 0; i < info->nversions; i++) {
         json_int_t ver, created, destroyed = 0;
@@ -184,7 +184,7 @@ kms__meta_parse(const char *name, const uint8_t *val, size_t len, int64_t rev, k
     *out = NULL;
     kms_meta *m = meta_alloc(name);
     if (m == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     m->rev = rev;
     json_t *doc = json_loadb((const char *)val, len, JSON_REJECT_DUPLICATES, &jerr);
     int err = doc != NULL ? parse_doc(m, doc) : corrupt(name, "not JSON");
@@ -203,7 +203,7 @@ meta_dup(kms_meta **out, const kms_meta *m)
 {
     *out = meta_alloc(m->info.name);
     if (*out == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = kms__info_copy(&(*out)->info, &m->info);
     if (err < 0) {
         free(*out);
@@ -222,7 +222,7 @@ meta_put(kms_keystore *ks, kms_store *st, kms_meta *m, int64_t expect_rev)
     int64_t rev = 0;
     char *s = meta_dump(m);
     if (s == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = kms_store_put(st, "key", m->info.name, s, strlen(s), expect_rev, &rev);
     free(s);
     if (err < 0)
@@ -263,7 +263,7 @@ append_version(kms_key_info *info, int64_t now)
 {
     kms_version_info *v = realloc(info->versions, (info->nversions + 1) * sizeof(*v));
     if (v == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     info->versions = v;
     v[info->nversions] = (kms_version_info){info->latest_version + 1, now, 0, KMS_VERSION_ACTIVE};
     info->nversions++;
@@ -277,8 +277,8 @@ check_period(int64_t period)
 {
     if (period == 0 || (period >= 3600 && period <= PERIOD_MAX))
         return 0;
-    return sbx__error(SBX_EINVAL, "auto_rotate_period must be 0 (off) or 3600..%lld seconds",
-                      (long long)PERIOD_MAX);
+    return sbx_error_set(SBX_EINVAL, "auto_rotate_period must be 0 (off) or 3600..%lld seconds",
+                         (long long)PERIOD_MAX);
 }
 
 /* ---- create, get, list ---- */
@@ -290,16 +290,14 @@ kms_key_create(kms_keystore *ks, kms_store *st, const char *name, const kms_key_
 {
     if (out != NULL)
         memset(out, 0, sizeof(*out));
-    if (!kms_key_name_valid(name))
-        return sbx__error(SBX_EINVAL,
-                          "bad key name: use 1-%d of A-Z a-z 0-9 . _ -, not "
-                          "starting with '.'",
-                          KMS_NAME_MAX);
+    int err = sbx_kms_key_name_check(name);
+    if (err < 0)
+        return err;
     int64_t period = opt != NULL ? opt->auto_rotate_period : 0, now = kms_now();
-    int err = check_period(period);
+    err = check_period(period);
     kms_meta *m = err == 0 ? meta_alloc(name) : NULL;
     if (err == 0 && m == NULL)
-        err = sbx__error_nomem();
+        err = sbx_error_set_nomem();
     if (err == 0) {
         m->info.created = now;
         m->info.min_decryption_version = 1;
@@ -318,10 +316,10 @@ kms_key_create(kms_keystore *ks, kms_store *st, const char *name, const kms_key_
             (void)kms_store_delete(st, "ver", key, KMS_REV_ANY);
         }
         if (err == SBX_ECONFLICT)
-            err = sbx__error(SBX_EEXISTS,
-                             "a key named %s exists (maybe scheduled for "
-                             "deletion: restore it, or pick another name)",
-                             name);
+            err = sbx_error_set(SBX_EEXISTS,
+                                "a key named %s exists (maybe scheduled for "
+                                "deletion: restore it, or pick another name)",
+                                name);
     }
     if (err == 0)
         err = copy_out(out, m);
@@ -418,7 +416,7 @@ kms__update(kms_keystore *ks, kms_store *st, const char *name, kms_edit_fn edit,
             return err;
         backoff(attempt);
     }
-    return sbx__error(SBX_ECONFLICT, "key %s kept changing while we wrote it; try again", name);
+    return sbx_error_set(SBX_ECONFLICT, "key %s kept changing while we wrote it; try again", name);
 }
 
 /* see keystore_internal.h */
@@ -433,7 +431,7 @@ kms__edit_rotate(kms_keystore *ks, kms_store *st, kms_meta *m, void *arg)
         (info->auto_rotate_period == 0 || info->rotated + info->auto_rotate_period > ra->now))
         return KMS_NOCHANGE;
     if (info->latest_version == UINT32_MAX)
-        return sbx__error(SBX_ECONFLICT, "key %s has the largest possible version", info->name);
+        return sbx_error_set(SBX_ECONFLICT, "key %s has the largest possible version", info->name);
     int err = ver_create(ks, st, info->id, info->latest_version + 1);
     return err < 0 ? err : append_version(info, ra->now);
 }
@@ -457,10 +455,10 @@ edit_config(kms_keystore *ks, kms_store *st, kms_meta *m, void *arg)
         return kms__err_deleted(info);
     if (cfg->set_min_decryption_version &&
         (cfg->min_decryption_version < 1 || cfg->min_decryption_version > info->latest_version))
-        return sbx__error(SBX_EINVAL,
-                          "min_decryption_version %u is out of range for key %s (1..%u, the "
-                          "latest version)",
-                          cfg->min_decryption_version, info->name, info->latest_version);
+        return sbx_error_set(SBX_EINVAL,
+                             "min_decryption_version %u is out of range for key %s (1..%u, the "
+                             "latest version)",
+                             cfg->min_decryption_version, info->name, info->latest_version);
     if (cfg->set_auto_rotate_period && check_period(cfg->auto_rotate_period) < 0)
         return SBX_EINVAL;
     if (cfg->set_min_decryption_version)
@@ -484,7 +482,7 @@ edit_delete(kms_keystore *ks, kms_store *st, kms_meta *m, void *arg)
     (void)ks;
     (void)st;
     if (m->purging)
-        return sbx__error(SBX_ECONFLICT, "key %s is being purged", m->info.name);
+        return sbx_error_set(SBX_ECONFLICT, "key %s is being purged", m->info.name);
     m->info.deletion_time = kms_now() + *(int64_t *)arg;
     return 0;
 }
@@ -497,8 +495,8 @@ kms_key_schedule_delete(kms_keystore *ks, kms_store *st, const char *name, int64
     if (out != NULL)
         memset(out, 0, sizeof(*out));
     if (delay < 0 || delay > PERIOD_MAX)
-        return sbx__error(SBX_EINVAL, "deletion delay must be 0..%lld seconds",
-                          (long long)PERIOD_MAX);
+        return sbx_error_set(SBX_EINVAL, "deletion delay must be 0..%lld seconds",
+                             (long long)PERIOD_MAX);
     return kms__update(ks, st, name, edit_delete, &delay, out);
 }
 
@@ -509,10 +507,10 @@ edit_restore(kms_keystore *ks, kms_store *st, kms_meta *m, void *arg)
     (void)st;
     (void)arg;
     if (m->purging)
-        return sbx__error(SBX_ECONFLICT, "key %s is being purged; it cannot be restored",
-                          m->info.name);
+        return sbx_error_set(SBX_ECONFLICT, "key %s is being purged; it cannot be restored",
+                             m->info.name);
     if (m->info.deletion_time == 0)
-        return sbx__error(SBX_ECONFLICT, "key %s is not scheduled for deletion", m->info.name);
+        return sbx_error_set(SBX_ECONFLICT, "key %s is not scheduled for deletion", m->info.name);
     m->info.deletion_time = 0;
     return 0;
 }
@@ -531,11 +529,11 @@ edit_destroy(kms_keystore *ks, kms_store *st, kms_meta *m, void *arg)
     kms_key_info *info = &m->info;
     char key[44];
     if (v < 1 || v > info->latest_version)
-        return sbx__error(SBX_ENOTFOUND, "key %s has no version %u", info->name, v);
+        return sbx_error_set(SBX_ENOTFOUND, "key %s has no version %u", info->name, v);
     if (v == info->latest_version)
-        return sbx__error(SBX_ECONFLICT,
-                          "version %u is the latest version of key %s; rotate the key first", v,
-                          info->name);
+        return sbx_error_set(SBX_ECONFLICT,
+                             "version %u is the latest version of key %s; rotate the key first", v,
+                             info->name);
     // The secret goes first: a crash after this leaves a version marked active whose
     // secret is gone (decrypt says so; destroying again finishes), never the reverse.
     kms__ver_key(key, info->id, v);

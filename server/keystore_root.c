@@ -16,8 +16,8 @@
 #include "keystore_internal.h"
 #include "util.h"
 
-#include "core/crypto.h"
-#include "core/error.h"
+#include "strongbox/kdf.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
@@ -49,7 +49,7 @@ read_small(int fd, char *buf, size_t cap, size_t *n)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return sbx__error_sys(SBX_EIO, "cannot read the root key file");
+            return sbx_error_set_sys(SBX_EIO, "cannot read the root key file");
         if (r == 0)
             break;
         *n += (size_t)r;
@@ -66,27 +66,27 @@ kms_root_key_read(uint8_t root[32], const char *path)
     struct stat sb;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return sbx__error_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO,
-                              "cannot open root key file %s", path);
-    int err = fstat(fd, &sb) != 0 ? sbx__error_sys(SBX_EIO, "cannot stat %s", path) : 0;
+        return sbx_error_set_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO,
+                                 "cannot open root key file %s", path);
+    int err = fstat(fd, &sb) != 0 ? sbx_error_set_sys(SBX_EIO, "cannot stat %s", path) : 0;
     if (err == 0 && !S_ISREG(sb.st_mode))
-        err = sbx__error(SBX_EINVAL, "root key file %s is not a regular file", path);
+        err = sbx_error_set(SBX_EINVAL, "root key file %s is not a regular file", path);
     if (err == 0 && (sb.st_mode & 077) != 0)
-        err = sbx__error(SBX_EINVAL,
-                         "root key file %s is accessible by group or others (mode %03o); "
-                         "run chmod 600 on it",
-                         path, (unsigned)(sb.st_mode & 0777));
+        err = sbx_error_set(SBX_EINVAL,
+                            "root key file %s is accessible by group or others (mode %03o); "
+                            "run chmod 600 on it",
+                            path, (unsigned)(sb.st_mode & 0777));
     if (err == 0)
         err = read_small(fd, buf, sizeof(buf), &n);
     close(fd);
     if (err == 0 && n == 65 && buf[64] == '\n')
         n = 64;
     if (err == 0 && n != 64)
-        err = sbx__error(SBX_EFORMAT, "root key file %s must hold 64 hex digits", path);
+        err = sbx_error_set(SBX_EFORMAT, "root key file %s must hold 64 hex digits", path);
     if (err == 0) {
         buf[64] = '\0';
         if (kms_unhex(root, 32, buf) < 0)
-            err = sbx__error(SBX_EFORMAT, "root key file %s must hold 64 hex digits", path);
+            err = sbx_error_set(SBX_EFORMAT, "root key file %s must hold 64 hex digits", path);
     }
     SBX_WIPE_BUF(buf);
     if (err < 0)
@@ -102,7 +102,7 @@ write_all(int fd, const char *p, size_t n)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return sbx__error_sys(SBX_EIO, "cannot write the root key file");
+            return sbx_error_set_sys(SBX_EIO, "cannot write the root key file");
         p += w;
         n -= (size_t)w;
     }
@@ -117,9 +117,9 @@ sync_dir(const char *path)
     snprintf(tmp, sizeof(tmp), "%s", path);
     int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return sbx__error_sys(SBX_EIO, "cannot open the directory of %s", path);
+        return sbx_error_set_sys(SBX_EIO, "cannot open the directory of %s", path);
     int err =
-        fsync(fd) != 0 ? sbx__error_sys(SBX_EIO, "cannot fsync the directory of %s", path) : 0;
+        fsync(fd) != 0 ? sbx_error_set_sys(SBX_EIO, "cannot fsync the directory of %s", path) : 0;
     close(fd);
     return err;
 }
@@ -131,8 +131,8 @@ kms_root_key_create(uint8_t root[32], const char *path)
     char hex[66];
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return sbx__error_sys(errno == EEXIST ? SBX_EEXISTS : SBX_EIO,
-                              "cannot create root key file %s", path);
+        return sbx_error_set_sys(errno == EEXIST ? SBX_EEXISTS : SBX_EIO,
+                                 "cannot create root key file %s", path);
     int err = sbx_random_bytes(root, 32);
     if (err == 0) {
         kms_hex(hex, root, 32);
@@ -140,9 +140,9 @@ kms_root_key_create(uint8_t root[32], const char *path)
         err = write_all(fd, hex, 65);
     }
     if (err == 0 && fsync(fd) != 0)
-        err = sbx__error_sys(SBX_EIO, "cannot fsync root key file %s", path);
+        err = sbx_error_set_sys(SBX_EIO, "cannot fsync root key file %s", path);
     if (close(fd) != 0 && err == 0)
-        err = sbx__error_sys(SBX_EIO, "cannot close root key file %s", path);
+        err = sbx_error_set_sys(SBX_EIO, "cannot close root key file %s", path);
     if (err == 0)
         err = sync_dir(path);
     SBX_WIPE_BUF(hex);
@@ -161,13 +161,13 @@ parse_unseal(const uint8_t *val, size_t len, unsigned *log_n, uint8_t salt[32])
     char text[80];
     size_t pl = sizeof(UNSEAL_PREFIX) - 1;
     if (len >= sizeof(text) || len < pl || memcmp(val, UNSEAL_PREFIX, pl) != 0)
-        return sbx__error(SBX_EIO, "stored unseal parameters are corrupt");
+        return sbx_error_set(SBX_EIO, "stored unseal parameters are corrupt");
     memcpy(text, val, len);
     text[len] = '\0';
     char *end = NULL;
     unsigned long n = strtoul(text + pl, &end, 10);
     if (end == text + pl || *end != ':' || n < 10 || n > 22 || kms_unhex(salt, 32, end + 1) < 0)
-        return sbx__error(SBX_EIO, "stored unseal parameters are corrupt");
+        return sbx_error_set(SBX_EIO, "stored unseal parameters are corrupt");
     *log_n = (unsigned)n;
     return 0;
 }
@@ -199,7 +199,7 @@ unseal_params(kms_store *st, unsigned *log_n, uint8_t salt[32])
         if (err != SBX_ECONFLICT)
             return err;
     }
-    return sbx__error(SBX_EIO, "cannot read or create the unseal parameters");
+    return sbx_error_set(SBX_EIO, "cannot read or create the unseal parameters");
 }
 
 /* see keystore.h */
@@ -209,10 +209,10 @@ kms_root_key_from_passphrase(uint8_t root[32], kms_store *st, const char *pass, 
     uint8_t salt[32];
     unsigned log_n = 0;
     if (len == 0 || len > PASS_MAX)
-        return sbx__error(SBX_EINVAL, "unseal passphrase must be 1..%d bytes", PASS_MAX);
+        return sbx_error_set(SBX_EINVAL, "unseal passphrase must be 1..%d bytes", PASS_MAX);
     int err = unseal_params(st, &log_n, salt);
     if (err == 0)
-        err = sbx__scrypt(root, (const uint8_t *)pass, len, salt, 32, log_n);
+        err = sbx_scrypt(root, (const uint8_t *)pass, len, salt, 32, log_n);
     if (err < 0)
         sbx_wipe(root, 32);
     return err;
@@ -225,9 +225,9 @@ check_value(char out[sizeof(CHECK_PREFIX) + 64], const uint8_t root[32])
 {
     static const char label[] = "sbx-kms-root-check-v1";
     uint8_t k[32], mac[32];
-    int err = sbx__hkdf_sha256(k, root, 32, NULL, 0, label);
+    int err = sbx_hkdf_sha256(k, root, 32, NULL, 0, label);
     if (err == 0)
-        err = sbx__hmac_sha256(mac, k, (const uint8_t *)label, sizeof(label) - 1);
+        err = sbx_hmac_sha256(mac, k, (const uint8_t *)label, sizeof(label) - 1);
     if (err == 0) {
         memcpy(out, CHECK_PREFIX, sizeof(CHECK_PREFIX) - 1);
         kms_hex(out + sizeof(CHECK_PREFIX) - 1, mac, 32);
@@ -252,8 +252,8 @@ kms_root_key_check(kms_store *st, const uint8_t root[32])
             bool same = len == wl && CRYPTO_memcmp(val, want, wl) == 0;
             free(val);
             return same ? 0
-                        : sbx__error(SBX_EAUTH,
-                                     "wrong root key or unseal passphrase for this database");
+                        : sbx_error_set(SBX_EAUTH,
+                                        "wrong root key or unseal passphrase for this database");
         }
         if (err != SBX_ENOTFOUND)
             return err;
@@ -263,5 +263,5 @@ kms_root_key_check(kms_store *st, const uint8_t root[32])
         if (err == SBX_ECONFLICT) // another node wrote it first: compare with theirs
             err = 0;
     }
-    return err < 0 ? err : sbx__error(SBX_EIO, "cannot read or create the root key check value");
+    return err < 0 ? err : sbx_error_set(SBX_EIO, "cannot read or create the root key check value");
 }

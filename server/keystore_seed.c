@@ -18,8 +18,8 @@
 #include "keystore_internal.h"
 #include "util.h"
 
-#include "core/crypto.h"
-#include "core/error.h"
+#include "strongbox/kdf.h"
+#include "strongbox/error.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
@@ -39,7 +39,7 @@ static const char outer_label[] = "sbx-kms-seed-root-v1";
 static int
 not_found(void)
 {
-    return sbx__error(SBX_ENOTFOUND, "Key not found");
+    return sbx_error_set(SBX_ENOTFOUND, "Key not found");
 }
 
 /* The two seals of a seed row: 0 = under the KEK, 1 = under the root key. */
@@ -57,7 +57,7 @@ seed_seal(kms_keystore *ks, uint8_t out[SEED_OUTER], const uint8_t id[16], const
 {
     uint8_t kek[32], inner[SEED_INNER];
     kms_aad aad[2];
-    int err = sbx__hkdf_sha256(kek, secret, 32, id, 16, "sbx-kms-seed-kek-v1");
+    int err = sbx_hkdf_sha256(kek, secret, 32, id, 16, "sbx-kms-seed-kek-v1");
     seed_aad(aad, 0, id);
     if (err == 0)
         err = kms__gcm_seal(inner, kek, aad, 2, dek, 32);
@@ -77,14 +77,14 @@ seed_open(kms_keystore *ks, const uint8_t *row, size_t len, const uint8_t id[16]
     char idhex[33];
     kms_hex(idhex, id, 16);
     if (len != SEED_OUTER)
-        return sbx__error(SBX_EIO, "stored seed key %s has a bad length", idhex);
+        return sbx_error_set(SBX_EIO, "stored seed key %s has a bad length", idhex);
     seed_aad(aad, 1, id);
     if (kms__gcm_open(inner, ks->root, aad, 2, row, len) < 0)
-        return sbx__error(SBX_EIO,
-                          "stored seed key %s does not authenticate under the root key "
-                          "(tampered row, or another root key)",
-                          idhex);
-    int err = sbx__hkdf_sha256(kek, secret, 32, id, 16, "sbx-kms-seed-kek-v1");
+        return sbx_error_set(SBX_EIO,
+                             "stored seed key %s does not authenticate under the root key "
+                             "(tampered row, or another root key)",
+                             idhex);
+    int err = sbx_hkdf_sha256(kek, secret, 32, id, 16, "sbx-kms-seed-kek-v1");
     seed_aad(aad, 0, id);
     if (err == 0 && kms__gcm_open(dek, kek, aad, 2, inner, sizeof(inner)) < 0)
         err = not_found(); // wrong secret: same answer as an unknown id
@@ -99,7 +99,7 @@ kek_format(char **out, const uint8_t id[16], const uint8_t secret[32])
     char *s = malloc(KEK_TEXT_LEN + 1);
     char b64[SBX_BASE64_PAD_LEN(32) + 1];
     if (s == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     memcpy(s, KEK_PREFIX, KEK_PREFIX_LEN);
     kms_hex(s + KEK_PREFIX_LEN, id, 16);
     s[KEK_PREFIX_LEN + 32] = ':';
@@ -130,7 +130,7 @@ kms_seed_new(kms_keystore *ks, kms_store *st, char **kek_text)
     if (err == 0)
         err = kms_store_put(st, "seed", idhex, row, sizeof(row), KMS_REV_ABSENT, NULL);
     if (err == SBX_ECONFLICT)
-        err = sbx__error(SBX_EIO, "random seed key id collided; the random generator is broken");
+        err = sbx_error_set(SBX_EIO, "random seed key id collided; the random generator is broken");
     if (err == 0)
         err = kek_format(kek_text, id, secret);
     SBX_WIPE_BUF(secret);
@@ -156,7 +156,8 @@ kek_parse(const char *text, size_t len, uint8_t id[16], uint8_t secret[32])
         len--;
     if (len != KEK_TEXT_LEN || memcmp(text, KEK_PREFIX, KEK_PREFIX_LEN) != 0 ||
         text[KEK_PREFIX_LEN + 32] != ':')
-        return sbx__error(SBX_EFORMAT, "not a key encrypting key (want sbx-kek-1:<id>:<secret>)");
+        return sbx_error_set(SBX_EFORMAT,
+                             "not a key encrypting key (want sbx-kek-1:<id>:<secret>)");
     memcpy(idhex, text + KEK_PREFIX_LEN, 32);
     idhex[32] = '\0';
     int err = strspn(idhex, "0123456789abcdef") == 32 ? kms_unhex(id, 16, idhex) : SBX_EFORMAT;
@@ -171,7 +172,7 @@ kek_parse(const char *text, size_t len, uint8_t id[16], uint8_t secret[32])
     SBX_WIPE_BUF(b64);
     if (err < 0) {
         sbx_wipe(secret, 32);
-        return sbx__error(SBX_EFORMAT, "key encrypting key has a bad id or secret encoding");
+        return sbx_error_set(SBX_EFORMAT, "key encrypting key has a bad id or secret encoding");
     }
     return 0;
 }

@@ -24,8 +24,8 @@
 #include "tls.h"
 #include "util.h"
 
-#include "core/crypto.h"
-#include "core/error.h"
+#include "strongbox/kdf.h"
+#include "strongbox/error.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
@@ -73,7 +73,7 @@ static int
 path_join(char *out, size_t cap, const char *dir, const char *name)
 {
     if (snprintf(out, cap, "%s/%s", dir, name) >= (int)cap)
-        return sbx__error(SBX_EINVAL, "path too long: %s/%s", dir, name);
+        return sbx_error_set(SBX_EINVAL, "path too long: %s/%s", dir, name);
     return 0;
 }
 
@@ -83,7 +83,7 @@ error_context(int err, const char *what)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", sbx_error_last()->message);
-    return sbx__error(err, "%s: %s", what, msg);
+    return sbx_error_set(err, "%s: %s", what, msg);
 }
 
 /* ---- data directory ---- */
@@ -93,20 +93,20 @@ mkdir_p(const char *path)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return sbx__error(SBX_EINVAL, "path too long: %s", path);
+        return sbx_error_set(SBX_EINVAL, "path too long: %s", path);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-            return sbx__error_sys(SBX_EIO, "cannot create directory %s", tmp);
+            return sbx_error_set_sys(SBX_EIO, "cannot create directory %s", tmp);
         *p = '/';
     }
     if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-        return sbx__error_sys(SBX_EIO, "cannot create directory %s", tmp);
+        return sbx_error_set_sys(SBX_EIO, "cannot create directory %s", tmp);
     struct stat sb;
     if (stat(tmp, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return sbx__error(SBX_EIO, "%s is not a directory", tmp);
+        return sbx_error_set(SBX_EIO, "%s is not a directory", tmp);
     if (sb.st_mode & 077)
         fprintf(stderr, "sbx: warning: %s is accessible by other users (chmod 700 it)\n", tmp);
     return 0;
@@ -122,8 +122,9 @@ default_dir(char *out, size_t cap)
     else if (home != NULL && home[0] != '\0')
         n = snprintf(out, cap, "%s/.local/share/strongbox/kms", home);
     else
-        return sbx__error(SBX_EINVAL, "no HOME to put the data directory in: use --data-dir DIR");
-    return n >= (int)cap ? sbx__error(SBX_EINVAL, "data directory path too long") : 0;
+        return sbx_error_set(SBX_EINVAL,
+                             "no HOME to put the data directory in: use --data-dir DIR");
+    return n >= (int)cap ? sbx_error_set(SBX_EINVAL, "data directory path too long") : 0;
 }
 
 static int
@@ -133,12 +134,12 @@ setup_dir(serve_ctx *s)
     int err;
     if (o->data_dir != NULL) {
         if (snprintf(s->dir, sizeof s->dir, "%s", o->data_dir) >= (int)sizeof s->dir)
-            return sbx__error(SBX_EINVAL, "--data-dir path too long");
+            return sbx_error_set(SBX_EINVAL, "--data-dir path too long");
     } else if (o->dev) {
         const char *tmp = getenv("TMPDIR");
         snprintf(s->dir, sizeof s->dir, "%s/sbx-kms-dev.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
         if (mkdtemp(s->dir) == NULL)
-            return sbx__error_sys(SBX_EIO, "cannot create a temporary directory for --dev");
+            return sbx_error_set_sys(SBX_EIO, "cannot create a temporary directory for --dev");
         s->dir_is_temp = true;
     } else if ((err = default_dir(s->dir, sizeof s->dir)) < 0) {
         return err;
@@ -147,7 +148,7 @@ setup_dir(serve_ctx *s)
     if ((err = mkdir_p(s->dir)) < 0 || (err = path_join(tls, sizeof tls, s->dir, "tls")) < 0)
         return err;
     if (mkdir(tls, 0700) != 0 && errno != EEXIST)
-        return sbx__error_sys(SBX_EIO, "cannot create directory %s", tls);
+        return sbx_error_set_sys(SBX_EIO, "cannot create directory %s", tls);
     return 0;
 }
 
@@ -175,7 +176,7 @@ read_passphrase(char *pass, size_t cap, size_t *len, const char *path)
     bool is_stdin = strcmp(path, "-") == 0;
     int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return sbx__error_sys(SBX_EIO, "cannot open passphrase file %s", path);
+        return sbx_error_set_sys(SBX_EIO, "cannot open passphrase file %s", path);
     ssize_t n = 0;
     for (;;) { // byte by byte: nothing after the first line is consumed
         char c;
@@ -197,14 +198,15 @@ read_passphrase(char *pass, size_t cap, size_t *len, const char *path)
     if (!is_stdin)
         close(fd);
     if (n == -1)
-        return sbx__error_sys(SBX_EIO, "cannot read passphrase file %s", path);
+        return sbx_error_set_sys(SBX_EIO, "cannot read passphrase file %s", path);
     if (n == -2)
-        return sbx__error(SBX_ETOOBIG, "the passphrase in %s is longer than %zu bytes", path, cap);
+        return sbx_error_set(SBX_ETOOBIG, "the passphrase in %s is longer than %zu bytes", path,
+                             cap);
     if (n > 0 && pass[n - 1] == '\r')
         n--;
     if (n == 0)
-        return sbx__error(SBX_ECANCELED, "passphrase file %s: an empty passphrase is refused",
-                          path);
+        return sbx_error_set(SBX_ECANCELED, "passphrase file %s: an empty passphrase is refused",
+                             path);
     *len = (size_t)n;
     return 0;
 }
@@ -215,7 +217,7 @@ root_from_passphrase(serve_ctx *s, uint8_t root[32])
     char *pass = sbx_secret_alloc(PASSPHRASE_MAX);
     size_t len = 0;
     if (pass == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int err = read_passphrase(pass, PASSPHRASE_MAX, &len, s->opt->unseal_passphrase_file);
     if (err == 0)
         err = kms_root_key_from_passphrase(root, s->st, pass, len);
@@ -239,11 +241,11 @@ root_from_file(serve_ctx *s, uint8_t root[32])
     err = kms_store_get(s->st, "meta", "root-check", &check, &len, NULL);
     free(check);
     if (err == 0)
-        return sbx__error(SBX_ENOKEY,
-                          "%s is missing but the storage already holds keys sealed under a "
-                          "root key: restore root.key from your backup (or use "
-                          "--unseal-passphrase-file if this database was set up with one)",
-                          path);
+        return sbx_error_set(SBX_ENOKEY,
+                             "%s is missing but the storage already holds keys sealed under a "
+                             "root key: restore root.key from your backup (or use "
+                             "--unseal-passphrase-file if this database was set up with one)",
+                             path);
     if (err != SBX_ENOTFOUND)
         return err;
     if ((err = kms_root_key_create(root, path)) == 0)
@@ -256,7 +258,7 @@ static int
 storage_integrity(kms_store *st, const uint8_t root[32])
 {
     uint8_t key[32];
-    int err = sbx__hkdf_sha256(key, root, 32, NULL, 0, "sbx-kms-storage-integrity-v1");
+    int err = sbx_hkdf_sha256(key, root, 32, NULL, 0, "sbx-kms-storage-integrity-v1");
     if (err == 0)
         err = kms_store_set_integrity_key(st, key);
     SBX_WIPE_BUF(key);
@@ -302,7 +304,7 @@ new_token(char out[5 + 44])
     SBX_WIPE_BUF(raw);
     if (n != 43) {
         SBX_WIPE_BUF(b64);
-        return sbx__error(SBX_ECRYPTO, "cannot make the admin token");
+        return sbx_error_set(SBX_ECRYPTO, "cannot make the admin token");
     }
     for (char *p = b64; *p; p++)
         *p = *p == '+' ? '-' : *p == '/' ? '_' : *p; // base64url
@@ -318,12 +320,12 @@ write_secret_file(const char *path, const char *text)
     (void)unlink(path); // a leftover of an interrupted start
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return sbx__error_sys(SBX_EIO, "cannot create %s", path);
+        return sbx_error_set_sys(SBX_EIO, "cannot create %s", path);
     size_t len = strlen(text);
     bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
     if (close(fd) != 0 || !ok) {
         unlink(path);
-        return sbx__error_sys(SBX_EIO, "cannot write %s", path);
+        return sbx_error_set_sys(SBX_EIO, "cannot write %s", path);
     }
     return 0;
 }
@@ -352,7 +354,7 @@ first_admin_token(serve_ctx *s)
     if (err == 0 && (err = kms_token_install(s->st, "admin", token, true, 0, id)) < 0)
         unlink(tmp);
     if (err == 0 && rename(tmp, path) != 0)
-        err = sbx__error_sys(SBX_EIO, "cannot rename %s to %s", tmp, path);
+        err = sbx_error_set_sys(SBX_EIO, "cannot rename %s to %s", tmp, path);
     SBX_WIPE_BUF(token);
     if (err == 0)
         printf(PREFIX "first start: admin token (id %s) written to %s (mode 0600); "
@@ -382,7 +384,7 @@ setup_tls(serve_ctx *s)
     char fpr[KMS_TLS_FINGERPRINT_LEN];
     int err;
     if ((o->tls_cert == NULL) != (o->tls_key == NULL))
-        return sbx__error(SBX_EINVAL, "give both --tls-cert and --tls-key, or neither");
+        return sbx_error_set(SBX_EINVAL, "give both --tls-cert and --tls-key, or neither");
     if (o->tls_cert != NULL) {
         snprintf(s->cert, sizeof s->cert, "%s", o->tls_cert);
         snprintf(s->key, sizeof s->key, "%s", o->tls_key);
@@ -493,12 +495,12 @@ static int
 check_options(const kms_serve_options *o)
 {
     if (o->dev && o->unseal_passphrase_file != NULL)
-        return sbx__error(SBX_EINVAL, "--dev uses a fixed root key: it cannot be combined with "
-                                      "--unseal-passphrase-file");
+        return sbx_error_set(SBX_EINVAL, "--dev uses a fixed root key: it cannot be combined with "
+                                         "--unseal-passphrase-file");
     if (o->dev && o->storage != NULL)
-        return sbx__error(SBX_EINVAL, "--dev keeps everything in memory: drop --storage");
+        return sbx_error_set(SBX_EINVAL, "--dev keeps everything in memory: drop --storage");
     if (o->listen == NULL)
-        return sbx__error(SBX_EINVAL, "no --listen address");
+        return sbx_error_set(SBX_EINVAL, "no --listen address");
     return 0;
 }
 

@@ -4,8 +4,8 @@
  */
 #include "store_impl.h"
 
-#include "core/crypto.h"
-#include "core/error.h"
+#include "strongbox/kdf.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 
 #include <stdio.h>
@@ -23,13 +23,13 @@ static int
 check_ns(const char *ns)
 {
     if (ns == NULL)
-        return sbx__error(SBX_EINVAL, "storage: namespace is NULL");
+        return sbx_error_set(SBX_EINVAL, "storage: namespace is NULL");
     size_t n = strlen(ns);
     if (n == 0 || n > KMS_STORE_NS_MAX)
-        return sbx__error(SBX_EINVAL, "storage: namespace must be 1 to %d bytes, not %zu",
-                          KMS_STORE_NS_MAX, n);
+        return sbx_error_set(SBX_EINVAL, "storage: namespace must be 1 to %d bytes, not %zu",
+                             KMS_STORE_NS_MAX, n);
     if (strspn(ns, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
-        return sbx__error(
+        return sbx_error_set(
             SBX_EINVAL, "storage: namespace '%s' may only hold letters, digits, '_', '.', '-'", ns);
     return 0;
 }
@@ -39,12 +39,12 @@ static int
 check_key(const char *key)
 {
     if (key == NULL)
-        return sbx__error(SBX_EINVAL, "storage: key is NULL");
+        return sbx_error_set(SBX_EINVAL, "storage: key is NULL");
     size_t n = strnlen(key, KMS_STORE_KEY_MAX + 1);
     if (n == 0)
-        return sbx__error(SBX_EINVAL, "storage: key is empty");
+        return sbx_error_set(SBX_EINVAL, "storage: key is empty");
     if (n > KMS_STORE_KEY_MAX)
-        return sbx__error(SBX_EINVAL, "storage: key is longer than %d bytes", KMS_STORE_KEY_MAX);
+        return sbx_error_set(SBX_EINVAL, "storage: key is longer than %d bytes", KMS_STORE_KEY_MAX);
     return 0;
 }
 
@@ -75,10 +75,11 @@ open_memory(kms_store **out, const char *name)
     size_t n = strlen(name);
     if (n == 0 || n > 64 ||
         strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
-        return sbx__error(SBX_EINVAL,
-                          "storage URL 'memory:%.64s': the name must be 1 to 64 letters, digits, "
-                          "'_', '.' or '-' (e.g. memory:dev)",
-                          name);
+        return sbx_error_set(
+            SBX_EINVAL,
+            "storage URL 'memory:%.64s': the name must be 1 to 64 letters, digits, "
+            "'_', '.' or '-' (e.g. memory:dev)",
+            name);
     return kms__store_sqlite_open(out, name, true);
 }
 
@@ -87,11 +88,11 @@ int
 kms_store_open(kms_store **out, const char *url)
 {
     if (out == NULL)
-        return sbx__error(SBX_EINVAL, "kms_store_open: out is NULL");
+        return sbx_error_set(SBX_EINVAL, "kms_store_open: out is NULL");
     *out = NULL;
     if (url == NULL || *url == '\0')
-        return sbx__error(SBX_EINVAL, "storage URL is empty: use sqlite:PATH, memory:NAME or "
-                                      "postgres://user@host/db");
+        return sbx_error_set(SBX_EINVAL, "storage URL is empty: use sqlite:PATH, memory:NAME or "
+                                         "postgres://user@host/db");
     if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://"))
         return kms__store_pg_open(out, url);
     if (has_prefix(url, "memory:"))
@@ -102,12 +103,13 @@ kms_store_open(kms_store **out, const char *url)
         if (has_prefix(path, "///"))
             path += 2; // sqlite:///abs/path
         if (*path == '\0')
-            return sbx__error(SBX_EINVAL, "storage URL 'sqlite:' names no file: use sqlite:PATH");
+            return sbx_error_set(SBX_EINVAL,
+                                 "storage URL 'sqlite:' names no file: use sqlite:PATH");
     } else if (unknown_scheme(url)) {
-        return sbx__error(SBX_EINVAL,
-                          "storage URL scheme '%.*s' is not supported: use sqlite:PATH, "
-                          "memory:NAME or postgres://user@host/db",
-                          (int)strcspn(url, ":"), url);
+        return sbx_error_set(SBX_EINVAL,
+                             "storage URL scheme '%.*s' is not supported: use sqlite:PATH, "
+                             "memory:NAME or postgres://user@host/db",
+                             (int)strcspn(url, ":"), url);
     }
     return kms__store_sqlite_open(out, path, false);
 }
@@ -128,13 +130,13 @@ int
 kms_store_set_integrity_key(kms_store *s, const uint8_t key[32])
 {
     if (s == NULL)
-        return sbx__error(SBX_EINVAL, "kms_store_set_integrity_key: store is NULL");
+        return sbx_error_set(SBX_EINVAL, "kms_store_set_integrity_key: store is NULL");
     sbx_secret_free(s->mac_key, ROW_MAC_LEN);
     s->mac_key = NULL;
     if (key == NULL)
         return 0;
     if ((s->mac_key = sbx_secret_alloc(ROW_MAC_LEN)) == NULL)
-        return sbx__error(SBX_ENOMEM, "out of memory for the storage integrity key");
+        return sbx_error_set(SBX_ENOMEM, "out of memory for the storage integrity key");
     memcpy(s->mac_key, key, ROW_MAC_LEN);
     return 0;
 }
@@ -160,12 +162,12 @@ row_mac(uint8_t out[ROW_MAC_LEN], const kms_store *s, const char *ns, const char
     size_t nl = strlen(ns) + 1, kl = strlen(key) + 1;
     uint8_t *msg = malloc(nl + kl + len + 1);
     if (msg == NULL)
-        return sbx__error(SBX_ENOMEM, "out of memory for a storage row tag");
+        return sbx_error_set(SBX_ENOMEM, "out of memory for a storage row tag");
     memcpy(msg, ns, nl);
     memcpy(msg + nl, key, kl);
     if (len > 0)
         memcpy(msg + nl + kl, val, len);
-    int err = sbx__hmac_sha256(out, s->mac_key, msg, nl + kl + len);
+    int err = sbx_hmac_sha256(out, s->mac_key, msg, nl + kl + len);
     sbx_wipe(msg, nl + kl + len);
     free(msg);
     return err;
@@ -177,16 +179,16 @@ row_verify(const kms_store *s, const char *ns, const char *key, const uint8_t *v
 {
     uint8_t want[ROW_MAC_LEN];
     if (*len < ROW_MAC_LEN)
-        return sbx__error(SBX_EIO,
-                          "storage row %s/%s has no integrity tag: it was not written by this "
-                          "server under this root key (edited in the database?)",
-                          ns, key);
+        return sbx_error_set(SBX_EIO,
+                             "storage row %s/%s has no integrity tag: it was not written by this "
+                             "server under this root key (edited in the database?)",
+                             ns, key);
     int err = row_mac(want, s, ns, key, val, *len - ROW_MAC_LEN);
     if (err == 0 && CRYPTO_memcmp(want, val + *len - ROW_MAC_LEN, ROW_MAC_LEN) != 0)
-        err = sbx__error(SBX_EIO,
-                         "storage row %s/%s does not authenticate under the root key: it was "
-                         "edited, planted or moved in the database; restore it from a backup",
-                         ns, key);
+        err = sbx_error_set(SBX_EIO,
+                            "storage row %s/%s does not authenticate under the root key: it was "
+                            "edited, planted or moved in the database; restore it from a backup",
+                            ns, key);
     if (err == 0)
         *len -= ROW_MAC_LEN;
     return err;
@@ -211,7 +213,7 @@ kms_store_get(kms_store *s, const char *ns, const char *key, uint8_t **val, size
     if (rev != NULL)
         *rev = 0;
     if (s == NULL || val == NULL || len == NULL)
-        return sbx__error(SBX_EINVAL, "kms_store_get: store, val and len must not be NULL");
+        return sbx_error_set(SBX_EINVAL, "kms_store_get: store, val and len must not be NULL");
     int err = check_ns_key(ns, key);
     if (err == 0)
         err = s->ops->get(s, ns, key, val, len, rev);
@@ -238,20 +240,21 @@ kms_store_put(kms_store *s, const char *ns, const char *key, const void *val, si
     if (new_rev != NULL)
         *new_rev = 0;
     if (s == NULL || (val == NULL && len > 0))
-        return sbx__error(SBX_EINVAL, "kms_store_put: store and value must not be NULL");
+        return sbx_error_set(SBX_EINVAL, "kms_store_put: store and value must not be NULL");
     int err = check_ns_key(ns, key);
     if (err < 0)
         return err;
     if (len > KMS_STORE_VALUE_MAX)
-        return sbx__error(SBX_ETOOBIG, "storage: value of %zu bytes is over the %u byte limit", len,
-                          KMS_STORE_VALUE_MAX);
+        return sbx_error_set(SBX_ETOOBIG, "storage: value of %zu bytes is over the %u byte limit",
+                             len, KMS_STORE_VALUE_MAX);
     if (expect_rev < KMS_REV_ANY)
-        return sbx__error(SBX_EINVAL, "storage: bad expected revision %lld", (long long)expect_rev);
+        return sbx_error_set(SBX_EINVAL, "storage: bad expected revision %lld",
+                             (long long)expect_rev);
     if (!protected_ns(s, ns))
         return s->ops->put(s, ns, key, len > 0 ? val : kms__store_empty, len, expect_rev, new_rev);
     uint8_t *tagged = malloc(len + ROW_MAC_LEN);
     if (tagged == NULL)
-        return sbx__error(SBX_ENOMEM, "out of memory for a storage row");
+        return sbx_error_set(SBX_ENOMEM, "out of memory for a storage row");
     if (len > 0)
         memcpy(tagged, val, len);
     if ((err = row_mac(tagged + len, s, ns, key, tagged, len)) == 0)
@@ -266,13 +269,14 @@ int
 kms_store_delete(kms_store *s, const char *ns, const char *key, int64_t expect_rev)
 {
     if (s == NULL)
-        return sbx__error(SBX_EINVAL, "kms_store_delete: store is NULL");
+        return sbx_error_set(SBX_EINVAL, "kms_store_delete: store is NULL");
     int err = check_ns_key(ns, key);
     if (err < 0)
         return err;
     if (expect_rev == KMS_REV_ABSENT || expect_rev < KMS_REV_ANY)
-        return sbx__error(SBX_EINVAL, "storage: delete needs KMS_REV_ANY or a revision, not %lld",
-                          (long long)expect_rev);
+        return sbx_error_set(SBX_EINVAL,
+                             "storage: delete needs KMS_REV_ANY or a revision, not %lld",
+                             (long long)expect_rev);
     return s->ops->del(s, ns, key, expect_rev);
 }
 
@@ -322,14 +326,15 @@ kms_store_list(kms_store *s, const char *ns, const char *prefix, kms_store_list_
 {
     char hi[KMS_STORE_KEY_MAX + 1];
     if (s == NULL || cb == NULL)
-        return sbx__error(SBX_EINVAL, "kms_store_list: store and callback must not be NULL");
+        return sbx_error_set(SBX_EINVAL, "kms_store_list: store and callback must not be NULL");
     int err = check_ns(ns);
     if (err < 0)
         return err;
     if (prefix == NULL)
         prefix = "";
     if (strnlen(prefix, KMS_STORE_KEY_MAX + 1) > KMS_STORE_KEY_MAX)
-        return sbx__error(SBX_EINVAL, "storage: prefix is longer than %d bytes", KMS_STORE_KEY_MAX);
+        return sbx_error_set(SBX_EINVAL, "storage: prefix is longer than %d bytes",
+                             KMS_STORE_KEY_MAX);
     size_t hi_len = kms__prefix_end(hi, prefix);
     if (!protected_ns(s, ns))
         return s->ops->list(s, ns, prefix, hi_len > 0 ? hi : NULL, hi_len, cb, ctx);
@@ -344,7 +349,7 @@ kms_store_count(kms_store *s, const char *ns, int64_t *n)
     if (n != NULL)
         *n = 0;
     if (s == NULL || n == NULL)
-        return sbx__error(SBX_EINVAL, "kms_store_count: store and n must not be NULL");
+        return sbx_error_set(SBX_EINVAL, "kms_store_count: store and n must not be NULL");
     int err = check_ns(ns);
     return err < 0 ? err : s->ops->count(s, ns, n);
 }

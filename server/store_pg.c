@@ -31,7 +31,7 @@
  */
 #include "store_impl.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 
 #include <stdio.h>
@@ -189,7 +189,7 @@ pg_error(pg_store *p, const char *what, const char *msg)
 {
     char m[512];
     pg_message(p, msg, m, sizeof(m));
-    return sbx__error(SBX_EIO, "%s: %s: %s", p->label, what, m);
+    return sbx_error_set(SBX_EIO, "%s: %s: %s", p->label, what, m);
 }
 
 static int
@@ -293,7 +293,7 @@ static int
 get_int8(pg_store *p, const PGresult *res, int row, int col, int64_t *v)
 {
     if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8 || PQfformat(res, col) != 1)
-        return sbx__error(SBX_EIO, "%s: unexpected result column type", p->label);
+        return sbx_error_set(SBX_EIO, "%s: unexpected result column type", p->label);
     const uint8_t *b = (const uint8_t *)PQgetvalue(res, row, col);
     uint64_t u = 0;
     for (int i = 0; i < 8; i++)
@@ -316,14 +316,14 @@ pg_get(kms_store *s, const char *ns, const char *key, uint8_t **val, size_t *len
         return err;
     int64_t r = 0;
     if (PQntuples(res) == 0)
-        err = sbx__error(SBX_ENOTFOUND, "storage: no row '%s' in namespace '%s'", key, ns);
+        err = sbx_error_set(SBX_ENOTFOUND, "storage: no row '%s' in namespace '%s'", key, ns);
     else
         err = get_int8(p, res, 0, 1, &r);
     if (err == 0) {
         size_t n = (size_t)PQgetlength(res, 0, 0);
         uint8_t *v = malloc(n + 1);
         if (v == NULL) {
-            err = sbx__error_nomem();
+            err = sbx_error_set_nomem();
         } else {
             memcpy(v, PQgetvalue(res, 0, 0), n);
             v[n] = 0;
@@ -360,10 +360,11 @@ pg_put(kms_store *s, const char *ns, const char *key, const void *val, size_t le
     int64_t r = 0;
     if (PQntuples(res) == 0)
         err = expect_rev == KMS_REV_ABSENT
-                  ? sbx__error(SBX_ECONFLICT, "storage: row '%s' in namespace '%s' exists", key, ns)
-                  : sbx__error(SBX_ECONFLICT,
-                               "storage: row '%s' in namespace '%s' is not at revision %lld", key,
-                               ns, (long long)expect_rev);
+                  ? sbx_error_set(SBX_ECONFLICT, "storage: row '%s' in namespace '%s' exists", key,
+                                  ns)
+                  : sbx_error_set(SBX_ECONFLICT,
+                                  "storage: row '%s' in namespace '%s' is not at revision %lld",
+                                  key, ns, (long long)expect_rev);
     else
         err = get_int8(p, res, 0, 0, &r);
     PQclear(res);
@@ -387,16 +388,16 @@ pg_del(kms_store *s, const char *ns, const char *key, int64_t expect_rev)
         return err;
     int64_t existed = 0, deleted = 0;
     err = PQntuples(res) == 1 ? get_int8(p, res, 0, 0, &existed)
-                              : sbx__error(SBX_EIO, "%s: bad delete result", p->label);
+                              : sbx_error_set(SBX_EIO, "%s: bad delete result", p->label);
     if (err == 0)
         err = get_int8(p, res, 0, 1, &deleted);
     PQclear(res);
     if (err == 0 && existed == 0 && deleted == 0)
-        err = sbx__error(SBX_ENOTFOUND, "storage: no row '%s' in namespace '%s'", key, ns);
+        err = sbx_error_set(SBX_ENOTFOUND, "storage: no row '%s' in namespace '%s'", key, ns);
     else if (err == 0 && deleted == 0)
-        err =
-            sbx__error(SBX_ECONFLICT, "storage: row '%s' in namespace '%s' is not at revision %lld",
-                       key, ns, (long long)expect_rev);
+        err = sbx_error_set(SBX_ECONFLICT,
+                            "storage: row '%s' in namespace '%s' is not at revision %lld", key, ns,
+                            (long long)expect_rev);
     return err;
 }
 
@@ -410,8 +411,8 @@ list_page(pg_store *p, const PGresult *res, char last[KMS_STORE_KEY_MAX + 1], km
         size_t klen = (size_t)PQgetlength(res, i, 0);
         const char *k = PQgetvalue(res, i, 0);
         if (klen == 0 || klen > KMS_STORE_KEY_MAX || memchr(k, 0, klen) != NULL)
-            return sbx__error(SBX_EIO, "%s: table sbx_kv holds a key that is not a valid key",
-                              p->label);
+            return sbx_error_set(SBX_EIO, "%s: table sbx_kv holds a key that is not a valid key",
+                                 p->label);
         int err = get_int8(p, res, i, 2, &rev);
         if (err < 0)
             return err;
@@ -461,7 +462,7 @@ pg_count(kms_store *s, const char *ns, int64_t *n)
     if (err < 0)
         return err;
     err = PQntuples(res) == 1 ? get_int8(p, res, 0, 0, n)
-                              : sbx__error(SBX_EIO, "%s: bad count result", p->label);
+                              : sbx_error_set(SBX_EIO, "%s: bad count result", p->label);
     PQclear(res);
     return err;
 }
@@ -497,10 +498,10 @@ make_label(pg_store *p, const char *url)
         char m[256];
         pg_message(p, perr != NULL ? perr : "out of memory", m, sizeof(m));
         PQfreemem(perr);
-        return sbx__error(SBX_EINVAL,
-                          "storage URL is not a valid PostgreSQL URL (%s): use "
-                          "postgres://user[:password]@host[:port]/database",
-                          m);
+        return sbx_error_set(SBX_EINVAL,
+                             "storage URL is not a valid PostgreSQL URL (%s): use "
+                             "postgres://user[:password]@host[:port]/database",
+                             m);
     }
     const char *db = NULL, *host = NULL, *port = NULL, *user = NULL;
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
@@ -530,7 +531,7 @@ connect_db(pg_store *p, const char *url)
     const char *const vals[] = {CONNECT_TIMEOUT, "strongbox-kms", url, NULL};
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (p->conn == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     PQsetNoticeProcessor(p->conn, quiet_notices, NULL);
     if (PQstatus(p->conn) != CONNECTION_OK)
         return pg_error(p, "cannot connect (is the server running and the URL right?)",
@@ -554,7 +555,7 @@ kms__store_pg_open(kms_store **out, const char *url)
 {
     pg_store *p = calloc(1, sizeof(*p));
     if (p == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     p->base.ops = &pg_ops;
     find_password(p, url);
     int err = make_label(p, url);

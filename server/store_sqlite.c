@@ -24,7 +24,7 @@
  */
 #include "store_impl.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 
 #include <fcntl.h>
@@ -95,9 +95,9 @@ db_error(sqlite_store *q, const char *what)
 {
     int code = sqlite3_extended_errcode(q->db);
     if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
-        return sbx__error(SBX_EIO, "%s: %s: database is locked for more than %d s (%s)", q->label,
-                          what, BUSY_TIMEOUT_MS / 1000, sqlite3_errmsg(q->db));
-    return sbx__error(SBX_EIO, "%s: %s: %s", q->label, what, sqlite3_errmsg(q->db));
+        return sbx_error_set(SBX_EIO, "%s: %s: database is locked for more than %d s (%s)",
+                             q->label, what, BUSY_TIMEOUT_MS / 1000, sqlite3_errmsg(q->db));
+    return sbx_error_set(SBX_EIO, "%s: %s: %s", q->label, what, sqlite3_errmsg(q->db));
 }
 
 static void
@@ -139,7 +139,7 @@ finish(sqlite_store *q, int err)
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", sbx_error_last()->message);
         (void)exec_simple(q, ST_ROLLBACK, "rollback");
-        sbx__error(err, "%s", msg); // keep the first failure's message
+        sbx_error_set(err, "%s", msg); // keep the first failure's message
     }
     return err;
 }
@@ -151,7 +151,7 @@ copy_value(sqlite3_stmt *st, int col, uint8_t **val, size_t *len)
     size_t n = (size_t)sqlite3_column_bytes(st, col);
     uint8_t *v = malloc(n + 1);
     if (v == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     if (n > 0)
         memcpy(v, p, n);
     v[n] = 0;
@@ -173,7 +173,7 @@ sq_get(kms_store *s, const char *ns, const char *key, uint8_t **val, size_t *len
         if (err == 0 && rev != NULL)
             *rev = sqlite3_column_int64(st, 1);
     } else if (rc == SQLITE_DONE) {
-        err = sbx__error(SBX_ENOTFOUND, "storage: no row '%s' in namespace '%s'", key, ns);
+        err = sbx_error_set(SBX_ENOTFOUND, "storage: no row '%s' in namespace '%s'", key, ns);
     } else {
         err = db_error(q, "read");
     }
@@ -217,10 +217,11 @@ sq_put(kms_store *s, const char *ns, const char *key, const void *val, size_t le
     err = step_returning(q, st, &hit, &rev);
     if (err == 0 && !hit)
         err = expect_rev == KMS_REV_ABSENT
-                  ? sbx__error(SBX_ECONFLICT, "storage: row '%s' in namespace '%s' exists", key, ns)
-                  : sbx__error(SBX_ECONFLICT,
-                               "storage: row '%s' in namespace '%s' is not at revision %lld", key,
-                               ns, (long long)expect_rev);
+                  ? sbx_error_set(SBX_ECONFLICT, "storage: row '%s' in namespace '%s' exists", key,
+                                  ns)
+                  : sbx_error_set(SBX_ECONFLICT,
+                                  "storage: row '%s' in namespace '%s' is not at revision %lld",
+                                  key, ns, (long long)expect_rev);
     err = finish(q, err);
     if (err == 0 && new_rev != NULL)
         *new_rev = rev;
@@ -249,11 +250,11 @@ sq_del(kms_store *s, const char *ns, const char *key, int64_t expect_rev)
     if (err == 0)
         err = current_rev(q, ns, key, &rev);
     if (err == 0 && rev == 0)
-        err = sbx__error(SBX_ENOTFOUND, "storage: no row '%s' in namespace '%s'", key, ns);
+        err = sbx_error_set(SBX_ENOTFOUND, "storage: no row '%s' in namespace '%s'", key, ns);
     else if (err == 0 && expect_rev != KMS_REV_ANY && rev != expect_rev)
-        err = sbx__error(SBX_ECONFLICT,
-                         "storage: row '%s' in namespace '%s' is at revision %lld, not %lld", key,
-                         ns, (long long)rev, (long long)expect_rev);
+        err = sbx_error_set(SBX_ECONFLICT,
+                            "storage: row '%s' in namespace '%s' is at revision %lld, not %lld",
+                            key, ns, (long long)rev, (long long)expect_rev);
     if (err == 0) {
         bind_ns_key(q->st[ST_DEL], ns, key);
         err = sqlite3_step(q->st[ST_DEL]) == SQLITE_DONE ? 0 : db_error(q, "delete");
@@ -327,7 +328,8 @@ create_file(const char *path)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
-        return sbx__error_sys(SBX_EIO, "SQLite database '%.200s': cannot open or create it", path);
+        return sbx_error_set_sys(SBX_EIO, "SQLite database '%.200s': cannot open or create it",
+                                 path);
     close(fd);
     return 0;
 }
@@ -346,10 +348,10 @@ pragma(sqlite_store *q, const char *stmt, const char *want)
              sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), want) == 0;
     sqlite3_finalize(st);
     if (!ok && (rc == SQLITE_DONE || rc == SQLITE_ROW))
-        return sbx__error(SBX_EIO,
-                          "%s: %s did not take effect (is the file on a filesystem "
-                          "without shared memory support?)",
-                          q->label, stmt);
+        return sbx_error_set(SBX_EIO,
+                             "%s: %s did not take effect (is the file on a filesystem "
+                             "without shared memory support?)",
+                             q->label, stmt);
     return ok ? 0 : db_error(q, stmt);
 }
 
@@ -388,7 +390,7 @@ kms__store_sqlite_open(kms_store **out, const char *path, bool memory)
     }
     sqlite_store *q = calloc(1, sizeof(*q));
     if (q == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     q->base.ops = &sqlite_ops;
     if (memory)
         snprintf(q->label, sizeof(q->label), "SQLite database 'memory:%s'", path);
@@ -397,7 +399,7 @@ kms__store_sqlite_open(kms_store **out, const char *path, bool memory)
     int err = 0;
     if (sqlite3_open_v2(memory ? uri : path, &q->db, flags, NULL) != SQLITE_OK)
         err = q->db != NULL ? db_error(q, "open")
-                            : sbx__error(SBX_ENOMEM, "%s: out of memory", q->label);
+                            : sbx_error_set(SBX_ENOMEM, "%s: out of memory", q->label);
     if (err == 0)
         err = setup(q, memory);
     if (err < 0) {

@@ -12,7 +12,7 @@
  */
 #include "tls.h"
 
-#include "core/error.h"
+#include "strongbox/error.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
@@ -119,7 +119,7 @@ fsync_dir_of(const char *path)
 {
     char *copy = strdup(path);
     if (copy == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     free(copy);
     if (fd >= 0) {
@@ -135,16 +135,16 @@ write_pem(const char *path, mode_t mode, int (*write_fn)(FILE *f, void *obj), vo
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return sbx__error(SBX_EINVAL, "path too long: %s", path);
+        return sbx_error_set(SBX_EINVAL, "path too long: %s", path);
     (void)unlink(tmp); // a leftover of an interrupted start
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
-        return sbx__error_sys(SBX_EIO, "cannot create %s", tmp);
+        return sbx_error_set_sys(SBX_EIO, "cannot create %s", tmp);
     FILE *f = fdopen(fd, "w");
     if (f == NULL) {
         close(fd);
         unlink(tmp);
-        return sbx__error_sys(SBX_EIO, "cannot write %s", tmp);
+        return sbx_error_set_sys(SBX_EIO, "cannot write %s", tmp);
     }
     int ok = write_fn(f, obj) && fflush(f) == 0 && fsync(fd) == 0;
     if (fclose(f) != 0)
@@ -152,7 +152,7 @@ write_pem(const char *path, mode_t mode, int (*write_fn)(FILE *f, void *obj), vo
     if (!ok || rename(tmp, path) != 0) {
         unlink(tmp);
         ERR_clear_error();
-        return sbx__error_sys(SBX_EIO, "cannot write %s", path);
+        return sbx_error_set_sys(SBX_EIO, "cannot write %s", path);
     }
     return fsync_dir_of(path);
 }
@@ -177,7 +177,7 @@ kms_tls_generate_cert(const char *cert_path, const char *key_path)
     X509 *x = NULL;
     EVP_PKEY *pk = EVP_EC_gen("P-256");
     if (pk == NULL || (x = make_cert(pk)) == NULL) {
-        err = sbx__error_crypto("generating the TLS certificate");
+        err = sbx_error_set_crypto("generating the TLS certificate");
         goto out;
     }
     if ((err = write_pem(key_path, 0600, write_key, pk)) < 0)
@@ -199,13 +199,13 @@ kms_tls_fingerprint(char out[KMS_TLS_FINGERPRINT_LEN], const char *cert_path)
     out[0] = '\0';
     FILE *f = fopen(cert_path, "re");
     if (f == NULL)
-        return sbx__error_sys(SBX_EIO, "cannot open TLS certificate %s", cert_path);
+        return sbx_error_set_sys(SBX_EIO, "cannot open TLS certificate %s", cert_path);
     X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
     fclose(f);
     if (x == NULL || !X509_digest(x, EVP_sha256(), md, &n) || n != 32) {
         X509_free(x);
         ERR_clear_error();
-        return sbx__error(SBX_EFORMAT, "%s is not a PEM certificate", cert_path);
+        return sbx_error_set(SBX_EFORMAT, "%s is not a PEM certificate", cert_path);
     }
     X509_free(x);
     for (unsigned i = 0; i < n; i++) {
@@ -289,7 +289,7 @@ tickets_parse(ticket_key *keys, size_t *n, const uint8_t *in, size_t len)
 {
     *n = 0;
     if (len % TICKET_REC != 0 || len / TICKET_REC > TICKET_KEYS_MAX)
-        return sbx__error(SBX_EFORMAT, "stored TLS ticket keys are malformed");
+        return sbx_error_set(SBX_EFORMAT, "stored TLS ticket keys are malformed");
     for (size_t i = 0; i < len / TICKET_REC; i++) {
         const uint8_t *p = in + i * TICKET_REC;
         keys[i].created = (int64_t)get_be64(p);
@@ -396,19 +396,19 @@ kms_tls_tickets_refresh(kms_tls *t, kms_keystore *ks, kms_store *st, int64_t now
 {
     size_t size = TICKET_KEYS_MAX * sizeof(ticket_key), n = 0;
     ticket_key *keys = sbx_secret_alloc(size);
-    int err = keys == NULL ? sbx__error_nomem() : SBX_ECONFLICT;
+    int err = keys == NULL ? sbx_error_set_nomem() : SBX_ECONFLICT;
     for (int attempt = 0; attempt < 5 && err == SBX_ECONFLICT; attempt++) {
         int64_t rev = 0;
         int rerr = 0;
         if ((err = tickets_load(ks, st, keys, &n, &rev)) < 0)
             break;
         if (tickets_rotate(keys, &n, now, &rerr)) {
-            err = rerr < 0 ? sbx__error(rerr, "cannot make a TLS ticket key")
+            err = rerr < 0 ? sbx_error_set(rerr, "cannot make a TLS ticket key")
                            : tickets_store(ks, st, keys, n, rev);
         }
     }
     if (err == SBX_ECONFLICT)
-        sbx__error(err, "TLS ticket keys keep changing in storage; retrying later");
+        sbx_error_set(err, "TLS ticket keys keep changing in storage; retrying later");
     if (err == 0)
         tickets_install(t, keys, n);
     sbx_secret_free(keys, size);
@@ -425,7 +425,7 @@ ctx_error(const char *what, const char *path)
     if (e != 0)
         ERR_error_string_n(e, buf, sizeof buf);
     ERR_clear_error();
-    return sbx__error(SBX_EFORMAT, "%s %s: %s", what, path ? path : "", buf[0] ? buf : "failed");
+    return sbx_error_set(SBX_EFORMAT, "%s %s: %s", what, path ? path : "", buf[0] ? buf : "failed");
 }
 
 static int
@@ -483,13 +483,14 @@ kms_tls_new(kms_tls **out, const kms_tls_options *opt)
     pthread_once(&tls_ex_once, make_ex_index);
     kms_tls *t = calloc(1, sizeof *t);
     if (t == NULL)
-        return sbx__error_nomem();
+        return sbx_error_set_nomem();
     pthread_rwlock_init(&t->lock, NULL);
     t->keys = sbx_secret_alloc(TICKET_KEYS_MAX * sizeof(ticket_key));
     t->ctx = SSL_CTX_new(TLS_server_method());
     if (t->keys == NULL || t->ctx == NULL || tls_ex_index < 0 ||
         !SSL_CTX_set_ex_data(t->ctx, tls_ex_index, t)) {
-        err = t->keys == NULL ? sbx__error_nomem() : ctx_error("cannot create a TLS context", "");
+        err =
+            t->keys == NULL ? sbx_error_set_nomem() : ctx_error("cannot create a TLS context", "");
         goto fail;
     }
     if ((err = ctx_configure(t->ctx)) < 0 || (err = ctx_load(t->ctx, opt)) < 0)

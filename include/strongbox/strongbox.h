@@ -5,6 +5,8 @@
  *   error.h     error codes and per-thread detail messages
  *   memory.h    locked, wiped memory for secrets
  *   random.h    the CSPRNG
+ *   aead.h      AES-256-GCM / ChaCha20-Poly1305 over buffers
+ *   kdf.h       HKDF-SHA-256, HMAC-SHA-256, scrypt
  *   encoding.h  strict base64 and Bech32
  *   stream.h    sources, sinks, filters; atomic file replacement
  *   age.h       age v1 file encryption (X25519, passphrase, armor)
@@ -18,6 +20,8 @@
 #include "strongbox/error.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
+#include "strongbox/aead.h"
+#include "strongbox/kdf.h"
 #include "strongbox/encoding.h"
 #include "strongbox/stream.h"
 #include "strongbox/age.h"
@@ -28,6 +32,7 @@
 #include "strongbox/rotate.h"
 #include "strongbox/inspect.h"
 #include "strongbox/sign.h"
+#include "strongbox/kms_name.h"
 #include "strongbox/kms.h"
 #include "strongbox/records.h"
 

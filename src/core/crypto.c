@@ -50,9 +50,10 @@ kdf_derive(EVP_KDF *kdf, uint8_t *out, size_t out_len, const OSSL_PARAM *params,
     return err;
 }
 
+/* see strongbox/kdf.h */
 int
-sbx__hkdf_sha256(uint8_t out[32], const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
-                 size_t salt_len, const char *info)
+sbx_hkdf_sha256(uint8_t out[32], const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+                size_t salt_len, const char *info)
 {
     OSSL_PARAM params[5], *p = params;
     static const uint8_t empty[1] = {0};
@@ -67,8 +68,9 @@ sbx__hkdf_sha256(uint8_t out[32], const uint8_t *ikm, size_t ikm_len, const uint
     return kdf_derive(hkdf, out, 32, params, "HKDF-SHA-256");
 }
 
+/* see strongbox/kdf.h */
 int
-sbx__hmac_sha256(uint8_t out[32], const uint8_t key[32], const uint8_t *data, size_t len)
+sbx_hmac_sha256(uint8_t out[32], const uint8_t key[32], const uint8_t *data, size_t len)
 {
     OSSL_PARAM params[2];
     size_t out_len = 0;
@@ -169,9 +171,10 @@ sbx__x25519(uint8_t out[32], const uint8_t scalar[32], const uint8_t point[32])
     return 0;
 }
 
+/* see strongbox/kdf.h */
 int
-sbx__scrypt(uint8_t out[32], const uint8_t *pass, size_t pass_len, const uint8_t *salt,
-            size_t salt_len, unsigned log_n)
+sbx_scrypt(uint8_t out[32], const uint8_t *pass, size_t pass_len, const uint8_t *salt,
+           size_t salt_len, unsigned log_n)
 {
     OSSL_PARAM params[7], *p = params;
     uint64_t n = (uint64_t)1 << log_n;

@@ -7,18 +7,17 @@
 #define SBX_CORE_CRYPTO_H
 
 #include "strongbox/common.h"
+#include "strongbox/kdf.h"
 
 #include <openssl/evp.h>
 
 /* The fetched ChaCha20-Poly1305 implementation (fetched once, never freed). */
 EVP_CIPHER *sbx__chacha20_poly1305(void);
 
-/* HKDF-SHA-256 (RFC 5869): extract with salt (may be empty), expand info to 32 bytes. */
-int sbx__hkdf_sha256(uint8_t out[32], const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
-                     size_t salt_len, const char *info);
-
-/* HMAC-SHA-256. */
-int sbx__hmac_sha256(uint8_t out[32], const uint8_t key[32], const uint8_t *data, size_t len);
+/* HKDF-SHA-256, HMAC-SHA-256 and scrypt are public (strongbox/kdf.h); internal names: */
+#define sbx__hkdf_sha256 sbx_hkdf_sha256
+#define sbx__hmac_sha256 sbx_hmac_sha256
+#define sbx__scrypt      sbx_scrypt
 
 /*
  * ChaCha20-Poly1305 with an all-zero nonce and no AAD (age stanza bodies).
@@ -36,9 +35,5 @@ int sbx__x25519_base(uint8_t out[32], const uint8_t scalar[32]);
  * (the point has low order), so a malicious share cannot force a known key.
  */
 int sbx__x25519(uint8_t out[32], const uint8_t scalar[32], const uint8_t point[32]);
-
-/* scrypt with r = 8, p = 1, N = 2^log_n, 32 bytes out. */
-int sbx__scrypt(uint8_t out[32], const uint8_t *pass, size_t pass_len, const uint8_t *salt,
-                size_t salt_len, unsigned log_n);
 
 #endif

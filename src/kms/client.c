@@ -132,48 +132,6 @@ ascii_lower(int c)
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
-/* see kms/client.h */
-bool
-sbx_kms__name_ok(const char *name)
-{
-    if (name == NULL || name[0] == '\0' || name[0] == '.')
-        return false;
-    size_t n = strlen(name);
-    if (n > SBX_KMS__NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if (!ascii_alnum(ch) && ch != '.' && ch != '_' && ch != '-')
-            return false;
-    }
-    return true;
-}
-
-static int
-name_check(const char *name)
-{
-    if (name == NULL)
-        return sbx__error(SBX_EINVAL, "no key name given");
-    if (!sbx_kms__name_ok(name))
-        return sbx__error(SBX_EINVAL,
-                          "bad key name: use 1-%d of A-Z a-z 0-9 . _ - not starting with '.'",
-                          SBX_KMS__NAME_MAX);
-    return 0;
-}
-
-/* A key-name prefix for listing: name characters, may be empty. */
-static bool
-prefix_ok(const char *p)
-{
-    size_t n = strlen(p);
-    if (n > SBX_KMS__NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!ascii_alnum((unsigned char)p[i]) && p[i] != '.' && p[i] != '_' && p[i] != '-')
-            return false;
-    return true;
-}
-
 /*
  * Checks "https://AUTHORITY" at the start of url; *end receives the index
  * just past the authority. what names the URL's role in messages.
@@ -296,7 +254,7 @@ sbx_kms_parse_key_url(const char *url, char **base, char **name)
     if (strpbrk(n, "/?#") != NULL)
         return sbx__error(SBX_EINVAL, "a key URL is https://host:port/NAME, without further path, "
                                       "query or fragment");
-    if ((err = name_check(n)) < 0)
+    if ((err = sbx_kms_key_name_check(n)) < 0)
         return err;
     char *b = strndup(url, end), *k = strdup(n);
     if (b == NULL || k == NULL) {
@@ -1189,7 +1147,7 @@ sbx_kms_health(sbx_kms_client *c, sbx_buf *json)
 static int
 key_path(char *buf, size_t size, const char *name, const char *suffix)
 {
-    int err = name_check(name);
+    int err = sbx_kms_key_name_check(name);
     if (err < 0)
         return err;
     snprintf(buf, size, "/v1/keys/%s%s", name, suffix);
@@ -1242,7 +1200,7 @@ sbx_kms_key_list(sbx_kms_client *c, const char *prefix, sbx_buf *json)
 {
     if (!arg_ok(c))
         return sbx__error(SBX_EINVAL, "key server client is NULL");
-    if (prefix != NULL && !prefix_ok(prefix))
+    if (prefix != NULL && !sbx_kms_key_prefix_valid(prefix))
         return sbx__error(SBX_EINVAL, "a key name prefix is at most %d of A-Z a-z 0-9 . _ -",
                           SBX_KMS__NAME_MAX);
     char path[PATH_MAX_LEN];

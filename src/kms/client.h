@@ -9,17 +9,15 @@
 #include <jansson.h>
 
 #include "strongbox/kms.h"
+#include "strongbox/kms_name.h"
 
 /* Limits of docs/kms.md, checked before anything is sent. */
-#define SBX_KMS__NAME_MAX          128
+#define SBX_KMS__NAME_MAX          SBX_KMS_KEY_NAME_MAX
 #define SBX_KMS__CONTEXT_PAIRS_MAX 64
 #define SBX_KMS__CONTEXT_KEY_MAX   128
 #define SBX_KMS__CONTEXT_VALUE_MAX 1024
 /* Largest response body accepted (SBX_ETOOBIG beyond). */
 #define SBX_KMS__RESPONSE_MAX ((size_t)4 << 20)
-
-/* True for a valid key name: 1-128 of A-Z a-z 0-9 . _ -, not starting with '.'. */
-bool sbx_kms__name_ok(const char *name);
 
 /*
  * The encryption context as a JSON object of string values (a new

@@ -25,13 +25,11 @@
 #include "records/records.h"
 #include "core/crypto.h"
 #include "core/error.h"
+#include "strongbox/aead.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
-#include <pthread.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #define MAGIC       "SBXR"
 #define VERSION     1
@@ -56,15 +54,6 @@ typedef struct rec_view {
     size_t ct_len; // without the tag
 } rec_view;
 
-static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *gcm;
-
-static void
-fetch_gcm(void)
-{
-    gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-}
-
 static void
 put16(uint8_t *p, size_t v)
 {
@@ -80,26 +69,18 @@ get16(const uint8_t *p)
 
 /* ------------------------------------------------------------------ AEAD */
 
-/* Start an AES-256-GCM context and feed the AAD (header || u32be(ctx_len) || context). */
-static int
-gcm_start(EVP_CIPHER_CTX **out, bool enc, const uint8_t key[32], const rec_view *v,
-          const uint8_t *header, const void *context, size_t ctx_len)
+/* The AAD parts: header (nonce included) || u32be(ctx_len) || context. */
+static void
+rec_aad(sbx_aead_part aad[3], uint8_t len_be[4], const uint8_t *header, size_t header_len,
+        const void *context, size_t ctx_len)
 {
-    pthread_once(&gcm_once, fetch_gcm);
-    EVP_CIPHER_CTX *c = gcm != NULL ? EVP_CIPHER_CTX_new() : NULL;
-    uint8_t len_be[4] = {(uint8_t)(ctx_len >> 24), (uint8_t)(ctx_len >> 16),
-                         (uint8_t)(ctx_len >> 8), (uint8_t)ctx_len};
-    int n = 0;
-    *out = NULL;
-    if (c == NULL || EVP_CipherInit_ex2(c, gcm, key, v->nonce, enc ? 1 : 0, NULL) != 1 ||
-        EVP_CipherUpdate(c, NULL, &n, header, (int)v->header_len) != 1 ||
-        EVP_CipherUpdate(c, NULL, &n, len_be, 4) != 1 ||
-        (ctx_len > 0 && EVP_CipherUpdate(c, NULL, &n, context, (int)ctx_len) != 1)) {
-        EVP_CIPHER_CTX_free(c);
-        return sbx__error_crypto("AES-256-GCM");
-    }
-    *out = c;
-    return 0;
+    len_be[0] = (uint8_t)(ctx_len >> 24);
+    len_be[1] = (uint8_t)(ctx_len >> 16);
+    len_be[2] = (uint8_t)(ctx_len >> 8);
+    len_be[3] = (uint8_t)ctx_len;
+    aad[0] = (sbx_aead_part){header, header_len};
+    aad[1] = (sbx_aead_part){len_be, 4};
+    aad[2] = (sbx_aead_part){context, ctx_len};
 }
 
 /* Seal type || value after the header already in out (v describes it). */
@@ -107,24 +88,21 @@ static int
 seal(sbx_buf *out, size_t start, const uint8_t key[32], rec_view *v, int type, const void *value,
      size_t len, const void *context, size_t ctx_len)
 {
-    EVP_CIPHER_CTX *c = NULL;
-    uint8_t t = (uint8_t)type;
-    int n1 = 0, n2 = 0, n3 = 0, err;
+    sbx_aead_part aad[3];
+    uint8_t len_be[4];
+    int err;
     if ((err = sbx_buf_reserve(out, 1 + len + TAG_LEN)) < 0)
         return err;
     v->nonce = out->ptr + start + v->header_len - NONCE_LEN; // out may have moved
-    if ((err = gcm_start(&c, true, key, v, out->ptr + start, context, ctx_len)) < 0)
+    rec_aad(aad, len_be, out->ptr + start, v->header_len, context, ctx_len);
+    uint8_t *ct = out->ptr + out->len; // type || value, sealed in place
+    ct[0] = (uint8_t)type;
+    if (len > 0)
+        memcpy(ct + 1, value, len);
+    if ((err = sbx_aead_gcm_seal(ct, ct + 1 + len, key, v->nonce, aad, 3, ct, 1 + len)) < 0)
         return err;
-    uint8_t *ct = out->ptr + out->len;
-    if (EVP_EncryptUpdate(c, ct, &n1, &t, 1) != 1 ||
-        (len > 0 && EVP_EncryptUpdate(c, ct + n1, &n2, value, (int)len) != 1) ||
-        EVP_EncryptFinal_ex(c, ct + n1 + n2, &n3) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, ct + 1 + len) != 1)
-        err = sbx__error_crypto("AES-256-GCM encryption");
-    else
-        out->len += 1 + len + TAG_LEN;
-    EVP_CIPHER_CTX_free(c);
-    return err;
+    out->len += 1 + len + TAG_LEN;
+    return 0;
 }
 
 /* Open v's ciphertext; on success *type and the value appended to out. */
@@ -132,20 +110,17 @@ static int
 open_rec(int *type, sbx_buf *out, const uint8_t key[32], const rec_view *v, const uint8_t *header,
          const void *context, size_t ctx_len)
 {
-    EVP_CIPHER_CTX *c = NULL;
-    int n1 = 0, n2 = 0, err;
-    if ((err = sbx_buf_reserve(out, v->ct_len)) < 0 ||
-        (err = gcm_start(&c, false, key, v, header, context, ctx_len)) < 0)
+    sbx_aead_part aad[3];
+    uint8_t len_be[4];
+    int err;
+    if ((err = sbx_buf_reserve(out, v->ct_len)) < 0)
         return err;
+    rec_aad(aad, len_be, header, v->header_len, context, ctx_len);
     uint8_t *p = out->ptr + out->len; // scratch: out->len moves only after the tag verifies
-    if (EVP_DecryptUpdate(c, p, &n1, v->ct, (int)v->ct_len) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, (void *)v->tag) != 1) {
-        err = sbx__error_crypto("AES-256-GCM decryption");
-    } else if (EVP_DecryptFinal_ex(c, p + n1, &n2) != 1) {
+    err = sbx_aead_gcm_open(p, key, v->nonce, aad, 3, v->ct, v->ct_len, v->tag);
+    if (err == SBX_EAUTH)
         err = sbx__error(SBX_EAUTH, "record does not authenticate with this context: a value "
                                     "copied from another row or column, or tampered with");
-    }
-    EVP_CIPHER_CTX_free(c);
     if (err == 0) {
         *type = p[0];
         size_t len = v->ct_len - 1;

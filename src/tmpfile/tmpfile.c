@@ -33,8 +33,8 @@
  * with EIO in a child, before any disk access.
  */
 #include "tmpfile/tmpfile.h"
-#include "core/crypto.h"
 #include "core/error.h"
+#include "strongbox/aead.h"
 #include "strongbox/memory.h"
 #include "strongbox/random.h"
 
@@ -47,9 +47,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/evp.h>
 
 #define NONCE_LEN     SBX_TMPFILE__NONCE_LEN
 #define TAG_LEN       SBX_TMPFILE__TAG_LEN
@@ -72,7 +69,7 @@ struct tmpfile {
     struct tmpfile *next; // registry of open files
     pid_t owner;
     int fd;
-    const EVP_CIPHER *cipher;
+    sbx_aead_alg alg;
     uint8_t *key; // KEY_LEN bytes in the secure heap
     uint8_t id[ID_LEN];
     size_t bsize, slot;
@@ -89,22 +86,13 @@ struct tmpfile {
     uint8_t *ra;       // read-ahead window: staging_slots plaintext blocks from ra_first
     uint64_t ra_first; // ...of which ra_n are valid (and verified)
     size_t ra_n;
-    uint64_t ra_next;            // where a sequential reader's next read starts
-    EVP_CIPHER_CTX *ectx, *dctx; // live only during one call
+    uint64_t ra_next; // where a sequential reader's next read starts
+    sbx_aead *aead;   // the key schedule: lives only during one call
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tmpfile *reg_head;
 static bool force_fallback;
-
-static pthread_once_t aes_once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *aes_gcm;
-
-static void
-fetch_aes(void)
-{
-    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-}
 
 /* ---- registry: which FILE * are ours ---- */
 
@@ -214,49 +202,39 @@ min_size(size_t a, size_t b)
 
 /* ---- cipher contexts (key schedule lives only during one call) ---- */
 
-static EVP_CIPHER_CTX *
-ctx_get(struct tmpfile *t, int enc)
+static sbx_aead *
+ctx_get(struct tmpfile *t)
 {
-    EVP_CIPHER_CTX **slot = enc ? &t->ectx : &t->dctx;
-    if (*slot != NULL)
-        return *slot;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (c == NULL || EVP_CipherInit_ex2(c, t->cipher, t->key, NULL, enc, NULL) != 1) {
-        EVP_CIPHER_CTX_free(c);
-        sbx__error_crypto("tmpfile: cipher context");
+    if (t->aead == NULL && sbx_aead_new(&t->aead, t->alg, t->key) < 0)
         return NULL;
-    }
-    return *slot = c;
+    return t->aead;
 }
 
 static void
 ctx_release(struct tmpfile *t)
 {
-    EVP_CIPHER_CTX_free(t->ectx); // providers cleanse their key schedule on free
-    EVP_CIPHER_CTX_free(t->dctx);
-    t->ectx = t->dctx = NULL;
+    sbx_aead_free(t->aead); // cleanses the key schedule
+    t->aead = NULL;
 }
 
 /* Seal one block of plaintext into slot (nonce || ct || tag) under a fresh counter. */
 static int
 seal_block(struct tmpfile *t, uint8_t *slot, const uint8_t *pt, uint64_t idx, uint64_t *ctr_out)
 {
-    uint8_t aad[AAD_LEN], fin[16];
-    int n = 0, len = (int)t->bsize;
-    EVP_CIPHER_CTX *c = ctx_get(t, 1);
-    if (c == NULL)
+    uint8_t aad[AAD_LEN];
+    sbx_aead_part part = {aad, AAD_LEN};
+    sbx_aead *a = ctx_get(t);
+    int err;
+    if (a == NULL)
         return SBX_ECRYPTO;
     if (t->next_ctr == UINT64_MAX)
         return sbx__error(SBX_ETOOBIG, "tmpfile: nonce counter exhausted");
     uint64_t ctr = t->next_ctr++;
     make_nonce(slot, ctr);
     make_aad(t, aad, idx);
-    if (EVP_CipherInit_ex2(c, NULL, NULL, slot, 1, NULL) != 1 ||
-        EVP_CipherUpdate(c, NULL, &n, aad, AAD_LEN) != 1 ||
-        EVP_CipherUpdate(c, slot + NONCE_LEN, &n, pt, len) != 1 || n != len ||
-        EVP_CipherFinal_ex(c, fin, &n) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, slot + NONCE_LEN + t->bsize) != 1)
-        return sbx__error_crypto("tmpfile: sealing a block");
+    uint8_t *ct = slot + NONCE_LEN;
+    if ((err = sbx_aead_seal(a, ct, ct + t->bsize, slot, &part, 1, pt, t->bsize)) < 0)
+        return err;
     *ctr_out = ctr;
     return 0;
 }
@@ -265,10 +243,10 @@ seal_block(struct tmpfile *t, uint8_t *slot, const uint8_t *pt, uint64_t idx, ui
 static int
 open_block(struct tmpfile *t, uint8_t *pt, const uint8_t *slot, uint64_t idx)
 {
-    uint8_t nonce[NONCE_LEN], aad[AAD_LEN], tag[TAG_LEN], fin[16];
-    int n = 0, len = (int)t->bsize;
-    EVP_CIPHER_CTX *c = ctx_get(t, 0);
-    if (c == NULL)
+    uint8_t nonce[NONCE_LEN], aad[AAD_LEN];
+    sbx_aead_part part = {aad, AAD_LEN};
+    sbx_aead *a = ctx_get(t);
+    if (a == NULL)
         return SBX_ECRYPTO;
     make_nonce(nonce, block_ctr(t, idx));
     if (memcmp(nonce, slot, NONCE_LEN) != 0)
@@ -276,17 +254,11 @@ open_block(struct tmpfile *t, uint8_t *pt, const uint8_t *slot, uint64_t idx)
                           "tmpfile: block %llu on disk is not its latest version (rolled back "
                           "or replaced); the backing file was modified",
                           (unsigned long long)idx);
-    memcpy(tag, slot + NONCE_LEN + t->bsize, TAG_LEN);
     make_aad(t, aad, idx);
-    bool ok = EVP_CipherInit_ex2(c, NULL, NULL, nonce, 0, NULL) == 1 &&
-              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) == 1 &&
-              EVP_CipherUpdate(c, NULL, &n, aad, AAD_LEN) == 1 &&
-              EVP_CipherUpdate(c, pt, &n, slot + NONCE_LEN, len) == 1 && n == len &&
-              EVP_CipherFinal_ex(c, fin, &n) == 1;
-    if (ok)
-        return 0;
-    sbx_wipe(pt, t->bsize);
-    ERR_clear_error();
+    const uint8_t *ct = slot + NONCE_LEN;
+    int err = sbx_aead_open(a, pt, nonce, &part, 1, ct, t->bsize, ct + t->bsize);
+    if (err != SBX_EAUTH)
+        return err;
     return sbx__error(SBX_EAUTH,
                       "tmpfile: block %llu fails authentication; the backing file was modified",
                       (unsigned long long)idx);
@@ -866,10 +838,8 @@ setup(struct tmpfile *t, const struct sbx_tmpfile_options *o)
         dir = secure_getenv("TMPDIR");
     if (dir == NULL || *dir == '\0')
         dir = "/tmp";
-    pthread_once(&aes_once, fetch_aes);
-    t->cipher = o->cipher == SBX_TMPFILE_AES_256_GCM ? aes_gcm : sbx__chacha20_poly1305();
-    if (t->cipher == NULL)
-        return sbx__error_crypto("tmpfile: fetching the cipher");
+    t->alg =
+        o->cipher == SBX_TMPFILE_AES_256_GCM ? SBX_AEAD_AES_256_GCM : SBX_AEAD_CHACHA20_POLY1305;
     t->owner = getpid();
     t->bsize = o->block_size ? o->block_size : SBX_TMPFILE_DEFAULT_BLOCK;
     t->slot = SBX_TMPFILE__SLOT(t->bsize);

@@ -122,18 +122,18 @@ key_names_follow_the_rules(void **state)
     char longest[KMS_NAME_MAX + 2];
     memset(longest, 'a', sizeof(longest));
     longest[KMS_NAME_MAX] = '\0';
-    assert_true(kms_key_name_valid("billing"));
-    assert_true(kms_key_name_valid("A-z_0.9"));
-    assert_true(kms_key_name_valid(longest));
+    assert_true(sbx_kms_key_name_valid("billing"));
+    assert_true(sbx_kms_key_name_valid("A-z_0.9"));
+    assert_true(sbx_kms_key_name_valid(longest));
     longest[KMS_NAME_MAX] = 'a';
     longest[KMS_NAME_MAX + 1] = '\0';
-    assert_false(kms_key_name_valid(longest));
-    assert_false(kms_key_name_valid(""));
-    assert_false(kms_key_name_valid(NULL));
-    assert_false(kms_key_name_valid(".hidden"));
-    assert_false(kms_key_name_valid("a/b"));
-    assert_false(kms_key_name_valid("a b"));
-    assert_false(kms_key_name_valid("caf\xc3\xa9"));
+    assert_false(sbx_kms_key_name_valid(longest));
+    assert_false(sbx_kms_key_name_valid(""));
+    assert_false(sbx_kms_key_name_valid(NULL));
+    assert_false(sbx_kms_key_name_valid(".hidden"));
+    assert_false(sbx_kms_key_name_valid("a/b"));
+    assert_false(sbx_kms_key_name_valid("a b"));
+    assert_false(sbx_kms_key_name_valid("caf\xc3\xa9"));
 }
 
 static int
