@@ -32,7 +32,11 @@ int cmd_migrate(int argc, char **argv); // cli/migrate.c
 
 /* ---- help.c ---- */
 
-/** Print the manual page of a command ("sbx" for the overview). @return false if unknown. */
+/**
+ * Print the manual page of a command ("sbx" for the overview): the one printer
+ * behind `sbx help CMD` and `sbx CMD --help`. Every command's page is in the
+ * table of help.c. @return false if unknown.
+ */
 bool cli_help_print(FILE *f, const char *command);
 /** Print "usage: ..." for a command and a pointer to its help on stderr; @return CLI_USAGE. */
 int cli_usage(const char *command);

@@ -51,21 +51,6 @@ const char help_destroy[] =
     "    sbx destroy --passes 3 --json a.csv b.csv | python3 -m json.tool\n"
     "\n";
 
-void
-cli_fileops_help(const char *command, const char *usage, const char *help)
-{
-    if (cli_help_print(stdout, command))
-        return;
-    fputs(usage, stdout);
-    fputc('\n', stdout);
-    fputs(help, stdout);
-    fputs("EXIT STATUS\n"
-          "    0  success\n"
-          "    1  failure (the message says what failed)\n"
-          "    2  usage error (unknown option, missing or conflicting arguments)\n",
-          stdout);
-}
-
 /* ---- JSON output ---- */
 
 /* Length of the valid UTF-8 sequence at c (1-4), or 0 when it is not one. */
@@ -215,7 +200,7 @@ cmd_destroy(int argc, char **argv)
             json = true;
             break;
         case 'h':
-            cli_fileops_help("destroy", usage_destroy, help_destroy);
+            cli_help_print(stdout, "destroy");
             return CLI_OK;
         default:
             return cli_bad_option("destroy", c, argv, longopts);

@@ -15,9 +15,6 @@ extern const char usage_destroy[], help_destroy[];
 extern const char usage_seal[], help_seal[];
 extern const char usage_unseal[], help_unseal[];
 
-/** --help: the page from help.c when it has one, else usage + help + the exit statuses. */
-void cli_fileops_help(const char *command, const char *usage, const char *help);
-
 /** Write s as a JSON string (quoted, escaped). */
 void cli_json_str(FILE *f, const char *s);
 /** Write "ok": true|false [, "error": ..., "error_code": ...] (no braces). */

@@ -82,7 +82,7 @@ cmd_inspect(int argc, char **argv)
         if (c == OPT_JSON) {
             json = true;
         } else if (c == 'h') {
-            fileops_print_help("inspect", usage_inspect, help_inspect);
+            cli_help_print(stdout, "inspect");
             return CLI_OK;
         } else {
             return cli_bad_option("inspect", c, argv, longopts);

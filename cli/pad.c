@@ -172,7 +172,7 @@ cmd_pad(int argc, char **argv)
     int rc = parse(&a, "pad", argc, argv, &help);
     if (rc != CLI_OK || help) {
         if (help)
-            fileops_print_help("pad", usage_pad, help_pad);
+            cli_help_print(stdout, "pad");
         return rc;
     }
     if (a.special != 0)
@@ -188,7 +188,7 @@ cmd_unpad(int argc, char **argv)
     int rc = parse(&a, "unpad", argc, argv, &help);
     if (rc != CLI_OK || help) {
         if (help)
-            fileops_print_help("unpad", usage_unpad, help_unpad);
+            cli_help_print(stdout, "unpad");
         return rc;
     }
     return do_unpad(&a, !a.lenient, "unpad");

@@ -1,5 +1,5 @@
 /*
- * cli/pad_opts.c - helpers shared by the file tools: manual pages, sizes,
+ * cli/pad_opts.c - helpers shared by the file tools: sizes,
  * and the --pad / --pad-to options of sbx encrypt.
  */
 #include "fileops_cmds.h"
@@ -9,21 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-void
-fileops_print_help(const char *command, const char *usage, const char *help)
-{
-    if (cli_help_print(stdout, command))
-        return;
-    fputs(usage, stdout);
-    fputc('\n', stdout);
-    fputs(help, stdout);
-    fputs("EXIT STATUS\n"
-          "    0  success\n"
-          "    1  failure (the message says what failed)\n"
-          "    2  usage error (unknown option, missing or conflicting arguments)\n",
-          stdout);
-}
 
 bool
 cli_parse_size(uint64_t *out, const char *s)

@@ -407,7 +407,7 @@ cmd_rotate(int argc, char **argv)
             a.kms_rewrap = true;
             break;
         case 'h':
-            fileops_print_help("rotate", usage_rotate, help_rotate);
+            cli_help_print(stdout, "rotate");
             rc = CLI_OK;
             goto out;
         default:

@@ -344,7 +344,7 @@ parse_seal(struct seal_args *a, int argc, char **argv)
             a->json = true;
             break;
         case 'h':
-            cli_fileops_help("seal", usage_seal, help_seal);
+            cli_help_print(stdout, "seal");
             return -1;
         default:
             return cli_bad_option("seal", c, argv, longopts);
@@ -482,7 +482,7 @@ cmd_unseal(int argc, char **argv)
             json = true;
             break;
         case 'h':
-            cli_fileops_help("unseal", usage_unseal, help_unseal);
+            cli_help_print(stdout, "unseal");
             rc = CLI_OK;
             goto out;
         default:

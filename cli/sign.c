@@ -163,19 +163,6 @@ enum { OPT_PEM = 256, OPT_PASSFILE, OPT_JSON, OPT_SIGN };
 
 /* ---- output helpers ---- */
 
-static void
-print_page(const char *command, const char *usage, const char *help)
-{
-    if (cli_help_print(stdout, command))
-        return;
-    fputs(usage, stdout);
-    fputs("\n", stdout);
-    fputs(help, stdout);
-    fputs("EXIT STATUS\n    0  success\n    1  failure (the message says what failed)\n"
-          "    2  usage error\n",
-          stdout);
-}
-
 static int
 usage_error(const char *command, const char *usage, const char *msg)
 {
@@ -574,7 +561,7 @@ cmd_sign(int argc, char **argv)
             a.json = true;
             break;
         case 'h':
-            print_page("sign", usage_sign, help_sign);
+            cli_help_print(stdout, "sign");
             return CLI_OK;
         default:
             return cli_bad_option("sign", c, argv, longopts);
@@ -806,7 +793,7 @@ cmd_verify(int argc, char **argv)
             a.json = true;
             break;
         case 'h':
-            print_page("verify", usage_verify, help_verify);
+            cli_help_print(stdout, "verify");
             return CLI_OK;
         default:
             return cli_bad_option("verify", c, argv, longopts);
@@ -974,7 +961,7 @@ cmd_keygen_sign(int argc, char **argv)
             a.json = true;
             break;
         case 'h':
-            print_page("keygen-sign", usage_keygen_sign, help_keygen_sign);
+            cli_help_print(stdout, "keygen-sign");
             return CLI_OK;
         default:
             return cli_bad_option("keygen", c, argv, longopts);
