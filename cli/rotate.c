@@ -12,6 +12,7 @@
  * keys' latest versions (strongbox/rotate.h, sbx_rotate_kms_rewrap).
  */
 #include "fileops_cmds.h"
+#include "json_out.h"
 #include "kms_opts.h"
 
 #include <dirent.h>
@@ -248,15 +249,19 @@ print_result(const struct rot_args *a, const sbx_rotate_report *r)
 {
     const char *target = a->output ? a->output : a->input;
     if (a->json) {
-        printf("{\"method\":\"rotate\",\"status\":\"good\",\"file\":");
-        cli_json_string(stdout, target);
-        printf(",\"mode\":\"%s\",\"armored\":%s,\"padded\":%s,\"old_stanzas\":%zu,"
-               "\"new_stanzas\":%zu,\"payload_bytes\":%llu}\n",
-               a->kms_rewrap ? "kms-rewrap"
-               : r->rekeyed  ? "rekey"
-                             : "rewrap",
-               r->armored ? "true" : "false", r->padded ? "true" : "false", r->old_stanzas,
-               r->new_stanzas, (unsigned long long)r->payload_len);
+        cli_json j;
+        cli_json_init(&j, stdout, CLI_JSON_COMPACT);
+        cli_json_object_begin(&j, NULL);
+        cli_json_string(&j, "method", "rotate");
+        cli_json_string(&j, "status", "good");
+        cli_json_string(&j, "file", target);
+        cli_json_string(&j, "mode", a->kms_rewrap ? "kms-rewrap" : r->rekeyed ? "rekey" : "rewrap");
+        cli_json_bool(&j, "armored", r->armored);
+        cli_json_bool(&j, "padded", r->padded);
+        cli_json_uint(&j, "old_stanzas", r->old_stanzas);
+        cli_json_uint(&j, "new_stanzas", r->new_stanzas);
+        cli_json_uint(&j, "payload_bytes", r->payload_len);
+        cli_json_object_end(&j);
         return;
     }
     if (a->kms_rewrap)
