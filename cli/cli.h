@@ -82,7 +82,9 @@ int cli_open_output(sbx_sink **out, const char *path, unsigned mode);
 /** Parse every identity in an identity file and append them to *ids. @return 0 or < 0 (printed). */
 int cli_load_identities(sbx_identity ***ids, size_t *count, const char *path);
 
-/* Append r to a malloc'ed recipient array; on failure frees r, reports, SBX_ENOMEM. */
+/* ---- recipients.c (the loader itself: recipients.h) ---- */
+
+/** Append r to a malloc'ed recipient array; on failure frees r, reports, SBX_ENOMEM. */
 int cli_recipient_append(sbx_recipient ***list, size_t *n, sbx_recipient *r);
 
 /* ---- util.c: passphrases ---- */

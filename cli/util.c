@@ -402,18 +402,3 @@ cli_read_passphrase(sbx_buf *out, const char *file, bool confirm, char *err, siz
         sbx_buf_dispose(out);
     return rc;
 }
-
-/* see cli.h */
-int
-cli_recipient_append(sbx_recipient ***list, size_t *n, sbx_recipient *r)
-{
-    sbx_recipient **grown = realloc(*list, (*n + 1) * sizeof(*grown));
-    if (grown == NULL) {
-        sbx_recipient_free(r);
-        cli_errorf("out of memory");
-        return SBX_ENOMEM;
-    }
-    grown[(*n)++] = r;
-    *list = grown;
-    return 0;
-}
