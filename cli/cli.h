@@ -41,7 +41,7 @@ bool cli_help_print(FILE *f, const char *command);
 /** Print "usage: ..." for a command and a pointer to its help on stderr; @return CLI_USAGE. */
 int cli_usage(const char *command);
 
-/* ---- util.c: messages ---- */
+/* ---- messages.c ---- */
 
 /** "sbx: error: <fmt>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -66,7 +66,7 @@ int cli_bad_option(const char *command, int c, char **argv, const struct option 
 /** Parse a decimal integer in [min, max]. @return false when it is not one. */
 bool cli_parse_int(int *out, const char *s, int min, int max);
 
-/* ---- util.c: files ---- */
+/* ---- files.c ---- */
 
 /**
  * Read a small file ("-" = standard input) into buf, which is wiped on
@@ -87,7 +87,7 @@ int cli_load_identities(sbx_identity ***ids, size_t *count, const char *path);
 /** Append r to a malloc'ed recipient array; on failure frees r, reports, SBX_ENOMEM. */
 int cli_recipient_append(sbx_recipient ***list, size_t *n, sbx_recipient *r);
 
-/* ---- util.c: passphrases ---- */
+/* ---- passphrase.c ---- */
 
 /**
  * Read a passphrase into out (a wiped sbx_buf): from file when not NULL
