@@ -13,8 +13,8 @@
  */
 #include "fileops_cmds.h"
 #include "json_out.h"
-#include "kms_opts.h"
 #include "recipients.h"
+#include "kms_opts.h"
 
 #include <dirent.h>
 #include <getopt.h>
