@@ -46,7 +46,11 @@ extern const size_t cli_npages;
 /** The page of sbx kms (cli/kms_manual.c), shared with the key server program. */
 extern const char usage_kms[], help_kms[];
 
-/** Print the manual page of a command ("sbx" for the overview). @return false if unknown. */
+/**
+ * Print the manual page of a command ("sbx" for the overview): the one printer
+ * behind `sbx help CMD` and `sbx CMD --help`. Every command's page is in the
+ * table of help.c. @return false if unknown.
+ */
 bool cli_help_print(FILE *f, const char *command);
 /** Print "usage: ..." for a command and a pointer to its help on stderr; @return CLI_USAGE. */
 int cli_usage(const char *command);
@@ -76,7 +80,7 @@ int cli_bad_option(const char *command, int c, char **argv, const struct option 
 /** Parse a decimal integer in [min, max]. @return false when it is not one. */
 bool cli_parse_int(int *out, const char *s, int min, int max);
 
-/* ---- util.c: files ---- */
+/* ---- files.c ---- */
 
 /**
  * Read a small file ("-" = standard input) into buf, which is wiped on
@@ -92,10 +96,12 @@ int cli_open_output(sbx_sink **out, const char *path, unsigned mode);
 /** Parse every identity in an identity file and append them to *ids. @return 0 or < 0 (printed). */
 int cli_load_identities(sbx_identity ***ids, size_t *count, const char *path);
 
-/* Append r to a malloc'ed recipient array; on failure frees r, reports, SBX_ENOMEM. */
+/* ---- recipients.c (the loader itself: recipients.h) ---- */
+
+/** Append r to a malloc'ed recipient array; on failure frees r, reports, SBX_ENOMEM. */
 int cli_recipient_append(sbx_recipient ***list, size_t *n, sbx_recipient *r);
 
-/* ---- util.c: passphrases ---- */
+/* ---- passphrase.c ---- */
 
 /**
  * Read a passphrase into out (a wiped sbx_buf): from file when not NULL

@@ -3,7 +3,7 @@
  * what that can and cannot guarantee (strongbox/fileops.h, docs/destroy.md).
  */
 #include "cli.h"
-#include "fileops_json.h"
+#include "destroy_seal_cmds.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -51,62 +51,7 @@ const char help_destroy[] =
     "    sbx destroy --passes 3 --json a.csv b.csv | python3 -m json.tool\n"
     "\n";
 
-void
-cli_fileops_help(const char *command, const char *usage, const char *help)
-{
-    if (cli_help_print(stdout, command))
-        return;
-    fputs(usage, stdout);
-    fputc('\n', stdout);
-    fputs(help, stdout);
-    fputs("EXIT STATUS\n"
-          "    0  success\n"
-          "    1  failure (the message says what failed)\n"
-          "    2  usage error (unknown option, missing or conflicting arguments)\n",
-          stdout);
-}
-
 /* ---- JSON output ---- */
-
-/* Length of the valid UTF-8 sequence at c (1-4), or 0 when it is not one. */
-static size_t
-utf8_len(const unsigned char *c)
-{
-    size_t n = c[0] < 0x80             ? 1
-               : (c[0] & 0xE0) == 0xC0 ? 2
-               : (c[0] & 0xF0) == 0xE0 ? 3
-               : (c[0] & 0xF8) == 0xF0 ? 4
-                                       : 0;
-    if (n == 0 || (n == 2 && c[0] < 0xC2) || (n == 4 && c[0] > 0xF4))
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((c[i] & 0xC0) != 0x80)
-            return 0;
-    }
-    if ((n == 3 && c[0] == 0xE0 && c[1] < 0xA0) || (n == 3 && c[0] == 0xED && c[1] >= 0xA0) ||
-        (n == 4 && c[0] == 0xF0 && c[1] < 0x90) || (n == 4 && c[0] == 0xF4 && c[1] >= 0x90))
-        return 0; // overlong, surrogate, above U+10FFFF
-    return n;
-}
-
-void
-cli_json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *c = (const unsigned char *)s; *c;) {
-        size_t n = utf8_len(c);
-        if (*c == '"' || *c == '\\')
-            fprintf(f, "\\%c", *c);
-        else if (*c < 0x20 || *c == 0x7f)
-            fprintf(f, "\\u%04x", *c);
-        else if (n == 0)
-            fputs("\\ufffd", f); // not UTF-8 (a file name in another encoding)
-        else
-            fwrite(c, 1, n, f);
-        c += n == 0 ? 1 : n;
-    }
-    fputc('"', f);
-}
 
 static const char *
 tristate(int v, const char *yes, const char *no)
@@ -115,54 +60,49 @@ tristate(int v, const char *yes, const char *no)
 }
 
 void
-cli_json_destroy_fields(FILE *f, const sbx_destroy_report *r)
+cli_json_destroy_fields(cli_json *j, const sbx_destroy_report *r)
 {
-    fprintf(f,
-            "\"size\": %llu, \"bytes_overwritten\": %llu, \"passes\": %u, \"inode\": %llu, "
-            "\"links\": %llu, \"fs_type\": ",
-            (unsigned long long)r->size, (unsigned long long)r->bytes_overwritten, r->passes,
-            (unsigned long long)r->inode, (unsigned long long)r->links);
-    cli_json_str(f, r->fs_type);
-    fprintf(f, ", \"fs_magic\": \"0x%llx\", \"device\": ", (unsigned long long)r->fs_magic);
-    cli_json_str(f, r->device);
-    fprintf(f, ", \"media\": \"%s\", \"discard\": \"%s\", \"mount_point\": ",
-            tristate(r->rotational, "rotational", "ssd"), tristate(r->discard, "yes", "no"));
-    cli_json_str(f, r->mount_point);
-    fprintf(f,
-            ", \"overwritten\": %s, \"unlinked\": %s, \"reliable\": %s, \"seconds\": %.4f, "
-            "\"warnings\": [",
-            r->overwritten ? "true" : "false", r->unlinked ? "true" : "false",
-            r->reliable ? "true" : "false", r->seconds);
-    for (size_t i = 0; i < r->nwarnings; i++) {
-        if (i > 0)
-            fputs(", ", f);
-        cli_json_str(f, r->warnings[i]);
-    }
-    fputc(']', f);
+    char magic[32];
+    snprintf(magic, sizeof(magic), "0x%llx", (unsigned long long)r->fs_magic);
+    cli_json_uint(j, "size", r->size);
+    cli_json_uint(j, "bytes_overwritten", r->bytes_overwritten);
+    cli_json_uint(j, "passes", r->passes);
+    cli_json_uint(j, "inode", r->inode);
+    cli_json_uint(j, "links", r->links);
+    cli_json_string(j, "fs_type", r->fs_type);
+    cli_json_string(j, "fs_magic", magic);
+    cli_json_string(j, "device", r->device);
+    cli_json_string(j, "media", tristate(r->rotational, "rotational", "ssd"));
+    cli_json_string(j, "discard", tristate(r->discard, "yes", "no"));
+    cli_json_string(j, "mount_point", r->mount_point);
+    cli_json_bool(j, "overwritten", r->overwritten);
+    cli_json_bool(j, "unlinked", r->unlinked);
+    cli_json_bool(j, "reliable", r->reliable);
+    cli_json_fixed(j, "seconds", r->seconds, 4);
+    cli_json_array_begin(j, "warnings");
+    for (size_t i = 0; i < r->nwarnings; i++)
+        cli_json_string(j, NULL, r->warnings[i]);
+    cli_json_array_end(j);
 }
 
 void
-cli_json_error_fields(FILE *f, int err)
+cli_json_error_fields(cli_json *j, int err)
 {
-    fprintf(f, "\"ok\": %s", err == 0 ? "true" : "false");
+    cli_json_bool(j, "ok", err == 0);
     if (err < 0) {
-        fputs(", \"error\": ", f);
-        cli_json_str(f, sbx_error_last()->message);
-        fputs(", \"error_code\": ", f);
-        cli_json_str(f, sbx_error_name(err));
+        cli_json_string(j, "error", sbx_error_last()->message);
+        cli_json_string(j, "error_code", sbx_error_name(err));
     }
 }
 
 static void
-json_report(FILE *f, const char *path, int err, const sbx_destroy_report *r)
+json_report(cli_json *j, const char *path, int err, const sbx_destroy_report *r)
 {
-    fputs("    {\"file\": ", f);
-    cli_json_str(f, path);
-    fputs(", ", f);
-    cli_json_error_fields(f, err);
-    fputs(", ", f);
-    cli_json_destroy_fields(f, r);
-    fputc('}', f);
+    cli_json_object_begin(j, NULL);
+    cli_json_string(j, "file", path);
+    cli_json_error_fields(j, err);
+    cli_json_destroy_fields(j, r);
+    cli_json_object_end(j);
 }
 
 static void
@@ -197,6 +137,7 @@ cmd_destroy(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     sbx_destroy_options o = SBX_DESTROY_OPTIONS_INIT;
+    cli_json j;
     bool json = false;
     int c, passes, rc = CLI_OK;
     optind = 1;
@@ -215,7 +156,7 @@ cmd_destroy(int argc, char **argv)
             json = true;
             break;
         case 'h':
-            cli_fileops_help("destroy", usage_destroy, help_destroy);
+            cli_help_print(stdout, "destroy");
             return CLI_OK;
         default:
             return cli_bad_option("destroy", c, argv, longopts);
@@ -223,8 +164,12 @@ cmd_destroy(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage_errorf("destroy", "give the files to destroy");
-    if (json)
-        printf("{\"command\": \"destroy\", \"results\": [\n");
+    if (json) {
+        cli_json_init(&j, stdout, CLI_JSON_SPACED);
+        cli_json_object_begin(&j, NULL);
+        cli_json_string(&j, "command", "destroy");
+        cli_json_array_begin_lines(&j, "results");
+    }
     for (int i = optind; i < argc; i++) {
         sbx_destroy_report r;
         int err = sbx_destroy(&r, argv[i], &o);
@@ -233,15 +178,17 @@ cmd_destroy(int argc, char **argv)
         if (json) {
             if (err < 0)
                 cli_errorf("%s", sbx_error_last()->message);
-            json_report(stdout, argv[i], err, &r);
-            fputs(i + 1 < argc ? ",\n" : "\n", stdout);
+            json_report(&j, argv[i], err, &r);
         } else if (err < 0) {
             cli_errorf("%s", sbx_error_last()->message);
         } else {
             human_report(argv[i], &r);
         }
     }
-    if (json)
-        printf("], \"ok\": %s}\n", rc == CLI_OK ? "true" : "false");
+    if (json) {
+        cli_json_array_end(&j);
+        cli_json_bool(&j, "ok", rc == CLI_OK);
+        cli_json_object_end(&j);
+    }
     return rc;
 }

@@ -6,11 +6,11 @@
 #include "fileops_cmds.h"
 #include "kms_opts.h"
 #include "progress.h"
+#include "recipients.h"
 
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 struct enc_args {
@@ -25,171 +25,22 @@ struct enc_args {
     struct cli_kms_opts kms;
 };
 
-struct rlist {
-    sbx_recipient **items;
-    size_t n, cap;
-};
-
 static int
-rlist_add(struct rlist *l, sbx_recipient *r)
+build_recipients(sbx_recipient ***list, size_t *n, struct enc_args *a)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 8;
-        sbx_recipient **grown = realloc(l->items, cap * sizeof(*grown));
-        if (grown == NULL) {
-            sbx_recipient_free(r);
-            cli_errorf("out of memory");
-            return SBX_ENOMEM;
-        }
-        l->items = grown;
-        l->cap = cap;
-    }
-    l->items[l->n++] = r;
-    return 0;
-}
-
-static void
-rlist_free(struct rlist *l)
-{
-    sbx_recipients_free(l->items, l->n);
-}
-
-/* A -r argument as it may appear in a message: never a secret key pasted by mistake. */
-static const char *
-shown(const char *arg)
-{
-    if (strncasecmp(arg, "AGE-SECRET-KEY-", 15) == 0 || strncasecmp(arg, "AGE-PLUGIN-", 11) == 0)
-        return "(a secret key, not shown)";
-    return arg;
-}
-
-static void
-recipient_hint(const char *arg)
-{
-    if (strncasecmp(arg, "AGE-SECRET-KEY-", 15) == 0)
-        cli_hintf("that is a secret key: encrypt to its public key (sbx keygen -y KEYFILE), "
-                  "or pass the key file with -i");
-    else if (access(arg, F_OK) == 0)
-        cli_hintf("%s is a file: use -R %s for a recipients file or -i %s for an identity file",
-                  arg, arg, arg);
-}
-
-static int
-add_recipient_strings(struct rlist *l, const struct enc_args *a)
-{
-    for (size_t i = 0; i < a->nr; i++) {
-        sbx_recipient *r = NULL;
-        if (sbx_recipient_parse(&r, a->recipients[i]) < 0) {
-            cli_errorf("-r %s: %s", shown(a->recipients[i]), sbx_error_last()->message);
-            recipient_hint(a->recipients[i]);
-            return SBX_EFORMAT;
-        }
-        if (rlist_add(l, r) < 0)
-            return SBX_ENOMEM;
-    }
-    return 0;
-}
-
-static int
-add_recipient_file(struct rlist *l, const char *path)
-{
-    sbx_buf text = SBX_BUF_INIT;
-    sbx_recipient **list = NULL;
-    size_t n = 0, i = 0;
-    int err;
-    if ((err = cli_read_small_file(&text, path, "recipients file", false)) < 0)
-        goto out;
-    if ((err = sbx_recipients_parse(&list, &n, (const char *)text.ptr, text.len)) < 0) {
-        cli_errorf("recipients file %s: %s", path, sbx_error_last()->message);
-        if (memmem(text.ptr, text.len, "AGE-SECRET-KEY-", 15) != NULL)
-            cli_hintf("%s holds secret keys: use -i %s to encrypt to their public keys", path,
-                      path);
-        goto out;
-    }
-    for (; i < n && err == 0; i++)
-        err = rlist_add(l, list[i]); // on failure rlist_add frees list[i]
-    for (; i < n; i++)
-        sbx_recipient_free(list[i]);
-    sbx_recipients_free(list, 0);
-out:
-    sbx_buf_dispose(&text);
-    return err;
-}
-
-static int
-add_identity_file(struct rlist *l, const char *path)
-{
-    sbx_identity **ids = NULL;
-    size_t n = 0;
-    int err;
-    if ((err = cli_load_identities(&ids, &n, path)) < 0)
-        return err;
-    for (size_t i = 0; i < n && err == 0; i++) {
-        sbx_recipient *r = NULL;
-        if ((err = sbx_identity_to_recipient(&r, ids[i])) < 0)
-            cli_errorf("identity file %s: key %zu: %s", path, i + 1, sbx_error_last()->message);
-        else
-            err = rlist_add(l, r);
-    }
-    sbx_identities_free(ids, n);
-    return err;
-}
-
-static int
-add_passphrase(struct rlist *l, const struct enc_args *a)
-{
-    sbx_buf pass = SBX_BUF_INIT;
-    sbx_recipient *r = NULL;
-    char why[256] = "";
-    int err = cli_read_passphrase(&pass, a->passphrase_file, true, why, sizeof(why));
-    if (err < 0) {
-        cli_errorf("%s", why);
-        return err;
-    }
-    err = sbx_recipient_scrypt_new(&r, (const char *)pass.ptr, pass.len, a->log_n);
-    sbx_buf_dispose(&pass);
-    if (err < 0) {
-        cli_error_lib(NULL);
-        return err;
-    }
-    return rlist_add(l, r);
-}
-
-static int
-add_kms(struct rlist *l, struct enc_args *a)
-{
-    sbx_recipient **list = NULL;
-    size_t n = 0, i = 0;
-    int err = cli_kms_add_recipients(&list, &n, &a->kms);
-    for (; i < n && err == 0; i++)
-        err = rlist_add(l, list[i]); // on failure rlist_add frees list[i]
-    for (; i < n; i++)
-        sbx_recipient_free(list[i]);
-    free(list);
-    return err;
-}
-
-static int
-build_recipients(struct rlist *l, struct enc_args *a)
-{
-    int err = 0;
+    struct cli_recipient_args ra = {
+        a->recipients, a->nr, a->recipient_files, a->nrf, a->identity_files, a->nif, &a->kms, true,
+    };
     if (a->passphrase)
-        return add_passphrase(l, a);
-    if ((err = add_recipient_strings(l, a)) < 0)
-        return err;
-    for (size_t i = 0; i < a->nrf && err == 0; i++)
-        err = add_recipient_file(l, a->recipient_files[i]);
-    for (size_t i = 0; i < a->nif && err == 0; i++)
-        err = add_identity_file(l, a->identity_files[i]);
-    if (err == 0)
-        err = add_kms(l, a);
-    return err;
+        return cli_recipients_add_passphrase(list, n, a->passphrase_file, a->log_n, NULL);
+    return cli_recipients_load(list, n, &ra);
 }
 
 static int
 run(struct enc_args *a)
 {
-    struct rlist rl = {NULL, 0, 0};
+    sbx_recipient **rs = NULL;
+    size_t nrs = 0;
     sbx_source *in = NULL, *counted = NULL;
     sbx_sink *out = NULL, *enc = NULL;
     sbx_age_encrypt_options opts = SBX_AGE_ENCRYPT_OPTIONS_INIT;
@@ -206,9 +57,9 @@ run(struct enc_args *a)
         cli_errorf("out of memory");
         goto out;
     }
-    if (build_recipients(&rl, a) < 0 || cli_open_output(&out, a->output, 0666) < 0)
+    if (build_recipients(&rs, &nrs, a) < 0 || cli_open_output(&out, a->output, 0666) < 0)
         goto out;
-    if (cli_pad_encryptor_new(&enc, out, rl.items, rl.n, &opts, &a->pad) < 0 ||
+    if (cli_pad_encryptor_new(&enc, out, rs, nrs, &opts, &a->pad) < 0 ||
         sbx_stream_copy(enc, counted, NULL) < 0) {
         int err = sbx_error_last()->code;
         cli_error_lib(NULL);
@@ -224,7 +75,7 @@ out:
     if (own_counted)
         sbx_source_free(counted);
     sbx_source_free(in);
-    rlist_free(&rl);
+    sbx_recipients_free(rs, nrs);
     return rc;
 }
 

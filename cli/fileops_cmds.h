@@ -21,12 +21,6 @@ extern const char usage_pad[], help_pad[];
 extern const char usage_unpad[], help_unpad[];
 extern const char usage_inspect[], help_inspect[];
 
-/** Print a page: through help.c when it knows the command, else usage + help + exit status. */
-void fileops_print_help(const char *command, const char *usage, const char *help);
-
-/** Print s as a JSON string (quotes, backslashes and controls escaped; other bytes as is). */
-void cli_json_string(FILE *f, const char *s);
-
 /* ---- pad_opts.c: --pad / --pad-to for sbx encrypt and sbx decrypt ---- */
 
 /** Options of encrypt's padding. */

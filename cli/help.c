@@ -3,7 +3,7 @@
  */
 #include "cli.h"
 #include "fileops_cmds.h"
-#include "fileops_json.h"
+#include "destroy_seal_cmds.h"
 #include "sign_cmds.h"
 
 #include <getopt.h>

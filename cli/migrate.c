@@ -12,6 +12,7 @@
  */
 #include "cli.h"
 #include "archive_dl.h"
+#include "recipients.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -192,42 +193,6 @@ struct args {
 };
 
 static int
-load_recipients(sbx_recipient ***out, size_t *count, const struct args *a)
-{
-    for (size_t i = 0; i < a->nr + a->nrf; i++) {
-        sbx_recipient **list = NULL, *one = NULL;
-        size_t n = 1;
-        sbx_buf text = SBX_BUF_INIT;
-        if (i < a->nr) {
-            if (sbx_recipient_parse(&one, a->recipients[i]) < 0) {
-                cli_error_lib("-r");
-                return CLI_FAIL;
-            }
-            list = &one;
-        } else {
-            const char *path = a->recipient_files[i - a->nr];
-            int rc = cli_read_small_file(&text, path, "recipients file", false);
-            if (rc == 0 && sbx_recipients_parse(&list, &n, (const char *)text.ptr, text.len) < 0) {
-                cli_errorf("recipients file %s: %s", path, sbx_error_last()->message);
-                rc = SBX_EFORMAT;
-            }
-            sbx_buf_dispose(&text);
-            if (rc < 0)
-                return CLI_FAIL;
-        }
-        sbx_recipient **grown = realloc(*out, (*count + n) * sizeof(*grown));
-        if (grown == NULL)
-            abort();
-        memcpy(grown + *count, list, n * sizeof(*list));
-        *out = grown;
-        *count += n;
-        if (list != &one)
-            free(list);
-    }
-    return CLI_OK;
-}
-
-static int
 write_age(const char *path, const sbx_buf *plain, sbx_recipient **rs, size_t n, bool replace)
 {
     sbx_sink *file = NULL, *enc = NULL;
@@ -244,7 +209,7 @@ write_age(const char *path, const sbx_buf *plain, sbx_recipient **rs, size_t n, 
     return err;
 }
 
-/* NAME.age next to the archive. */
+/* NAME.age next to the archive (malloc'ed), or NULL when out of memory. */
 static char *
 default_output(const char *archive, const char *name)
 {
@@ -252,7 +217,7 @@ default_output(const char *archive, const char *name)
     int dir = slash != NULL ? (int)(slash - archive + 1) : 0;
     char *out = NULL;
     if (asprintf(&out, "%.*s%s.age", dir, archive, name) < 0)
-        abort();
+        return NULL;
     return out;
 }
 
@@ -273,7 +238,10 @@ migrate(const struct args *a, const char *archive)
     if (a->digest != NULL)
         opts.digest =
             strcmp(a->digest, "md5") == 0 ? SBX_LEGACY_DIGEST_MD5 : SBX_LEGACY_DIGEST_SHA256;
-    if (load_recipients(&rs, &nr, a) != CLI_OK || read_archive(&m, archive) < 0 ||
+    struct cli_recipient_args ra = {
+        a->recipients, a->nr, a->recipient_files, a->nrf, NULL, 0, NULL, false,
+    };
+    if (cli_recipients_load(&rs, &nr, &ra) < 0 || read_archive(&m, archive) < 0 ||
         cli_read_small_file(&keytext, a->identity, "private key", true) < 0)
         goto out;
     if (sbx_legacy_key_parse(&key, (const char *)keytext.ptr, keytext.len, ask_passphrase, &pc) <
@@ -297,6 +265,10 @@ migrate(const struct args *a, const char *archive)
                   "to the data may go unnoticed; check the content",
                   archive);
     out = a->output != NULL ? strdup(a->output) : default_output(archive, m.name);
+    if (out == NULL) {
+        cli_errorf("out of memory");
+        goto out;
+    }
     if (a->output == NULL && lstat(out, &st) == 0) {
         cli_errorf("%s already exists; choose the output with -o", out);
         goto out;

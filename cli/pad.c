@@ -3,6 +3,7 @@
  * (pyFileSec pad/unpad, spec/seeds.md §1.8), files replaced atomically.
  */
 #include "fileops_cmds.h"
+#include "json_out.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -93,9 +94,15 @@ do_unpad(const struct pad_args *a, bool strict, const char *method)
         return CLI_FAIL;
     }
     if (a->json) {
-        printf("{\"method\":\"%s\",\"status\":\"good\",\"file\":", method);
-        cli_json_string(stdout, out);
-        printf(",\"removed\":%llu,\"padding\":null}\n", (unsigned long long)removed);
+        cli_json j;
+        cli_json_init(&j, stdout, CLI_JSON_COMPACT);
+        cli_json_object_begin(&j, NULL);
+        cli_json_string(&j, "method", method);
+        cli_json_string(&j, "status", "good");
+        cli_json_string(&j, "file", out);
+        cli_json_uint(&j, "removed", removed);
+        cli_json_null(&j, "padding");
+        cli_json_object_end(&j);
     } else if (removed > 0) {
         printf("unpadded %s: removed %llu bytes of padding\n", out, (unsigned long long)removed);
     } else {
@@ -115,9 +122,14 @@ do_pad(const struct pad_args *a)
         return CLI_FAIL;
     }
     if (a->json) {
-        printf("{\"method\":\"pad\",\"status\":\"good\",\"file\":");
-        cli_json_string(stdout, out);
-        printf(",\"size\":%llu}\n", (unsigned long long)size);
+        cli_json j;
+        cli_json_init(&j, stdout, CLI_JSON_COMPACT);
+        cli_json_object_begin(&j, NULL);
+        cli_json_string(&j, "method", "pad");
+        cli_json_string(&j, "status", "good");
+        cli_json_string(&j, "file", out);
+        cli_json_uint(&j, "size", size);
+        cli_json_object_end(&j);
     } else {
         printf("padded %s to %llu bytes\n", out, (unsigned long long)size);
     }
@@ -172,7 +184,7 @@ cmd_pad(int argc, char **argv)
     int rc = parse(&a, "pad", argc, argv, &help);
     if (rc != CLI_OK || help) {
         if (help)
-            fileops_print_help("pad", usage_pad, help_pad);
+            cli_help_print(stdout, "pad");
         return rc;
     }
     if (a.special != 0)
@@ -188,7 +200,7 @@ cmd_unpad(int argc, char **argv)
     int rc = parse(&a, "unpad", argc, argv, &help);
     if (rc != CLI_OK || help) {
         if (help)
-            fileops_print_help("unpad", usage_unpad, help_unpad);
+            cli_help_print(stdout, "unpad");
         return rc;
     }
     return do_unpad(&a, !a.lenient, "unpad");

@@ -1,6 +1,6 @@
 /*
- * cli/pad_opts.c - helpers shared by the file tools: manual pages, sizes,
- * and the --pad / --pad-to options of sbx encrypt.
+ * cli/pad_opts.c - the --pad / --pad-to options of sbx encrypt, and the
+ * size syntax they share with sbx pad -s.
  */
 #include "fileops_cmds.h"
 
@@ -9,21 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-void
-fileops_print_help(const char *command, const char *usage, const char *help)
-{
-    if (cli_help_print(stdout, command))
-        return;
-    fputs(usage, stdout);
-    fputc('\n', stdout);
-    fputs(help, stdout);
-    fputs("EXIT STATUS\n"
-          "    0  success\n"
-          "    1  failure (the message says what failed)\n"
-          "    2  usage error (unknown option, missing or conflicting arguments)\n",
-          stdout);
-}
 
 bool
 cli_parse_size(uint64_t *out, const char *s)
@@ -78,19 +63,4 @@ cli_pad_encryptor_new(sbx_sink **out, sbx_sink *dst, sbx_recipient *const *r, si
         return sbx_age_encryptor_new(out, dst, r, n, opts);
     po.bucket = p->bucket;
     return sbx_pad_encryptor_new(out, dst, r, n, opts, &po);
-}
-
-void
-cli_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
 }

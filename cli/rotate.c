@@ -12,6 +12,8 @@
  * keys' latest versions (strongbox/rotate.h, sbx_rotate_kms_rewrap).
  */
 #include "fileops_cmds.h"
+#include "json_out.h"
+#include "recipients.h"
 #include "kms_opts.h"
 #include "kms_dl.h"
 
@@ -158,61 +160,12 @@ load_identities(sbx_identity ***ids, size_t *n, struct rot_args *a, struct pass_
 }
 
 static int
-add_file(sbx_recipient ***list, size_t *n, const char *path)
-{
-    sbx_buf text = SBX_BUF_INIT;
-    sbx_recipient **got = NULL;
-    size_t k = 0, i = 0;
-    int err;
-    if ((err = cli_read_small_file(&text, path, "recipients file", false)) < 0)
-        goto out;
-    if ((err = sbx_recipients_parse(&got, &k, (const char *)text.ptr, text.len)) < 0) {
-        cli_errorf("recipients file %s: %s", path, sbx_error_last()->message);
-        goto out;
-    }
-    for (; i < k && err == 0; i++)
-        err = cli_recipient_append(list, n, got[i]);
-    for (; i < k; i++)
-        sbx_recipient_free(got[i]);
-    sbx_recipients_free(got, 0);
-out:
-    sbx_buf_dispose(&text);
-    return err;
-}
-
-static int
 load_recipients(sbx_recipient ***list, size_t *n, struct rot_args *a)
 {
-    int err = 0;
-    if (a->new_pass) {
-        sbx_buf pass = SBX_BUF_INIT;
-        sbx_recipient *r = NULL;
-        char why[256] = "";
-        if ((err = cli_read_passphrase(&pass, a->new_pass_file, true, why, sizeof(why))) < 0) {
-            cli_errorf("new passphrase: %s", why);
-            return err;
-        }
-        err = sbx_recipient_scrypt_new(&r, (const char *)pass.ptr, pass.len, 0);
-        sbx_buf_dispose(&pass);
-        if (err < 0) {
-            cli_error_lib(NULL);
-            return err;
-        }
-        return cli_recipient_append(list, n, r);
-    }
-    for (size_t i = 0; i < a->nr && err == 0; i++) {
-        sbx_recipient *r = NULL;
-        if ((err = sbx_recipient_parse(&r, a->recips[i])) < 0) {
-            cli_errorf("-r: %s", sbx_error_last()->message);
-            return err;
-        }
-        err = cli_recipient_append(list, n, r);
-    }
-    for (size_t i = 0; i < a->nrf && err == 0; i++)
-        err = add_file(list, n, a->rfiles[i]);
-    if (err == 0)
-        err = cli_kms_add_recipients(list, n, &a->kms);
-    return err;
+    struct cli_recipient_args ra = {a->recips, a->nr, a->rfiles, a->nrf, NULL, 0, &a->kms, false};
+    if (a->new_pass)
+        return cli_recipients_add_passphrase(list, n, a->new_pass_file, 0, "new passphrase");
+    return cli_recipients_load(list, n, &ra);
 }
 
 /* Warn about temporary files left by killed runs (".NAME.tmp-" + 12 hex digits). */
@@ -249,15 +202,19 @@ print_result(const struct rot_args *a, const sbx_rotate_report *r)
 {
     const char *target = a->output ? a->output : a->input;
     if (a->json) {
-        printf("{\"method\":\"rotate\",\"status\":\"good\",\"file\":");
-        cli_json_string(stdout, target);
-        printf(",\"mode\":\"%s\",\"armored\":%s,\"padded\":%s,\"old_stanzas\":%zu,"
-               "\"new_stanzas\":%zu,\"payload_bytes\":%llu}\n",
-               a->kms_rewrap ? "kms-rewrap"
-               : r->rekeyed  ? "rekey"
-                             : "rewrap",
-               r->armored ? "true" : "false", r->padded ? "true" : "false", r->old_stanzas,
-               r->new_stanzas, (unsigned long long)r->payload_len);
+        cli_json j;
+        cli_json_init(&j, stdout, CLI_JSON_COMPACT);
+        cli_json_object_begin(&j, NULL);
+        cli_json_string(&j, "method", "rotate");
+        cli_json_string(&j, "status", "good");
+        cli_json_string(&j, "file", target);
+        cli_json_string(&j, "mode", a->kms_rewrap ? "kms-rewrap" : r->rekeyed ? "rekey" : "rewrap");
+        cli_json_bool(&j, "armored", r->armored);
+        cli_json_bool(&j, "padded", r->padded);
+        cli_json_uint(&j, "old_stanzas", r->old_stanzas);
+        cli_json_uint(&j, "new_stanzas", r->new_stanzas);
+        cli_json_uint(&j, "payload_bytes", r->payload_len);
+        cli_json_object_end(&j);
         return;
     }
     if (a->kms_rewrap)
@@ -408,7 +365,7 @@ cmd_rotate(int argc, char **argv)
             a.kms_rewrap = true;
             break;
         case 'h':
-            fileops_print_help("rotate", usage_rotate, help_rotate);
+            cli_help_print(stdout, "rotate");
             rc = CLI_OK;
             goto out;
         default:

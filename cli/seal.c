@@ -3,7 +3,7 @@
  * workflow in one command (strongbox/fileops.h, docs/seal.md).
  */
 #include "cli.h"
-#include "fileops_json.h"
+#include "destroy_seal_cmds.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -95,33 +95,22 @@ const char help_unseal[] =
 /* ---- shared ---- */
 
 static void
-json_hex(FILE *f, const uint8_t *p, size_t n)
+json_meta(cli_json *j, const sbx_seal_meta *m)
 {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%02x", p[i]);
-    fputc('"', f);
-}
-
-static void
-json_meta(FILE *f, const sbx_seal_meta *m)
-{
-    fputs("{\"name\": ", f);
-    cli_json_str(f, m->name);
-    fprintf(f, ", \"size\": %llu, \"mtime\": %lld, \"tool\": ", (unsigned long long)m->size,
-            (long long)m->mtime);
-    cli_json_str(f, m->tool);
-    fputs(", \"recipients\": [", f);
-    for (size_t i = 0; i < m->nrecipients; i++) {
-        fputs(i ? ", " : "", f);
-        cli_json_str(f, m->recipients[i]);
-    }
-    fputs("], \"history\": [", f);
-    for (size_t i = 0; i < m->nhistory; i++) {
-        fputs(i ? ", " : "", f);
-        cli_json_str(f, m->history[i]);
-    }
-    fputs("]}", f);
+    cli_json_object_begin(j, "meta");
+    cli_json_string(j, "name", m->name);
+    cli_json_uint(j, "size", m->size);
+    cli_json_int(j, "mtime", m->mtime);
+    cli_json_string(j, "tool", m->tool);
+    cli_json_array_begin(j, "recipients");
+    for (size_t i = 0; i < m->nrecipients; i++)
+        cli_json_string(j, NULL, m->recipients[i]);
+    cli_json_array_end(j);
+    cli_json_array_begin(j, "history");
+    for (size_t i = 0; i < m->nhistory; i++)
+        cli_json_string(j, NULL, m->history[i]);
+    cli_json_array_end(j);
+    cli_json_object_end(j);
 }
 
 static bool
@@ -208,40 +197,42 @@ warn_preflight(const char *path, const sbx_seal_preflight *p, bool strict)
 }
 
 static void
-json_seal(FILE *f, const char *path, int err, const sbx_seal_report *r)
+json_preflight(cli_json *j, const sbx_seal_preflight *p)
 {
-    const sbx_seal_preflight *p = &r->preflight;
-    fputs("    {\"file\": ", f);
-    cli_json_str(f, path);
-    fputs(", ", f);
-    cli_json_error_fields(f, err);
-    fputs(", \"output\": ", f);
-    cli_json_str(f, r->output);
-    fprintf(f, ", \"size\": %llu, \"output_size\": %llu, \"sha256\": ", (unsigned long long)r->size,
-            (unsigned long long)r->output_size);
-    json_hex(f, r->sha256, sizeof(r->sha256));
-    fprintf(f, ", \"verified\": %s, \"verified_identity\": %s, \"meta\": %s",
-            r->verified ? "true" : "false", r->verified_identity ? "true" : "false",
-            r->meta ? "true" : "false");
-    fprintf(f, ", \"preflight\": {\"sync_folder\": %s, \"sync_service\": ",
-            p->sync_folder ? "true" : "false");
-    cli_json_str(f, p->sync_service);
-    fputs(", \"sync_root\": ", f);
-    cli_json_str(f, p->sync_root);
-    fprintf(f, ", \"vcs\": %s, \"vcs_type\": ", p->vcs ? "true" : "false");
-    cli_json_str(f, p->vcs_type);
-    fputs(", \"vcs_root\": ", f);
-    cli_json_str(f, p->vcs_root);
-    fprintf(f, ", \"links\": %llu}, \"destroyed\": %s, \"destroy\": ", (unsigned long long)p->links,
-            r->destroyed ? "true" : "false");
+    cli_json_object_begin(j, "preflight");
+    cli_json_bool(j, "sync_folder", p->sync_folder);
+    cli_json_string(j, "sync_service", p->sync_service);
+    cli_json_string(j, "sync_root", p->sync_root);
+    cli_json_bool(j, "vcs", p->vcs);
+    cli_json_string(j, "vcs_type", p->vcs_type);
+    cli_json_string(j, "vcs_root", p->vcs_root);
+    cli_json_uint(j, "links", p->links);
+    cli_json_object_end(j);
+}
+
+static void
+json_seal(cli_json *j, const char *path, int err, const sbx_seal_report *r)
+{
+    cli_json_object_begin(j, NULL);
+    cli_json_string(j, "file", path);
+    cli_json_error_fields(j, err);
+    cli_json_string(j, "output", r->output);
+    cli_json_uint(j, "size", r->size);
+    cli_json_uint(j, "output_size", r->output_size);
+    cli_json_hex(j, "sha256", r->sha256, sizeof(r->sha256));
+    cli_json_bool(j, "verified", r->verified);
+    cli_json_bool(j, "verified_identity", r->verified_identity);
+    cli_json_bool(j, "meta", r->meta);
+    json_preflight(j, &r->preflight);
+    cli_json_bool(j, "destroyed", r->destroyed);
     if (r->destroyed) {
-        fputc('{', f);
-        cli_json_destroy_fields(f, &r->destroy);
-        fputc('}', f);
+        cli_json_object_begin(j, "destroy");
+        cli_json_destroy_fields(j, &r->destroy);
+        cli_json_object_end(j);
     } else {
-        fputs("null", f);
+        cli_json_null(j, "destroy");
     }
-    fputc('}', f);
+    cli_json_object_end(j);
 }
 
 static void
@@ -267,11 +258,16 @@ human_seal(const char *path, const sbx_seal_report *r)
 static int
 seal_all(struct seal_args *a, int nfiles, char **files)
 {
+    cli_json j;
     int rc = CLI_OK;
     a->o.verify_identities = a->ids;
     a->o.nverify = a->nids;
-    if (a->json)
-        printf("{\"command\": \"seal\", \"results\": [\n");
+    if (a->json) {
+        cli_json_init(&j, stdout, CLI_JSON_SPACED);
+        cli_json_object_begin(&j, NULL);
+        cli_json_string(&j, "command", "seal");
+        cli_json_array_begin_lines(&j, "results");
+    }
     for (int i = 0; i < nfiles; i++) {
         sbx_seal_preflight p;
         sbx_seal_report r;
@@ -282,15 +278,16 @@ seal_all(struct seal_args *a, int nfiles, char **files)
             rc = CLI_FAIL;
             cli_errorf("%s", sbx_error_last()->message);
         }
-        if (a->json) {
-            json_seal(stdout, files[i], err, &r);
-            fputs(i + 1 < nfiles ? ",\n" : "\n", stdout);
-        } else if (err == 0) {
+        if (a->json)
+            json_seal(&j, files[i], err, &r);
+        else if (err == 0)
             human_seal(files[i], &r);
-        }
     }
-    if (a->json)
-        printf("], \"ok\": %s}\n", rc == CLI_OK ? "true" : "false");
+    if (a->json) {
+        cli_json_array_end(&j);
+        cli_json_bool(&j, "ok", rc == CLI_OK);
+        cli_json_object_end(&j);
+    }
     return rc;
 }
 
@@ -344,7 +341,7 @@ parse_seal(struct seal_args *a, int argc, char **argv)
             a->json = true;
             break;
         case 'h':
-            cli_fileops_help("seal", usage_seal, help_seal);
+            cli_help_print(stdout, "seal");
             return -1;
         default:
             return cli_bad_option("seal", c, argv, longopts);
@@ -403,24 +400,25 @@ out:
 }
 
 static void
-json_unseal(FILE *f, const char *path, int err, const sbx_unseal_report *r)
+json_unseal(const char *path, int err, const sbx_unseal_report *r)
 {
-    fputs("{\"command\": \"unseal\", \"file\": ", f);
-    cli_json_str(f, path);
-    fputs(", ", f);
-    cli_json_error_fields(f, err);
-    fputs(", \"output\": ", f);
-    cli_json_str(f, r->output);
-    fprintf(f, ", \"size\": %llu, \"sha256\": ", (unsigned long long)r->size);
-    json_hex(f, r->sha256, sizeof(r->sha256));
-    fprintf(f, ", \"removed\": %s, \"meta\": ", r->removed ? "true" : "false");
+    cli_json j;
+    cli_json_init(&j, stdout, CLI_JSON_SPACED);
+    cli_json_object_begin(&j, NULL);
+    cli_json_string(&j, "command", "unseal");
+    cli_json_string(&j, "file", path);
+    cli_json_error_fields(&j, err);
+    cli_json_string(&j, "output", r->output);
+    cli_json_uint(&j, "size", r->size);
+    cli_json_hex(&j, "sha256", r->sha256, sizeof(r->sha256));
+    cli_json_bool(&j, "removed", r->removed);
     if (r->has_meta) {
-        json_meta(f, &r->meta);
-        fprintf(f, ", \"meta_size_ok\": %s", r->meta_size_ok ? "true" : "false");
+        json_meta(&j, &r->meta);
+        cli_json_bool(&j, "meta_size_ok", r->meta_size_ok);
     } else {
-        fputs("null", f);
+        cli_json_null(&j, "meta");
     }
-    fputs("}\n", f);
+    cli_json_object_end(&j);
 }
 
 static void
@@ -482,7 +480,7 @@ cmd_unseal(int argc, char **argv)
             json = true;
             break;
         case 'h':
-            cli_fileops_help("unseal", usage_unseal, help_unseal);
+            cli_help_print(stdout, "unseal");
             rc = CLI_OK;
             goto out;
         default:
@@ -503,7 +501,7 @@ cmd_unseal(int argc, char **argv)
     if (err < 0)
         cli_errorf("%s", sbx_error_last()->message);
     if (json)
-        json_unseal(stdout, argv[optind], err, &r);
+        json_unseal(argv[optind], err, &r);
     else if (err == 0)
         human_unseal(argv[optind], &r);
     rc = err < 0 ? CLI_FAIL : CLI_OK;

@@ -9,6 +9,7 @@
  * -s SECKEY, -p PUBKEY, -P BASE64, -m FILE, -x SIGFILE, -t/-c comments.
  */
 #include "sign_cmds.h"
+#include "json_out.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,19 +164,6 @@ enum { OPT_PEM = 256, OPT_PASSFILE, OPT_JSON, OPT_SIGN };
 
 /* ---- output helpers ---- */
 
-static void
-print_page(const char *command, const char *usage, const char *help)
-{
-    if (cli_help_print(stdout, command))
-        return;
-    fputs(usage, stdout);
-    fputs("\n", stdout);
-    fputs(help, stdout);
-    fputs("EXIT STATUS\n    0  success\n    1  failure (the message says what failed)\n"
-          "    2  usage error\n",
-          stdout);
-}
-
 static int
 usage_error(const char *command, const char *usage, const char *msg)
 {
@@ -185,47 +173,13 @@ usage_error(const char *command, const char *usage, const char *msg)
     return CLI_USAGE;
 }
 
-/* A JSON string: escapes quotes, backslashes and controls; invalid UTF-8 becomes U+FFFD. */
+/* Open the --json object: {"method":METHOD, then the caller's members. */
 static void
-json_str(FILE *f, const char *s)
+json_begin(cli_json *j, const char *method)
 {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    fputc('"', f);
-    while (*p) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\') {
-            fprintf(f, "\\%c", c);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(f, "\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            fputc((int)c, f);
-            p++;
-        } else {
-            size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-            size_t i = 1;
-            while (n > 0 && i < n && (p[i] & 0xc0) == 0x80)
-                i++;
-            if (n == 0 || i != n || c < 0xc2 || c > 0xf4) {
-                fputs("\\ufffd", f);
-                p++;
-            } else {
-                fwrite(p, 1, n, f);
-                p += n;
-            }
-        }
-    }
-    fputc('"', f);
-}
-
-static void
-json_kv(FILE *f, const char *key, const char *value, bool last)
-{
-    json_str(f, key);
-    fputc(':', f);
-    json_str(f, value);
-    fputs(last ? "}\n" : ",", f);
+    cli_json_init(j, stdout, CLI_JSON_COMPACT);
+    cli_json_object_begin(j, NULL);
+    cli_json_string(j, "method", method);
 }
 
 static void
@@ -456,11 +410,15 @@ sign_pem(const struct sign_args *a, const sbx_buf *keytext, const char *sigfile)
     if (write_output(sigfile, &sig, 0644) < 0)
         goto out;
     if (a->json) {
-        printf("{\"method\":\"sign\",\"status\":\"good\",\"format\":\"pem\",");
-        json_kv(stdout, "key_type", sbx_pem_key_type(key), false);
-        json_kv(stdout, "digest", ed ? "none (pure Ed25519)" : "SHA-256", false);
-        json_kv(stdout, "file", a->message, false);
-        json_kv(stdout, "signature_file", sigfile, true);
+        cli_json j;
+        json_begin(&j, "sign");
+        cli_json_string(&j, "status", "good");
+        cli_json_string(&j, "format", "pem");
+        cli_json_string(&j, "key_type", sbx_pem_key_type(key));
+        cli_json_string(&j, "digest", ed ? "none (pure Ed25519)" : "SHA-256");
+        cli_json_string(&j, "file", a->message);
+        cli_json_string(&j, "signature_file", sigfile);
+        cli_json_object_end(&j);
     } else if (strcmp(sigfile, "-") != 0) {
         printf("signed %s with %s key %s%s: %s\n", a->message, sbx_pem_key_type(key), a->seckey,
                ed ? "" : " (SHA-256)", sigfile);
@@ -511,11 +469,15 @@ sign_minisign(const struct sign_args *a, const sbx_buf *keytext, const char *sig
         char *end = tc != NULL ? strchr(tc + 1, '\n') : NULL;
         if (end != NULL)
             *end = '\0';
-        printf("{\"method\":\"sign\",\"status\":\"good\",\"format\":\"minisign\",");
-        json_kv(stdout, "key_id", id, false);
-        json_kv(stdout, "file", a->message, false);
-        json_kv(stdout, "signature_file", sigfile, false);
-        json_kv(stdout, "trusted_comment", tc ? tc + strlen("\ntrusted comment: ") : "", true);
+        cli_json j;
+        json_begin(&j, "sign");
+        cli_json_string(&j, "status", "good");
+        cli_json_string(&j, "format", "minisign");
+        cli_json_string(&j, "key_id", id);
+        cli_json_string(&j, "file", a->message);
+        cli_json_string(&j, "signature_file", sigfile);
+        cli_json_string(&j, "trusted_comment", tc ? tc + strlen("\ntrusted comment: ") : "");
+        cli_json_object_end(&j);
     } else if (strcmp(sigfile, "-") != 0) {
         printf("signed %s with minisign key %s: %s\n", a->message, id, sigfile);
     }
@@ -574,7 +536,7 @@ cmd_sign(int argc, char **argv)
             a.json = true;
             break;
         case 'h':
-            print_page("sign", usage_sign, help_sign);
+            cli_help_print(stdout, "sign");
             return CLI_OK;
         default:
             return cli_bad_option("sign", c, argv, longopts);
@@ -632,12 +594,15 @@ verify_failed(const struct verify_args *a, const char *sigfile, const char *form
 {
     const sbx_error *e = sbx_error_last();
     if (a->json) {
-        printf("{\"method\":\"verify\",\"verified\":false,");
-        json_kv(stdout, "format", format, false);
-        json_kv(stdout, "file", a->message, false);
-        json_kv(stdout, "signature_file", sigfile, false);
-        json_kv(stdout, "code", sbx_error_name(e->code), false);
-        json_kv(stdout, "error", e->message, true);
+        cli_json j;
+        json_begin(&j, "verify");
+        cli_json_bool(&j, "verified", false);
+        cli_json_string(&j, "format", format);
+        cli_json_string(&j, "file", a->message);
+        cli_json_string(&j, "signature_file", sigfile);
+        cli_json_string(&j, "code", sbx_error_name(e->code));
+        cli_json_string(&j, "error", e->message);
+        cli_json_object_end(&j);
     }
     if (a->quiet == 0 || a->json)
         cli_errorf("%s", e->message);
@@ -673,10 +638,14 @@ verify_pem(const struct verify_args *a, const sbx_buf *keytext, const char *sigf
         goto out;
     }
     if (a->json) {
-        printf("{\"method\":\"verify\",\"verified\":true,\"format\":\"pem\",");
-        json_kv(stdout, "key_type", sbx_pem_key_type(key), false);
-        json_kv(stdout, "file", a->message, false);
-        json_kv(stdout, "signature_file", sigfile, true);
+        cli_json j;
+        json_begin(&j, "verify");
+        cli_json_bool(&j, "verified", true);
+        cli_json_string(&j, "format", "pem");
+        cli_json_string(&j, "key_type", sbx_pem_key_type(key));
+        cli_json_string(&j, "file", a->message);
+        cli_json_string(&j, "signature_file", sigfile);
+        cli_json_object_end(&j);
     } else if (a->quiet == 0) {
         printf("Signature verified (%s)\n", sbx_pem_key_type(key));
     }
@@ -706,11 +675,15 @@ verify_minisign(const struct verify_args *a, sbx_minisign_pubkey *pk, const char
     keyid_hex(id, sbx_minisign_pubkey_keyid(pk));
     const char *comment = tc.ptr ? (const char *)tc.ptr : "";
     if (a->json) {
-        printf("{\"method\":\"verify\",\"verified\":true,\"format\":\"minisign\",");
-        json_kv(stdout, "key_id", id, false);
-        json_kv(stdout, "file", a->message, false);
-        json_kv(stdout, "signature_file", sigfile, false);
-        json_kv(stdout, "trusted_comment", comment, true);
+        cli_json j;
+        json_begin(&j, "verify");
+        cli_json_bool(&j, "verified", true);
+        cli_json_string(&j, "format", "minisign");
+        cli_json_string(&j, "key_id", id);
+        cli_json_string(&j, "file", a->message);
+        cli_json_string(&j, "signature_file", sigfile);
+        cli_json_string(&j, "trusted_comment", comment);
+        cli_json_object_end(&j);
     } else if (a->quiet == 0) {
         printf("Signature and comment signature verified\nTrusted comment: %s\n", comment);
     } else if (a->quiet == 2) {
@@ -806,7 +779,7 @@ cmd_verify(int argc, char **argv)
             a.json = true;
             break;
         case 'h':
-            print_page("verify", usage_verify, help_verify);
+            cli_help_print(stdout, "verify");
             return CLI_OK;
         default:
             return cli_bad_option("verify", c, argv, longopts);
@@ -866,13 +839,17 @@ keygen_write(const struct keygen_args *a, const sbx_minisign_seckey *sk, const s
     keyid_hex(id, sbx_minisign_pubkey_keyid(pk));
     bool compat = a->nopass || sbx_minisign_checksum_supported();
     if (a->json) {
-        printf("{\"method\":\"keygen\",\"status\":\"good\",\"type\":\"minisign\",");
-        json_kv(stdout, "key_id", id, false);
-        json_kv(stdout, "public_key", sbx_minisign_pubkey_base64(pk), false);
-        json_kv(stdout, "public_key_file", a->pubfile, false);
-        json_kv(stdout, "secret_key_file", a->secfile, false);
-        printf("\"protected\":%s,\"minisign_can_use_secret_key\":%s}\n",
-               a->nopass ? "false" : "true", compat ? "true" : "false");
+        cli_json j;
+        json_begin(&j, "keygen");
+        cli_json_string(&j, "status", "good");
+        cli_json_string(&j, "type", "minisign");
+        cli_json_string(&j, "key_id", id);
+        cli_json_string(&j, "public_key", sbx_minisign_pubkey_base64(pk));
+        cli_json_string(&j, "public_key_file", a->pubfile);
+        cli_json_string(&j, "secret_key_file", a->secfile);
+        cli_json_bool(&j, "protected", !a->nopass);
+        cli_json_bool(&j, "minisign_can_use_secret_key", compat);
+        cli_json_object_end(&j);
     } else {
         printf("The secret key was saved as %s - Keep it secret!\n"
                "The public key was saved as %s - That one can be public.\n\n"
@@ -974,7 +951,7 @@ cmd_keygen_sign(int argc, char **argv)
             a.json = true;
             break;
         case 'h':
-            print_page("keygen-sign", usage_keygen_sign, help_keygen_sign);
+            cli_help_print(stdout, "keygen-sign");
             return CLI_OK;
         default:
             return cli_bad_option("keygen", c, argv, longopts);

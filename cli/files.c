@@ -1,0 +1,159 @@
+/*
+ * cli/files.c - the small files sbx reads (keys, recipients, signatures),
+ * the output it writes, and identity files.
+ *
+ * Secrets read here (identity files) go straight from read(2) into an
+ * sbx_buf, which is wiped when disposed; stdio is never used for them, so no
+ * unwiped copy is left in a FILE buffer.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int
+open_error(const char *what, const char *path)
+{
+    int e = errno;
+    cli_errorf("cannot open %s %s: %s", what, path, strerror(e));
+    return e == ENOENT ? SBX_ENOTFOUND : SBX_EIO;
+}
+
+static void
+check_mode(int fd, const char *what, const char *path)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+        return;
+    cli_warnf("%s %s is %s by others (mode %04o); run chmod 600 %s", what, path,
+              (st.st_mode & 044) ? "readable" : "accessible", (unsigned)(st.st_mode & 07777), path);
+}
+
+static int
+read_fd_all(sbx_buf *buf, int fd, const char *what, const char *path)
+{
+    for (;;) {
+        if (buf->len >= CLI_MAX_KEY_FILE) {
+            cli_errorf("%s %s is larger than %u bytes", what, path, CLI_MAX_KEY_FILE);
+            return SBX_ETOOBIG;
+        }
+        if (sbx_buf_reserve(buf, 4096) < 0) {
+            cli_error_lib(NULL);
+            return SBX_ENOMEM;
+        }
+        ssize_t n = read(fd, buf->ptr + buf->len, buf->cap - buf->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cli_errorf("cannot read %s %s: %s", what, path, strerror(errno));
+            return SBX_EIO;
+        }
+        if (n == 0)
+            return 0;
+        buf->len += (size_t)n;
+    }
+}
+
+int
+cli_read_small_file(sbx_buf *buf, const char *path, const char *what, bool warn_mode)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return open_error(what, path);
+    if (warn_mode)
+        check_mode(fd, what, path);
+    int err = read_fd_all(buf, fd, what, is_stdin ? "(standard input)" : path);
+    if (!is_stdin)
+        close(fd);
+    return err;
+}
+
+/*
+ * Atomic replacement is for regular files. A target that exists and is not
+ * one (/dev/null, a FIFO, /dev/stdout onto a pipe) is opened and written in
+ * place: renaming over it would replace the device node or the link itself.
+ * A symbolic link to a regular file is followed, and its target replaced.
+ */
+static int
+open_in_place(sbx_sink **out, const char *path, unsigned mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, (mode_t)mode);
+    if (fd < 0) {
+        cli_errorf("cannot open %s for writing: %s", path, strerror(errno));
+        return SBX_EIO;
+    }
+    int err = sbx_sink_fd_new(out, fd, true);
+    if (err < 0) {
+        close(fd);
+        cli_error_lib(NULL);
+    }
+    return err;
+}
+
+static int
+open_atomic(sbx_sink **out, const char *path, unsigned mode)
+{
+    int err = sbx_sink_atomic_file_new(out, path, mode);
+    if (err < 0)
+        cli_error_lib(NULL);
+    return err;
+}
+
+int
+cli_open_output(sbx_sink **out, const char *path, unsigned mode)
+{
+    struct stat st, lst;
+    *out = NULL;
+    if (path == NULL || strcmp(path, "-") == 0) {
+        int err = sbx_sink_fd_new(out, STDOUT_FILENO, false);
+        if (err < 0)
+            cli_error_lib(NULL);
+        return err;
+    }
+    if (lstat(path, &lst) != 0 || S_ISREG(lst.st_mode))
+        return open_atomic(out, path, mode); // a new file, or a regular file to replace
+    if (!S_ISLNK(lst.st_mode))
+        return open_in_place(out, path, mode);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return open_in_place(out, path, mode); // dangling link, or a link to a device
+    char *target = realpath(path, NULL);
+    if (target == NULL)
+        return open_in_place(out, path, mode);
+    int err = open_atomic(out, target, mode);
+    free(target);
+    return err;
+}
+
+int
+cli_load_identities(sbx_identity ***ids, size_t *count, const char *path)
+{
+    sbx_buf text = SBX_BUF_INIT;
+    sbx_identity **list = NULL;
+    size_t n = 0;
+    int err;
+    if ((err = cli_read_small_file(&text, path, "identity file", true)) < 0)
+        goto out;
+    if ((err = sbx_identities_parse(&list, &n, (const char *)text.ptr, text.len)) < 0) {
+        cli_errorf("identity file %s: %s", path, sbx_error_last()->message);
+        goto out;
+    }
+    sbx_identity **grown = realloc(*ids, (*count + n + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        cli_errorf("out of memory");
+        err = SBX_ENOMEM;
+        sbx_identities_free(list, n);
+        goto out;
+    }
+    memcpy(grown + *count, list, n * sizeof(*list));
+    *ids = grown;
+    *count += n;
+    sbx_identities_free(list, 0); // the identities now belong to *ids
+out:
+    sbx_buf_dispose(&text);
+    return err;
+}

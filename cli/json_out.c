@@ -1,0 +1,242 @@
+/*
+ * cli/json_out.c - the JSON writer of sbx (see cli/json_out.h).
+ *
+ * Implementation notes: the writer keeps, per open object or array, whether
+ * something was written (for the separator) and whether elements go one per
+ * line; nothing is buffered, so a report is written as it is walked. The
+ * UTF-8 check follows RFC 3629 §4: overlong forms, surrogates and code
+ * points above U+10FFFF are not UTF-8 and are replaced byte by byte.
+ */
+#include "json_out.h"
+
+#include "strongbox/encoding.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at c (1-4), or 0 when there is none. */
+static size_t
+utf8_len(const unsigned char *c)
+{
+    size_t n = c[0] < 0x80             ? 1
+               : (c[0] & 0xE0) == 0xC0 ? 2
+               : (c[0] & 0xF0) == 0xE0 ? 3
+               : (c[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
+    if (n == 0 || (n == 2 && c[0] < 0xC2) || (n == 4 && c[0] > 0xF4))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((c[i] & 0xC0) != 0x80)
+            return 0; // also stops at the terminating NUL
+    }
+    if ((n == 3 && c[0] == 0xE0 && c[1] < 0xA0) || (n == 3 && c[0] == 0xED && c[1] >= 0xA0) ||
+        (n == 4 && c[0] == 0xF0 && c[1] < 0x90) || (n == 4 && c[0] == 0xF4 && c[1] >= 0x90))
+        return 0; // overlong, surrogate, above U+10FFFF
+    return n;
+}
+
+/* The characters of s, escaped, without quotes. @return false if a byte was not UTF-8. */
+static bool
+put_chars(FILE *f, const char *s)
+{
+    bool utf8 = true;
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        size_t n = utf8_len(c);
+        if (n == 0) {
+            fputs("\\ufffd", f);
+            utf8 = false;
+            c++;
+            continue;
+        }
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20 || *c == 0x7f)
+            fprintf(f, "\\u%04x", *c);
+        else
+            fwrite(c, 1, n, f);
+        c += n;
+    }
+    return utf8;
+}
+
+static bool
+put_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    bool utf8 = put_chars(f, s);
+    fputc('"', f);
+    return utf8;
+}
+
+/* The bytes of s in base64, quoted; 48 bytes (a multiple of 3) at a time, no allocation. */
+static void
+put_base64(FILE *f, const char *s)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t n = strlen(s);
+    char out[SBX_BASE64_PAD_LEN(48) + 1];
+    fputc('"', f);
+    while (n > 0) {
+        size_t k = n < 48 ? n : 48;
+        long w = sbx_base64_encode(out, sizeof(out), p, k, true);
+        if (w > 0)
+            fwrite(out, 1, (size_t)w, f);
+        p += k;
+        n -= k;
+    }
+    fputc('"', f);
+}
+
+static void
+put_key(cli_json *j, const char *key, const char *suffix)
+{
+    fputc('"', j->f);
+    put_chars(j->f, key);
+    fputs(suffix, j->f);
+    fputs(j->spaced ? "\": " : "\":", j->f);
+}
+
+/* Separator and member name before the next value at the current level. */
+static void
+next(cli_json *j, const char *key)
+{
+    bool lines = j->level[j->depth].lines;
+    assert((key != NULL) == j->level[j->depth].object); // misuse: a name outside an object
+    if (j->level[j->depth].any)
+        fputs(j->spaced && !lines ? ", " : ",", j->f);
+    if (lines)
+        fputs("\n    ", j->f);
+    j->level[j->depth].any = true;
+    if (key != NULL)
+        put_key(j, key, "");
+}
+
+static void
+open_level(cli_json *j, const char *key, char bracket, bool lines)
+{
+    next(j, key);
+    fputc(bracket, j->f);
+    assert(j->depth < CLI_JSON_MAX_DEPTH);
+    if (j->depth < CLI_JSON_MAX_DEPTH)
+        j->depth++;
+    j->level[j->depth].any = false;
+    j->level[j->depth].object = bracket == '{';
+    j->level[j->depth].lines = lines;
+}
+
+static void
+close_level(cli_json *j, char bracket)
+{
+    assert(j->depth > 0);
+    if (j->level[j->depth].lines && j->level[j->depth].any)
+        fputc('\n', j->f);
+    fputc(bracket, j->f);
+    if (j->depth > 0)
+        j->depth--;
+    if (j->depth == 0)
+        fputc('\n', j->f);
+}
+
+void
+cli_json_init(cli_json *j, FILE *f, enum cli_json_layout layout)
+{
+    memset(j, 0, sizeof(*j));
+    j->f = f;
+    j->spaced = layout == CLI_JSON_SPACED;
+}
+
+void
+cli_json_object_begin(cli_json *j, const char *key)
+{
+    open_level(j, key, '{', false);
+}
+
+void
+cli_json_object_end(cli_json *j)
+{
+    close_level(j, '}');
+}
+
+void
+cli_json_array_begin(cli_json *j, const char *key)
+{
+    open_level(j, key, '[', false);
+}
+
+void
+cli_json_array_begin_lines(cli_json *j, const char *key)
+{
+    open_level(j, key, '[', true);
+}
+
+void
+cli_json_array_end(cli_json *j)
+{
+    close_level(j, ']');
+}
+
+void
+cli_json_string(cli_json *j, const char *key, const char *s)
+{
+    if (s == NULL) {
+        cli_json_null(j, key);
+        return;
+    }
+    next(j, key);
+    if (put_quoted(j->f, s) || key == NULL)
+        return;
+    fputs(j->spaced ? ", " : ",", j->f);
+    put_key(j, key, "_base64");
+    put_base64(j->f, s);
+}
+
+void
+cli_json_uint(cli_json *j, const char *key, uint64_t v)
+{
+    next(j, key);
+    fprintf(j->f, "%" PRIu64, v);
+}
+
+void
+cli_json_int(cli_json *j, const char *key, int64_t v)
+{
+    next(j, key);
+    fprintf(j->f, "%" PRId64, v);
+}
+
+void
+cli_json_fixed(cli_json *j, const char *key, double v, int decimals)
+{
+    if (!isfinite(v)) {
+        cli_json_null(j, key);
+        return;
+    }
+    next(j, key);
+    fprintf(j->f, "%.*f", decimals, v);
+}
+
+void
+cli_json_bool(cli_json *j, const char *key, bool v)
+{
+    next(j, key);
+    fputs(v ? "true" : "false", j->f);
+}
+
+void
+cli_json_null(cli_json *j, const char *key)
+{
+    next(j, key);
+    fputs("null", j->f);
+}
+
+void
+cli_json_hex(cli_json *j, const char *key, const uint8_t *p, size_t n)
+{
+    next(j, key);
+    fputc('"', j->f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(j->f, "%02x", p[i]);
+    fputc('"', j->f);
+}

@@ -1,0 +1,156 @@
+/*
+ * cli/passphrase.c - passphrases from a file or from the terminal, with echo
+ * off and the terminal restored on a signal.
+ *
+ * A passphrase goes straight from read(2) into an sbx_buf, which is wiped
+ * when disposed; stdio is never used for it.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+static struct termios saved_tty;
+static volatile sig_atomic_t echo_off_fd = -1;
+
+static void
+restore_tty_on_signal(int sig)
+{
+    if (echo_off_fd >= 0)
+        tcsetattr(echo_off_fd, TCSAFLUSH, &saved_tty);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static const int tty_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+
+static void
+set_signal_handlers(void (*handler)(int))
+{
+    for (size_t i = 0; i < sizeof(tty_signals) / sizeof(tty_signals[0]); i++)
+        signal(tty_signals[i], handler);
+}
+
+/* Read one line byte by byte (so nothing after it is consumed). 1 = got a line, 0 = EOF at once. */
+static int
+read_line(sbx_buf *out, int fd, char *err, size_t errlen)
+{
+    bool any = false;
+    for (;;) {
+        uint8_t c;
+        ssize_t n = read(fd, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "cannot read the passphrase: %s", strerror(errno));
+            return SBX_EIO;
+        }
+        if (n == 0 || c == '\n')
+            break;
+        any = true;
+        if (out->len >= CLI_MAX_PASSPHRASE) {
+            snprintf(err, errlen, "the passphrase is longer than %d bytes", CLI_MAX_PASSPHRASE);
+            return SBX_ETOOBIG;
+        }
+        if (sbx_buf_append(out, &c, 1) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return SBX_ENOMEM;
+        }
+    }
+    if (out->len > 0 && out->ptr[out->len - 1] == '\r')
+        out->len--;
+    return any ? 1 : 0;
+}
+
+static int
+prompt_tty(sbx_buf *out, int fd, const char *prompt, char *err, size_t errlen)
+{
+    struct termios quiet;
+    int rc = 0;
+    bool echo_off = tcgetattr(fd, &saved_tty) == 0;
+    // Echo goes off before the prompt appears: whatever is typed after the prompt is kept.
+    if (echo_off) {
+        quiet = saved_tty;
+        quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+        quiet.c_lflag |= ICANON;
+        echo_off_fd = fd;
+        set_signal_handlers(restore_tty_on_signal);
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    if (write(fd, prompt, strlen(prompt)) < 0) {
+        snprintf(err, errlen, "cannot write to the terminal: %s", strerror(errno));
+        rc = SBX_EIO;
+    }
+    if (rc == 0)
+        rc = read_line(out, fd, err, errlen);
+    if (echo_off) {
+        tcsetattr(fd, TCSANOW, &saved_tty);
+        echo_off_fd = -1;
+        set_signal_handlers(SIG_DFL);
+    }
+    if (write(fd, "\n", 1) < 0) {
+        // the passphrase was read; a lost newline on the terminal is harmless
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static int
+passphrase_from_tty(sbx_buf *out, bool confirm, char *err, size_t errlen)
+{
+    sbx_buf again = SBX_BUF_INIT;
+    int rc;
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen,
+                 "cannot ask for a passphrase: no terminal (%s); use --passphrase-file FILE",
+                 strerror(errno));
+        return SBX_ECANCELED;
+    }
+    rc = prompt_tty(out, fd, "Enter passphrase: ", err, errlen);
+    if (rc == 0 && out->len > 0 && confirm) {
+        rc = prompt_tty(&again, fd, "Confirm passphrase: ", err, errlen);
+        if (rc == 0 && (again.len != out->len || !sbx_equal(again.ptr, out->ptr, out->len))) {
+            snprintf(err, errlen, "the passphrases do not match");
+            rc = SBX_ECANCELED;
+        }
+    }
+    sbx_buf_dispose(&again);
+    close(fd);
+    return rc;
+}
+
+static int
+passphrase_from_file(sbx_buf *out, const char *path, char *err, size_t errlen)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open passphrase file %s: %s", path, strerror(errno));
+        return errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO;
+    }
+    int rc = read_line(out, fd, err, errlen);
+    if (!is_stdin)
+        close(fd);
+    return rc < 0 ? rc : 0;
+}
+
+int
+cli_read_passphrase(sbx_buf *out, const char *file, bool confirm, char *err, size_t errlen)
+{
+    int rc = file != NULL ? passphrase_from_file(out, file, err, errlen)
+                          : passphrase_from_tty(out, confirm, err, errlen);
+    if (rc == 0 && out->len == 0) {
+        if (file != NULL)
+            snprintf(err, errlen, "the passphrase file %s is empty (its first line is used)", file);
+        else
+            snprintf(err, errlen, "no passphrase entered");
+        rc = SBX_ECANCELED;
+    }
+    if (rc < 0)
+        sbx_buf_dispose(out);
+    return rc;
+}
