@@ -57,6 +57,13 @@ int cli_usage(const char *command);
 
 /* ---- messages.c ---- */
 
+/**
+ * What sbx and sbx-kms do first: lock key memory (sbx_init), make sure no
+ * core file can ever hold a key, and let cli_bad_option() word getopt's
+ * complaints. A failure to lock is reported only with SBX_DEBUG set.
+ */
+void cli_process_start(void);
+
 /** "sbx: error: <fmt>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** "sbx: error: [<prefix>: ]<last library error message>" on stderr. */

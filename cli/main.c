@@ -40,12 +40,7 @@ static const struct command commands[] = {
 int
 main(int argc, char **argv)
 {
-    // Before anything else: key memory locked, and no core file can ever hold a key.
-    if (sbx_init() < 0 && getenv("SBX_DEBUG") != NULL)
-        cli_warnf("%s", sbx_error_last()->message);
-    if (sbx_disable_core_dumps() < 0)
-        cli_warnf("%s", sbx_error_last()->message);
-    opterr = 0; // cli_bad_option() words the messages
+    cli_process_start(); // before anything else: key memory locked, no core dumps
     if (argc < 2)
         return cli_usage("sbx");
     const char *name = argv[1];

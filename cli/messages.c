@@ -10,6 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+void
+cli_process_start(void)
+{
+    if (sbx_init() < 0 && getenv("SBX_DEBUG") != NULL)
+        cli_warnf("%s", sbx_error_last()->message);
+    if (sbx_disable_core_dumps() < 0)
+        cli_warnf("%s", sbx_error_last()->message);
+    opterr = 0; // cli_bad_option() words the messages
+}
+
 static void
 vmessage(const char *kind, const char *fmt, va_list ap)
 {

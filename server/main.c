@@ -189,12 +189,7 @@ kms_audit_cmd(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-    // As sbx does: key memory locked, and no core file can ever hold a key.
-    if (sbx_init() < 0 && getenv("SBX_DEBUG") != NULL)
-        cli_warnf("%s", sbx_error_last()->message);
-    if (sbx_disable_core_dumps() < 0)
-        cli_warnf("%s", sbx_error_last()->message);
-    opterr = 0; // cli_bad_option() words the messages
+    cli_process_start(); // before anything else: key memory locked, no core dumps
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
         return kms_serve_cmd(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "audit") == 0)
