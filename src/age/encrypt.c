@@ -143,8 +143,9 @@ sbx_age_header_wrap(sbx_age_header *hdr, sbx_recipient *const *recipients, size_
                                       "passphrase");
     for (size_t i = 0; i < count; i++) {
         if (recipients[i] == NULL || recipients[i]->ops->version != SBX_RECIPIENT_OPS_VERSION)
-            return sbx__error(SBX_EINVAL, "recipient %zu is NULL or of an unknown interface "
-                                          "version",
+            return sbx__error(SBX_EINVAL,
+                              "recipient %zu is NULL or of an unknown interface "
+                              "version",
                               i + 1);
         if ((recipients[i]->ops->flags & SBX_AGE_STANZA_ALONE) && count > 1)
             return sbx__error(SBX_EINVAL, "a passphrase cannot be combined with other "

@@ -86,8 +86,9 @@ static int
 check_stanza_args(const char *type, const char *const *args, size_t nargs)
 {
     if (type == NULL || !arg_ok(type))
-        return sbx__error(SBX_EINVAL, "a stanza type must be 1-%d printable ASCII characters "
-                                      "without spaces",
+        return sbx__error(SBX_EINVAL,
+                          "a stanza type must be 1-%d printable ASCII characters "
+                          "without spaces",
                           SBX_AGE_MAX_ARG_LEN);
     if (nargs > SBX_AGE_MAX_ARGS)
         return sbx__error(SBX_EINVAL, "a stanza has at most %d arguments", SBX_AGE_MAX_ARGS);

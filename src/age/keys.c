@@ -139,8 +139,7 @@ int
 sbx_identity_to_string(const sbx_identity *id, sbx_buf *out)
 {
     if (id->ops->to_string == NULL)
-        return sbx__error(SBX_EUNSUPPORTED, "a %s identity has no string form",
-                          identity_kind(id));
+        return sbx__error(SBX_EUNSUPPORTED, "a %s identity has no string form", identity_kind(id));
     return id->ops->to_string(id, out);
 }
 

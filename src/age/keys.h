@@ -25,9 +25,8 @@ extern const sbx_age_stanza_type sbx_age__ssh_rsa_type;
  */
 typedef int (*sbx_age__unwrap_one_fn)(const sbx_identity *id, const sbx_age_stanza *s,
                                       uint8_t file_key[SBX_AGE_FILE_KEY_LEN]);
-int sbx_age__unwrap_each(const sbx_identity *id, const sbx_age_stanza *const *stanzas,
-                         size_t count, uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
-                         sbx_age__unwrap_one_fn one);
+int sbx_age__unwrap_each(const sbx_identity *id, const sbx_age_stanza *const *stanzas, size_t count,
+                         uint8_t file_key[SBX_AGE_FILE_KEY_LEN], sbx_age__unwrap_one_fn one);
 
 /* Type-specific constructors used by the generic parsers in keys.c. */
 int sbx_age__x25519_recipient_from_bytes(sbx_recipient **out, const uint8_t pk[32]);

@@ -192,8 +192,9 @@ sbx_age_header_unwrap(sbx_age_header *h, sbx_identity *const *ids, size_t nids)
         return sbx__error(SBX_EINVAL, "only a header read from a file can be unwrapped");
     for (size_t i = 0; i < nids; i++) {
         if (ids[i] == NULL || ids[i]->ops->version != SBX_IDENTITY_OPS_VERSION)
-            return sbx__error(SBX_EINVAL, "identity %zu is NULL or of an unknown interface "
-                                          "version",
+            return sbx__error(SBX_EINVAL,
+                              "identity %zu is NULL or of an unknown interface "
+                              "version",
                               i + 1);
     }
     if ((mine = calloc(h->count, sizeof(*mine))) == NULL)

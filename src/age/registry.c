@@ -55,8 +55,7 @@ sbx_age_stanza_type_register(const sbx_age_stanza_type *t)
     pthread_mutex_lock(&lock);
     if ((have = sbx_age_stanza_type_find(t->type)) != NULL) {
         if (have != t)
-            err = sbx__error(SBX_EEXISTS, "the stanza type \"%s\" is already registered",
-                             t->type);
+            err = sbx__error(SBX_EEXISTS, "the stanza type \"%s\" is already registered", t->type);
     } else if (atomic_load(&ntypes) == MAX_TYPES) {
         err = sbx__error(SBX_ENOMEM, "too many stanza types registered (at most %d)", MAX_TYPES);
     } else {

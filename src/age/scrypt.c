@@ -95,8 +95,7 @@ recipient_free(sbx_recipient *r)
 }
 
 static const sbx_recipient_ops recipient_ops = {
-    SBX_RECIPIENT_OPS_VERSION, "scrypt", SBX_AGE_STANZA_ALONE, recipient_wrap, NULL,
-    recipient_free,
+    SBX_RECIPIENT_OPS_VERSION, "scrypt", SBX_AGE_STANZA_ALONE, recipient_wrap, NULL, recipient_free,
 };
 
 /* see strongbox/age.h */

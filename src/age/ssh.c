@@ -389,16 +389,18 @@ recipient_free(sbx_recipient *r)
 }
 
 static const sbx_recipient_ops ed25519_recipient_ops = {
-    SBX_RECIPIENT_OPS_VERSION, "ssh-ed25519", 0, ed25519_recipient_wrap, recipient_to_string, recipient_free,
+    SBX_RECIPIENT_OPS_VERSION, "ssh-ed25519",       0,
+    ed25519_recipient_wrap,    recipient_to_string, recipient_free,
 };
 
 static const sbx_recipient_ops rsa_recipient_ops = {
-    SBX_RECIPIENT_OPS_VERSION, "ssh-rsa", 0, rsa_recipient_wrap, recipient_to_string, recipient_free,
+    SBX_RECIPIENT_OPS_VERSION, "ssh-rsa",           0,
+    rsa_recipient_wrap,        recipient_to_string, recipient_free,
 };
 
 static int
-recipient_alloc(struct ssh_recipient **out, const sbx_recipient_ops *ops,
-                const uint8_t *wire, size_t len, const char *comment)
+recipient_alloc(struct ssh_recipient **out, const sbx_recipient_ops *ops, const uint8_t *wire,
+                size_t len, const char *comment)
 {
     struct ssh_recipient *x = calloc(1, sizeof(*x));
     int err;
@@ -825,13 +827,8 @@ ed25519_free(sbx_identity *id)
 static const char *const ed25519_types[] = {"ssh-ed25519", NULL};
 
 static const sbx_identity_ops ed25519_identity_ops = {
-    SBX_IDENTITY_OPS_VERSION,
-    ed25519_types,
-    ed25519_unwrap,
-    NULL,
-    ed25519_to_string,
-    ed25519_to_recipient,
-    ed25519_free,
+    SBX_IDENTITY_OPS_VERSION, ed25519_types,        ed25519_unwrap, NULL,
+    ed25519_to_string,        ed25519_to_recipient, ed25519_free,
 };
 
 /* see ssh.h */
@@ -933,13 +930,8 @@ rsa_free(sbx_identity *id)
 static const char *const rsa_types[] = {"ssh-rsa", NULL};
 
 static const sbx_identity_ops rsa_identity_ops = {
-    SBX_IDENTITY_OPS_VERSION,
-    rsa_types,
-    rsa_unwrap,
-    NULL,
-    rsa_to_string,
-    rsa_to_recipient,
-    rsa_free,
+    SBX_IDENTITY_OPS_VERSION, rsa_types, rsa_unwrap, NULL, rsa_to_string,
+    rsa_to_recipient,         rsa_free,
 };
 
 /* see ssh.h */

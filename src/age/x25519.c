@@ -181,13 +181,8 @@ identity_free(sbx_identity *id)
 static const char *const identity_types[] = {"X25519", NULL};
 
 static const sbx_identity_ops identity_ops = {
-    SBX_IDENTITY_OPS_VERSION,
-    identity_types,
-    identity_unwrap,
-    NULL,
-    identity_to_string,
-    identity_to_recipient,
-    identity_free,
+    SBX_IDENTITY_OPS_VERSION, identity_types,        identity_unwrap, NULL,
+    identity_to_string,       identity_to_recipient, identity_free,
 };
 
 int

@@ -114,8 +114,8 @@ recipient_free(sbx_recipient *r)
 }
 
 static const sbx_recipient_ops recipient_ops = {
-    SBX_RECIPIENT_OPS_VERSION, KMS_STANZA_TYPE, 0, recipient_wrap, recipient_to_string,
-    recipient_free,
+    SBX_RECIPIENT_OPS_VERSION, KMS_STANZA_TYPE, 0, recipient_wrap,
+    recipient_to_string,       recipient_free,
 };
 
 /* see strongbox/kms.h */
@@ -446,7 +446,12 @@ identity_explain(sbx_identity *id)
 static const char *const identity_types[] = {KMS_STANZA_TYPE, NULL};
 
 static const sbx_identity_ops identity_ops = {
-    SBX_IDENTITY_OPS_VERSION, identity_types, identity_unwrap, identity_explain, NULL, NULL,
+    SBX_IDENTITY_OPS_VERSION,
+    identity_types,
+    identity_unwrap,
+    identity_explain,
+    NULL,
+    NULL,
     identity_free,
 };
 
@@ -556,8 +561,7 @@ sbx_kms__is_identity(const sbx_identity *id)
 
 /* see kms/envelope.h */
 int
-sbx_kms__stanza_rewrap(sbx_identity *id, const sbx_age_stanza *s, sbx_buf *body,
-                       unsigned *version)
+sbx_kms__stanza_rewrap(sbx_identity *id, const sbx_age_stanza *s, sbx_buf *body, unsigned *version)
 {
     struct kms_identity *k = (struct kms_identity *)id;
     sbx_kms_client *client = NULL;

@@ -67,9 +67,9 @@ test_recipient(const sbx_recipient_ops *ops)
 
 struct test_identity {
     sbx_identity base;
-    size_t calls;      /* unwrap() calls */
-    size_t offered;    /* stanzas offered in the last call */
-    const char *hint;  /* what explain() says, or NULL */
+    size_t calls;     /* unwrap() calls */
+    size_t offered;   /* stanzas offered in the last call */
+    const char *hint; /* what explain() says, or NULL */
 };
 
 static int
@@ -107,8 +107,7 @@ test_identity_free(sbx_identity *id)
 static const char *const test_types[] = {TEST_TYPE, NULL};
 
 static const sbx_identity_ops test_identity_ops = {
-    SBX_IDENTITY_OPS_VERSION, test_types, test_unwrap, test_explain, NULL, NULL,
-    test_identity_free,
+    SBX_IDENTITY_OPS_VERSION, test_types, test_unwrap, test_explain, NULL, NULL, test_identity_free,
 };
 
 static struct test_identity *

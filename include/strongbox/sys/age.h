@@ -136,8 +136,8 @@ SBX_EXTERN int sbx_age_header_new(sbx_age_header **out);
  *         SBX_ENOMEM.
  */
 SBX_EXTERN int sbx_age_header_add_stanza(sbx_age_header *h, const char *type,
-                                         const char *const *args, size_t nargs,
-                                         const uint8_t *body, size_t body_len);
+                                         const char *const *args, size_t nargs, const uint8_t *body,
+                                         size_t body_len);
 
 /** @brief Append a copy of a stanza (for example one of another header). */
 SBX_EXTERN int sbx_age_header_copy_stanza(sbx_age_header *h, const sbx_age_stanza *s);
@@ -206,9 +206,9 @@ SBX_EXTERN int sbx_age_header_unwrap(sbx_age_header *h, sbx_identity *const *ide
  *        (kept from encryption, say): verify the MAC and keep the key.
  * @return 0, SBX_EMAC, SBX_EINVAL (h was built, not read).
  */
-SBX_EXTERN int sbx_age_header_set_file_key(sbx_age_header *h,
-                                           const uint8_t file_key[SBX_AGE_FILE_KEY_LEN])
-    SBX_WARN_UNUSED;
+SBX_EXTERN int
+sbx_age_header_set_file_key(sbx_age_header *h,
+                            const uint8_t file_key[SBX_AGE_FILE_KEY_LEN]) SBX_WARN_UNUSED;
 
 /**
  * @brief Copy out the file key of an opened header.
@@ -278,11 +278,10 @@ SBX_EXTERN int sbx_age_payload_copy(sbx_sink *dst, const sbx_age_header *h, sbx_
  * @param file_key SECRET: 16 bytes from the CSPRNG, used for this file only.
  * @return as sbx_age_encryptor_new(). h may be freed once this returns.
  */
-SBX_EXTERN int sbx_age_encryptor_new_with_header(sbx_sink **out, sbx_sink *dst,
-                                                 const sbx_age_header *h,
-                                                 const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
-                                                 const sbx_age_encrypt_options *opts)
-    SBX_WARN_UNUSED;
+SBX_EXTERN int
+sbx_age_encryptor_new_with_header(sbx_sink **out, sbx_sink *dst, const sbx_age_header *h,
+                                  const uint8_t file_key[SBX_AGE_FILE_KEY_LEN],
+                                  const sbx_age_encrypt_options *opts) SBX_WARN_UNUSED;
 
 /* ---- recipient types ---- */
 
