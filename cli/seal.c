@@ -3,6 +3,7 @@
  * workflow in one command (strongbox/fileops.h, docs/seal.md).
  */
 #include "cli.h"
+#include "recipients.h"
 #include "destroy_seal_cmds.h"
 
 #include <getopt.h>
@@ -113,57 +114,20 @@ json_meta(cli_json *j, const sbx_seal_meta *m)
     cli_json_object_end(j);
 }
 
-static bool
-add_recipients(sbx_recipient ***rs, size_t *n, sbx_recipient **more, size_t k)
-{
-    sbx_recipient **grown = realloc(*rs, (*n + k + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return false;
-    memcpy(grown + *n, more, k * sizeof(*more));
-    *rs = grown;
-    *n += k;
-    return true;
-}
-
+/* One -r or -R of seal, through the loader that encrypt uses (secret keys never shown). */
 static int
-load_recipient(sbx_recipient ***rs, size_t *n, const char *key)
+load_one(sbx_recipient ***rs, size_t *n, const char *arg, bool file)
 {
-    sbx_recipient *r = NULL;
-    if (sbx_recipient_parse(&r, key) < 0) {
-        cli_errorf("recipient \"%s\": %s", key, sbx_error_last()->message);
-        return CLI_FAIL;
+    const char *one[1] = {arg};
+    struct cli_recipient_args ra = {NULL, 0, NULL, 0, NULL, 0, NULL, true};
+    if (file) {
+        ra.files = one;
+        ra.nfiles = 1;
+    } else {
+        ra.strings = one;
+        ra.nstrings = 1;
     }
-    if (!add_recipients(rs, n, &r, 1)) {
-        sbx_recipient_free(r);
-        cli_errorf("out of memory");
-        return CLI_FAIL;
-    }
-    return CLI_OK;
-}
-
-static int
-load_recipients_file(sbx_recipient ***rs, size_t *n, const char *path)
-{
-    sbx_buf text = SBX_BUF_INIT;
-    sbx_recipient **list = NULL;
-    size_t k = 0;
-    int rc = CLI_FAIL;
-    if (cli_read_small_file(&text, path, "recipients file", false) < 0)
-        goto out;
-    if (sbx_recipients_parse(&list, &k, (const char *)text.ptr, text.len) < 0) {
-        cli_errorf("recipients file %s: %s", path, sbx_error_last()->message);
-        goto out;
-    }
-    if (!add_recipients(rs, n, list, k)) {
-        sbx_recipients_free(list, k);
-        cli_errorf("out of memory");
-        goto out;
-    }
-    free(list); // the recipients now belong to *rs
-    rc = CLI_OK;
-out:
-    sbx_buf_dispose(&text);
-    return rc;
+    return cli_recipients_load(rs, n, &ra) < 0 ? CLI_FAIL : CLI_OK;
 }
 
 /* ---- seal ---- */
@@ -311,11 +275,11 @@ parse_seal(struct seal_args *a, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+:r:R:i:ksmn:jh", longopts, NULL)) != -1) {
         switch (c) {
         case 'r':
-            if (load_recipient(&a->rs, &a->nr, optarg) != CLI_OK)
+            if (load_one(&a->rs, &a->nr, optarg, false) != CLI_OK)
                 return CLI_FAIL;
             break;
         case 'R':
-            if (load_recipients_file(&a->rs, &a->nr, optarg) != CLI_OK)
+            if (load_one(&a->rs, &a->nr, optarg, true) != CLI_OK)
                 return CLI_FAIL;
             break;
         case 'i':

@@ -144,6 +144,17 @@ check "unseal: wrong key fails (exit 1)" test $rc -eq 1
 check "unseal: wrong key writes nothing" test ! -e bin.dat
 check "unseal: wrong key keeps FILE.age" test -e bin.dat.age
 check "unseal: wrong key message" grep -q "no identity matched" err.txt
+
+# A secret key pasted as -r by mistake is refused and never printed (it goes through
+# the recipient loader encrypt uses).
+echo secret > pasted.txt
+sk=$(grep '^AGE-SECRET-KEY-' "$(ls ./*.key 2>/dev/null | head -1)" 2>/dev/null || true)
+[ -n "$sk" ] || sk=AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ
+"$SBX" seal -r "$sk" pasted.txt >out.txt 2>err.txt
+rc=$?
+check "seal -r SECRET-KEY: refused (exit 1)" test $rc -eq 1
+check "seal -r SECRET-KEY: the key is not in the message" bash -c "! grep -qF -- '$sk' err.txt out.txt"
+check "seal -r SECRET-KEY: the original is kept" test -e pasted.txt
 "$SBX" unseal -i key.txt --json bin.dat.age >u.json 2>/dev/null
 check "unseal: exit 0 and valid JSON" json_ok u.json
 check "unseal: content restored" test "$(sha256sum <bin.dat)" = "$sum"
