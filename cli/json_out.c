@@ -16,57 +16,16 @@
 #include <math.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at c (1-4), or 0 when there is none. */
-static size_t
-utf8_len(const unsigned char *c)
-{
-    size_t n = c[0] < 0x80             ? 1
-               : (c[0] & 0xE0) == 0xC0 ? 2
-               : (c[0] & 0xF0) == 0xE0 ? 3
-               : (c[0] & 0xF8) == 0xF0 ? 4
-                                       : 0;
-    if (n == 0 || (n == 2 && c[0] < 0xC2) || (n == 4 && c[0] > 0xF4))
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((c[i] & 0xC0) != 0x80)
-            return 0; // also stops at the terminating NUL
-    }
-    if ((n == 3 && c[0] == 0xE0 && c[1] < 0xA0) || (n == 3 && c[0] == 0xED && c[1] >= 0xA0) ||
-        (n == 4 && c[0] == 0xF0 && c[1] < 0x90) || (n == 4 && c[0] == 0xF4 && c[1] >= 0x90))
-        return 0; // overlong, surrogate, above U+10FFFF
-    return n;
-}
-
-/* The characters of s, escaped, without quotes. @return false if a byte was not UTF-8. */
-static bool
-put_chars(FILE *f, const char *s)
-{
-    bool utf8 = true;
-    for (const unsigned char *c = (const unsigned char *)s; *c;) {
-        size_t n = utf8_len(c);
-        if (n == 0) {
-            fputs("\\ufffd", f);
-            utf8 = false;
-            c++;
-            continue;
-        }
-        if (*c == '"' || *c == '\\')
-            fprintf(f, "\\%c", *c);
-        else if (*c < 0x20 || *c == 0x7f)
-            fprintf(f, "\\u%04x", *c);
-        else
-            fwrite(c, 1, n, f);
-        c += n;
-    }
-    return utf8;
-}
-
+/* s as a JSON string literal (sbx_json_quote: the one rule). @return false if a byte was not UTF-8.
+ */
 static bool
 put_quoted(FILE *f, const char *s)
 {
-    fputc('"', f);
-    bool utf8 = put_chars(f, s);
-    fputc('"', f);
+    sbx_buf q = SBX_BUF_INIT;
+    bool utf8 = true;
+    if (sbx_json_quote(&q, s, &utf8) == 0)
+        fwrite(q.ptr, 1, q.len, f);
+    sbx_buf_dispose(&q);
     return utf8;
 }
 
@@ -92,8 +51,10 @@ put_base64(FILE *f, const char *s)
 static void
 put_key(cli_json *j, const char *key, const char *suffix)
 {
-    fputc('"', j->f);
-    put_chars(j->f, key);
+    sbx_buf q = SBX_BUF_INIT;
+    if (sbx_json_quote(&q, key, NULL) == 0 && q.len >= 2)
+        fwrite(q.ptr, 1, q.len - 1, j->f); // without its closing quote: the suffix follows
+    sbx_buf_dispose(&q);
     fputs(suffix, j->f);
     fputs(j->spaced ? "\": " : "\":", j->f);
 }

@@ -68,6 +68,20 @@ SBX_EXTERN int sbx_bech32_encode(char *out, size_t out_cap, const char *hrp, con
 SBX_EXTERN int sbx_bech32_decode(char *hrp_out, size_t hrp_cap, uint8_t *data_out, size_t data_cap,
                                  size_t *data_len, const char *str, size_t len) SBX_WARN_UNUSED;
 
+/**
+ * @brief Append s as a JSON string literal (quotes included), by the one
+ *        rule every Strongbox JSON output follows for text that may not be
+ *        UTF-8 (file names, above all): valid UTF-8 is written as it is;
+ *        each byte that is not part of a valid UTF-8 sequence (overlong forms,
+ *        surrogates and code points above U+10FFFF included) becomes U+FFFD.
+ *        Quote and backslash are escaped, control characters and DEL written
+ *        as \u00XX. A caller that writes a lossy string gives the exact bytes
+ *        beside it, in base64, as a sibling member NAME_base64.
+ * @param lossless receives false when some byte was replaced (may be NULL).
+ * @return 0 or SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_json_quote(sbx_buf *out, const char *s, bool *lossless);
+
 #ifdef __cplusplus
 }
 #endif

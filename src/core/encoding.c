@@ -242,3 +242,55 @@ sbx_bech32_decode(char *hrp_out, size_t hrp_cap, uint8_t *data_out, size_t data_
     *data_len = o;
     return 0;
 }
+
+/* Length of the valid UTF-8 sequence at c (1-4), or 0 when there is none. */
+static size_t
+utf8_len(const unsigned char *c)
+{
+    size_t n = c[0] < 0x80             ? 1
+               : (c[0] & 0xE0) == 0xC0 ? 2
+               : (c[0] & 0xF0) == 0xE0 ? 3
+               : (c[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
+    if (n == 0 || (n == 2 && c[0] < 0xC2) || (n == 4 && c[0] > 0xF4))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((c[i] & 0xC0) != 0x80)
+            return 0; // also stops at the terminating NUL
+    }
+    if ((n == 3 && c[0] == 0xE0 && c[1] < 0xA0) || (n == 3 && c[0] == 0xED && c[1] >= 0xA0) ||
+        (n == 4 && c[0] == 0xF0 && c[1] < 0x90) || (n == 4 && c[0] == 0xF4 && c[1] >= 0x90))
+        return 0; // overlong, surrogate, above U+10FFFF
+    return n;
+}
+
+/* see strongbox/encoding.h */
+int
+sbx_json_quote(sbx_buf *out, const char *s, bool *lossless)
+{
+    static const char hex[] = "0123456789abcdef";
+    bool all = true;
+    int err = sbx_buf_append(out, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)s; *c && err == 0;) {
+        size_t n = utf8_len(c);
+        if (n == 0) {
+            err = sbx_buf_append(out, "\\ufffd", 6);
+            all = false;
+            n = 1;
+        } else if (*c == '"' || *c == '\\') {
+            char e[2] = {'\\', (char)*c};
+            err = sbx_buf_append(out, e, 2);
+        } else if (*c < 0x20 || *c == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15]};
+            err = sbx_buf_append(out, e, 6);
+        } else {
+            err = sbx_buf_append(out, c, n);
+        }
+        c += n;
+    }
+    if (err == 0)
+        err = sbx_buf_append(out, "\"", 1);
+    if (lossless != NULL)
+        *lossless = all;
+    return err;
+}

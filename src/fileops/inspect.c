@@ -19,6 +19,7 @@
  *    first bytes are kept, the rest is counted.
  */
 #include "strongbox/inspect.h"
+#include "strongbox/encoding.h"
 #include "strongbox/age.h"
 #include "strongbox/pad.h"
 #include "strongbox/stream.h"
@@ -348,27 +349,6 @@ sbx_inspect_file(sbx_inspect_info *info, const char *path)
 
 /* ---- output ---- */
 
-static bool
-valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80             ? 0
-                : (*p & 0xe0) == 0xc0 ? 1
-                : (*p & 0xf0) == 0xe0 ? 2
-                : (*p & 0xf8) == 0xf0 ? 3
-                                      : -1;
-        if (n < 0 || (n == 1 && *p < 0xc2))
-            return false;
-        p++;
-        for (int i = 0; i < n; i++, p++) {
-            if ((*p & 0xc0) != 0x80)
-                return false;
-        }
-    }
-    return true;
-}
-
 static int
 put(sbx_buf *out, const char *s)
 {
@@ -390,19 +370,31 @@ putf(sbx_buf *out, const char *fmt, ...)
     return sbx_buf_append(out, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* A JSON string; bytes of an invalid UTF-8 string are escaped one by one as \u00XX. */
+/* A JSON string by the one rule for text that may not be UTF-8 (sbx_json_quote). */
 static int
 put_json_str(sbx_buf *out, const char *s)
 {
-    bool utf8 = valid_utf8(s);
-    int err = put(out, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p && err == 0; p++) {
-        if (*p == '"' || *p == '\\')
-            err = putf(out, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !utf8))
-            err = putf(out, "\\u%04x", *p);
-        else
-            err = sbx_buf_append(out, p, 1);
+    return sbx_json_quote(out, s, NULL);
+}
+
+/* The member "name": s, with "name_base64" beside it when s is not UTF-8. */
+static int
+put_json_member(sbx_buf *out, const char *name, const char *s)
+{
+    bool utf8 = true;
+    char b64[SBX_BASE64_PAD_LEN(48) + 1];
+    size_t n = strlen(s);
+    int err = putf(out, "\"%s\":", name);
+    err = err ? err : sbx_json_quote(out, s, &utf8);
+    if (err || utf8)
+        return err;
+    err = putf(out, ",\"%s_base64\":\"", name);
+    for (const uint8_t *p = (const uint8_t *)s; n > 0 && err == 0;) {
+        size_t k = n < 48 ? n : 48;
+        long w = sbx_base64_encode(b64, sizeof(b64), p, k, true);
+        err = w < 0 ? (int)w : sbx_buf_append(out, b64, (size_t)w);
+        p += k;
+        n -= k;
     }
     return err ? err : put(out, "\"");
 }
@@ -458,8 +450,8 @@ json_body(const sbx_inspect_info *i, sbx_buf *o)
 int
 sbx_inspect_to_json(const sbx_inspect_info *info, const char *path, sbx_buf *out)
 {
-    int err = put(out, "{\"file\":");
-    err = err ? err : (path ? put_json_str(out, path) : put(out, "null"));
+    int err = put(out, "{");
+    err = err ? err : (path ? put_json_member(out, "file", path) : put(out, "\"file\":null"));
     err = err ? err : json_body(info, out);
     return err ? err : put(out, "}\n");
 }

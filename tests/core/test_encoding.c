@@ -420,10 +420,39 @@ bech32_decodes_age_spec_key_strings(void **state)
     check_b32_valid(&pk);
 }
 
+static void
+json_quote_keeps_utf8_and_replaces_other_bytes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+        bool lossless;
+    } cases[] = {
+        {"plain", "\"plain\"", true},
+        {"caf\xc3\xa9", "\"caf\xc3\xa9\"", true},                        // é, valid UTF-8: as is
+        {"caf\xe9", "\"caf\\ufffd\"", false},                            // Latin-1 é: replaced
+        {"q\"b\\n\n\x7f", "\"q\\\"b\\\\n\\u000a\\u007f\"", true},        // escapes
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\"", false},                       // overlong
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"", false},            // surrogate
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"", false}, // > U+10FFFF
+        {"\xf0\x9f\x94\x92", "\"\xf0\x9f\x94\x92\"", true},              // a 4-byte character
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sbx_buf b = SBX_BUF_INIT;
+        bool lossless = !cases[i].lossless;
+        assert_sbx_ok(sbx_json_quote(&b, cases[i].in, &lossless));
+        assert_int_equal(lossless, cases[i].lossless);
+        assert_int_equal(b.len, strlen(cases[i].out));
+        assert_memory_equal(b.ptr, cases[i].out, b.len);
+        sbx_buf_dispose(&b);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_quote_keeps_utf8_and_replaces_other_bytes),
         cmocka_unit_test(base64_encodes_rfc4648_vectors),
         cmocka_unit_test(base64_decodes_rfc4648_vectors),
         cmocka_unit_test(base64_nopad_rejects_padding_whitespace_and_bad_lengths),

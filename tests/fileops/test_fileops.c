@@ -833,6 +833,13 @@ inspect_reports_header_facts(void **state)
     assert_false(info.padded);
     assert_sbx_ok(sbx_inspect_to_json(&info, "x\"y.age", &json));
     assert_true(test_contains((char *)json.ptr, "\"file\":\"x\\\"y.age\""));
+    assert_false(test_contains((char *)json.ptr, "file_base64")); // UTF-8: no sibling
+    json.len = 0;
+    // Not UTF-8 (byte 0xE9 alone): U+FFFD in "file", the exact bytes in "file_base64".
+    assert_sbx_ok(sbx_inspect_to_json(&info, "caf\xe9.age", &json));
+    assert_sbx_ok(sbx_buf_append(&json, "", 1));
+    assert_true(test_contains((char *)json.ptr, "\"file\":\"caf\\ufffd.age\","));
+    assert_true(test_contains((char *)json.ptr, "\"file_base64\":\"Y2Fm6S5hZ2U=\""));
     // No secret: the stanza bodies never appear.
     sbx_buf_dispose(&json);
     // Truncated: layout not valid.
