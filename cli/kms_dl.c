@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct kms_dl api;
 static bool loaded;
@@ -19,21 +20,56 @@ static bool loaded;
         (void **)&api.field, #name                                                                 \
     }
 
-/* dlopen the library: SBX_KMS_LIBRARY, else by name (run path), else its installed path. */
+/*
+ * The libstrongbox-kms beside the libstrongbox this sbx runs with (the build
+ * tree, or PREFIX/LIBDIR): found from where the loader mapped libstrongbox,
+ * which does not depend on run paths (a sanitizer's dlopen interceptor, for
+ * one, makes the loader ignore sbx's own).
+ */
 static void *
-open_library(char *tried, size_t cap)
+open_beside_core(char *path, size_t cap)
+{
+    Dl_info info;
+    const char *slash;
+    // A static string of libstrongbox: its address lies in the library's mapping.
+    if (dladdr((const void *)sbx_strerror(SBX_OK), &info) == 0 || info.dli_fname == NULL ||
+        (slash = strrchr(info.dli_fname, '/')) == NULL)
+        return NULL;
+    snprintf(path, cap, "%.*s/%s", (int)(slash - info.dli_fname), info.dli_fname,
+             SBX_KMS_LIBRARY_NAME);
+    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+}
+
+/*
+ * dlopen the library: SBX_KMS_LIBRARY if set; else beside libstrongbox, by
+ * name (the loader's search), then at its installed path. why gets the
+ * loader's first complaint.
+ */
+static void *
+open_library(char *tried, size_t cap, char *why, size_t why_cap)
 {
     const char *env = getenv("SBX_KMS_LIBRARY");
+    char beside[4096] = "";
     void *h;
+    why[0] = '\0';
     if (env != NULL && env[0] != '\0') {
         snprintf(tried, cap, "%s (SBX_KMS_LIBRARY)", env);
-        return dlopen(env, RTLD_NOW | RTLD_LOCAL);
-    }
-    if ((h = dlopen(SBX_KMS_LIBRARY_NAME, RTLD_NOW | RTLD_LOCAL)) != NULL)
+        if ((h = dlopen(env, RTLD_NOW | RTLD_LOCAL)) == NULL)
+            snprintf(why, why_cap, "%s", dlerror());
         return h;
-    snprintf(tried, cap, "%s in sbx's library path and %s", SBX_KMS_LIBRARY_NAME,
-             SBX_KMS_LIBRARY_PATH);
-    return dlopen(SBX_KMS_LIBRARY_PATH, RTLD_NOW | RTLD_LOCAL);
+    }
+    if ((h = open_beside_core(beside, sizeof(beside))) != NULL)
+        return h;
+    if (beside[0] != '\0')
+        snprintf(why, why_cap, "%s", dlerror());
+    if ((h = dlopen(SBX_KMS_LIBRARY_NAME, RTLD_NOW | RTLD_LOCAL)) != NULL ||
+        (h = dlopen(SBX_KMS_LIBRARY_PATH, RTLD_NOW | RTLD_LOCAL)) != NULL)
+        return h;
+    if (why[0] == '\0')
+        snprintf(why, why_cap, "%s", dlerror());
+    snprintf(tried, cap, "%s%s%s in the loader's path, and %s", beside,
+             beside[0] != '\0' ? ", " : "", SBX_KMS_LIBRARY_NAME, SBX_KMS_LIBRARY_PATH);
+    return NULL;
 }
 
 const struct kms_dl *
@@ -50,16 +86,16 @@ kms_dl_get(void)
         SYM(recipient_new, sbx_recipient_kms_new),
         SYM(rotate_rewrap_file, sbx_rotate_kms_rewrap_file),
     };
-    char tried[1024];
+    char tried[8192], why[1024];
     void *h;
     if (loaded)
         return &api;
-    if ((h = open_library(tried, sizeof(tried))) == NULL) {
+    if ((h = open_library(tried, sizeof(tried), why, sizeof(why))) == NULL) {
         sbx_error_set(SBX_EUNSUPPORTED,
                       "the key server client library libstrongbox-kms is not installed "
                       "(looked for %s: %s); install it (the strongbox-kms package, or "
                       "`cmake --install` of a full build)",
-                      tried, dlerror());
+                      tried, why);
         return NULL;
     }
     for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {

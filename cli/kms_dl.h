@@ -4,9 +4,10 @@
  * rotate --kms-rewrap), so that sbx starts with libstrongbox and libcrypto
  * alone, as fast as age.
  *
- * The library is found as libstrongbox-kms.so.0 through sbx's run path (the
- * build tree, or PREFIX/LIBDIR when installed), then at its installed path.
- * SBX_KMS_LIBRARY names another file instead (for packagers and tests).
+ * The library is libstrongbox-kms.so.0 beside the libstrongbox that sbx runs
+ * with (the build tree, or PREFIX/LIBDIR when installed), else wherever the
+ * loader finds it, else at its installed path. SBX_KMS_LIBRARY names another
+ * file instead (for packagers and tests).
  * Loading it registers its sbx-kms stanza type into the libstrongbox that
  * sbx itself uses (sbx links the shared library: one copy per process).
  */
