@@ -89,15 +89,14 @@ open_payload(sbx_age_reader *r, const sbx_age_header *h)
     return sbx_age__payload_ctx(&r->ctx, h->file_key, nonce, false);
 }
 
-/* Check fd and allocate a reader; the payload is not opened yet. */
+/* What random access needs of fd: a regular file holding the binary form. */
 static int
-reader_new(sbx_age_reader **out, int fd)
+check_seekable(int fd)
 {
     struct stat st;
     uint8_t first;
     size_t got;
     int err;
-    *out = NULL;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         return sbx__error(SBX_EINVAL, "random access needs a regular file (not a pipe or device)");
     if ((err = pread_all(fd, &first, 1, 0, &got)) < 0)
@@ -106,6 +105,29 @@ reader_new(sbx_age_reader **out, int fd)
         return sbx__error(SBX_EINVAL,
                           "random access needs a binary age file; armored files are "
                           "not seekable (decrypt them whole, or re-encrypt without -a)");
+    return 0;
+}
+
+/* see strongbox/sys/age.h */
+int
+sbx_age_header_read_fd(sbx_age_header **out, int fd)
+{
+    struct pread_source src = {{pread_source_read, NULL}, fd, 0};
+    int err;
+    *out = NULL;
+    if ((err = check_seekable(fd)) < 0)
+        return err;
+    return sbx_age_header_read(out, &src.base);
+}
+
+/* Check fd and allocate a reader; the payload is not opened yet. */
+static int
+reader_new(sbx_age_reader **out, int fd)
+{
+    int err;
+    *out = NULL;
+    if ((err = check_seekable(fd)) < 0)
+        return err;
     sbx_age_reader *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return sbx__error_nomem();
@@ -137,17 +159,12 @@ sbx_age_reader_open_opened(sbx_age_reader **out, int fd, const sbx_age_header *h
 int
 sbx_age_reader_open(sbx_age_reader **out, int fd, sbx_identity *const *identities, size_t count)
 {
-    struct pread_source src = {{pread_source_read, NULL}, fd, 0};
     sbx_age_header *h = NULL;
-    int err = reader_new(out, fd);
-    if (err < 0)
-        return err;
-    if ((err = sbx_age_header_read(&h, &src.base)) < 0 ||
-        (err = sbx_age_header_unwrap(h, identities, count)) < 0 ||
-        (err = open_payload(*out, h)) < 0) {
-        sbx_age_reader_free(*out);
-        *out = NULL;
-    }
+    int err;
+    *out = NULL;
+    if ((err = sbx_age_header_read_fd(&h, fd)) == 0 &&
+        (err = sbx_age_header_unwrap(h, identities, count)) == 0)
+        err = sbx_age_reader_open_opened(out, fd, h);
     sbx_age_header_free(h);
     return err;
 }

@@ -14,9 +14,7 @@
 #include "fileops/age_file.h"
 #include "core/error.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 /* see fileops/age_file.h */
 int
@@ -99,50 +97,5 @@ sbx_fileops__owning_source_new(sbx_source **out, sbx_source *top, sbx_source *co
     for (size_t i = 0; i < n; i++)
         o->under[i] = under[i];
     *out = &o->base;
-    return 0;
-}
-
-/* ---- pread source ---- */
-
-struct pread_source {
-    sbx_source base;
-    int fd;
-    off_t pos;
-};
-
-static int
-pread_read(sbx_source *self, uint8_t *buf, size_t len, size_t *nread)
-{
-    struct pread_source *p = (struct pread_source *)self;
-    ssize_t got;
-    *nread = 0;
-    do
-        got = pread(p->fd, buf, len, p->pos);
-    while (got < 0 && errno == EINTR);
-    if (got < 0)
-        return sbx__error_sys(SBX_EIO, "read error");
-    p->pos += got;
-    *nread = (size_t)got;
-    return 0;
-}
-
-static void
-pread_free(sbx_source *self)
-{
-    free(self);
-}
-
-/* see fileops/age_file.h */
-int
-sbx_fileops__pread_source_new(sbx_source **out, int fd)
-{
-    struct pread_source *p = calloc(1, sizeof(*p));
-    *out = NULL;
-    if (p == NULL)
-        return sbx__error_nomem();
-    p->base.read = pread_read;
-    p->base.free = pread_free;
-    p->fd = fd;
-    *out = &p->base;
     return 0;
 }

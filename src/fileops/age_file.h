@@ -39,10 +39,4 @@ void sbx_fileops__age_file_close(sbx_fileops__age_file *f);
 int sbx_fileops__owning_source_new(sbx_source **out, sbx_source *top, sbx_source *const *under,
                                    size_t n);
 
-/*
- * A source that reads fd from offset 0 with pread(2): the file offset is
- * left alone (age readers may share the fd). The fd is not closed.
- */
-int sbx_fileops__pread_source_new(sbx_source **out, int fd);
-
 #endif

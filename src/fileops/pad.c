@@ -28,11 +28,8 @@
 #include "fileops/stanza_types.h"
 #include "core/error.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define PAD_MAX   (UINT64_C(1) << 62)
 #define READ_SIZE (64 * 1024)
@@ -407,27 +404,6 @@ sbx_pad_decryptor_new(sbx_source **out, sbx_source *src, sbx_identity *const *id
     return err;
 }
 
-/* The checks of sbx_age_reader_open(), before the header is read from fd. */
-static int
-check_seekable(int fd)
-{
-    struct stat st;
-    uint8_t first;
-    ssize_t got;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        return sbx__error(SBX_EINVAL, "random access needs a regular file (not a pipe or device)");
-    do
-        got = pread(fd, &first, 1, 0);
-    while (got < 0 && errno == EINTR);
-    if (got < 0)
-        return sbx__error_sys(SBX_EIO, "read error");
-    if (got == 1 && first == '-')
-        return sbx__error(SBX_EINVAL,
-                          "random access needs a binary age file; armored files are "
-                          "not seekable (decrypt them whole, or re-encrypt without -a)");
-    return 0;
-}
-
 /* The data size of a padded file of total plaintext bytes, from its trailer. */
 static int
 padded_size(uint64_t *len, sbx_age_reader *r, uint64_t total)
@@ -455,8 +431,7 @@ int
 sbx_pad_reader_open(sbx_age_reader **out, uint64_t *size, bool *padded, int fd,
                     sbx_identity *const *identities, size_t count)
 {
-    sbx_fileops__age_file f = {NULL, NULL, NULL, false};
-    sbx_source *src = NULL;
+    sbx_age_header *h = NULL;
     sbx_age_reader *r = NULL;
     bool is_padded = false;
     uint64_t total = 0, len;
@@ -465,13 +440,12 @@ sbx_pad_reader_open(sbx_age_reader **out, uint64_t *size, bool *padded, int fd,
     *size = 0;
     if (padded != NULL)
         *padded = false;
-    if ((err = sbx_fileops__stanza_types()) < 0 || (err = check_seekable(fd)) < 0 ||
-        (err = sbx_fileops__pread_source_new(&src, fd)) < 0 ||
-        (err = sbx_fileops__age_file_open(&f, src, SBX_ARMOR_NONE, identities, count)) < 0 ||
-        (err = sbx_age_reader_open_opened(&r, fd, f.header)) < 0 ||
+    if ((err = sbx_fileops__stanza_types()) < 0 || (err = sbx_age_header_read_fd(&h, fd)) < 0 ||
+        (err = sbx_age_header_unwrap(h, identities, count)) < 0 ||
+        (err = sbx_age_reader_open_opened(&r, fd, h)) < 0 ||
         (err = sbx_age_reader_size(r, &total)) < 0)
         goto out;
-    is_padded = sbx_age_header_find(f.header, SBX_PAD_STANZA_TYPE) != NULL;
+    is_padded = sbx_age_header_find(h, SBX_PAD_STANZA_TYPE) != NULL;
     len = total;
     if (is_padded && (err = padded_size(&len, r, total)) < 0)
         goto out;
@@ -482,7 +456,6 @@ sbx_pad_reader_open(sbx_age_reader **out, uint64_t *size, bool *padded, int fd,
     r = NULL;
 out:
     sbx_age_reader_free(r);
-    sbx_fileops__age_file_close(&f);
-    sbx_source_free(src);
+    sbx_age_header_free(h);
     return err;
 }

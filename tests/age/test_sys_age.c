@@ -480,6 +480,55 @@ payload_copy_keeps_bytes_and_refuses_a_bad_end(void **state)
     sbx_buf_dispose(&file);
 }
 
+static void
+header_read_fd_checks_the_file_and_reads_with_pread(void **state)
+{
+    (void)state;
+    static const char msg[] = "random access after an opened header";
+    char path[] = "/tmp/sbx-sys-age-fd-XXXXXX";
+    sbx_buf file = SBX_BUF_INIT, armored = SBX_BUF_INIT;
+    sbx_identity *x = NULL;
+    sbx_age_header *h = NULL;
+    sbx_age_reader *r = NULL;
+    sbx_age_encrypt_options ao = SBX_AGE_ENCRYPT_OPTIONS_INIT;
+    sbx_recipient *rc = NULL;
+    char got[64];
+    size_t n = 0;
+    int fds[2];
+    encrypt_both(&file, &x, msg, sizeof(msg));
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, file.ptr, file.len), (ssize_t)file.len);
+    assert_sbx_ok(sbx_age_header_read_fd(&h, fd));
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)file.len); // the fd offset is untouched
+    assert_sbx_ok(sbx_age_header_unwrap(h, &x, 1));
+    assert_sbx_ok(sbx_age_reader_open_opened(&r, fd, h));
+    assert_sbx_ok(sbx_age_reader_pread(r, got, sizeof(got), 0, &n));
+    assert_int_equal(n, sizeof(msg));
+    assert_memory_equal(got, msg, n);
+    sbx_age_reader_free(r);
+    sbx_age_header_free(h);
+    // Armored: refused before anything is parsed.
+    ao.armor = true;
+    assert_sbx_ok(sbx_identity_to_recipient(&rc, x));
+    assert_sbx_ok(sbx_age_encrypt_buf(&armored, msg, sizeof(msg), &rc, 1, &ao));
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(pwrite(fd, armored.ptr, armored.len, 0), (ssize_t)armored.len);
+    assert_sbx_err(sbx_age_header_read_fd(&h, fd), SBX_EINVAL);
+    assert_null(h);
+    // A pipe is not seekable.
+    assert_int_equal(pipe(fds), 0);
+    assert_sbx_err(sbx_age_header_read_fd(&h, fds[0]), SBX_EINVAL);
+    close(fds[0]);
+    close(fds[1]);
+    close(fd);
+    unlink(path);
+    sbx_recipient_free(rc);
+    sbx_identity_free(x);
+    sbx_buf_dispose(&armored);
+    sbx_buf_dispose(&file);
+}
+
 int
 main(void)
 {
@@ -494,6 +543,7 @@ main(void)
         cmocka_unit_test(header_opens_once_and_payload_follows),
         cmocka_unit_test(encryptor_with_a_built_header_and_key),
         cmocka_unit_test(payload_copy_keeps_bytes_and_refuses_a_bad_end),
+        cmocka_unit_test(header_read_fd_checks_the_file_and_reads_with_pread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,15 @@ SBX_EXTERN const sbx_age_stanza *sbx_age_header_find(const sbx_age_header *h, co
 SBX_EXTERN int sbx_age_header_read(sbx_age_header **out, sbx_source *src) SBX_WARN_UNUSED;
 
 /**
+ * @brief sbx_age_header_read() for random access: the header at the start
+ *        of fd, read with pread(2) (the fd offset is left alone), after the
+ *        checks sbx_age_reader_open() makes (a regular file, the binary form).
+ *        Open it, then hand it to sbx_age_reader_open_opened() with the same fd.
+ * @return as sbx_age_header_read(); SBX_EINVAL (not a regular file, or armored).
+ */
+SBX_EXTERN int sbx_age_header_read_fd(sbx_age_header **out, int fd) SBX_WARN_UNUSED;
+
+/**
  * @brief The exact bytes of a header that was read, from the version line
  *        through the MAC line's LF. NULL and 0 for a header being built.
  */
