@@ -29,49 +29,34 @@ put_quoted(FILE *f, const char *s)
     return utf8;
 }
 
-/* The bytes of s in base64, quoted; 48 bytes (a multiple of 3) at a time, no allocation. */
 static void
-put_base64(FILE *f, const char *s)
+put_key(cli_json *j, const char *key)
 {
-    const uint8_t *p = (const uint8_t *)s;
-    size_t n = strlen(s);
-    char out[SBX_BASE64_PAD_LEN(48) + 1];
-    fputc('"', f);
-    while (n > 0) {
-        size_t k = n < 48 ? n : 48;
-        long w = sbx_base64_encode(out, sizeof(out), p, k, true);
-        if (w > 0)
-            fwrite(out, 1, (size_t)w, f);
-        p += k;
-        n -= k;
-    }
-    fputc('"', f);
+    put_quoted(j->f, key);
+    fputs(j->spaced ? ": " : ":", j->f);
 }
 
+/* The separator before the next value at the current level. */
 static void
-put_key(cli_json *j, const char *key, const char *suffix)
-{
-    sbx_buf q = SBX_BUF_INIT;
-    if (sbx_json_quote(&q, key, NULL) == 0 && q.len >= 2)
-        fwrite(q.ptr, 1, q.len - 1, j->f); // without its closing quote: the suffix follows
-    sbx_buf_dispose(&q);
-    fputs(suffix, j->f);
-    fputs(j->spaced ? "\": " : "\":", j->f);
-}
-
-/* Separator and member name before the next value at the current level. */
-static void
-next(cli_json *j, const char *key)
+separate(cli_json *j, const char *key)
 {
     bool lines = j->level[j->depth].lines;
+    (void)key; // only for the check below (compiled out with NDEBUG)
     assert((key != NULL) == j->level[j->depth].object); // misuse: a name outside an object
     if (j->level[j->depth].any)
         fputs(j->spaced && !lines ? ", " : ",", j->f);
     if (lines)
         fputs("\n    ", j->f);
     j->level[j->depth].any = true;
+}
+
+/* Separator and member name before the next value at the current level. */
+static void
+next(cli_json *j, const char *key)
+{
+    separate(j, key);
     if (key != NULL)
-        put_key(j, key, "");
+        put_key(j, key);
 }
 
 static void
@@ -145,12 +130,15 @@ cli_json_string(cli_json *j, const char *key, const char *s)
         cli_json_null(j, key);
         return;
     }
-    next(j, key);
-    if (put_quoted(j->f, s) || key == NULL)
+    separate(j, key);
+    if (key == NULL) {
+        put_quoted(j->f, s);
         return;
-    fputs(j->spaced ? ", " : ",", j->f);
-    put_key(j, key, "_base64");
-    put_base64(j->f, s);
+    }
+    sbx_buf m = SBX_BUF_INIT; // the member, with its NAME_base64 sibling when s is not UTF-8
+    if (sbx_json_member(&m, key, s, j->spaced) == 0)
+        fwrite(m.ptr, 1, m.len, j->f);
+    sbx_buf_dispose(&m);
 }
 
 void

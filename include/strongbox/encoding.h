@@ -82,6 +82,14 @@ SBX_EXTERN int sbx_bech32_decode(char *hrp_out, size_t hrp_cap, uint8_t *data_ou
  */
 SBX_EXTERN int sbx_json_quote(sbx_buf *out, const char *s, bool *lossless);
 
+/**
+ * @brief Append the object member "name": s by the rule of sbx_json_quote(),
+ *        and, when s is not UTF-8, its sibling "name_base64": the exact bytes
+ *        in padded base64. With spaced, ": " and ", " separate (else ":", ",").
+ * @return 0 or SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_json_member(sbx_buf *out, const char *name, const char *s, bool spaced);
+
 #ifdef __cplusplus
 }
 #endif

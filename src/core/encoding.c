@@ -294,3 +294,35 @@ sbx_json_quote(sbx_buf *out, const char *s, bool *lossless)
         *lossless = all;
     return err;
 }
+
+/* see strongbox/encoding.h */
+int
+sbx_json_member(sbx_buf *out, const char *name, const char *s, bool spaced)
+{
+    const char *colon = spaced ? ": " : ":";
+    char b64[SBX_BASE64_PAD_LEN(48) + 1];
+    bool utf8 = true;
+    size_t n = strlen(s);
+    int err = sbx_json_quote(out, name, NULL);
+    if (err == 0 && (err = sbx_buf_append(out, colon, strlen(colon))) == 0)
+        err = sbx_json_quote(out, s, &utf8);
+    if (err < 0 || utf8)
+        return err;
+    // The sibling: the name's quoted form with "_base64" before its closing quote.
+    if ((err = sbx_buf_append(out, spaced ? ", " : ",", spaced ? 2 : 1)) < 0 ||
+        (err = sbx_json_quote(out, name, NULL)) < 0)
+        return err;
+    out->len--; // drop the closing quote
+    if ((err = sbx_buf_append(out, "_base64\"", 8)) < 0 ||
+        (err = sbx_buf_append(out, colon, strlen(colon))) < 0 ||
+        (err = sbx_buf_append(out, "\"", 1)) < 0)
+        return err;
+    for (const uint8_t *p = (const uint8_t *)s; n > 0 && err == 0;) {
+        size_t k = n < 48 ? n : 48; // a multiple of 3: the pieces concatenate
+        long w = sbx_base64_encode(b64, sizeof(b64), p, k, true);
+        err = w < 0 ? (int)w : sbx_buf_append(out, b64, (size_t)w);
+        p += k;
+        n -= k;
+    }
+    return err < 0 ? err : sbx_buf_append(out, "\"", 1);
+}

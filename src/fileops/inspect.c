@@ -377,28 +377,6 @@ put_json_str(sbx_buf *out, const char *s)
     return sbx_json_quote(out, s, NULL);
 }
 
-/* The member "name": s, with "name_base64" beside it when s is not UTF-8. */
-static int
-put_json_member(sbx_buf *out, const char *name, const char *s)
-{
-    bool utf8 = true;
-    char b64[SBX_BASE64_PAD_LEN(48) + 1];
-    size_t n = strlen(s);
-    int err = putf(out, "\"%s\":", name);
-    err = err ? err : sbx_json_quote(out, s, &utf8);
-    if (err || utf8)
-        return err;
-    err = putf(out, ",\"%s_base64\":\"", name);
-    for (const uint8_t *p = (const uint8_t *)s; n > 0 && err == 0;) {
-        size_t k = n < 48 ? n : 48;
-        long w = sbx_base64_encode(b64, sizeof(b64), p, k, true);
-        err = w < 0 ? (int)w : sbx_buf_append(out, b64, (size_t)w);
-        p += k;
-        n -= k;
-    }
-    return err ? err : put(out, "\"");
-}
-
 static int
 json_body(const sbx_inspect_info *i, sbx_buf *o)
 {
@@ -451,7 +429,8 @@ int
 sbx_inspect_to_json(const sbx_inspect_info *info, const char *path, sbx_buf *out)
 {
     int err = put(out, "{");
-    err = err ? err : (path ? put_json_member(out, "file", path) : put(out, "\"file\":null"));
+    err =
+        err ? err : (path ? sbx_json_member(out, "file", path, false) : put(out, "\"file\":null"));
     err = err ? err : json_body(info, out);
     return err ? err : put(out, "}\n");
 }

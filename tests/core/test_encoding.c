@@ -448,11 +448,52 @@ json_quote_keeps_utf8_and_replaces_other_bytes(void **state)
     }
 }
 
+static void
+json_member_adds_the_base64_sibling_only_when_lossy(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *value;
+        bool spaced;
+        const char *out;
+    } cases[] = {
+        {"path", "caf\xc3\xa9", false, "\"path\":\"caf\xc3\xa9\""},
+        {"path", "caf\xc3\xa9", true, "\"path\": \"caf\xc3\xa9\""},
+        {"path", "caf\xe9", false, "\"path\":\"caf\\ufffd\",\"path_base64\":\"Y2Fm6Q==\""},
+        {"path", "caf\xe9", true, "\"path\": \"caf\\ufffd\", \"path_base64\": \"Y2Fm6Q==\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sbx_buf b = SBX_BUF_INIT;
+        assert_sbx_ok(sbx_json_member(&b, cases[i].name, cases[i].value, cases[i].spaced));
+        assert_int_equal(b.len, strlen(cases[i].out));
+        assert_memory_equal(b.ptr, cases[i].out, b.len);
+        sbx_buf_dispose(&b);
+    }
+    // Longer than one 48-byte base64 piece: the pieces join into one padded encoding.
+    char name[101];
+    memset(name, 'a', 100);
+    name[0] = (char)0xff;
+    name[100] = '\0';
+    sbx_buf b = SBX_BUF_INIT;
+    assert_sbx_ok(sbx_json_member(&b, "f", name, false));
+    assert_sbx_ok(sbx_buf_append(&b, "", 1));
+    const char *sib = strstr((const char *)b.ptr, "\"f_base64\":\"");
+    assert_non_null(sib);
+    uint8_t back[128];
+    size_t n = 0;
+    sib += 12;
+    assert_sbx_ok(sbx_base64_decode(back, sizeof(back), &n, sib, strlen(sib) - 1, true));
+    assert_int_equal(n, 100);
+    assert_memory_equal(back, name, 100);
+    sbx_buf_dispose(&b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_quote_keeps_utf8_and_replaces_other_bytes),
+        cmocka_unit_test(json_member_adds_the_base64_sibling_only_when_lossy),
         cmocka_unit_test(base64_encodes_rfc4648_vectors),
         cmocka_unit_test(base64_decodes_rfc4648_vectors),
         cmocka_unit_test(base64_nopad_rejects_padding_whitespace_and_bad_lengths),
