@@ -119,21 +119,17 @@ struct lazy {
     sbx_identity *real; /* made on first use */
     int (*make)(sbx_identity **out, void *payload);
     void *payload;
-    int failed; /* the error of the one attempt to make it, or 0 */
 };
 
+/* The key server identity, made on first use (a failure is tried again next time). */
 static int
 lazy_real(struct lazy *l)
 {
     if (l->real != NULL)
         return 0;
-    if (l->failed < 0)
-        return sbx_error_set(l->failed, "the key server identity could not be made earlier");
-    if (kms_dl_get() == NULL || (l->failed = l->make(&l->real, l->payload)) < 0) {
-        l->failed = sbx_error_last()->code < 0 ? sbx_error_last()->code : SBX_EUNSUPPORTED;
-        return l->failed;
-    }
-    return 0;
+    if (kms_dl_get() == NULL)
+        return sbx_error_last()->code;
+    return l->make(&l->real, l->payload);
 }
 
 static int

@@ -40,7 +40,7 @@ const struct kms_dl *kms_dl_get(void);
  * An identity that opens sbx-kms stanzas by loading libstrongbox-kms when a
  * file first offers it one, then making the key server identity with
  * make(payload) and handing every call to it. Files without sbx-kms stanzas
- * never load the library. make is called at most once.
+ * never load the library.
  * @return 0 or SBX_ENOMEM.
  */
 int kms_dl_lazy_identity(sbx_identity **out, int (*make)(sbx_identity **out, void *payload),

@@ -4,8 +4,8 @@
  *
  * Implementation notes:
  *  - The built-in types (X25519, scrypt, ssh-ed25519, ssh-rsa) are the same
- *    sbx_age_stanza_type structs an extension registers; they are simply in
- *    the table from the start.
+ *    sbx_age_stanza_type structs an extension registers; they are simply
+ *    listed from the start (builtins), and looked up first.
  *  - Registration appends to a fixed table under a mutex; lookups read an
  *    atomic count, and a slot is filled before the count that publishes it,
  *    so readers take no lock. Entries are never removed (types are static).
@@ -20,15 +20,16 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#define MAX_TYPES 64
+#define MAX_TYPES 64 /* registered after start-up */
 
-static const sbx_age_stanza_type *types[MAX_TYPES] = {
+static const sbx_age_stanza_type *const builtins[] = {
     &sbx_age__x25519_type,
     &sbx_age__scrypt_type,
     &sbx_age__ssh_ed25519_type,
     &sbx_age__ssh_rsa_type,
 };
-static atomic_size_t ntypes = 4;
+static const sbx_age_stanza_type *types[MAX_TYPES];
+static atomic_size_t ntypes;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* see strongbox/sys/age.h */
@@ -36,6 +37,10 @@ const sbx_age_stanza_type *
 sbx_age_stanza_type_find(const char *type)
 {
     size_t n = atomic_load_explicit(&ntypes, memory_order_acquire);
+    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+        if (strcmp(builtins[i]->type, type) == 0)
+            return builtins[i];
+    }
     for (size_t i = 0; i < n; i++) {
         if (strcmp(types[i]->type, type) == 0)
             return types[i];
@@ -53,14 +58,14 @@ sbx_age_stanza_type_register(const sbx_age_stanza_type *t)
         t->type[0] == '\0')
         return sbx__error(SBX_EINVAL, "sbx_age_stanza_type_register: unknown version or no type");
     pthread_mutex_lock(&lock);
+    size_t n = atomic_load(&ntypes);
     if ((have = sbx_age_stanza_type_find(t->type)) != NULL) {
         if (have != t)
             err = sbx__error(SBX_EEXISTS, "the stanza type \"%s\" is already registered", t->type);
-    } else if (atomic_load(&ntypes) == MAX_TYPES) {
+    } else if (n == MAX_TYPES) {
         err = sbx__error(SBX_ENOMEM, "too many stanza types registered (at most %d)", MAX_TYPES);
     } else {
-        size_t n = atomic_load(&ntypes);
-        types[n] = t;
+        types[n] = t; // filled before the count that publishes it
         atomic_store_explicit(&ntypes, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&lock);
