@@ -5,6 +5,7 @@
  * (pthread_once) to keep per-file set-up cheap; contexts are per call.
  */
 #include "core/crypto.h"
+#include "strongbox/aead.h"
 #include "core/error.h"
 #include "strongbox/memory.h"
 
@@ -89,32 +90,22 @@ sbx_hmac_sha256(uint8_t out[32], const uint8_t key[32], const uint8_t *data, siz
     return err;
 }
 
+/* ChaCha20-Poly1305 with an all-zero nonce and no AAD (a key used once), through strongbox/aead.h.
+ */
 static int
 aead_zero_nonce(uint8_t *out, const uint8_t key[32], const uint8_t *in, size_t len, uint8_t *tag,
                 bool enc)
 {
     static const uint8_t nonce[12] = {0};
-    int n = 0, n2 = 0, ok;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (ctx == NULL || len > INT32_MAX)
-        return sbx__error_crypto("ChaCha20-Poly1305 context");
-    ok = EVP_CipherInit_ex2(ctx, sbx__chacha20_poly1305(), key, nonce, enc ? 1 : 0, NULL) == 1;
-    if (ok && !enc)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1;
-    ok = ok && EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1;
-    int fin = ok ? EVP_CipherFinal_ex(ctx, out + n, &n2) : 0;
-    if (ok && fin == 1 && enc)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    if (!ok) {
+    sbx_aead *a = NULL;
+    int err = sbx_aead_new(&a, SBX_AEAD_CHACHA20_POLY1305, key);
+    if (err == 0)
+        err = enc ? sbx_aead_seal(a, out, tag, nonce, NULL, 0, in, len)
+                  : sbx_aead_open(a, out, nonce, NULL, 0, in, len, tag);
+    else
         sbx_wipe(out, len);
-        return sbx__error_crypto("ChaCha20-Poly1305");
-    }
-    if (fin != 1) {
-        sbx_wipe(out, len);
-        return sbx__error(SBX_EAUTH, "authentication tag mismatch");
-    }
-    return 0;
+    sbx_aead_free(a);
+    return err;
 }
 
 int
