@@ -193,7 +193,7 @@ age_opens_the_file_with_the_x25519_key(void **state)
     (void)state;
     static const char msg[] = "readable by the stock age";
     char dir[] = "/tmp/sbx-sys-age-XXXXXX", path[512];
-    sbx_buf file = SBX_BUF_INIT, key = SBX_BUF_INIT, got = SBX_BUF_INIT;
+    sbx_buf file = SBX_BUF_INIT, key = SBX_BUF_INIT;
     sbx_identity *x = NULL;
     FILE *f;
     encrypt_both(&file, &x, msg, sizeof(msg) - 1);
@@ -219,7 +219,6 @@ age_opens_the_file_with_the_x25519_key(void **state)
     assert_int_equal(run("rm -rf %s", dir), 0);
     sbx_identity_free(x);
     sbx_buf_dispose(&key);
-    sbx_buf_dispose(&got);
     sbx_buf_dispose(&file);
 }
 
@@ -396,6 +395,12 @@ encryptor_with_a_built_header_and_key(void **state)
     assert_sbx_ok(sbx_random_bytes(fk, sizeof(fk)));
     assert_sbx_ok(sbx_age_header_new(&h));
     assert_sbx_err(sbx_age_header_encode(&file, h, fk), SBX_EINVAL); // no stanza
+    // A built header was not read from a file: nothing to unwrap or authenticate.
+    assert_sbx_err(sbx_age_header_unwrap(h, &x, 1), SBX_EINVAL);
+    assert_sbx_err(sbx_age_header_set_file_key(h, fk), SBX_EINVAL);
+    size_t none = 1;
+    assert_null(sbx_age_header_bytes(h, &none));
+    assert_int_equal(none, 0);
     assert_sbx_ok(sbx_age_header_wrap(h, &r, 1, fk));
     assert_sbx_ok(sbx_age_header_add_stanza(h, "sbx-test-note", args, 1, NULL, 0));
     assert_sbx_err(sbx_age_header_add_stanza(h, "has space", args, 1, NULL, 0), SBX_EINVAL);

@@ -145,6 +145,11 @@ env "$NOLIB" "$SBX" decrypt -i x.key -o nolib.x.out kx.age 2>err
 check "without it, the X25519 key still opens a --kms file (nothing loaded)" cmp -s plain.bin nolib.x.out
 expect_fail "without it, rotate --kms-rewrap names the missing library" \
     'libstrongbox-kms is not installed' envA env "$NOLIB" "$SBX" rotate --kms-rewrap k.age
+# A library that is not libstrongbox-kms (sbx's own libstrongbox) is named as not matching.
+CORE=$(ldd "$SBX" | awk '/libstrongbox\.so/ {print $3}')
+expect_fail "a library without the key server functions is named as not matching" \
+    'libstrongbox-kms lacks sbx_' envA env "SBX_KMS_LIBRARY=$CORE" "$SBX" encrypt --kms "$KEY" -o lacks.age plain.bin
+check "  nothing written" test ! -e lacks.age
 LD_DEBUG=files "$SBX" decrypt -i x.key -o ld.out kx.age 2>ld.log
 check "a decrypt that needs no key server does not load libstrongbox-kms or libcurl" \
     bash -c "cmp -s plain.bin ld.out && ! grep -Eq 'libstrongbox-kms|libcurl' ld.log"
