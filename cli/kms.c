@@ -12,6 +12,7 @@
  * Client subcommands go in the table below, beside serve and audit.
  */
 #include "cli.h"
+#include "kms_client.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +25,8 @@
 #endif
 
 #define KMS_PROGRAM "sbx-kms"
+#define KMS_SUBCOMMANDS                                                                            \
+    "serve, audit verify, status, key, datakey, encrypt, decrypt, rewrap, token, policy, cert"
 
 int cmd_kms(int argc, char **argv);
 
@@ -100,13 +103,23 @@ struct kms_subcommand {
 static const struct kms_subcommand subcommands[] = {
     {"serve", exec_server},
     {"audit", exec_server},
+    // the client commands: cli/kms_client.c
+    {"status", kms_client_main},
+    {"key", kms_client_main},
+    {"datakey", kms_client_main},
+    {"encrypt", kms_client_main},
+    {"decrypt", kms_client_main},
+    {"rewrap", kms_client_main},
+    {"token", kms_client_main},
+    {"policy", kms_client_main},
+    {"cert", kms_client_main},
 };
 
 int
 cmd_kms(int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_errorf("kms", "give a subcommand: serve or audit verify");
+        return cli_usage_errorf("kms", "give a subcommand: " KMS_SUBCOMMANDS);
     const char *sub = argv[1];
     if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
         cli_help_print(stdout, "kms");
@@ -116,5 +129,5 @@ cmd_kms(int argc, char **argv)
         if (strcmp(sub, subcommands[i].name) == 0)
             return subcommands[i].run(argc - 1, argv + 1);
     }
-    return cli_usage_errorf("kms", "unknown subcommand '%s' (serve, audit verify)", sub);
+    return cli_usage_errorf("kms", "unknown subcommand '%s' (" KMS_SUBCOMMANDS ")", sub);
 }

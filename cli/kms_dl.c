@@ -85,6 +85,12 @@ kms_dl_get(void)
         SYM(parse_key_url, sbx_kms_parse_key_url),
         SYM(recipient_new, sbx_recipient_kms_new),
         SYM(rotate_rewrap_file, sbx_rotate_kms_rewrap_file),
+        SYM(client_url, sbx_kms_client_url),
+        SYM(request, sbx_kms_request),
+        SYM(json_parse, sbx_kms_json_parse),
+        SYM(json_text, sbx_kms_json_text),
+        SYM(json_count, sbx_kms_json_count),
+        SYM(json_free, sbx_kms_json_free),
     };
     char tried[8192], why[1024];
     void *h;

@@ -27,6 +27,13 @@ struct kms_dl {
     __typeof__(sbx_kms_parse_key_url) *parse_key_url;
     __typeof__(sbx_recipient_kms_new) *recipient_new;
     __typeof__(sbx_rotate_kms_rewrap_file) *rotate_rewrap_file;
+    /* the sbx kms client commands (cli/kms_client.c) */
+    __typeof__(sbx_kms_client_url) *client_url;
+    __typeof__(sbx_kms_request) *request;
+    __typeof__(sbx_kms_json_parse) *json_parse;
+    __typeof__(sbx_kms_json_text) *json_text;
+    __typeof__(sbx_kms_json_count) *json_count;
+    __typeof__(sbx_kms_json_free) *json_free;
 };
 
 /**

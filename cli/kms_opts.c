@@ -158,6 +158,25 @@ cli_kms_identity(sbx_identity **out, struct cli_kms_opts *o)
     return kms->identity_new_from_env(out, &ov);
 }
 
+int
+cli_kms_client(sbx_kms_client **out, struct cli_kms_opts *o)
+{
+    const struct kms_dl *kms = kms_dl_get();
+    sbx_kms_client_options ov;
+    int err;
+    *out = NULL;
+    if (kms == NULL) {
+        cli_error_lib(NULL);
+        return sbx_error_last()->code;
+    }
+    if ((err = overrides(&ov, o)) < 0)
+        return err;
+    ov.url_count = o->nurls > 0 ? 1 : 0; // the first --kms-url is the server
+    if ((err = kms->client_new_from_env(out, NULL, &ov)) < 0)
+        cli_error_lib("key server");
+    return err;
+}
+
 static int
 make_identity(sbx_identity **out, void *payload)
 {

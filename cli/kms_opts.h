@@ -68,6 +68,13 @@ int cli_kms_identity(sbx_identity **out, struct cli_kms_opts *o);
  */
 int cli_kms_add_identity(sbx_identity ***ids, size_t *n, struct cli_kms_opts *o, bool required);
 
+/**
+ * A client of the key server that the flags or the environment name (the
+ * first --kms-url, else the first entry of SBX_KMS_URL), with the same
+ * credentials and trust as --kms. @return 0 or < 0 (printed).
+ */
+int cli_kms_client(sbx_kms_client **out, struct cli_kms_opts *o);
+
 /** Hints for a failure that involved the key server (err: the library code). */
 void cli_kms_hint(int err);
 

@@ -114,14 +114,27 @@ SBX_EXTERN int sbx_kms_client_new(sbx_kms_client **out,
  *        SBX_KMS_CACERT (CA file), SBX_KMS_FINGERPRINT (pin);
  *        SBX_KMS_CLIENT_CERT and SBX_KMS_CLIENT_KEY; SBX_KMS_FAILOVER, a
  *        comma-separated list of further base URLs tried after base_url.
+ * @param base_url the server; NULL for the one the environment names:
+ *        the scheme, host and port of overrides->urls[0] when overrides
+ *        has urls, else of the first entry of SBX_KMS_URL (the list of
+ *        servers that sbx_identity_kms_new_from_env() may send the token to).
  * @param overrides may be NULL; its non-NULL token/cacert/fingerprint/
  *        client_cert/client_key fields win over the environment (command
- *        line flags), its urls are ignored, and its timeouts, retries and
- *        backoff are used (so start it from SBX_KMS_CLIENT_OPTIONS_INIT).
- * @return as sbx_kms_client_new(); SBX_EIO if SBX_KMS_TOKEN_FILE cannot be read.
+ *        line flags), its urls are ignored (but for base_url NULL), and its
+ *        timeouts, retries and backoff are used (so start it from
+ *        SBX_KMS_CLIENT_OPTIONS_INIT).
+ * @return as sbx_kms_client_new(); SBX_EIO if SBX_KMS_TOKEN_FILE cannot be
+ *         read; SBX_EINVAL when base_url is NULL and no server is named.
  */
 SBX_EXTERN int sbx_kms_client_new_from_env(sbx_kms_client **out, const char *base_url,
                                            const sbx_kms_client_options *overrides) SBX_WARN_UNUSED;
+
+/**
+ * @brief The client's i-th base URL, as it is used ("https://host:port"
+ *        and any path prefix), or NULL past the last. Borrowed: valid until
+ *        the client is freed.
+ */
+SBX_EXTERN const char *sbx_kms_client_url(const sbx_kms_client *c, size_t i);
 
 /** @brief Wipe (token) and free a client. NULL-safe. No call may be in flight. */
 SBX_EXTERN void sbx_kms_client_free(sbx_kms_client *c);
@@ -222,6 +235,51 @@ SBX_EXTERN int sbx_kms_decrypt(sbx_kms_client *c, const char *name, const char *
 SBX_EXTERN int sbx_kms_rewrap(sbx_kms_client *c, const char *name, const char *ciphertext,
                               const sbx_kms_pair *ctx, size_t n, sbx_buf *out,
                               unsigned *key_version) SBX_WARN_UNUSED;
+
+/* ------------------------------------------------------------------ reading answers */
+
+/**
+ * A parsed JSON document, typically an answer of sbx_kms_request(), for
+ * programs that link no JSON library of their own (the `sbx kms` commands
+ * print their tables with it). Values are addressed by JSON Pointer
+ * (RFC 6901): "" is the whole document, "/keys/0" the first element of the
+ * member "keys", "/a~1b" the member "a/b", "/m~0n" the member "m~n".
+ *
+ *     sbx_kms_json *j;
+ *     if (sbx_kms_json_parse(&j, answer.ptr, answer.len) == 0) {
+ *         for (size_t i = 0; i < sbx_kms_json_count(j, "/keys"); i++) ...
+ *         sbx_kms_json_free(j);
+ *     }
+ */
+typedef struct sbx_kms_json sbx_kms_json;
+
+/**
+ * @brief Parse a JSON object or array (UTF-8; duplicate member names are
+ *        refused, as the server refuses them).
+ * @param text need not be NUL-terminated; len bytes are read.
+ * @return 0, SBX_EFORMAT (not JSON: the message gives the line, column and
+ *         reason), SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_kms_json_parse(sbx_kms_json **out, const void *text, size_t len) SBX_WARN_UNUSED;
+
+/**
+ * @brief Append the value at pointer to out as text: a string's own
+ *        characters (unquoted), a number, true, false or null as JSON writes
+ *        them, an array or object as compact JSON. out stays NUL-terminated
+ *        (the NUL not counted in len).
+ * @return 0, SBX_ENOTFOUND (no value there, or a malformed pointer), SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_kms_json_text(const sbx_kms_json *j, const char *pointer,
+                                 sbx_buf *out) SBX_WARN_UNUSED;
+
+/**
+ * @brief The number of elements of the array, or of members of the object,
+ *        at pointer; 0 for any other value and when there is none.
+ */
+SBX_EXTERN size_t sbx_kms_json_count(const sbx_kms_json *j, const char *pointer);
+
+/** @brief Free a document, wiping its strings (an answer may hold keys). NULL-safe. */
+SBX_EXTERN void sbx_kms_json_free(sbx_kms_json *j);
 
 /* ------------------------------------------------------------------ cache */
 

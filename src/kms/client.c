@@ -467,9 +467,9 @@ sbx_kms_client_free(sbx_kms_client *c)
     free(c);
 }
 
-/* see kms/client.h */
+/* see strongbox/kms.h */
 const char *
-sbx_kms__client_url(const sbx_kms_client *c, size_t i)
+sbx_kms_client_url(const sbx_kms_client *c, size_t i)
 {
     return c != NULL && i < c->url_count ? c->urls[i] : NULL;
 }
@@ -589,6 +589,33 @@ nomem:
     return sbx__error_nomem();
 }
 
+/*
+ * The server of sbx_kms_client_new_from_env() without a base URL: the origin
+ * of ov's first URL, else of SBX_KMS_URL's first entry, malloc'ed into *out.
+ */
+static int
+named_server(char **out, const sbx_kms_client_options *ov)
+{
+    char **list = NULL;
+    size_t n = 0;
+    int err;
+    *out = NULL;
+    if (ov != NULL && ov->url_count > 0 && ov->urls != NULL && ov->urls[0] != NULL)
+        err = sbx_kms__urls_split(&list, &n, ov->urls[0], NULL);
+    else
+        err = sbx_kms__urls_split(&list, &n, NULL, env("SBX_KMS_URL"));
+    if (err == 0 && n == 0)
+        err = sbx__error(SBX_EINVAL, "no key server named: set SBX_KMS_URL=https://HOST:PORT "
+                                     "(the first entry of the list is used)");
+    if (err == 0 && (err = sbx_kms__origin(out, list[0])) < 0) {
+        char why[256]; // the message is rewritten below: copy it first
+        snprintf(why, sizeof why, "%s", sbx_error_last()->message);
+        err = sbx__error(err, "%.200s (the key server's URL): %s", list[0], why);
+    }
+    sbx_kms__urls_free(list, n);
+    return err;
+}
+
 /* see strongbox/kms.h */
 int
 sbx_kms_client_new_from_env(sbx_kms_client **out, const char *base_url,
@@ -597,19 +624,22 @@ sbx_kms_client_new_from_env(sbx_kms_client **out, const char *base_url,
     if (out == NULL)
         return sbx__error(SBX_EINVAL, "sbx_kms_client_new_from_env: out is NULL");
     *out = NULL;
-    if (base_url == NULL)
-        return sbx__error(SBX_EINVAL, "no key server URL given");
     if (overrides != NULL && overrides->version != SBX_KMS_CLIENT_OPTIONS_VERSION)
         return sbx__error(SBX_EINVAL, "sbx_kms_client_new_from_env: overrides of another "
                                       "version (use SBX_KMS_CLIENT_OPTIONS_INIT)");
     sbx_kms_client_options o = SBX_KMS_CLIENT_OPTIONS_INIT;
     if (overrides != NULL)
         o = *overrides;
-    char *file_token = NULL, **urls = NULL;
+    char *file_token = NULL, **urls = NULL, *named = NULL;
     size_t file_token_size = 0;
-    int err = sbx_kms__env_credentials(&o, overrides, &file_token, &file_token_size);
+    o.url_count = 0;
+    int err = base_url == NULL ? named_server(&named, overrides) : 0;
+    if (err == 0)
+        err = sbx_kms__env_credentials(&o, overrides, &file_token, &file_token_size);
     if (err < 0)
         goto out;
+    if (base_url == NULL)
+        base_url = named;
     if ((err = sbx_kms__urls_split(&urls, &o.url_count, base_url, env("SBX_KMS_FAILOVER"))) < 0)
         goto out;
     o.urls = (const char *const *)urls;
@@ -617,6 +647,7 @@ sbx_kms_client_new_from_env(sbx_kms_client **out, const char *base_url,
 out:
     sbx_secret_free(file_token, file_token_size);
     sbx_kms__urls_free(urls, o.url_count);
+    free(named);
     return err;
 }
 

@@ -62,9 +62,6 @@ int sbx_kms__env_credentials(sbx_kms_client_options *o, const sbx_kms_client_opt
 int sbx_kms__urls_split(char ***out, size_t *n, const char *first, const char *list);
 void sbx_kms__urls_free(char **urls, size_t n);
 
-/* The client's i-th base URL (borrowed), or NULL past the end. */
-const char *sbx_kms__client_url(const sbx_kms_client *c, size_t i);
-
 /* HTTP requests (attempts, over all servers) made by this thread's last call; for tests. */
 unsigned sbx_kms__last_attempts(void);
 

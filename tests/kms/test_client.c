@@ -947,8 +947,8 @@ from_env_reads_token_file_trust_and_failover(void **state)
     setenv("SBX_KMS_FAILOVER", failover, 1);
     sbx_kms_client *c;
     assert_sbx_ok(sbx_kms_client_new_from_env(&c, closed, NULL));
-    assert_string_equal(sbx_kms__client_url(c, 1), srv_a.url);
-    assert_null(sbx_kms__client_url(c, 2));
+    assert_string_equal(sbx_kms_client_url(c, 1), srv_a.url);
+    assert_null(sbx_kms_client_url(c, 2));
     assert_sbx_ok(sbx_kms_key_create(c, "env-key", 0, NULL));
     sbx_kms_client_free(c);
 
