@@ -550,12 +550,13 @@ b_ciphertext(struct run *r, const char *suffix)
     if (cli_read_small_file(&r->input, "-", "ciphertext", false) < 0 ||
         sbx_buf_append(&r->input, "", 1) < 0)
         return CLI_FAIL;
+    // one line of text: blanks around it dropped, none inside, no NUL
     char *ct = (char *)r->input.ptr;
     size_t n = r->input.len - 1;
     while (n > 0 && strchr(" \t\r\n", ct[n - 1]) != NULL)
         ct[--n] = '\0';
     ct += strspn(ct, " \t\r\n");
-    if (*ct == '\0' || strlen(ct) != (size_t)(r->input.ptr + n - (uint8_t *)ct) ||
+    if (*ct == '\0' || strlen(ct) != n - (size_t)(ct - (char *)r->input.ptr) ||
         strpbrk(ct, " \t\r\n") != NULL || n > INPUT_MAX) {
         cli_errorf("standard input must hold one ciphertext, sbx:v<N>:<base64> (as sbx kms "
                    "encrypt writes it)");
@@ -632,12 +633,13 @@ b_policy_put(struct run *r)
     r->method = "PUT";
     if (cli_read_small_file(&r->body, r->args[1], "policy file", false) < 0)
         return CLI_FAIL;
-    if (memchr(r->body.ptr, '\0', r->body.len) != NULL ||
-        kms->json_parse(&doc, r->body.ptr, r->body.len) < 0) {
-        cli_errorf("policy file %s: %s", strcmp(r->args[1], "-") ? r->args[1] : "(standard input)",
-                   doc == NULL && r->body.len > 0 && memchr(r->body.ptr, '\0', r->body.len)
-                       ? "holds a NUL byte"
-                       : sbx_error_last()->message);
+    const char *what = strcmp(r->args[1], "-") != 0 ? r->args[1] : "(standard input)";
+    if (memchr(r->body.ptr, '\0', r->body.len) != NULL) {
+        cli_errorf("policy file %s: not JSON: it holds a NUL byte", what);
+        return CLI_FAIL;
+    }
+    if (kms->json_parse(&doc, r->body.ptr, r->body.len) < 0) {
+        cli_errorf("policy file %s: %s", what, sbx_error_last()->message);
         return CLI_FAIL;
     }
     kms->json_free(doc);
