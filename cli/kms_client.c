@@ -242,13 +242,15 @@ table_print(struct table *t)
         if (last)
             fputc('\n', stdout);
     }
-    for (size_t i = 0; i < t->ncells; i++)
+    for (size_t i = 0; i < t->ncells; i++) { // a cell may hold a data key or a token
+        sbx_wipe(t->cells[i], strlen(t->cells[i]));
         free(t->cells[i]);
+    }
     free(t->cells);
     return rc;
 }
 
-/* A table of columns, headers given (NULL-terminated). */
+/* An empty table of ncols columns, with one header per column after ncols. */
 static void
 table_init(struct table *t, size_t ncols, ...)
 {
@@ -744,9 +746,11 @@ s_key(struct run *r)
     }
     cell(&t, strdup("auto rotate period"));
     char *p = get(r, "/auto_rotate_period");
-    cell(&t, p != NULL && strcmp(p, "0") == 0 ? strdup("off") : p);
-    if (p != NULL && strcmp(p, "0") == 0)
+    if (p != NULL && strcmp(p, "0") == 0) {
         free(p);
+        p = strdup("off");
+    }
+    cell(&t, p);
     cell(&t, strdup("created"));
     cell(&t, when(r, "/created", "-"));
     cell(&t, strdup("rotated"));
