@@ -90,9 +90,7 @@ struct run {
     size_t npolicies, ncontext;
     char **args; // the operands
     /* the request */
-    const char *method;
     char path[512];
-    bool idempotent;
     sbx_buf body; // wiped: it may carry a plaintext
     sbx_buf input;
     /* the answer */
@@ -107,7 +105,9 @@ struct command {
     const char *operands; // for messages: "NAME VERSION"
     int nargs;
     unsigned opts;
-    int (*build)(struct run *r); // fills method, path, body; 0 or CLI_USAGE/CLI_FAIL
+    const char *method, *path;   // the request; '*' in path: the first operand
+    bool retry;                  // the request may be repeated (idempotent)
+    int (*build)(struct run *r); // body, path suffix; CLI_OK, CLI_USAGE or CLI_FAIL (reported)
     int (*show)(struct run *r);  // prints the answer as a table or text
 };
 
@@ -347,9 +347,18 @@ body_context(struct run *r, bool *nomem)
     return CLI_OK;
 }
 
+/* End a data-plane body: the context, '}', the NUL. @return CLI_OK, CLI_USAGE or CLI_FAIL. */
+static int
+body_close(struct run *r, bool nomem)
+{
+    int rc = body_context(r, &nomem);
+    body_printf(r, &nomem, "}");
+    return rc != CLI_OK ? rc : body_end(r, nomem);
+}
+
 /* ------------------------------------------------------------------ paths */
 
-/* Append a path segment, percent-encoding all but A-Z a-z 0-9 - . _ ~ (RFC 3986). */
+/* Append s to the path, percent-encoding all but A-Z a-z 0-9 - . _ ~ (RFC 3986). */
 static bool
 path_segment(char *path, size_t cap, const char *s)
 {
@@ -366,90 +375,74 @@ path_segment(char *path, size_t cap, const char *s)
     return true;
 }
 
-/* r->path = prefix + the encoded name + suffix. @return CLI_OK or CLI_USAGE. */
+/*
+ * r->path from the command's path, its '*' replaced by the first operand,
+ * encoded. A key name is checked; no name may hold '/' (the server decodes
+ * the path before routing it). @return CLI_OK or CLI_USAGE.
+ */
 static int
-set_path(struct run *r, const char *prefix, const char *name, const char *suffix)
+make_path(struct run *r)
 {
-    snprintf(r->path, sizeof r->path, "%s", prefix);
-    if (name != NULL && (name[0] == '\0' || !path_segment(r->path, sizeof r->path - 64, name)))
-        return cli_usage_errorf("kms", "'%s' is empty or too long", name);
+    const char *tpl = r->cmd->path, *star = strchr(tpl, '*'), *name = r->args[0];
+    if (star == NULL) {
+        snprintf(r->path, sizeof r->path, "%s", tpl);
+        return CLI_OK;
+    }
+    if (strncmp(tpl, "/v1/keys/", 9) == 0 && sbx_kms_key_name_check(name) < 0)
+        return cli_usage_errorf("kms", "%s", sbx_error_last()->message);
+    if (name[0] == '\0' || strchr(name, '/') != NULL)
+        return cli_usage_errorf("kms",
+                                "'%s': a name the server can address is not empty and "
+                                "holds no '/'",
+                                name);
+    snprintf(r->path, sizeof r->path, "%.*s", (int)(star - tpl), tpl);
+    if (!path_segment(r->path, sizeof r->path - 64, name))
+        return cli_usage_errorf("kms", "'%.40s...' is too long", name);
     size_t n = strlen(r->path);
-    snprintf(r->path + n, sizeof r->path - n, "%s", suffix);
+    snprintf(r->path + n, sizeof r->path - n, "%s", star + 1);
     return CLI_OK;
 }
 
-/* The key name operand into the path. */
-static int
-key_path(struct run *r, const char *suffix)
+/* Append a formatted suffix (a version, a query) to the path. */
+static void path_printf(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+path_printf(struct run *r, const char *fmt, ...)
 {
-    if (sbx_kms_key_name_check(r->args[0]) < 0)
-        return cli_usage_errorf("kms", "%s", sbx_error_last()->message);
-    return set_path(r, "/v1/keys/", r->args[0], suffix);
+    va_list ap;
+    size_t n = strlen(r->path);
+    va_start(ap, fmt);
+    vsnprintf(r->path + n, sizeof r->path - n, fmt, ap);
+    va_end(ap);
 }
 
 /* ------------------------------------------------------------------ builders */
 
-static int
-b_status(struct run *r)
-{
-    r->method = "GET";
-    r->idempotent = true;
-    return set_path(r, "/v1/health", NULL, "");
-}
+/* Builders complete a request after make_path: the body, a path suffix. */
 
 static int
 b_key_create(struct run *r)
 {
     bool nomem = false;
-    r->method = "POST";
     if (r->auto_rotate >= 0)
         body_printf(r, &nomem, "{\"auto_rotate_period\":%" PRId64 "}", r->auto_rotate);
     else
         body_printf(r, &nomem, "{}");
-    int rc = key_path(r, "");
-    return rc != CLI_OK ? rc : body_end(r, nomem);
-}
-
-static int
-b_key_show(struct run *r)
-{
-    r->method = "GET";
-    r->idempotent = true;
-    return key_path(r, "");
+    return body_end(r, nomem);
 }
 
 static int
 b_key_list(struct run *r)
 {
-    r->method = "GET";
-    r->idempotent = true;
     if (r->prefix == NULL || r->prefix[0] == '\0')
-        return set_path(r, "/v1/keys", NULL, "");
+        return CLI_OK;
     if (!sbx_kms_key_prefix_valid(r->prefix))
         return cli_usage_errorf("kms",
                                 "--prefix %s: a key name prefix is at most %d of A-Z "
                                 "a-z 0-9 . _ -",
                                 r->prefix, SBX_KMS_KEY_NAME_MAX);
-    return set_path(r, "/v1/keys?prefix=", r->prefix, "");
-}
-
-static int
-b_key_post(struct run *r, const char *suffix)
-{
-    r->method = "POST";
-    return key_path(r, suffix);
-}
-
-static int
-b_key_rotate(struct run *r)
-{
-    return b_key_post(r, "/rotate");
-}
-
-static int
-b_key_restore(struct run *r)
-{
-    return b_key_post(r, "/restore");
+    path_printf(r, "?prefix=%s", r->prefix);
+    return CLI_OK;
 }
 
 static int
@@ -466,56 +459,43 @@ b_key_config(struct run *r)
         body_printf(r, &nomem, "%s\"auto_rotate_period\":%" PRId64, r->min_version >= 0 ? "," : "",
                     r->auto_rotate);
     body_printf(r, &nomem, "}");
-    int rc = b_key_post(r, "/config");
-    return rc != CLI_OK ? rc : body_end(r, nomem);
+    return body_end(r, nomem);
 }
 
 static int
 b_key_delete(struct run *r)
 {
-    char suffix[40] = "";
-    r->method = "DELETE";
     if (r->delay >= 0)
-        snprintf(suffix, sizeof suffix, "?delay=%" PRId64, r->delay);
-    return key_path(r, suffix);
+        path_printf(r, "?delay=%" PRId64, r->delay);
+    return CLI_OK;
 }
 
 static int
 b_key_destroy(struct run *r)
 {
-    char suffix[48];
     int v;
     if (!cli_parse_int(&v, r->args[1], 1, INT32_MAX))
         return cli_usage_errorf("kms",
                                 "key destroy-version: VERSION must be a number from 1, "
                                 "not '%s'",
                                 r->args[1]);
-    snprintf(suffix, sizeof suffix, "/versions/%d/destroy", v);
-    return b_key_post(r, suffix);
+    path_printf(r, "%d/destroy", v);
+    return CLI_OK;
 }
 
 static int
 b_datakey(struct run *r)
 {
     bool nomem = false;
-    r->idempotent = true;
     body_printf(r, &nomem, "{\"bits\":%u%s", r->bits ? r->bits : 256,
                 r->wrapped_only ? ",\"wrapped_only\":true" : "");
-    int rc = body_context(r, &nomem);
-    if (rc == CLI_OK)
-        rc = b_key_post(r, "/datakey");
-    body_printf(r, &nomem, "}");
-    return rc != CLI_OK ? rc : body_end(r, nomem);
+    return body_close(r, nomem);
 }
 
 static int
 b_encrypt(struct run *r)
 {
     bool nomem = false;
-    r->idempotent = true;
-    int rc = b_key_post(r, "/encrypt");
-    if (rc != CLI_OK)
-        return rc;
     if (cli_read_small_file(&r->input, "-", "plaintext", false) < 0)
         return CLI_FAIL;
     if (r->input.len > INPUT_MAX) {
@@ -534,21 +514,14 @@ b_encrypt(struct run *r)
         nomem = true;
     }
     body_printf(r, &nomem, "\"");
-    if ((rc = body_context(r, &nomem)) != CLI_OK)
-        return rc;
-    body_printf(r, &nomem, "}");
-    return body_end(r, nomem);
+    return body_close(r, nomem);
 }
 
 /* decrypt and rewrap: {"ciphertext": standard input, trimmed, "context": ...}. */
 static int
-b_ciphertext(struct run *r, const char *suffix)
+b_ciphertext(struct run *r)
 {
     bool nomem = false;
-    r->idempotent = true;
-    int rc = b_key_post(r, suffix);
-    if (rc != CLI_OK)
-        return rc;
     if (cli_read_small_file(&r->input, "-", "ciphertext", false) < 0 ||
         sbx_buf_append(&r->input, "", 1) < 0)
         return CLI_FAIL;
@@ -566,65 +539,20 @@ b_ciphertext(struct run *r, const char *suffix)
     }
     body_printf(r, &nomem, "{\"ciphertext\":");
     body_string(r, &nomem, ct);
-    if ((rc = body_context(r, &nomem)) != CLI_OK)
-        return rc;
-    body_printf(r, &nomem, "}");
-    return body_end(r, nomem);
-}
-
-static int
-b_decrypt(struct run *r)
-{
-    return b_ciphertext(r, "/decrypt");
-}
-
-static int
-b_rewrap(struct run *r)
-{
-    return b_ciphertext(r, "/rewrap");
+    return body_close(r, nomem);
 }
 
 static int
 b_token_create(struct run *r)
 {
     bool nomem = false;
-    r->method = "POST";
     body_printf(r, &nomem, "{\"name\":");
     if (!body_string(r, &nomem, r->args[0]))
         return cli_usage_errorf("kms", "token create: NAME is not UTF-8 text");
     body_printf(r, &nomem, ",\"ttl\":%" PRId64 ",", r->ttl >= 0 ? r->ttl : 0);
     int rc = body_grants(r, &nomem);
     body_printf(r, &nomem, "}");
-    if (rc == CLI_OK)
-        rc = set_path(r, "/v1/tokens", NULL, "");
     return rc != CLI_OK ? rc : body_end(r, nomem);
-}
-
-static int
-b_get(struct run *r, const char *prefix, const char *name)
-{
-    r->method = "GET";
-    r->idempotent = true;
-    return set_path(r, prefix, name, "");
-}
-
-static int
-b_delete(struct run *r, const char *prefix)
-{
-    r->method = "DELETE";
-    return set_path(r, prefix, r->args[0], "");
-}
-
-static int
-b_token_list(struct run *r)
-{
-    return b_get(r, "/v1/tokens", NULL);
-}
-
-static int
-b_token_revoke(struct run *r)
-{
-    return b_delete(r, "/v1/tokens/");
 }
 
 static int
@@ -632,7 +560,6 @@ b_policy_put(struct run *r)
 {
     sbx_kms_json *doc = NULL;
     const struct kms_dl *kms = kms_dl_get();
-    r->method = "PUT";
     if (cli_read_small_file(&r->body, r->args[1], "policy file", false) < 0)
         return CLI_FAIL;
     const char *what = strcmp(r->args[1], "-") != 0 ? r->args[1] : "(standard input)";
@@ -645,63 +572,17 @@ b_policy_put(struct run *r)
         return CLI_FAIL;
     }
     kms->json_free(doc);
-    int rc = body_end(r, false);
-    return rc != CLI_OK ? rc : set_path(r, "/v1/policies/", r->args[0], "");
-}
-
-static int
-b_policy_get(struct run *r)
-{
-    return b_get(r, "/v1/policies/", r->args[0]);
-}
-
-static int
-b_policy_list(struct run *r)
-{
-    return b_get(r, "/v1/policies", NULL);
-}
-
-static int
-b_policy_delete(struct run *r)
-{
-    return b_delete(r, "/v1/policies/");
-}
-
-/* A certificate CN operand: it goes in the path, where '/' cannot be. */
-static int
-cn_check(const char *cn)
-{
-    if (strchr(cn, '/') != NULL)
-        return cli_usage_errorf("kms", "certificate CN '%s': the key server maps no CN with '/'",
-                                cn);
-    return CLI_OK;
+    return body_end(r, false);
 }
 
 static int
 b_cert_map(struct run *r)
 {
     bool nomem = false;
-    r->method = "PUT";
-    if (cn_check(r->args[0]) != CLI_OK)
-        return CLI_USAGE;
     body_printf(r, &nomem, "{");
     int rc = body_grants(r, &nomem);
     body_printf(r, &nomem, "}");
-    if (rc == CLI_OK)
-        rc = set_path(r, "/v1/certs/", r->args[0], "");
     return rc != CLI_OK ? rc : body_end(r, nomem);
-}
-
-static int
-b_cert_list(struct run *r)
-{
-    return b_get(r, "/v1/certs", NULL);
-}
-
-static int
-b_cert_unmap(struct run *r)
-{
-    return cn_check(r->args[0]) != CLI_OK ? CLI_USAGE : b_delete(r, "/v1/certs/");
 }
 
 /* ------------------------------------------------------------------ tables */
@@ -807,7 +688,7 @@ s_ciphertext(struct run *r)
 {
     char *ct = get(r, "/ciphertext");
     if (ct == NULL || ct[0] == '\0') {
-        cli_errorf("key server: the answer to %s %s has no ciphertext", r->method, r->path);
+        cli_errorf("key server: the answer to %s %s has no ciphertext", r->cmd->method, r->path);
         free(ct);
         return CLI_FAIL;
     }
@@ -826,7 +707,8 @@ s_decrypt(struct run *r)
         sbx_buf_reserve(&pt, SBX_BASE64_DECODED_MAX(b64.len) + 1) < 0 ||
         sbx_base64_decode(pt.ptr, SBX_BASE64_DECODED_MAX(b64.len) + 1, &len, (const char *)b64.ptr,
                           b64.len, true) < 0)
-        cli_errorf("key server: the answer to %s %s has no base64 plaintext", r->method, r->path);
+        cli_errorf("key server: the answer to %s %s has no base64 plaintext", r->cmd->method,
+                   r->path);
     else if (fwrite(pt.ptr, 1, len, stdout) == len)
         rc = CLI_OK;
     sbx_wipe(pt.ptr, len);
@@ -965,33 +847,43 @@ s_done(struct run *r)
 
 /* ------------------------------------------------------------------ the table */
 
-#define O_TRUST 0 // every command takes --json and the --kms-* options
-
+/*
+ * One row per command: its request is method and path (a '*' stands for the
+ * first operand), completed by build (NULL: nothing to add); retry says
+ * whether the request may be repeated (reads and the data plane).
+ */
 static const struct command commands[] = {
-    {NULL, "status", "", 0, O_TRUST, b_status, s_status},
-    {"key", "create", "NAME", 1, O_AUTO_ROTATE, b_key_create, s_key},
-    {"key", "show", "NAME", 1, 0, b_key_show, s_key},
-    {"key", "list", "", 0, O_PREFIX, b_key_list, s_key_list},
-    {"key", "rotate", "NAME", 1, 0, b_key_rotate, s_key},
-    {"key", "config", "NAME", 1, O_MIN_VERSION | O_AUTO_ROTATE, b_key_config, s_key},
-    {"key", "delete", "NAME", 1, O_DELAY, b_key_delete, s_key},
-    {"key", "restore", "NAME", 1, 0, b_key_restore, s_key},
-    {"key", "destroy-version", "NAME VERSION", 2, 0, b_key_destroy, s_key},
-    {NULL, "datakey", "NAME", 1, O_BITS | O_WRAPPED | O_CONTEXT, b_datakey, s_datakey},
-    {NULL, "encrypt", "NAME", 1, O_CONTEXT, b_encrypt, s_ciphertext},
-    {NULL, "decrypt", "NAME", 1, O_CONTEXT, b_decrypt, s_decrypt},
-    {NULL, "rewrap", "NAME", 1, O_CONTEXT, b_rewrap, s_ciphertext},
-    {"token", "create", "NAME", 1, O_POLICY | O_TTL | O_ADMIN | O_OUTPUT, b_token_create,
-     s_token_create},
-    {"token", "list", "", 0, 0, b_token_list, s_token_list},
-    {"token", "revoke", "ID", 1, 0, b_token_revoke, s_done},
-    {"policy", "put", "NAME FILE", 2, 0, b_policy_put, s_policy},
-    {"policy", "get", "NAME", 1, 0, b_policy_get, s_policy},
-    {"policy", "list", "", 0, 0, b_policy_list, s_policy_list},
-    {"policy", "delete", "NAME", 1, 0, b_policy_delete, s_done},
-    {"cert", "map", "CN", 1, O_POLICY | O_ADMIN, b_cert_map, s_cert_map},
-    {"cert", "list", "", 0, 0, b_cert_list, s_cert_list},
-    {"cert", "unmap", "CN", 1, 0, b_cert_unmap, s_done},
+    {NULL, "status", "", 0, 0, "GET", "/v1/health", true, NULL, s_status},
+    {"key", "create", "NAME", 1, O_AUTO_ROTATE, "POST", "/v1/keys/*", false, b_key_create, s_key},
+    {"key", "show", "NAME", 1, 0, "GET", "/v1/keys/*", true, NULL, s_key},
+    {"key", "list", "", 0, O_PREFIX, "GET", "/v1/keys", true, b_key_list, s_key_list},
+    {"key", "rotate", "NAME", 1, 0, "POST", "/v1/keys/*/rotate", false, NULL, s_key},
+    {"key", "config", "NAME", 1, O_MIN_VERSION | O_AUTO_ROTATE, "POST", "/v1/keys/*/config", false,
+     b_key_config, s_key},
+    {"key", "delete", "NAME", 1, O_DELAY, "DELETE", "/v1/keys/*", false, b_key_delete, s_key},
+    {"key", "restore", "NAME", 1, 0, "POST", "/v1/keys/*/restore", false, NULL, s_key},
+    {"key", "destroy-version", "NAME VERSION", 2, 0, "POST", "/v1/keys/*/versions/", false,
+     b_key_destroy, s_key},
+    {NULL, "datakey", "NAME", 1, O_BITS | O_WRAPPED | O_CONTEXT, "POST", "/v1/keys/*/datakey", true,
+     b_datakey, s_datakey},
+    {NULL, "encrypt", "NAME", 1, O_CONTEXT, "POST", "/v1/keys/*/encrypt", true, b_encrypt,
+     s_ciphertext},
+    {NULL, "decrypt", "NAME", 1, O_CONTEXT, "POST", "/v1/keys/*/decrypt", true, b_ciphertext,
+     s_decrypt},
+    {NULL, "rewrap", "NAME", 1, O_CONTEXT, "POST", "/v1/keys/*/rewrap", true, b_ciphertext,
+     s_ciphertext},
+    {"token", "create", "NAME", 1, O_POLICY | O_TTL | O_ADMIN | O_OUTPUT, "POST", "/v1/tokens",
+     false, b_token_create, s_token_create},
+    {"token", "list", "", 0, 0, "GET", "/v1/tokens", true, NULL, s_token_list},
+    {"token", "revoke", "ID", 1, 0, "DELETE", "/v1/tokens/*", false, NULL, s_done},
+    {"policy", "put", "NAME FILE", 2, 0, "PUT", "/v1/policies/*", false, b_policy_put, s_policy},
+    {"policy", "get", "NAME", 1, 0, "GET", "/v1/policies/*", true, NULL, s_policy},
+    {"policy", "list", "", 0, 0, "GET", "/v1/policies", true, NULL, s_policy_list},
+    {"policy", "delete", "NAME", 1, 0, "DELETE", "/v1/policies/*", false, NULL, s_done},
+    {"cert", "map", "CN", 1, O_POLICY | O_ADMIN, "PUT", "/v1/certs/*", false, b_cert_map,
+     s_cert_map},
+    {"cert", "list", "", 0, 0, "GET", "/v1/certs", true, NULL, s_cert_list},
+    {"cert", "unmap", "CN", 1, 0, "DELETE", "/v1/certs/*", false, NULL, s_done},
 };
 
 /* ------------------------------------------------------------------ running */
@@ -1139,17 +1031,17 @@ exchange(struct run *r, sbx_kms_client *client)
 {
     const struct kms_dl *kms = kms_dl_get();
     long status = 0;
-    int err =
-        kms->request(client, r->method, r->path, r->body.len > 0 ? (const char *)r->body.ptr : NULL,
-                     r->idempotent, &status, &r->answer);
+    int err = kms->request(client, r->cmd->method, r->path,
+                           r->body.len > 0 ? (const char *)r->body.ptr : NULL, r->cmd->retry,
+                           &status, &r->answer);
     if (err < 0) {
         cli_error_lib(NULL);
         cli_kms_hint(err);
         return CLI_FAIL;
     }
     if (r->answer.len > 0 && kms->json_parse(&r->doc, r->answer.ptr, r->answer.len) < 0) {
-        cli_errorf("key server: the answer to %s %s (HTTP %ld) is not JSON: %s", r->method, r->path,
-                   status, sbx_error_last()->message);
+        cli_errorf("key server: the answer to %s %s (HTTP %ld) is not JSON: %s", r->cmd->method,
+                   r->path, status, sbx_error_last()->message);
         return CLI_FAIL;
     }
     return CLI_OK;
@@ -1181,6 +1073,8 @@ run(struct run *r, int argc, char **argv)
         rc = CLI_FAIL;
     }
     if (rc == CLI_OK)
+        rc = make_path(r);
+    if (rc == CLI_OK && r->cmd->build != NULL)
         rc = r->cmd->build(r);
     if (rc == CLI_OK && cli_kms_client(&client, &r->kms) < 0)
         rc = CLI_FAIL;

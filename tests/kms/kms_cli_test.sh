@@ -268,7 +268,8 @@ has "says so" '^unmapped certificate CN svc é 1$'
 fails "cert unmap again: 404" 1 'HTTP 404: no certificate mapping for CN' cert unmap "svc é 1"
 ok_run "cert unmap --json" cert unmap ops --json
 check "  nothing on stdout" test ! -s out
-fails "a CN with '/': usage" 2 "the key server maps no CN with '/'" cert map a/b
+fails "a CN with '/': usage" 2 "'a/b': a name the server can address is not empty and holds no '/'" cert map a/b
+fails "a policy name with '/': usage" 2 "holds no '/'" policy get a/b
 
 # ------------------------------------------------------------------ trust and servers
 FPR=$(openssl x509 -in "$CA" -noout -fingerprint -sha256 | sed 's/.*=//')
