@@ -10,7 +10,7 @@
 #   bash tests/kms/kms_cli_test.sh build/sbx
 #
 # Prints one line per case, then "N passed, M failed"; exits 1 if any failed.
-# Needs: bash, jq, openssl, base64, coreutils.
+# Needs: bash, jq, openssl, base64, python3, coreutils.
 set -uo pipefail
 
 if [ $# -lt 1 ] || [ ! -x "$1" ]; then
@@ -22,12 +22,12 @@ SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/kms.sh"
 # shellcheck source=../lib/check.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
-for tool in jq openssl base64; do
+for tool in jq openssl base64 python3; do
     command -v "$tool" >/dev/null || fatal "$tool not found"
 done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/sbx-kms-cli-test.XXXXXX")
-trap 'kms_kill; rm -rf "$T"' EXIT
+trap 'kms_kill; [ -z "${ODD_PID:-}" ] || kill "$ODD_PID" 2>/dev/null; rm -rf "$T"' EXIT
 cd "$T" || exit 2
 umask 077
 unset SBX_KMS_TOKEN SBX_KMS_TOKEN_FILE SBX_KMS_CACERT SBX_KMS_FINGERPRINT SBX_KMS_URL \
@@ -195,6 +195,7 @@ jqt "is the server's JSON" '.policies == ["ro", "wide"]'
 printf '{"rules": [\n' >bad.json
 fails "policy put of a file that is not JSON" 1 'policy file bad.json: not JSON: line 2' \
     policy put bad bad.json
+fails "  and with --json" 1 'policy file bad.json: not JSON' policy put bad bad.json --json
 fails "policy put of a missing file" 1 'no-such.json' policy put bad no-such.json
 fails "policy put of rules the server refuses: 400" 1 "$(srv 'PUT /v1/policies/bad' 400 '')" \
     policy put bad - <<<'{"rules": [{"keys": "*", "ops": ["fly"]}]}'
@@ -302,6 +303,39 @@ for c in status 'key create' 'key show' 'key list' 'key rotate' 'key config' 'ke
     check "sbx help kms documents sbx kms $c, with an example" \
         bash -c "grep -q '^ *sbx kms $c' help.txt && grep -A200 '^EXAMPLES' help.txt | grep -q 'sbx kms $c'"
 done
+
+# ------------------------------------------------------------------ answers that are not the API's
+# A stand-in server (with the real one's certificate) answering GET /v1/keys
+# with a name that holds an escape sequence, and anything else with 200 HTML.
+cat >odd.py <<'EOF'
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        body = b'{"keys":["a\\u001b[31mb"]}' if self.path == "/v1/keys" else b"<html>hi</html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+c.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = c.wrap_socket(s.socket, server_side=True)
+open(sys.argv[3], "w").write(str(s.server_address[1]))
+s.serve_forever()
+EOF
+python3 odd.py "$CA" "$T/srv/tls/key.pem" odd.port &
+ODD_PID=$!
+for _ in $(seq 100); do [ -s odd.port ] && break; sleep 0.1; done
+ODD=https://127.0.0.1:$(cat odd.port)
+ok_run "a name with control characters" key list --kms-url "$ODD"
+check "  is printed with '?' for them" grep -qx 'a?\[31mb' out
+fails "an answer that is not JSON" 1 "key server: the answer to GET /v1/health \(HTTP 200\) is not JSON" \
+    status --kms-url "$ODD"
+fails "  and with --json" 1 'is not JSON' key show x --json --kms-url "$ODD"
+kill "$ODD_PID" 2>/dev/null
+wait "$ODD_PID" 2>/dev/null
+ODD_PID=
 
 # ------------------------------------------------------------------ server down
 kms_stop
