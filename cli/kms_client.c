@@ -717,26 +717,37 @@ s_decrypt(struct run *r)
     return rc;
 }
 
+/* Write the new token to -o FILE (0600). @return CLI_OK or CLI_FAIL (reported). */
+static int
+token_save(struct run *r, const char *token)
+{
+    sbx_sink *out = NULL;
+    int rc = cli_open_output(&out, r->output, 0600) < 0 ? CLI_FAIL : CLI_OK;
+    if (rc == CLI_OK &&
+        (sbx_sink_write(out, (const uint8_t *)token, strlen(token)) < 0 ||
+         sbx_sink_write(out, (const uint8_t *)"\n", 1) < 0 || sbx_sink_finish(out) < 0)) {
+        cli_error_lib(r->output);
+        rc = CLI_FAIL;
+    }
+    sbx_sink_free(out);
+    if (rc != CLI_OK) {
+        char *id = get(r, "/id");
+        cli_hintf("the token was created but not saved: revoke it with sbx kms token revoke %s",
+                  id != NULL ? id : "ID");
+        free(id);
+    }
+    return rc;
+}
+
 static int
 s_token_create(struct run *r)
 {
     struct table t = {.ncols = 2};
-    int rc = CLI_OK;
+    int rc = CLI_FAIL;
     char *token = get(r, "/token");
-    if (token == NULL)
-        rc = CLI_FAIL;
-    if (rc == CLI_OK && r->output != NULL) {
-        sbx_sink *out = NULL;
-        rc = cli_open_output(&out, r->output, 0600) < 0 ? CLI_FAIL : CLI_OK;
-        if (rc == CLI_OK &&
-            (sbx_sink_write(out, (const uint8_t *)token, strlen(token)) < 0 ||
-             sbx_sink_write(out, (const uint8_t *)"\n", 1) < 0 || sbx_sink_finish(out) < 0)) {
-            cli_error_lib(r->output);
-            rc = CLI_FAIL;
-        }
-        sbx_sink_free(out);
-    }
-    if (rc == CLI_OK) {
+    if (token == NULL || token[0] == '\0')
+        cli_errorf("key server %s: the answer to POST /v1/tokens has no token", r->server);
+    else if (r->output == NULL || (rc = token_save(r, token)) == CLI_OK) {
         size_t n = r->output != NULL ? strlen(r->output) + 16 : 0;
         char *where = n > 0 ? malloc(n) : NULL;
         if (where != NULL)
@@ -1134,6 +1145,10 @@ kms_client_main(int argc, char **argv)
     int skip;
     char list[128];
     const struct command *cmd = find(argc, argv, &skip);
+    if (cmd == NULL && argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        cli_help_print(stdout, "kms");
+        return CLI_OK;
+    }
     if (cmd == NULL) {
         verbs(list, sizeof list, argv[0]);
         if (argc < 2 || argv[1][0] == '-')

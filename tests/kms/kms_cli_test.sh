@@ -218,6 +218,9 @@ has "the table does not show the token" '^token +\(written to ro.token\)$'
 check "  the file holds the token, mode 0600" \
     bash -c 'grep -Eqx "sbxt_[A-Za-z0-9_-]{43}" ro.token && [ "$(stat -c %a ro.token)" = 600 ]'
 RO_ID=$(grep '^id ' out | awk '{print $2}')
+fails "-o FILE that cannot be written: the token's id to revoke" 1 \
+    'the token was created but not saved: revoke it with sbx kms token revoke [0-9a-f]{16}' \
+    token create lost -o no-such-dir/x.token
 fails "-o with --json: usage" 2 'do not go together' token create x -o x.token --json
 ok_run "token list" token list
 has "a header" '^ID +NAME +POLICIES +ADMIN +CREATED +EXPIRES$'
@@ -295,6 +298,8 @@ fails "a bad key name: usage" 2 'bad key name' key show .hidden
 fails "a bad --context: usage" 2 'give KEY=VALUE' encrypt app --context x <plain.bin
 k key list --help
 check "--help prints the manual" grep -q 'sbx kms key list' out
+k key --help
+check "key --help prints it too" grep -q "sbx kms key destroy-version" out
 "$SBX" help kms >help.txt 2>&1
 for c in status 'key create' 'key show' 'key list' 'key rotate' 'key config' 'key delete' \
     'key restore' 'key destroy-version' datakey encrypt decrypt rewrap 'token create' \
