@@ -588,15 +588,14 @@ b_cert_map(struct run *r)
 /* ------------------------------------------------------------------ tables */
 
 /* A two-column table of label, value pairs: the pointers of the answer. */
-static int
-s_fields(struct run *r, const char *const *fields)
+/* Label, value rows into t: the labels and pointers of the answer in fields. */
+static void
+fields_add(struct table *t, const struct run *r, const char *const *fields)
 {
-    struct table t = {.ncols = 2};
     for (size_t i = 0; fields[i] != NULL; i += 2) {
-        cell(&t, strdup(fields[i]));
-        cell(&t, get(r, "%s", fields[i + 1]));
+        cell(t, strdup(fields[i]));
+        cell(t, get(r, "%s", fields[i + 1]));
     }
-    return table_print(&t);
 }
 
 static int
@@ -604,27 +603,27 @@ s_status(struct run *r)
 {
     static const char *const f[] = {"status",   "/status", "version", "/version", "storage",
                                     "/storage", "dev",     "/dev",    NULL};
-    printf("server   %s\n", r->server);
-    return s_fields(r, f);
+    struct table t = {.ncols = 2};
+    cell(&t, strdup("server"));
+    cell(&t, strdup(r->server != NULL ? r->server : "-"));
+    fields_add(&t, r, f);
+    return table_print(&t);
 }
 
 static int
 s_key(struct run *r)
 {
     struct table t = {.ncols = 2};
-    const char *const f[] = {"name",
-                             "/name",
-                             "id",
-                             "/id",
-                             "latest version",
-                             "/latest_version",
-                             "min decryption version",
-                             "/min_decryption_version",
-                             NULL};
-    for (size_t i = 0; f[i] != NULL; i += 2) {
-        cell(&t, strdup(f[i]));
-        cell(&t, get(r, "%s", f[i + 1]));
-    }
+    static const char *const f[] = {"name",
+                                    "/name",
+                                    "id",
+                                    "/id",
+                                    "latest version",
+                                    "/latest_version",
+                                    "min decryption version",
+                                    "/min_decryption_version",
+                                    NULL};
+    fields_add(&t, r, f);
     cell(&t, strdup("auto rotate period"));
     char *p = get(r, "/auto_rotate_period");
     if (p != NULL && strcmp(p, "0") == 0) {
@@ -679,7 +678,9 @@ s_datakey(struct run *r)
                                     "plaintext",   "/plaintext",   NULL};
     static const char *const wrapped[] = {"key version", "/key_version", "ciphertext",
                                           "/ciphertext", NULL};
-    return s_fields(r, r->wrapped_only ? wrapped : f);
+    struct table t = {.ncols = 2};
+    fields_add(&t, r, r->wrapped_only ? wrapped : f);
+    return table_print(&t);
 }
 
 /* encrypt, rewrap: the ciphertext text and a newline. */
