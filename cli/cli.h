@@ -84,6 +84,16 @@ int cli_usage_errorf(const char *command, const char *fmt, ...)
 struct option;
 int cli_bad_option(const char *command, int c, char **argv, const struct option *longopts);
 
+/**
+ * After the option loop (optind is the first operand): refuse an operand that
+ * looks like an option ("-x", "--name"; "-" alone is standard input), unless
+ * "--" ended the options. Options go before operands (POSIX), so in
+ * `sbx destroy a.csv --json` the --json would otherwise be taken for a file
+ * only after a.csv was destroyed: every command checks this before any work.
+ * @return CLI_OK, or CLI_USAGE (printed).
+ */
+int cli_operands_check(const char *command, int argc, char **argv);
+
 /** Parse a decimal integer in [min, max]. @return false when it is not one. */
 bool cli_parse_int(int *out, const char *s, int min, int max);
 

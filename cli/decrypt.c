@@ -314,6 +314,8 @@ cmd_decrypt(int argc, char **argv)
         }
     }
     nargs = argc - optind;
+    if ((rc = cli_operands_check("decrypt", argc, argv)) != CLI_OK)
+        goto out;
     if (nargs > 1) {
         rc = cli_usage_errorf("decrypt",
                               "too many arguments: give at most one INPUT (got '%s' "
