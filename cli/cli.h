@@ -30,6 +30,29 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_migrate(int argc, char **argv); // cli/migrate.c
 
+/* ---- main.c: the commands of sbx ---- */
+
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command's name */
+};
+
+/**
+ * Every command of sbx, in the overview's order: the one list behind the
+ * dispatch, the SYNOPSIS and COMMANDS of the overview and the command lists
+ * of usage errors (help.c), so that none of them can leave a command out.
+ */
+extern const struct cli_command cli_commands[];
+extern const size_t cli_ncommands;
+
+/* ---- help.c: the overview of sbx ---- */
+
+/** The overview page (sbx help, sbx --help): its SYNOPSIS and COMMANDS from cli_commands. */
+void cli_overview_print(FILE *f);
+/** sbx's usage lines and its commands on stderr (sbx alone, an unknown command). @return CLI_USAGE.
+ */
+int cli_overview_usage(void);
+
 /* ---- manual.c: manual pages (the table is the program's: help.c in sbx) ---- */
 
 /** A manual page: "usage: ..." lines, and NAME ... EXAMPLES (EXIT STATUS is appended). */
@@ -52,6 +75,10 @@ extern const char usage_kms[], help_kms[];
  * table of help.c. @return false if unknown.
  */
 bool cli_help_print(FILE *f, const char *command);
+/** The page named name, or NULL. */
+const struct cli_page *cli_page_find(const char *name);
+/** The EXIT STATUS section that ends every page. */
+void cli_exit_status_print(FILE *f);
 /** Print "usage: ..." for a command and a pointer to its help on stderr; @return CLI_USAGE. */
 int cli_usage(const char *command);
 

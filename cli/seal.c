@@ -15,8 +15,9 @@ const char usage_seal[] =
     "usage: sbx seal (-r RECIPIENT | -R FILE)... [-i IDENTITY] [--keep] [--strict] [--meta]\n"
     "                [--passes N] [--json] FILE...\n";
 
-const char usage_unseal[] = "usage: sbx unseal (-i IDENTITY)... [--passphrase-file F] [-o OUTPUT] "
-                            "[--force] [--keep] [--json] FILE.age\n";
+const char usage_unseal[] =
+    "usage: sbx unseal (-i IDENTITY)... [--passphrase-file F] [-o OUTPUT] [--force]\n"
+    "                  [--keep] [--json] FILE.age\n";
 
 const char help_seal[] =
     "NAME\n"
