@@ -134,6 +134,13 @@ bool cli_parse_int(int *out, const char *s, int min, int max);
  */
 int cli_read_small_file(sbx_buf *buf, const char *path, const char *what, bool warn_mode);
 
+/**
+ * Warn, as cli_read_small_file does with warn_mode, when the regular file at
+ * path is accessible by group or others: for a secret file that another
+ * part reads (the library reads SBX_KMS_TOKEN_FILE itself).
+ */
+void cli_warn_if_exposed(const char *what, const char *path);
+
 /** Open the output: an atomic file sink with mode, or standard output when path is NULL. */
 int cli_open_output(sbx_sink **out, const char *path, unsigned mode);
 
