@@ -152,6 +152,9 @@ fails_2 "encrypt: an option after INPUT" "$SBX" encrypt -r "$R" -o x.age data.cs
 check "encrypt: an option after INPUT: no output" test ! -e x.age
 fails_2 "decrypt: an option after INPUT" "$SBX" decrypt -i key.txt -o x sealed.csv.age -q
 check "decrypt: an option after INPUT: no output" test ! -e x
+fails_2 "decrypt --offset from standard input: a usage error before the identity is read" \
+    sh -c "'$SBX' decrypt --offset 3 -i missing.txt < sealed.csv.age"
+check "decrypt --offset from standard input: the message is about the range" grep -q -- '--offset' err
 fails_2 "keygen: an option after FILE" "$SBX" keygen -y key.txt -o pub.txt
 check "keygen: no output" test ! -e pub.txt
 fails_2 "sign: an option after FILE" "$SBX" sign -s rsa.pem data.csv --pem
