@@ -30,6 +30,29 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_migrate(int argc, char **argv); // cli/migrate.c
 
+/* ---- main.c: the commands of sbx ---- */
+
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command's name */
+};
+
+/**
+ * Every command of sbx, in the overview's order: the one list behind the
+ * dispatch, the SYNOPSIS and COMMANDS of the overview and the command lists
+ * of usage errors (help.c), so that none of them can leave a command out.
+ */
+extern const struct cli_command cli_commands[];
+extern const size_t cli_ncommands;
+
+/* ---- help.c: the overview of sbx ---- */
+
+/** The overview page (sbx help, sbx --help): its SYNOPSIS and COMMANDS from cli_commands. */
+void cli_overview_print(FILE *f);
+/** sbx's usage lines and its commands on stderr (sbx alone, an unknown command). @return CLI_USAGE.
+ */
+int cli_overview_usage(void);
+
 /* ---- manual.c: manual pages (the table is the program's: help.c in sbx) ---- */
 
 /** A manual page: "usage: ..." lines, and NAME ... EXAMPLES (EXIT STATUS is appended). */
@@ -52,6 +75,10 @@ extern const char usage_kms[], help_kms[];
  * table of help.c. @return false if unknown.
  */
 bool cli_help_print(FILE *f, const char *command);
+/** The page named name, or NULL. */
+const struct cli_page *cli_page_find(const char *name);
+/** The EXIT STATUS section that ends every page. */
+void cli_exit_status_print(FILE *f);
 /** Print "usage: ..." for a command and a pointer to its help on stderr; @return CLI_USAGE. */
 int cli_usage(const char *command);
 
@@ -84,6 +111,16 @@ int cli_usage_errorf(const char *command, const char *fmt, ...)
 struct option;
 int cli_bad_option(const char *command, int c, char **argv, const struct option *longopts);
 
+/**
+ * After the option loop (optind is the first operand): refuse an operand that
+ * looks like an option ("-x", "--name"; "-" alone is standard input), unless
+ * "--" ended the options. Options go before operands (POSIX), so in
+ * `sbx destroy a.csv --json` the --json would otherwise be taken for a file
+ * only after a.csv was destroyed: every command checks this before any work.
+ * @return CLI_OK, or CLI_USAGE (printed).
+ */
+int cli_operands_check(const char *command, int argc, char **argv);
+
 /** Parse a decimal integer in [min, max]. @return false when it is not one. */
 bool cli_parse_int(int *out, const char *s, int min, int max);
 
@@ -96,6 +133,13 @@ bool cli_parse_int(int *out, const char *s, int min, int max);
  * by group or others. @return 0 or a negative SBX_E* code (message printed).
  */
 int cli_read_small_file(sbx_buf *buf, const char *path, const char *what, bool warn_mode);
+
+/**
+ * Warn, as cli_read_small_file does with warn_mode, when the regular file at
+ * path is accessible by group or others: for a secret file that another
+ * part reads (the library reads SBX_KMS_TOKEN_FILE itself).
+ */
+void cli_warn_if_exposed(const char *what, const char *path);
 
 /** Open the output: an atomic file sink with mode, or standard output when path is NULL. */
 int cli_open_output(sbx_sink **out, const char *path, unsigned mode);

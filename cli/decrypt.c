@@ -142,11 +142,6 @@ run_range(const struct dec_args *a, sbx_identity **ids, size_t nids, struct pass
     sbx_sink *out = NULL;
     uint64_t size = 0;
     int err, rc = CLI_FAIL;
-    if (strcmp(a->input, "-") == 0) {
-        cli_errorf("--offset/--length need INPUT to be a file (random access), not standard "
-                   "input");
-        return CLI_USAGE;
-    }
     int fd = open(a->input, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         cli_errorf("cannot open %s: %s", a->input, strerror(errno));
@@ -314,6 +309,8 @@ cmd_decrypt(int argc, char **argv)
         }
     }
     nargs = argc - optind;
+    if ((rc = cli_operands_check("decrypt", argc, argv)) != CLI_OK)
+        goto out;
     if (nargs > 1) {
         rc = cli_usage_errorf("decrypt",
                               "too many arguments: give at most one INPUT (got '%s' "
@@ -322,6 +319,11 @@ cmd_decrypt(int argc, char **argv)
         goto out;
     }
     a.input = nargs == 1 ? argv[optind] : "-";
+    if (a.ranged && strcmp(a.input, "-") == 0) {
+        rc = cli_usage_errorf("decrypt", "--offset/--length need INPUT to be a file (random "
+                                         "access), not standard input");
+        goto out;
+    }
     if (a.output != NULL && strcmp(a.output, "-") == 0)
         a.output = NULL;
     rc = run(&a);

@@ -43,7 +43,7 @@ const char help_destroy[] =
     "                    data is as good as more on any modern disk)\n"
     "    -f, --force     for a file with other hard links: remove only this name,\n"
     "                    leaving the data (not overwritten) to the other names\n"
-    "    -j, --json      print one JSON object per run on standard output\n"
+    "        --json      print one JSON object per run on standard output\n"
     "    -h, --help      show this page\n"
     "\n"
     "EXAMPLES\n"
@@ -129,10 +129,11 @@ human_report(const char *path, const sbx_destroy_report *r)
 int
 cmd_destroy(int argc, char **argv)
 {
+    enum { OPT_JSON = 256 };
     static const struct option longopts[] = {
         {"passes", required_argument, NULL, 'n'},
         {"force", no_argument, NULL, 'f'},
-        {"json", no_argument, NULL, 'j'},
+        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -141,7 +142,7 @@ cmd_destroy(int argc, char **argv)
     bool json = false;
     int c, passes, rc = CLI_OK;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+:n:fjh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:n:fh", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
             if (!cli_parse_int(&passes, optarg, 1, SBX_DESTROY_MAX_PASSES))
@@ -152,7 +153,7 @@ cmd_destroy(int argc, char **argv)
         case 'f':
             o.force = true;
             break;
-        case 'j':
+        case OPT_JSON:
             json = true;
             break;
         case 'h':
@@ -164,6 +165,8 @@ cmd_destroy(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage_errorf("destroy", "give the files to destroy");
+    if (cli_operands_check("destroy", argc, argv) != CLI_OK)
+        return CLI_USAGE;
     if (json) {
         cli_json_init(&j, stdout, CLI_JSON_SPACED);
         cli_json_object_begin(&j, NULL);

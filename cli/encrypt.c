@@ -210,7 +210,8 @@ cmd_encrypt(int argc, char **argv)
             goto out;
         }
     }
-    if ((rc = check_args(&a, argc - optind, argv + optind)) == CLI_OK)
+    if ((rc = cli_operands_check("encrypt", argc, argv)) == CLI_OK &&
+        (rc = check_args(&a, argc - optind, argv + optind)) == CLI_OK)
         rc = run(&a);
 out:
     free(a.recipients);

@@ -23,14 +23,31 @@ open_error(const char *what, const char *path)
     return e == ENOENT ? SBX_ENOTFOUND : SBX_EIO;
 }
 
+/* The one rule for secret files: a regular file that group or others may access is named. */
+static void
+warn_mode(const struct stat *st, const char *what, const char *path)
+{
+    if (!S_ISREG(st->st_mode) || (st->st_mode & 077) == 0)
+        return;
+    cli_warnf("%s %s is %s by others (mode %04o); run chmod 600 %s", what, path,
+              (st->st_mode & 044) ? "readable" : "accessible", (unsigned)(st->st_mode & 07777),
+              path);
+}
+
 static void
 check_mode(int fd, const char *what, const char *path)
 {
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
-        return;
-    cli_warnf("%s %s is %s by others (mode %04o); run chmod 600 %s", what, path,
-              (st.st_mode & 044) ? "readable" : "accessible", (unsigned)(st.st_mode & 07777), path);
+    if (fstat(fd, &st) == 0)
+        warn_mode(&st, what, path);
+}
+
+void
+cli_warn_if_exposed(const char *what, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        warn_mode(&st, what, path);
 }
 
 static int

@@ -9,58 +9,134 @@
 #include <getopt.h>
 #include <string.h>
 
-/* The pages of sbx, found by cli/manual.c. */
+/*
+ * The overview (sbx help, sbx --help) is not a fixed text: its SYNOPSIS is the
+ * usage lines of every command of cli_commands (main.c), and its COMMANDS
+ * the summary on each page's NAME line, so a new command appears in both.
+ */
+static const char overview_usage[] = "usage: sbx COMMAND [OPTIONS] [ARGS]\n"
+                                     "       sbx help [COMMAND] | sbx --version\n";
+
+static const char overview_name[] = "NAME\n"
+                                    "    sbx - protect files with age v1 encryption\n"
+                                    "\n";
+
+static const char overview_description[] =
+    "DESCRIPTION\n"
+    "    sbx encrypts and decrypts files in the age v1 format: files it writes\n"
+    "    decrypt with age(1), and files age writes decrypt with sbx. Keys are\n"
+    "    X25519 key pairs (public \"age1...\", secret \"AGE-SECRET-KEY-1...\"),\n"
+    "    SSH keys (ssh-ed25519, ssh-rsa) or passphrases. Data streams in\n"
+    "    constant memory, from files or pipes.\n"
+    "\n";
+
+static const char overview_end[] =
+    "\n"
+    "    Options come before operands (POSIX): sbx encrypt -r KEY FILE.\n"
+    "    \"sbx COMMAND --help\" is the same as \"sbx help COMMAND\".\n"
+    "\n"
+    "EXAMPLES\n"
+    "    sbx keygen -o key.txt\n"
+    "    sbx encrypt -r \"$(sbx keygen -y key.txt)\" -o data.csv.age data.csv\n"
+    "    sbx decrypt -i key.txt -o data.csv data.csv.age\n"
+    "\n";
+
+/* The usage lines of a page without "usage: " and its alignment, indented as a SYNOPSIS. */
+static void
+synopsis_lines(FILE *f, const char *usage)
+{
+    static const char prefix[] = "usage: ";
+    const size_t skip = sizeof(prefix) - 1;
+    while (*usage != '\0') {
+        size_t len = strcspn(usage, "\n");
+        size_t cut =
+            len >= skip && (strncmp(usage, prefix, skip) == 0 || strspn(usage, " ") >= skip) ? skip
+                                                                                             : 0;
+        fprintf(f, "    %.*s\n", (int)(len - cut), usage + cut);
+        usage += len + (usage[len] == '\n');
+    }
+}
+
+/* "keygen" -> "make an X25519 key pair, ..." from the page's "    sbx keygen - ..." line. */
+static void
+summary_line(FILE *f, const char *name)
+{
+    const struct cli_page *p = cli_page_find(name);
+    const char *line = p != NULL ? strchr(p->text, '\n') : NULL;
+    const char *dash = line != NULL ? strstr(line, " - ") : NULL;
+    if (dash == NULL) {
+        fprintf(f, "    %s\n", name);
+        return;
+    }
+    fprintf(f, "    %-9s %.*s\n", name, (int)strcspn(dash + 3, "\n"), dash + 3);
+}
+
+void
+cli_overview_print(FILE *f)
+{
+    fputs(overview_name, f);
+    fputs("SYNOPSIS\n", f);
+    for (size_t i = 0; i < cli_ncommands; i++) {
+        const struct cli_page *p = cli_page_find(cli_commands[i].name);
+        if (p != NULL)
+            synopsis_lines(f, p->usage);
+    }
+    fputs("    sbx --version\n\n", f);
+    fputs(overview_description, f);
+    fputs("COMMANDS\n", f);
+    for (size_t i = 0; i < cli_ncommands; i++)
+        summary_line(f, cli_commands[i].name);
+    fputs(overview_end, f);
+    cli_exit_status_print(f);
+}
+
+static bool
+is_command(const char *name)
+{
+    for (size_t i = 0; i < cli_ncommands; i++) {
+        if (strcmp(cli_commands[i].name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* "commands: keygen, encrypt, ..." wrapped before column 80, then the other pages. */
+static void
+command_list(FILE *f)
+{
+    const char *lead = "commands: ";
+    size_t col = strlen(lead);
+    fputs(lead, f);
+    for (size_t i = 0; i < cli_ncommands; i++) {
+        size_t len = strlen(cli_commands[i].name) + (i + 1 < cli_ncommands ? 1 : 0);
+        if (i > 0 && col + 1 + len > 79) {
+            fprintf(f, "\n%*s", (int)strlen(lead), "");
+            col = strlen(lead);
+        } else if (i > 0) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%s%s", cli_commands[i].name, i + 1 < cli_ncommands ? "," : "");
+        col += len;
+    }
+    fputc('\n', f);
+    for (size_t i = 0; i < cli_npages; i++) {
+        if (!is_command(cli_pages[i].name))
+            fprintf(f, "also a manual page: %s\n", cli_pages[i].name);
+    }
+}
+
+int
+cli_overview_usage(void)
+{
+    fputs(overview_usage, stderr);
+    command_list(stderr);
+    fputs("Run 'sbx help' for the manual, 'sbx help COMMAND' for a command's.\n", stderr);
+    return CLI_USAGE;
+}
+
+/* The pages of sbx, found by cli/manual.c (the overview is printed by cli_overview_print). */
 const struct cli_page cli_pages[] = {
-    {"sbx",
-     "usage: sbx COMMAND [OPTIONS] [ARGS]\n"
-     "       sbx help [COMMAND] | sbx --version\n",
-     "NAME\n"
-     "    sbx - protect files with age v1 encryption\n"
-     "\n"
-     "SYNOPSIS\n"
-     "    sbx keygen [-o FILE]\n"
-     "    sbx keygen -y [-o FILE] [FILE]\n"
-     "    sbx encrypt (-r RECIPIENT | -R FILE | -i FILE | --kms URL)... [-a] [-o OUTPUT]\n"
-     "                [INPUT]\n"
-     "    sbx encrypt (-p | --passphrase-file FILE) [-a] [-o OUTPUT] [INPUT]\n"
-     "    sbx decrypt [-i FILE]... [--passphrase-file FILE] [-o OUTPUT] [INPUT]\n"
-     "    sbx migrate -i KEY (-r RECIPIENT | -R FILE)... [-o OUTPUT] ARCHIVE\n"
-     "    sbx help [COMMAND]\n"
-     "    sbx --version\n"
-     "\n"
-     "DESCRIPTION\n"
-     "    sbx encrypts and decrypts files in the age v1 format: files it writes\n"
-     "    decrypt with age(1), and files age writes decrypt with sbx. Keys are\n"
-     "    X25519 key pairs (public \"age1...\", secret \"AGE-SECRET-KEY-1...\"),\n"
-     "    SSH keys (ssh-ed25519, ssh-rsa) or passphrases. Data streams in\n"
-     "    constant memory, from files or pipes.\n"
-     "\n"
-     "COMMANDS\n"
-     "    keygen    make a key pair, or print the public key of a key file\n"
-     "    encrypt   encrypt a file to recipients or to a passphrase\n"
-     "    decrypt   decrypt and verify a file\n"
-     "    migrate   re-encrypt a pyFileSec/opensslwrap archive to age\n"
-     "    seal      encrypt files next to themselves, verify, destroy the originals\n"
-     "    unseal    decrypt a sealed file back and remove FILE.age\n"
-     "    destroy   overwrite and remove files, reporting what cannot be guaranteed\n"
-     "    sign      make a detached signature (minisign or PEM key)\n"
-     "    verify    check a detached signature\n"
-     "    rotate    rewrap a file to new recipients without re-encrypting its data\n"
-     "    pad       pad a plaintext file to hide its length (pyFileSec format)\n"
-     "    unpad     remove that padding\n"
-     "    inspect   describe an encrypted file without any key\n"
-     "    kms       run the key management server (HTTPS), verify its audit log,\n"
-     "              manage its keys, tokens, policies; encrypt and decrypt with it\n"
-     "    help      show the manual page of a command\n"
-     "\n"
-     "    Options come before operands (POSIX): sbx encrypt -r KEY FILE.\n"
-     "    \"sbx COMMAND --help\" is the same as \"sbx help COMMAND\".\n"
-     "\n"
-     "EXAMPLES\n"
-     "    sbx keygen -o key.txt\n"
-     "    sbx encrypt -r \"$(sbx keygen -y key.txt)\" -o data.csv.age data.csv\n"
-     "    sbx decrypt -i key.txt -o data.csv data.csv.age\n"
-     "\n"},
     {"keygen",
      "usage: sbx keygen [-o FILE]\n"
      "       sbx keygen -y [-o FILE] [FILE]\n"
@@ -354,8 +430,9 @@ const struct cli_page cli_pages[] = {
      "    sbx COMMAND --help\n"
      "\n"
      "DESCRIPTION\n"
-     "    Print the manual page of COMMAND (keygen, encrypt, decrypt, migrate,\n"
-     "    help), or the overview of sbx when COMMAND is absent.\n"
+     "    Print the manual page of COMMAND (any command of the overview's\n"
+     "    COMMANDS list, or keygen-sign for signing keys), or the overview of sbx\n"
+     "    when COMMAND is absent.\n"
      "\n"
      "EXAMPLES\n"
      "    sbx help encrypt\n"
@@ -378,10 +455,14 @@ cmd_help(int argc, char **argv)
     if (argc - optind > 1)
         return cli_usage_errorf("help", "too many arguments");
     const char *name = argc - optind == 1 ? argv[optind] : "sbx";
-    if (!cli_help_print(stdout, name))
-        return cli_usage_errorf("help",
-                                "no manual page for '%s' (commands: keygen, encrypt, "
-                                "decrypt, migrate, help)",
-                                name);
+    if (strcmp(name, "sbx") == 0) {
+        cli_overview_print(stdout);
+        return CLI_OK;
+    }
+    if (!cli_help_print(stdout, name)) {
+        cli_errorf("no manual page for '%s'", name);
+        command_list(stderr);
+        return cli_usage("help");
+    }
     return CLI_OK;
 }

@@ -150,6 +150,8 @@ cmd_inspect(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage_errorf("inspect", "give at least one FILE");
+    if (cli_operands_check("inspect", argc, argv) != CLI_OK)
+        return CLI_USAGE;
     for (int i = optind; i < argc; i++) {
         if (!json && i > optind)
             putchar('\n');

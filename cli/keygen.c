@@ -213,6 +213,8 @@ cmd_keygen(int argc, char **argv)
         }
     }
     int rest = argc - optind;
+    if (cli_operands_check("keygen", argc, argv) != CLI_OK)
+        return CLI_USAGE;
     if (!convert && rest > 0)
         return cli_usage_errorf("keygen", "unexpected argument '%s' (did you mean -o %s?)",
                                 argv[optind], argv[optind]);

@@ -58,6 +58,24 @@ cli_kms_opts_dispose(struct cli_kms_opts *o)
     memset(o, 0, sizeof(*o));
 }
 
+static const char *
+env(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* The library reads SBX_KMS_TOKEN_FILE when no token was given: warn as for --kms-token-file. */
+static void
+warn_env_token_file(struct cli_kms_opts *o)
+{
+    const char *path = env("SBX_KMS_TOKEN_FILE");
+    if (o->env_file_checked || path == NULL || env("SBX_KMS_TOKEN") != NULL)
+        return;
+    o->env_file_checked = true;
+    cli_warn_if_exposed("token file (SBX_KMS_TOKEN_FILE)", path);
+}
+
 /* The flags as overrides of the environment; reads --kms-token-file once. */
 static int
 overrides(sbx_kms_client_options *ov, struct cli_kms_opts *o)
@@ -87,6 +105,8 @@ overrides(sbx_kms_client_options *ov, struct cli_kms_opts *o)
     }
     if (o->token.len > 0)
         ov->token = (const char *)o->token.ptr;
+    else
+        warn_env_token_file(o);
     ov->cacert = o->cacert;
     ov->fingerprint = o->fingerprint;
     ov->urls = o->urls;

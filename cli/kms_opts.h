@@ -34,7 +34,8 @@ struct cli_kms_opts {
     const char **urls; /* --kms-url */
     size_t nurls;
     const char *token_file, *cacert, *fingerprint;
-    bool any; /* some --kms-* trust option was given */
+    bool any;              /* some --kms-* trust option was given */
+    bool env_file_checked; /* SBX_KMS_TOKEN_FILE's mode was checked (warned once) */
     sbx_buf token;
     sbx_kms_client **clients; /* of the recipients, freed by dispose */
     size_t nclients;

@@ -12,13 +12,8 @@
 
 int cmd_kms(int argc, char **argv); // cli/kms.c
 
-struct command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-};
-
 // clang-format off
-static const struct command commands[] = {
+const struct cli_command cli_commands[] = {
     {"keygen", cmd_keygen},
     {"encrypt", cmd_encrypt},
     {"decrypt", cmd_decrypt},
@@ -36,26 +31,27 @@ static const struct command commands[] = {
     {"help", cmd_help},
 };
 // clang-format on
+const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
 int
 main(int argc, char **argv)
 {
     cli_process_start(); // before anything else: key memory locked, no core dumps
     if (argc < 2)
-        return cli_usage("sbx");
+        return cli_overview_usage();
     const char *name = argv[1];
     if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0 || strcmp(name, "version") == 0) {
         printf("sbx %s\n", SBX_VERSION_STRING);
         return CLI_OK;
     }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-        cli_help_print(stdout, "sbx");
+        cli_overview_print(stdout);
         return CLI_OK;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(name, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < cli_ncommands; i++) {
+        if (strcmp(name, cli_commands[i].name) == 0)
+            return cli_commands[i].run(argc - 1, argv + 1);
     }
     cli_errorf("unknown command '%s'", name);
-    return cli_usage("sbx");
+    return cli_overview_usage();
 }

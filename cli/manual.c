@@ -13,8 +13,8 @@ static const char exit_status[] = "EXIT STATUS\n"
                                   "    2  usage error (unknown option, missing or conflicting "
                                   "arguments)\n";
 
-static const struct cli_page *
-find_page(const char *name)
+const struct cli_page *
+cli_page_find(const char *name)
 {
     for (size_t i = 0; i < cli_npages; i++) {
         if (strcmp(cli_pages[i].name, name) == 0)
@@ -26,18 +26,24 @@ find_page(const char *name)
 bool
 cli_help_print(FILE *f, const char *command)
 {
-    const struct cli_page *p = find_page(command);
+    const struct cli_page *p = cli_page_find(command);
     if (p == NULL)
         return false;
     fputs(p->text, f);
-    fputs(exit_status, f);
+    cli_exit_status_print(f);
     return true;
+}
+
+void
+cli_exit_status_print(FILE *f)
+{
+    fputs(exit_status, f);
 }
 
 int
 cli_usage(const char *command)
 {
-    const struct cli_page *p = find_page(command);
+    const struct cli_page *p = cli_page_find(command);
     if (p != NULL)
         fputs(p->usage, stderr);
     if (strcmp(command, "sbx") == 0)

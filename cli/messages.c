@@ -98,9 +98,30 @@ cli_bad_option(const char *command, int c, char **argv, const struct option *lon
         return cli_usage_errorf(command, "option %.*s takes no argument", (int)len, arg);
     if (strncmp(arg, "--", 2) == 0)
         return cli_usage_errorf(command, "unknown option %.*s", (int)len, arg);
+    if (optopt == 'j' && is_long_option(longopts, "json", 4)) {
+        // -j was --json in seal, unseal and destroy before it meant --threads everywhere
+        cli_errorf("unknown option -j (--json has no short form; -j N is --threads)");
+        return cli_usage(command);
+    }
     if (optopt > 0 && optopt < 128)
         return cli_usage_errorf(command, "unknown option -%c", optopt);
     return cli_usage_errorf(command, "unknown option %s", arg);
+}
+
+int
+cli_operands_check(const char *command, int argc, char **argv)
+{
+    if (optind > 1 && strcmp(argv[optind - 1], "--") == 0)
+        return CLI_OK; // "--" ended the options: everything after it is an operand
+    for (int i = optind; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return cli_usage_errorf(command,
+                                    "'%s' comes after the operands, but options go before them "
+                                    "(nothing was done); for a file whose name starts with '-', "
+                                    "write ./%s or put -- before the operands",
+                                    argv[i], argv[i]);
+    }
+    return CLI_OK;
 }
 
 bool

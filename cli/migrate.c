@@ -351,6 +351,8 @@ cmd_migrate(int argc, char **argv)
             return cli_bad_option("migrate", c, argv, longopts);
         }
     }
+    if (cli_operands_check("migrate", argc, argv) != CLI_OK)
+        return CLI_USAGE;
     if (a.identity == NULL)
         return cli_usage_errorf("migrate", "the archive's RSA private key is needed (-i KEY)");
     if (a.nr + a.nrf == 0)

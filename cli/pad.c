@@ -170,6 +170,8 @@ parse(struct pad_args *a, const char *cmd, int argc, char **argv, bool *help)
             return cli_bad_option(cmd, c == 's' || c == OPT_LENIENT ? '?' : c, argv, longopts);
         }
     }
+    if (cli_operands_check(cmd, argc, argv) != CLI_OK)
+        return CLI_USAGE;
     if (argc - optind != 1)
         return cli_usage_errorf(cmd, "give exactly one FILE (got %d)", argc - optind);
     a->input = argv[optind];

@@ -2,10 +2,12 @@
  * cli/progress.c - the progress bar (see progress.h).
  */
 #include "progress.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,19 +41,62 @@ human(char *out, size_t cap, double bytes)
     snprintf(out, cap, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
 }
 
+/*
+ * The terminal's width, read at every redraw so that a resized window is
+ * followed: stderr's window size, else $COLUMNS, else 80.
+ */
+static int
+columns(void)
+{
+    struct winsize ws;
+    int n;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    if (env != NULL && cli_parse_int(&n, env, 1, 100000))
+        return n;
+    return 80;
+}
+
+/*
+ * The status line in at most room characters, the richest that fits: the
+ * bar (10 to 30 wide) and every figure; a percentage instead of the bar;
+ * fewer figures; and at last the label and percentage, cut to room.
+ */
+static void
+layout(char *line, size_t cap, size_t room, const char *label, double fraction, const char *figures,
+       const char *sizes)
+{
+    int pct = (int)(100 * fraction);
+    size_t fixed = strlen(label) + strlen(figures) + 4; // "LABEL [" BAR "] " FIGURES
+    if (room >= fixed + 10) {
+        size_t width = room - fixed < 30 ? room - fixed : 30;
+        size_t fill = (size_t)((double)width * fraction);
+        char bar[31];
+        memset(bar, '#', fill);
+        memset(bar + fill, '.', width - fill);
+        bar[width] = '\0';
+        snprintf(line, cap, "%s [%s] %s", label, bar, figures);
+        return;
+    }
+    const char *tails[] = {figures, sizes, ""};
+    for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+        int n = snprintf(line, cap, "%s %3d%%%s%s", label, pct, tails[i][0] ? " " : "", tails[i]);
+        if (n >= 0 && (size_t)n <= room)
+            return;
+    }
+    line[room < cap ? room : cap - 1] = '\0';
+}
+
 static void
 draw(struct progress *p, bool final)
 {
-    char done[32], total[32], rate[32], eta[32] = "";
+    char done[32], total[32], rate[32], eta[32] = "", figures[160], sizes[80], line[512];
     double elapsed = now() - p->start;
     double speed = elapsed > 0 ? (double)p->done / elapsed : 0;
-    int width = 30, fill = p->total ? (int)((double)width * (double)p->done / (double)p->total) : 0;
-    char bar[64];
-    if (fill > width)
-        fill = width;
-    memset(bar, '#', (size_t)fill);
-    memset(bar + fill, '.', (size_t)(width - fill));
-    bar[width] = '\0';
+    double fraction = p->total ? (double)p->done / (double)p->total : 0;
+    if (fraction > 1)
+        fraction = 1;
     human(done, sizeof(done), (double)p->done);
     human(total, sizeof(total), (double)p->total);
     human(rate, sizeof(rate), speed);
@@ -61,7 +106,12 @@ draw(struct progress *p, bool final)
     } else if (final) {
         snprintf(eta, sizeof(eta), "  %.1f s", elapsed);
     }
-    fprintf(stderr, "\r%s [%s] %s / %s  %s/s%s\033[K", p->label, bar, done, total, rate, eta);
+    snprintf(sizes, sizeof(sizes), "%s / %s", done, total);
+    snprintf(figures, sizeof(figures), "%s  %s/s%s", sizes, rate, eta);
+    // Never the last column: some terminals wrap as soon as it is written.
+    int cols = columns();
+    layout(line, sizeof(line), cols > 1 ? (size_t)cols - 1 : 0, p->label, fraction, figures, sizes);
+    fprintf(stderr, "\r%s\033[K", line);
     if (final)
         fputc('\n', stderr);
     fflush(stderr);

@@ -2,7 +2,9 @@
  * cli/progress.h - a progress bar for long encryptions and decryptions.
  *
  * A source filter that counts the bytes read through it and redraws one
- * status line on stderr (bytes, rate, time left) at most ten times a second.
+ * status line on stderr (bytes, rate, time left) at most ten times a second,
+ * never wider than the terminal (its width is read at each redraw; the bar,
+ * then figures, are dropped from a narrow line).
  * It draws only when stderr is a terminal, the input is larger than
  * PROGRESS_MIN_BYTES and the user did not ask for --quiet.
  */

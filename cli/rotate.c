@@ -375,7 +375,8 @@ cmd_rotate(int argc, char **argv)
             goto out;
         }
     }
-    if ((rc = check(&a, argc - optind, argv + optind)) == CLI_OK)
+    if ((rc = cli_operands_check("rotate", argc, argv)) == CLI_OK &&
+        (rc = check(&a, argc - optind, argv + optind)) == CLI_OK)
         rc = run(&a);
 out:
     free(a.ids);

@@ -9,13 +9,15 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char usage_seal[] =
     "usage: sbx seal (-r RECIPIENT | -R FILE)... [-i IDENTITY] [--keep] [--strict] [--meta]\n"
     "                [--passes N] [--json] FILE...\n";
 
-const char usage_unseal[] = "usage: sbx unseal (-i IDENTITY)... [--passphrase-file F] [-o OUTPUT] "
-                            "[--force] [--keep] [--json] FILE.age\n";
+const char usage_unseal[] =
+    "usage: sbx unseal (-i IDENTITY)... [--passphrase-file F] [-o OUTPUT] [--force]\n"
+    "                  [--keep] [--json] FILE.age\n";
 
 const char help_seal[] =
     "NAME\n"
@@ -51,11 +53,11 @@ const char help_seal[] =
     "    -R, --recipients-file F    encrypt to every recipient in F\n"
     "    -i, --identity F           also check that this identity decrypts FILE.age\n"
     "    -k, --keep                 keep the original\n"
-    "    -s, --strict               refuse files in sync folders, under version\n"
+    "        --strict               refuse files in sync folders, under version\n"
     "                               control, or with other hard links\n"
     "    -m, --meta                 store encrypted metadata in FILE.age\n"
     "    -n, --passes N             overwrite passes when destroying (default 1)\n"
-    "    -j, --json                 print a JSON report on standard output\n"
+    "        --json                 print a JSON report on standard output\n"
     "    -h, --help                 show this page\n"
     "\n"
     "EXAMPLES\n"
@@ -85,7 +87,7 @@ const char help_unseal[] =
     "    -o, --output OUTPUT        write here instead of FILE\n"
     "    -f, --force                replace an existing output file\n"
     "    -k, --keep                 keep FILE.age\n"
-    "    -j, --json                 print a JSON report on standard output\n"
+    "        --json                 print a JSON report on standard output\n"
     "    -h, --help                 show this page\n"
     "\n"
     "EXAMPLES\n"
@@ -133,6 +135,11 @@ load_one(sbx_recipient ***rs, size_t *n, const char *arg, bool file)
 /* ---- seal ---- */
 
 struct seal_args {
+    const char **keys; /* -r KEY and -R FILE arguments, in order */
+    bool *key_is_file;
+    size_t nkeys;
+    const char **id_files; /* -i */
+    size_t nid_files;
     sbx_recipient **rs;
     size_t nr;
     sbx_identity **ids;
@@ -255,41 +262,56 @@ seal_all(struct seal_args *a, int nfiles, char **files)
     return rc;
 }
 
+/* A directory among the files is an argument error: say so before any warning or work. */
+static int
+check_not_directories(int nfiles, char **files)
+{
+    for (int i = 0; i < nfiles; i++) {
+        struct stat st;
+        if (lstat(files[i], &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        cli_errorf("%s is a directory: sbx seal takes files (nothing was done)", files[i]);
+        cli_hintf("give the files in it (sbx seal -r KEY %s/*; subdirectories are not "
+                  "entered), or seal an archive of it (tar cf NAME.tar %s, then sbx seal -r KEY "
+                  "NAME.tar)",
+                  files[i], files[i]);
+        return cli_usage("seal");
+    }
+    return CLI_OK;
+}
+
 static int
 parse_seal(struct seal_args *a, int argc, char **argv)
 {
+    enum { OPT_STRICT = 256, OPT_JSON };
     static const struct option longopts[] = {
         {"recipient", required_argument, NULL, 'r'},
         {"recipients-file", required_argument, NULL, 'R'},
         {"identity", required_argument, NULL, 'i'},
         {"keep", no_argument, NULL, 'k'},
-        {"strict", no_argument, NULL, 's'},
+        {"strict", no_argument, NULL, OPT_STRICT},
         {"meta", no_argument, NULL, 'm'},
         {"passes", required_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},
+        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c, passes;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+:r:R:i:ksmn:jh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:r:R:i:kmn:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'r':
-            if (load_one(&a->rs, &a->nr, optarg, false) != CLI_OK)
-                return CLI_FAIL;
-            break;
         case 'R':
-            if (load_one(&a->rs, &a->nr, optarg, true) != CLI_OK)
-                return CLI_FAIL;
+            a->key_is_file[a->nkeys] = c == 'R';
+            a->keys[a->nkeys++] = optarg;
             break;
         case 'i':
-            if (cli_load_identities(&a->ids, &a->nids, optarg) < 0)
-                return CLI_FAIL;
+            a->id_files[a->nid_files++] = optarg;
             break;
         case 'k':
             a->o.keep = true;
             break;
-        case 's':
+        case OPT_STRICT:
             a->o.strict = true;
             break;
         case 'm':
@@ -301,7 +323,7 @@ parse_seal(struct seal_args *a, int argc, char **argv)
                                         SBX_DESTROY_MAX_PASSES);
             a->o.passes = (unsigned)passes;
             break;
-        case 'j':
+        case OPT_JSON:
             a->json = true;
             break;
         case 'h':
@@ -311,10 +333,27 @@ parse_seal(struct seal_args *a, int argc, char **argv)
             return cli_bad_option("seal", c, argv, longopts);
         }
     }
-    if (a->nr == 0)
+    if (a->nkeys == 0)
         return cli_usage_errorf("seal", "give the recipients (-r KEY or -R FILE)");
     if (optind >= argc)
         return cli_usage_errorf("seal", "give the files to seal");
+    if (cli_operands_check("seal", argc, argv) != CLI_OK)
+        return CLI_USAGE;
+    return check_not_directories(argc - optind, argv + optind);
+}
+
+/* The keys named by the arguments, once they are known to be complete and valid. */
+static int
+load_keys(struct seal_args *a)
+{
+    for (size_t i = 0; i < a->nkeys; i++) {
+        if (load_one(&a->rs, &a->nr, a->keys[i], a->key_is_file[i]) != CLI_OK)
+            return CLI_FAIL;
+    }
+    for (size_t i = 0; i < a->nid_files; i++) {
+        if (cli_load_identities(&a->ids, &a->nids, a->id_files[i]) < 0)
+            return CLI_FAIL;
+    }
     return CLI_OK;
 }
 
@@ -322,13 +361,21 @@ int
 cmd_seal(int argc, char **argv)
 {
     struct seal_args a = {.o = SBX_SEAL_OPTIONS_INIT};
-    int rc = parse_seal(&a, argc, argv);
-    if (rc == CLI_OK)
+    int rc = CLI_FAIL;
+    a.keys = calloc((size_t)argc, sizeof(*a.keys));
+    a.key_is_file = calloc((size_t)argc, sizeof(*a.key_is_file));
+    a.id_files = calloc((size_t)argc, sizeof(*a.id_files));
+    if (a.keys == NULL || a.key_is_file == NULL || a.id_files == NULL)
+        cli_errorf("out of memory");
+    else if ((rc = parse_seal(&a, argc, argv)) == CLI_OK && (rc = load_keys(&a)) == CLI_OK)
         rc = seal_all(&a, argc - optind, argv + optind);
     else if (rc < 0)
         rc = CLI_OK; // --help
     sbx_recipients_free(a.rs, a.nr);
     sbx_identities_free(a.ids, a.nids);
+    free(a.keys);
+    free(a.key_is_file);
+    free(a.id_files);
     return rc;
 }
 
@@ -402,34 +449,63 @@ human_unseal(const char *path, const sbx_unseal_report *r)
         printf("  history: %s\n", m->history[i]);
 }
 
+/* The -i files and -P passphrases, in the order given. */
+static int
+load_unseal_identities(sbx_identity ***ids, size_t *n, const char **args, const bool *is_pass,
+                       size_t nargs)
+{
+    for (size_t i = 0; i < nargs; i++) {
+        if (is_pass[i] ? add_passphrase(ids, n, args[i]) != CLI_OK
+                       : cli_load_identities(ids, n, args[i]) < 0)
+            return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static int
+check_unseal_args(size_t nid_args, int argc, char **argv)
+{
+    if (nid_args == 0)
+        return cli_usage_errorf("unseal", "give an identity (-i FILE or --passphrase-file FILE)");
+    if (cli_operands_check("unseal", argc, argv) != CLI_OK)
+        return CLI_USAGE;
+    if (argc - optind != 1)
+        return cli_usage_errorf("unseal", "give exactly one sealed file");
+    return CLI_OK;
+}
+
 int
 cmd_unseal(int argc, char **argv)
 {
+    enum { OPT_JSON = 256 };
     static const struct option longopts[] = {
         {"identity", required_argument, NULL, 'i'},
         {"passphrase-file", required_argument, NULL, 'P'},
         {"output", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'f'},
         {"keep", no_argument, NULL, 'k'},
-        {"json", no_argument, NULL, 'j'},
+        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     sbx_unseal_options o = SBX_UNSEAL_OPTIONS_INIT;
     sbx_identity **ids = NULL;
-    size_t nids = 0;
+    size_t nids = 0, nid_args = 0;
+    const char **id_args = calloc((size_t)argc, sizeof(*id_args));
+    bool *is_pass = calloc((size_t)argc, sizeof(*is_pass));
     bool json = false;
     int c, rc = CLI_FAIL;
+    if (id_args == NULL || is_pass == NULL) {
+        cli_errorf("out of memory");
+        goto out;
+    }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+:i:P:o:fkjh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:i:P:o:fkh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            if (cli_load_identities(&ids, &nids, optarg) < 0)
-                goto out;
-            break;
         case 'P':
-            if (add_passphrase(&ids, &nids, optarg) != CLI_OK)
-                goto out;
+            is_pass[nid_args] = c == 'P';
+            id_args[nid_args++] = optarg;
             break;
         case 'o':
             o.output = optarg;
@@ -440,7 +516,7 @@ cmd_unseal(int argc, char **argv)
         case 'k':
             o.keep = true;
             break;
-        case 'j':
+        case OPT_JSON:
             json = true;
             break;
         case 'h':
@@ -452,14 +528,10 @@ cmd_unseal(int argc, char **argv)
             goto out;
         }
     }
-    if (nids == 0) {
-        rc = cli_usage_errorf("unseal", "give an identity (-i FILE or --passphrase-file FILE)");
+    if ((rc = check_unseal_args(nid_args, argc, argv)) != CLI_OK)
         goto out;
-    }
-    if (argc - optind != 1) {
-        rc = cli_usage_errorf("unseal", "give exactly one sealed file");
+    if ((rc = load_unseal_identities(&ids, &nids, id_args, is_pass, nid_args)) != CLI_OK)
         goto out;
-    }
     sbx_unseal_report r;
     int err = sbx_unseal_file(&r, argv[optind], ids, nids, &o);
     if (err < 0)
@@ -471,5 +543,7 @@ cmd_unseal(int argc, char **argv)
     rc = err < 0 ? CLI_FAIL : CLI_OK;
 out:
     sbx_identities_free(ids, nids);
+    free(id_args);
+    free(is_pass);
     return rc;
 }

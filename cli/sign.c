@@ -542,6 +542,8 @@ cmd_sign(int argc, char **argv)
             return cli_bad_option("sign", c, argv, longopts);
         }
     }
+    if (cli_operands_check("sign", argc, argv) != CLI_OK)
+        return CLI_USAGE;
     if (a.message == NULL && optind < argc)
         a.message = argv[optind++];
     if (optind < argc)
@@ -785,6 +787,8 @@ cmd_verify(int argc, char **argv)
             return cli_bad_option("verify", c, argv, longopts);
         }
     }
+    if (cli_operands_check("verify", argc, argv) != CLI_OK)
+        return CLI_USAGE;
     if (a.message == NULL && optind < argc)
         a.message = argv[optind++];
     if (optind < argc)
@@ -957,6 +961,8 @@ cmd_keygen_sign(int argc, char **argv)
             return cli_bad_option("keygen", c, argv, longopts);
         }
     }
+    if (cli_operands_check("keygen", argc, argv) != CLI_OK)
+        return CLI_USAGE;
     if (optind < argc)
         return usage_error("keygen", usage_keygen_sign, "unexpected argument");
     if (a.nopass && a.passfile != NULL)
