@@ -13,8 +13,7 @@ const char usage_kms[] =
 
 const char help_kms[] =
     "NAME\n"
-    "    sbx kms - run the key management server, check its audit log, manage\n"
-    "    keys, tokens and policies on it\n"
+    "    sbx kms - run the key server, verify its audit log, manage its keys\n"
     "\n"
     "SYNOPSIS\n"
     "    sbx kms serve [--data-dir DIR] [--listen ADDR:PORT] [--storage URL]\n"
