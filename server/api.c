@@ -4,6 +4,13 @@
  * api_seed.c (see api.h; endpoints in docs/kms.md).
  *
  * Implementation notes:
+ *  - Routing is on the raw path, as it came in: a %2F inside a segment is
+ *    part of that segment, never a separator. A path that does not start
+ *    with '/', holds a malformed %-escape or %00 is refused (400) first; the
+ *    segments a route matched are percent-decoded afterwards, so a key name
+ *    holding a decoded '/' is just an invalid name.
+ *  - A request the transport refused (kms_request.refuse_status: framing)
+ *    gets that answer and an audit line like any other.
  *  - Order of checks: route (404, 405 with Allow) -> caller (401; not for
  *    /v1/health) -> key name in the path (400) -> policy (403; datakey is
  *    authorized after its body is read, because wrapped_only picks the
@@ -189,6 +196,49 @@ match(const char *pattern, const char *path, const char *seg[2], size_t seglen[2
     return *path == '\0';
 }
 
+static int
+hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* What is wrong with a raw path, or NULL: see the notes. */
+static const char *
+path_problem(const char *p)
+{
+    if (p[0] != '/')
+        return "malformed request target (want a path starting with /)";
+    for (; *p != '\0'; p++) {
+        if (*p != '%')
+            continue;
+        if (hex_digit(p[1]) < 0 || hex_digit(p[2]) < 0)
+            return "malformed percent-encoding in the path";
+        if (p[1] == '0' && p[2] == '0')
+            return "the path holds a NUL byte (%00)";
+        p += 2;
+    }
+    return NULL;
+}
+
+/* Percent-decodes a segment of a path that passed path_problem, in place. */
+static void
+decode_segment(char *s)
+{
+    char *o = s;
+    for (; *s != '\0'; s++) {
+        if (*s == '%') {
+            *o++ = (char)(hex_digit(s[1]) << 4 | hex_digit(s[2]));
+            s += 2;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+}
+
 /* Finds the route; on 405 fills allow. NULL and *status 404/405 when none. */
 static const route *
 find_route(const kms_request *req, char seg[2][KMS_STORE_KEY_MAX + 1], char *allow, size_t cap,
@@ -371,8 +421,17 @@ dispatch(kms_call *c)
 {
     int status;
     const kms_request *req = c->req;
+    if (req->refuse_status != 0) {
+        kms_reply_error(c, req->refuse_status, "%s", req->refuse_why ? req->refuse_why : "refused");
+        return;
+    }
     if (req->method == NULL || req->path == NULL) {
         kms_reply_error(c, 400, "request without method or path");
+        return;
+    }
+    const char *bad = path_problem(req->path);
+    if (bad != NULL) {
+        kms_reply_error(c, 400, "%s", bad);
         return;
     }
     const route *r = find_route(req, c->seg, c->resp->allow, sizeof(c->resp->allow), &status);
@@ -385,6 +444,8 @@ dispatch(kms_call *c)
     }
     c->resp->allow[0] = '\0';
     c->op = r->op;
+    decode_segment(c->seg[0]);
+    decode_segment(c->seg[1]);
     if ((r->flags & R_KEY) && sbx_kms_key_name_valid(c->seg[0]))
         c->key = c->seg[0];
     run_route(c, r);
