@@ -462,6 +462,19 @@ caller_name(const kms_call *c, char *out, size_t cap)
         snprintf(out, cap, "token:%s:%s", c->who.id, c->who.name);
 }
 
+/* A batch's outcome is its worst item's (denied, then error), once the batch itself ran. */
+static const char *
+outcome_of(const kms_call *c)
+{
+    const char *worst = kms_audit_outcome(c->resp->status);
+    for (size_t i = 0; c->resp->status < 400 && i < c->nitems; i++) {
+        const char *o = kms_audit_outcome(c->items[i].status);
+        if (strcmp(o, "denied") == 0 || (strcmp(o, "error") == 0 && strcmp(worst, "ok") == 0))
+            worst = o;
+    }
+    return worst;
+}
+
 static int
 audit(const kms_call *c)
 {
@@ -469,6 +482,15 @@ audit(const kms_call *c)
     int status = c->resp->status;
     if (c->api->audit == NULL)
         return 0;
+    kms_audit_item *items = c->nitems ? calloc(c->nitems, sizeof *items) : NULL;
+    size_t n = items != NULL ? c->nitems : 0; // out of memory: the line without its items
+    for (size_t i = 0; i < n; i++)
+        items[i] = (kms_audit_item){
+            .op = kms_op_name(c->items[i].op),
+            .key_version = c->items[i].key_version,
+            .status = c->items[i].status,
+            .error = c->items[i].error[0] ? c->items[i].error : NULL,
+        };
     caller_name(c, caller, sizeof(caller));
     kms_audit_event ev = {
         .request_id = c->req->request_id ? c->req->request_id : "",
@@ -480,12 +502,15 @@ audit(const kms_call *c)
         .key = c->key,
         .key_version = c->key_version,
         .status = status,
-        .outcome = status == 401 || status == 403 ? "denied"
-                   : status < 400                 ? "ok"
-                                                  : "error",
+        .outcome = outcome_of(c),
         .error = status >= 400 && c->error[0] ? c->error : NULL,
+        .batch = c->batch && status < 400 && n == c->nitems,
+        .items = items,
+        .nitems = n,
     };
-    return kms_audit_write(c->api->audit, &ev);
+    int err = kms_audit_write(c->api->audit, &ev);
+    free(items);
+    return err;
 }
 
 static double
@@ -511,6 +536,7 @@ kms_api_handle(kms_api *api, kms_store *st, const kms_request *req, kms_response
         kms_reply_error(&c, 503, "audit log unavailable");
     }
     kms_metrics_record(c.op, resp->status, mono_seconds() - t0);
+    free(c.items);
     SBX_WIPE_CTX(&c.who);
 }
 

@@ -68,6 +68,14 @@ void kms_buf_dispose(kms_buf *b);
 
 /* ---- one request ---- */
 
+/* One item of a batch, for the audit line's items. */
+typedef struct {
+    kms_op op;
+    uint32_t key_version;
+    int status;
+    char error[160]; /* "" on success */
+} kms_item_record;
+
 typedef struct {
     kms_api *api;
     kms_store *st;
@@ -80,6 +88,9 @@ typedef struct {
     uint32_t key_version;               /* for the audit line; 0 = none */
     char error[256];                    /* message of an error response, for the audit line */
     char seg[2][KMS_STORE_KEY_MAX + 1]; /* the path segments the route matched with '*' */
+    bool batch;                         /* a batch ran: items[0..nitems) for the audit line */
+    kms_item_record *items;             /* malloc'd; freed by kms_api_handle */
+    size_t nitems;
 } kms_call;
 
 /* Sends b (taken over, even on failure) as an application/json body. */

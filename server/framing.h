@@ -33,11 +33,11 @@
 #define KMS_FRAMING_TARGET_MAX 512
 
 typedef struct {
-    int status;     /* 0: accepted; else the HTTP status of the refusal */
-    char why[128];  /* the refusal's message ("" when accepted) */
-    uint64_t body;  /* accepted: the Content-Length (0 when absent) */
-    char method[KMS_FRAMING_METHOD_MAX + 1];  /* "" when the request line is unreadable */
-    char target[KMS_FRAMING_TARGET_MAX + 1];  /* the raw request target, cut; "" likewise */
+    int status;                              /* 0: accepted; else the HTTP status of the refusal */
+    char why[128];                           /* the refusal's message ("" when accepted) */
+    uint64_t body;                           /* accepted: the Content-Length (0 when absent) */
+    char method[KMS_FRAMING_METHOD_MAX + 1]; /* "" when the request line is unreadable */
+    char target[KMS_FRAMING_TARGET_MAX + 1]; /* the raw request target, cut; "" likewise */
 } kms_framing;
 
 /*

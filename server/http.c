@@ -31,6 +31,12 @@
  *    requests, answers it with the refusal (JSON error, audit line,
  *    Connection: close). A 413 is thus sent as soon as the head is read,
  *    whether or not the client waits for 100-continue.
+ *  - Lingering close after a refusal: a client still sending its body when
+ *    the answer comes would get a TCP reset, which can destroy the answer
+ *    unread, if we closed at once. So the refusal says Connection: close but
+ *    the header is taken off the request once evhttp has written it, which
+ *    keeps evhttp from closing; the guard drops whatever else arrives, and
+ *    the connection is closed when the client closes it or LINGER_MS pass.
  */
 #include "http.h"
 
@@ -63,7 +69,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SWEEP_MS 200
+#define SWEEP_MS  200
+#define LINGER_MS 2000 /* a refused connection stays open (input dropped) this long at most */
 
 typedef struct worker worker;
 
@@ -89,7 +96,7 @@ typedef struct conn {
 } conn;
 
 /* What evhttp is given in place of a refused request (see the notes). */
-static const char refused_request[] = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+static const char refused_request[] = "GET / HTTP/1.1\r\n\r\n";
 
 typedef struct {
     const kms_http_options *opt;
@@ -449,6 +456,8 @@ send_response(struct evhttp_request *req, conn *c, const char *rid, kms_response
         struct evbuffer *ob = c != NULL ? bufferevent_get_output(c->bev) : NULL;
         bool idle = ob != NULL && evbuffer_get_length(ob) == 0;
         evhttp_send_reply(req, resp->status, NULL, out);
+        if (c != NULL && c->refused && c->dispatched == c->refused_at + 1) // see the notes
+            evhttp_remove_header(h, "Connection");
         if (idle)
             coalesce_output(ob);
     }
@@ -545,7 +554,8 @@ on_request(struct evhttp_request *req, void *arg)
     bool refused = c != NULL && c->refused && index == c->refused_at;
     handle(w, req, c, ssl, rid, refused ? &c->verdict : NULL);
     if (c != NULL) {
-        c->deadline = kms_mono_ms() + (int64_t)w->srv->opt->timeout * 1000;
+        int64_t ms = (int64_t)w->srv->opt->timeout * 1000;
+        c->deadline = kms_mono_ms() + (refused && ms > LINGER_MS ? LINGER_MS : ms);
         c->rd_idle = bytes_read(ssl);
         c->idle_valid = true;
     }

@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """tests/server/raw_tls.py - send raw bytes to the key server over TLS, print what comes back.
 
-    raw_tls.py PORT CA_FILE [--wait-after-head SECONDS] < request-bytes
+    raw_tls.py PORT CA_FILE < request-bytes
 
 Sends stdin as is (no HTTP library in between, so malformed framing stays
-malformed), then reads until the server closes the connection or 5 s pass
-without a byte, and writes the raw response bytes to stdout. Exit status 0
-when the server closed the connection, 3 when it was still open at the
-timeout. With --hold, stdin is sent but the write side is kept open (a
-client that waits for an answer before sending the rest of its body).
+malformed) and keeps the connection open, as a client does that waits for an
+answer before sending the rest of its body. Then reads until the server
+closes the connection or 5 s pass without a byte, and writes the raw
+response bytes to stdout; stderr gets "first byte after S s" (how long the
+answer took). Exit status 0 when the server closed the connection, 3 when it
+was still open at the timeout.
 """
 import socket
 import ssl
@@ -28,6 +29,7 @@ def main():
     out = b""
     closed = False
     t0 = time.monotonic()
+    first = None
     while True:
         try:
             chunk = s.recv(65536)
@@ -39,9 +41,12 @@ def main():
         if not chunk:
             closed = True
             break
+        if first is None:
+            first = time.monotonic() - t0
         out += chunk
     sys.stdout.buffer.write(out)
-    sys.stderr.write("elapsed %.2f s\n" % (time.monotonic() - t0))
+    if first is not None:
+        sys.stderr.write("first byte after %.2f s\n" % first)
     return 0 if closed else 3
 
 
