@@ -63,10 +63,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(end == end2, "the same end at once and byte by byte");
     if (end == 0)
         return 0;
-    FUZZ_CHECK(end >= 2 && data[end - 1] == '\n' &&
-                   (data[end - 2] == '\n' || (end >= 3 && data[end - 2] == '\r' &&
-                                              data[end - 3] == '\n')),
-               "the head ends with an empty line");
+    FUZZ_CHECK(
+        end >= 2 && data[end - 1] == '\n' &&
+            (data[end - 2] == '\n' || (end >= 3 && data[end - 2] == '\r' && data[end - 3] == '\n')),
+        "the head ends with an empty line");
     kms_framing v;
     kms_framing_check(&v, data, end, MAX_BODY);
     if (v.status == 0) {

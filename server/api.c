@@ -196,15 +196,6 @@ match(const char *pattern, const char *path, const char *seg[2], size_t seglen[2
     return *path == '\0';
 }
 
-static int
-hex_digit(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* What is wrong with a raw path, or NULL: see the notes. */
 static const char *
 path_problem(const char *p)
@@ -214,7 +205,7 @@ path_problem(const char *p)
     for (; *p != '\0'; p++) {
         if (*p != '%')
             continue;
-        if (hex_digit(p[1]) < 0 || hex_digit(p[2]) < 0)
+        if (kms_hex_digit(p[1]) < 0 || kms_hex_digit(p[2]) < 0)
             return "malformed percent-encoding in the path";
         if (p[1] == '0' && p[2] == '0')
             return "the path holds a NUL byte (%00)";
@@ -223,20 +214,11 @@ path_problem(const char *p)
     return NULL;
 }
 
-/* Percent-decodes a segment of a path that passed path_problem, in place. */
+/* Percent-decodes a segment of a path that passed path_problem, in place (it cannot fail). */
 static void
 decode_segment(char *s)
 {
-    char *o = s;
-    for (; *s != '\0'; s++) {
-        if (*s == '%') {
-            *o++ = (char)(hex_digit(s[1]) << 4 | hex_digit(s[2]));
-            s += 2;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
+    (void)kms_pct_decode(s, strlen(s) + 1, s, strlen(s), false);
 }
 
 /* Finds the route; on 405 fills allow. NULL and *status 404/405 when none. */
@@ -462,19 +444,6 @@ caller_name(const kms_call *c, char *out, size_t cap)
         snprintf(out, cap, "token:%s:%s", c->who.id, c->who.name);
 }
 
-/* A batch's outcome is its worst item's (denied, then error), once the batch itself ran. */
-static const char *
-outcome_of(const kms_call *c)
-{
-    const char *worst = kms_audit_outcome(c->resp->status);
-    for (size_t i = 0; c->resp->status < 400 && i < c->nitems; i++) {
-        const char *o = kms_audit_outcome(c->items[i].status);
-        if (strcmp(o, "denied") == 0 || (strcmp(o, "error") == 0 && strcmp(worst, "ok") == 0))
-            worst = o;
-    }
-    return worst;
-}
-
 static int
 audit(const kms_call *c)
 {
@@ -502,7 +471,7 @@ audit(const kms_call *c)
         .key = c->key,
         .key_version = c->key_version,
         .status = status,
-        .outcome = outcome_of(c),
+        .outcome = kms_audit_outcome(status), // of the request; a batch's items carry their own
         .error = status >= 400 && c->error[0] ? c->error : NULL,
         .batch = c->batch && status < 400 && n == c->nitems,
         .items = items,

@@ -127,6 +127,11 @@ int kms_json_strs(const json_t *obj, const char *field, size_t max, size_t maxle
 int kms_json_context(const json_t *obj, uint8_t **out, size_t *len);
 /* Wipes every string value in v (before json_decref of a body that held secrets). */
 void kms_json_wipe(json_t *v);
+/*
+ * Percent-decodes [s, s+n) into out (cap bytes with the NUL; out may be s).
+ * query: '+' is a space. SBX_EFORMAT for a malformed escape, %00, or no room.
+ */
+int kms_pct_decode(char *out, size_t cap, const char *s, size_t n, bool query);
 /* Reads query parameter name (percent-decoded) into out. SBX_EFORMAT on bad encoding or length. */
 int kms_query_get(const char *query, const char *name, char *out, size_t cap, bool *present);
 /* SBX_EFORMAT naming the first query parameter not in allowed. */

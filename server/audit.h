@@ -7,7 +7,7 @@
  *   caller ("token:<id>:<name>", "cert:<CN>" or "anonymous"), remote (address),
  *   method, path (raw, without query), op (kms_op name), key (name or
  *   omitted), key_version (omitted when 0), status (HTTP), outcome ("ok",
- *   "denied", "error"; for a batch the worst of its items'), error (message,
+ *   "denied", "error": of the HTTP status), error (message,
  *   omitted on success), items (batches only: one {op, key_version, status,
  *   outcome, error} per item, in order), prev (the previous line's tag; 64
  *   zeros for the first line), mac (this line's tag).

@@ -777,7 +777,6 @@ a_batch_is_one_line_with_each_items_outcome(void **state)
         {"datakey", 0, 400, "batch_input[2] must be an object"},
     };
     kms_audit_event ev = event(1);
-    ev.outcome = "denied";
     ev.batch = true;
     ev.items = items;
     ev.nitems = 3;
