@@ -533,7 +533,8 @@ run_item(runner *run, const json_t *item, size_t i, kms_buf *b, item_fn fn)
         rec->op = r.op;
         rec->key_version = r.version;
         rec->status = r.status;
-        snprintf(rec->error, sizeof rec->error, "%s", r.status != 200 ? r.msg : "");
+        snprintf(rec->error, sizeof rec->error, "%.*s", (int)sizeof rec->error - 1,
+                 r.status != 200 ? r.msg : "");
     }
 }
 
