@@ -29,20 +29,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/check.sh
 . "$HERE/../lib/check.sh"
 PY=/usr/bin/python3
-for tool in curl jq "$PY"; do
-    command -v "$tool" >/dev/null || { echo "FAIL - $tool not found"; echo "0 passed, 1 failed"; exit 1; }
-done
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/sbx-hardening-test.XXXXXX")
-D=$T/kms
-SRV_PID=
-cleanup() {
-    kms_kill
-    rm -rf "$T"
-}
-trap cleanup EXIT
-cd "$T" || exit 2
-umask 022
+require_tools curl jq "$PY"
+kms_test_dir hardening # T, D; cd "$T"; removed at exit
 CHECK_LOG=server.log
 MAX_BODY=4096
 
@@ -60,20 +48,25 @@ answers() { grep -aoE 'HTTP/1\.1 [0-9]{3}' raw.out | cut -d' ' -f2 | tr '\n' ' '
 body_json() { grep -aoE '\{"error":.*\}' raw.out | head -n 1; }
 audit_last() { tail -n 1 "$D/audit.log"; }
 
-# refused NAME BYTES STATUS NEEDLE: exactly one answer, STATUS with a JSON error holding NEEDLE,
-# Connection: close, the connection closed, and an audit line for it.
-refused() {
-    local name=$1 bytes=$2 status=$3 needle=$4
+# audited NAME BYTES STATUS JQ: sends BYTES; exactly one answer, STATUS, and exactly one new
+# audit line, which satisfies JQ.
+audited() {
     local before
     before=$(wc -l <"$D/audit.log")
-    raw "$bytes"
-    check "$name: one answer, $status (got '$(answers)')" [ "$(answers)" = "$status" ]
-    check "$name: a JSON error naming it ($(body_json))" \
-        bash -c "grep -aoE '\\{\"error\":.*\\}' raw.out | jq -e --arg n '$needle' '.error | contains(\$n)' >/dev/null"
-    check "$name: Connection: close, and the server closes (rc $raw_rc)" \
+    raw "$2"
+    check "$1: one answer, $3 (got '$(answers)')" [ "$(answers)" = "$3" ]
+    check "$1: one audit line ($(audit_last | cut -c1-160))" \
+        bash -c "[ \$(wc -l <'$D/audit.log') -eq $((before + 1)) ] && tail -n 1 '$D/audit.log' | jq -e '$4' >/dev/null"
+}
+
+# refused NAME BYTES STATUS NEEDLE: audited with an error line, and the answer is a JSON error
+# holding NEEDLE with Connection: close, and the server closes the connection.
+refused() {
+    audited "$1" "$2" "$3" ".status == $3 and .outcome == \"error\""
+    check "$1: a JSON error naming it ($(body_json))" \
+        bash -c "grep -aoE '\\{\"error\":.*\\}' raw.out | jq -e --arg n '$4' '.error | contains(\$n)' >/dev/null"
+    check "$1: Connection: close, and the server closes (rc $raw_rc)" \
         bash -c "grep -aqi '^Connection: close' raw.out && [ $raw_rc -eq 0 ]"
-    check "$name: one audit line, status $status" \
-        bash -c "[ \$(wc -l <'$D/audit.log') -eq $((before + 1)) ] && tail -n 1 '$D/audit.log' | jq -e '.status == $status and .outcome == \"error\"' >/dev/null"
 }
 
 # ================================================================== request smuggling
@@ -129,14 +122,6 @@ v=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/v1/keys/alph
 check "alpha was not rotated (version ${v:-?})" [ "${v:-1}" = 1 ]
 
 # ================================================================== every request is audited
-audited() { # NAME BYTES STATUS JQ
-    local before
-    before=$(wc -l <"$D/audit.log")
-    raw "$2"
-    check "$1: answered $3 (got '$(answers)')" [ "$(answers)" = "$3" ]
-    check "$1: one audit line ($(audit_last | cut -c1-160))" \
-        bash -c "[ \$(wc -l <'$D/audit.log') -eq $((before + 1)) ] && tail -n 1 '$D/audit.log' | jq -e '$4' >/dev/null"
-}
 audited "GET *" 'GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' 400 '.method == "GET" and .path == "*" and .status == 400'
 audited "TRACE /v1/keys" 'TRACE /v1/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' 405 '.method == "TRACE" and .status == 405'
 audited "a path with %00" 'GET /v1/keys/a%00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' 400 '.path == "/v1/keys/a%00b" and (.error | contains("NUL"))'
