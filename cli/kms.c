@@ -26,7 +26,7 @@
 
 #define KMS_PROGRAM "sbx-kms"
 #define KMS_SUBCOMMANDS                                                                            \
-    "serve, audit verify, status, key, datakey, encrypt, decrypt, rewrap, token, policy, cert"
+    "serve, audit verify|export-key, status, key, datakey, encrypt, decrypt, rewrap, token, policy, cert"
 
 int cmd_kms(int argc, char **argv);
 

@@ -55,7 +55,7 @@ server_open(server *s)
     FUZZ_CHECK(kms_store_open(&s->st, "memory:kms-api-fuzz") == 0, "store");
     FUZZ_CHECK(kms_keystore_new(&s->ks, root) == 0, "keystore");
     FUZZ_CHECK(kms_auth_new(&s->auth) == 0, "auth");
-    FUZZ_CHECK(kms_audit_open(&s->audit, NULL, false) == 0, "audit");
+    FUZZ_CHECK(kms_audit_open(&s->audit, NULL, NULL, false) == 0, "audit");
     FUZZ_CHECK(kms_api_new(&s->api, s->ks, s->auth, s->audit, &opt) == 0, "api");
     FUZZ_CHECK(kms_token_install(s->st, "admin", ADMIN, true, 0, id) == 0, "admin token");
     FUZZ_CHECK(kms_key_create(s->ks, s->st, "k", &kopt, &info) == 0, "key k");

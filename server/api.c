@@ -4,6 +4,13 @@
  * api_seed.c (see api.h; endpoints in docs/kms.md).
  *
  * Implementation notes:
+ *  - Routing is on the raw path, as it came in: a %2F inside a segment is
+ *    part of that segment, never a separator. A path that does not start
+ *    with '/', holds a malformed %-escape or %00 is refused (400) first; the
+ *    segments a route matched are percent-decoded afterwards, so a key name
+ *    holding a decoded '/' is just an invalid name.
+ *  - A request the transport refused (kms_request.refuse_status: framing)
+ *    gets that answer and an audit line like any other.
  *  - Order of checks: route (404, 405 with Allow) -> caller (401; not for
  *    /v1/health) -> key name in the path (400) -> policy (403; datakey is
  *    authorized after its body is read, because wrapped_only picks the
@@ -189,6 +196,31 @@ match(const char *pattern, const char *path, const char *seg[2], size_t seglen[2
     return *path == '\0';
 }
 
+/* What is wrong with a raw path, or NULL: see the notes. */
+static const char *
+path_problem(const char *p)
+{
+    if (p[0] != '/')
+        return "malformed request target (want a path starting with /)";
+    for (; *p != '\0'; p++) {
+        if (*p != '%')
+            continue;
+        if (kms_hex_digit(p[1]) < 0 || kms_hex_digit(p[2]) < 0)
+            return "malformed percent-encoding in the path";
+        if (p[1] == '0' && p[2] == '0')
+            return "the path holds a NUL byte (%00)";
+        p += 2;
+    }
+    return NULL;
+}
+
+/* Percent-decodes a segment of a path that passed path_problem, in place (it cannot fail). */
+static void
+decode_segment(char *s)
+{
+    (void)kms_pct_decode(s, strlen(s) + 1, s, strlen(s), false);
+}
+
 /* Finds the route; on 405 fills allow. NULL and *status 404/405 when none. */
 static const route *
 find_route(const kms_request *req, char seg[2][KMS_STORE_KEY_MAX + 1], char *allow, size_t cap,
@@ -371,8 +403,17 @@ dispatch(kms_call *c)
 {
     int status;
     const kms_request *req = c->req;
+    if (req->refuse_status != 0) {
+        kms_reply_error(c, req->refuse_status, "%s", req->refuse_why ? req->refuse_why : "refused");
+        return;
+    }
     if (req->method == NULL || req->path == NULL) {
         kms_reply_error(c, 400, "request without method or path");
+        return;
+    }
+    const char *bad = path_problem(req->path);
+    if (bad != NULL) {
+        kms_reply_error(c, 400, "%s", bad);
         return;
     }
     const route *r = find_route(req, c->seg, c->resp->allow, sizeof(c->resp->allow), &status);
@@ -385,6 +426,8 @@ dispatch(kms_call *c)
     }
     c->resp->allow[0] = '\0';
     c->op = r->op;
+    decode_segment(c->seg[0]);
+    decode_segment(c->seg[1]);
     if ((r->flags & R_KEY) && sbx_kms_key_name_valid(c->seg[0]))
         c->key = c->seg[0];
     run_route(c, r);
@@ -408,6 +451,15 @@ audit(const kms_call *c)
     int status = c->resp->status;
     if (c->api->audit == NULL)
         return 0;
+    kms_audit_item *items = c->nitems ? calloc(c->nitems, sizeof *items) : NULL;
+    size_t n = items != NULL ? c->nitems : 0; // out of memory: the line without its items
+    for (size_t i = 0; i < n; i++)
+        items[i] = (kms_audit_item){
+            .op = kms_op_name(c->items[i].op),
+            .key_version = c->items[i].key_version,
+            .status = c->items[i].status,
+            .error = c->items[i].error[0] ? c->items[i].error : NULL,
+        };
     caller_name(c, caller, sizeof(caller));
     kms_audit_event ev = {
         .request_id = c->req->request_id ? c->req->request_id : "",
@@ -419,12 +471,15 @@ audit(const kms_call *c)
         .key = c->key,
         .key_version = c->key_version,
         .status = status,
-        .outcome = status == 401 || status == 403 ? "denied"
-                   : status < 400                 ? "ok"
-                                                  : "error",
+        .outcome = kms_audit_outcome(status), // of the request; a batch's items carry their own
         .error = status >= 400 && c->error[0] ? c->error : NULL,
+        .batch = c->batch && status < 400 && n == c->nitems,
+        .items = items,
+        .nitems = n,
     };
-    return kms_audit_write(c->api->audit, &ev);
+    int err = kms_audit_write(c->api->audit, &ev);
+    free(items);
+    return err;
 }
 
 static double
@@ -450,6 +505,7 @@ kms_api_handle(kms_api *api, kms_store *st, const kms_request *req, kms_response
         kms_reply_error(&c, 503, "audit log unavailable");
     }
     kms_metrics_record(c.op, resp->status, mono_seconds() - t0);
+    free(c.items);
     SBX_WIPE_CTX(&c.who);
 }
 

@@ -27,7 +27,8 @@
 
 typedef struct {
     const char *method;        /* "GET", "POST", "PUT", "DELETE", ... */
-    const char *path;          /* decoded path without query, e.g. "/v1/keys/app" */
+    const char *path;          /* raw path without query, e.g. "/v1/keys/app" (the API routes on
+                                  it, then percent-decodes each matched segment) */
     const char *query;         /* raw query string without '?', or NULL */
     const char *content_type;  /* header value or NULL */
     const char *authorization; /* header value or NULL */
@@ -36,6 +37,9 @@ typedef struct {
     size_t body_len;
     const char *remote;     /* "127.0.0.1:53422" */
     const char *request_id; /* 16 hex chars, made by the transport */
+    int refuse_status;      /* not 0: the transport refused the request (framing); the API
+                               answers refuse_why with this status and audits it */
+    const char *refuse_why;
 } kms_request;
 
 typedef struct {

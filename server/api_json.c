@@ -4,6 +4,7 @@
  */
 #include "api_json.h"
 #include "keystore.h"
+#include "util.h"
 
 #include "strongbox/error.h"
 #include "strongbox/encoding.h"
@@ -424,29 +425,21 @@ kms_json_context(const json_t *obj, uint8_t **out, size_t *len)
 
 /* ---- query strings and numbers ---- */
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes [s, s+n) into out (cap bytes incl. NUL). */
-static int
-pct_decode(char *out, size_t cap, const char *s, size_t n)
+/* see api_json.h */
+int
+kms_pct_decode(char *out, size_t cap, const char *s, size_t n, bool query)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
-        if (c == '+') {
+        if (c == '+' && query) {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? kms_hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < n ? kms_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return sbx_error_set(SBX_EFORMAT, "bad percent-encoding in the query string");
+                return sbx_error_set(SBX_EFORMAT, "bad percent-encoding in the %s",
+                                     query ? "query string" : "path");
             c = hi * 16 + lo;
             i += 2;
         }
@@ -469,7 +462,7 @@ kms_query_get(const char *query, const char *name, char *out, size_t cap, bool *
         size_t plen = end ? (size_t)(end - p) : strlen(p);
         if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
             *present = true;
-            return pct_decode(out, cap, p + nlen + 1, plen - nlen - 1);
+            return kms_pct_decode(out, cap, p + nlen + 1, plen - nlen - 1, true);
         }
         p = end ? end + 1 : NULL;
     }

@@ -68,6 +68,14 @@ void kms_buf_dispose(kms_buf *b);
 
 /* ---- one request ---- */
 
+/* One item of a batch, for the audit line's items. */
+typedef struct {
+    kms_op op;
+    uint32_t key_version;
+    int status;
+    char error[160]; /* "" on success */
+} kms_item_record;
+
 typedef struct {
     kms_api *api;
     kms_store *st;
@@ -80,6 +88,9 @@ typedef struct {
     uint32_t key_version;               /* for the audit line; 0 = none */
     char error[256];                    /* message of an error response, for the audit line */
     char seg[2][KMS_STORE_KEY_MAX + 1]; /* the path segments the route matched with '*' */
+    bool batch;                         /* a batch ran: items[0..nitems) for the audit line */
+    kms_item_record *items;             /* malloc'd; freed by kms_api_handle */
+    size_t nitems;
 } kms_call;
 
 /* Sends b (taken over, even on failure) as an application/json body. */
@@ -116,6 +127,11 @@ int kms_json_strs(const json_t *obj, const char *field, size_t max, size_t maxle
 int kms_json_context(const json_t *obj, uint8_t **out, size_t *len);
 /* Wipes every string value in v (before json_decref of a body that held secrets). */
 void kms_json_wipe(json_t *v);
+/*
+ * Percent-decodes [s, s+n) into out (cap bytes with the NUL; out may be s).
+ * query: '+' is a space. SBX_EFORMAT for a malformed escape, %00, or no room.
+ */
+int kms_pct_decode(char *out, size_t cap, const char *s, size_t n, bool query);
 /* Reads query parameter name (percent-decoded) into out. SBX_EFORMAT on bad encoding or length. */
 int kms_query_get(const char *query, const char *name, char *out, size_t cap, bool *present);
 /* SBX_EFORMAT naming the first query parameter not in allowed. */

@@ -527,6 +527,15 @@ run_item(runner *run, const json_t *item, size_t i, kms_buf *b, item_fn fn)
     } else if (r.version != 0) {
         run->c->key_version = r.version;
     }
+    kms_call *c = run->c;
+    if (c->items != NULL) { // the audit line's record of this item
+        kms_item_record *rec = &c->items[c->nitems++];
+        rec->op = r.op;
+        rec->key_version = r.version;
+        rec->status = r.status;
+        snprintf(rec->error, sizeof rec->error, "%.*s", (int)sizeof rec->error - 1,
+                 r.status != 200 ? r.msg : "");
+    }
 }
 
 static void
@@ -549,6 +558,12 @@ run_items(kms_call *c, const kms_args *a, item_fn fn)
     }
     if (json_array_size(batch) > KMS_BATCH_MAX) {
         kms_reply_error(c, 413, "batch_input has more than %d items", KMS_BATCH_MAX);
+        return;
+    }
+    c->batch = true;
+    c->items = calloc(json_array_size(batch) ? json_array_size(batch) : 1, sizeof *c->items);
+    if (c->items == NULL) {
+        kms_reply_error(c, 500, "out of memory");
         return;
     }
     kms_buf b = {0};

@@ -1,14 +1,17 @@
 /*
- * server/audit.c - the hash-chained audit log (see audit.h).
+ * server/audit.c - the keyed, hash-chained audit log (see audit.h).
  *
  * Implementation notes:
  *  - A line is built in two parts. The request's fields (request_id ..
- *    error) are serialised by jansson outside the lock; under the lock the
- *    line gets seq and time in front and prev at the end, is hashed and
- *    written with one write(2) on an O_APPEND descriptor. jansson escapes
+ *    items) are serialised by jansson outside the lock; under the lock the
+ *    line gets seq and time in front and prev at the end, is tagged (the
+ *    "chain" section: the one place that knows how tags are made and
+ *    checked), gets mac after prev and is written with one write(2) on an
+ *    O_APPEND descriptor. jansson escapes
  *    every string; fields are first cut to FIELD_MAX bytes and invalid UTF-8
  *    bytes replaced by '?', so a line is at most a few tens of KiB and
- *    always valid JSON.
+ *    always valid JSON (a batch of KMS_BATCH_MAX items with errors stays
+ *    under AUDIT_LINE_MAX: item errors are cut to ITEM_ERROR_MAX bytes).
  *  - A failed or short write never advances seq or prev. A short write
  *    (disk full, RLIMIT_FSIZE) is undone with ftruncate to the last complete
  *    line; if even that fails the log is marked torn and the truncation is
@@ -21,9 +24,9 @@
  *    temp file + fsync + rename. Neither file is fsync'd per line (the log
  *    is fsync'd at close): after a power loss the head may lag the log.
  *  - Crash recovery at open: the log's last line is read from the tail (one
- *    pread of at most AUDIT_LINE_MAX bytes) and parsed; the chain continues from
- *    it. A head one line behind whose hash is that line's prev (the window
- *    between the two writes) is repaired. Anything else refuses to start,
+ *    pread of at most AUDIT_LINE_MAX bytes), parsed and, when keyed, its mac
+ *    checked under the key; the chain continues from it. A head one line behind whose hash is that
+ * line's prev (the window between the two writes) is repaired. Anything else refuses to start,
  *    keeping the evidence: a last line without its newline (a torn write),
  *    a last line that does not parse, a head ahead of the log (lines cut off
  *    the end), or a head that disagrees. The message says what to do (verify,
@@ -31,15 +34,19 @@
  *  - kms_audit_verify reads the log sequentially (lines of at most AUDIT_LINE_MAX
  *    bytes) and checks for every line: newline-terminated, a JSON object
  *    with the documented fields in the documented order and types, seq equal
- *    to its line number, prev equal to the SHA-256 of the previous line's
- *    bytes; then the head file against the last line. Every finding is
- *    SBX_EAUTH naming the line; SBX_EIO when a file cannot be read.
+ *    to its line number, prev equal to the previous line's tag, its mac (or,
+ *    for an unkeyed line, that no keyed line came before it); then the head
+ *    file, which must exist, against the last line. Every finding is
+ *    SBX_EAUTH naming the line; SBX_ENOKEY for a keyed line without a key;
+ *    SBX_EIO when a file cannot be read.
  */
 #include "audit.h"
 
 #include "util.h"
 
 #include "strongbox/error.h"
+#include "strongbox/kdf.h"
+#include "strongbox/memory.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +62,8 @@
 #include <openssl/evp.h>
 
 #define FIELD_MAX      512         /* longest field value kept, in bytes */
-#define AUDIT_LINE_MAX (64 * 1024) /* longest line accepted when reading */
+#define ITEM_ERROR_MAX 160         /* longest error kept for one batch item */
+#define AUDIT_LINE_MAX (1 << 20)   /* longest line accepted when reading */
 #define HEAD_MAX       96          /* "seq hash\n" */
 #define REPORT_MS      (60 * 1000) /* stderr reports of failures: at most one per minute */
 #define ZERO_HASH      "0000000000000000000000000000000000000000000000000000000000000000"
@@ -67,8 +75,9 @@ struct kms_audit {
     bool fail_closed;
     bool torn; /* a short write left bytes past size that could not be removed */
     uint64_t seq;
-    char prev[65];
-    off_t size; /* bytes of complete lines */
+    char prev[65]; /* the last line's tag */
+    uint8_t *key;  /* the audit key (secure memory); NULL for a log that discards */
+    off_t size;    /* bytes of complete lines */
     int64_t reported_ms;
     uint64_t unreported;
     char *path;
@@ -116,15 +125,15 @@ utf8_seq(const unsigned char *s, size_t avail)
     return n;
 }
 
-/* Copies s into out (FIELD_MAX + 1), cut at FIELD_MAX, invalid UTF-8 bytes as '?'. */
+/* Copies s into out (max + 1 bytes), cut at max, invalid UTF-8 bytes as '?'. */
 static size_t
-clean_field(char out[FIELD_MAX + 1], const char *s)
+clean_field(char *out, const char *s, size_t max)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t avail = strnlen(s, FIELD_MAX * 4), o = 0, i = 0;
+    size_t avail = strnlen(s, max * 4), o = 0, i = 0;
     while (i < avail) {
         size_t n = utf8_seq(u + i, avail - i);
-        if (o + (n ? n : 1) > FIELD_MAX)
+        if (o + (n ? n : 1) > max)
             break;
         if (n == 0) {
             out[o++] = '?';
@@ -140,11 +149,51 @@ clean_field(char out[FIELD_MAX + 1], const char *s)
 }
 
 static int
-add_str(json_t *o, const char *name, const char *s)
+add_str_max(json_t *o, const char *name, const char *s, size_t max)
 {
     char buf[FIELD_MAX + 1];
-    size_t n = clean_field(buf, s != NULL ? s : "");
+    size_t n = clean_field(buf, s != NULL ? s : "", max < FIELD_MAX ? max : FIELD_MAX);
     return json_object_set_new(o, name, json_stringn(buf, n));
+}
+
+static int
+add_str(json_t *o, const char *name, const char *s)
+{
+    return add_str_max(o, name, s, FIELD_MAX);
+}
+
+/* see audit.h */
+const char *
+kms_audit_outcome(int status)
+{
+    return status == 401 || status == 403 ? "denied" : status < 400 ? "ok" : "error";
+}
+
+/* The items array of a batch. */
+static json_t *
+items_json(const kms_audit_event *ev)
+{
+    json_t *arr = json_array();
+    int bad = arr == NULL;
+    for (size_t i = 0; !bad && i < ev->nitems; i++) {
+        const kms_audit_item *it = &ev->items[i];
+        json_t *o = json_object();
+        bad |= o == NULL || json_array_append_new(arr, o) != 0;
+        if (bad)
+            break;
+        bad |= add_str(o, "op", it->op);
+        if (it->key_version != 0)
+            bad |= json_object_set_new(o, "key_version", json_integer(it->key_version));
+        bad |= json_object_set_new(o, "status", json_integer(it->status));
+        bad |= add_str(o, "outcome", kms_audit_outcome(it->status));
+        if (it->error != NULL)
+            bad |= add_str_max(o, "error", it->error, ITEM_ERROR_MAX);
+    }
+    if (bad) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
 }
 
 /* The fields request_id .. error as compact JSON without the braces (malloc'd). */
@@ -167,6 +216,10 @@ event_fields(const kms_audit_event *ev, size_t *len)
     bad |= add_str(o, "outcome", ev->outcome);
     if (ev->error != NULL)
         bad |= add_str(o, "error", ev->error);
+    if (ev->batch) {
+        json_t *items = items_json(ev);
+        bad |= items == NULL || json_object_set_new(o, "items", items) != 0;
+    }
     char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (s == NULL)
@@ -278,16 +331,22 @@ head_write(kms_audit *a)
 typedef struct {
     uint64_t seq;
     char prev[65];
+    bool keyed; /* has a mac */
+    char mac[65];
 } line_info;
 
 static const char *const field_order[] = {
-    "seq", "time",        "request_id", "caller",  "remote", "method", "path", "op",
-    "key", "key_version", "status",     "outcome", "error",  "prev",   NULL};
+    "seq",         "time",   "request_id", "caller", "remote", "method", "path", "op", "key",
+    "key_version", "status", "outcome",    "error",  "items",  "prev",   "mac",  NULL};
 
 static bool
 is_required(const char *k)
 {
-    return strcmp(k, "key") != 0 && strcmp(k, "key_version") != 0 && strcmp(k, "error") != 0;
+    static const char *const optional[] = {"key", "key_version", "error", "items", "mac", NULL};
+    for (size_t i = 0; optional[i] != NULL; i++)
+        if (strcmp(k, optional[i]) == 0)
+            return false;
+    return true;
 }
 
 static bool
@@ -324,6 +383,8 @@ check_value(const char *k, json_t *v)
         return json_is_integer(v) && json_integer_value(v) >= 100 && json_integer_value(v) <= 599
                    ? NULL
                    : "status is not an HTTP status";
+    if (strcmp(k, "items") == 0)
+        return json_is_array(v) ? NULL : "items is not an array";
     if (!json_is_string(v))
         return "a field that must be a string is not";
     const char *s = json_string_value(v);
@@ -332,8 +393,8 @@ check_value(const char *k, json_t *v)
     if (strcmp(k, "outcome") == 0 && strcmp(s, "ok") != 0 && strcmp(s, "denied") != 0 &&
         strcmp(s, "error") != 0)
         return "outcome is not ok, denied or error";
-    if (strcmp(k, "prev") == 0 && !hex64_ok(s))
-        return "prev is not 64 lower-case hex digits";
+    if ((strcmp(k, "prev") == 0 || strcmp(k, "mac") == 0) && !hex64_ok(s))
+        return "prev or mac is not 64 lower-case hex digits";
     return NULL;
 }
 
@@ -390,12 +451,101 @@ parse_line(const char *line, size_t len, uint64_t n, line_info *li)
     }
     const char *bad = check_shape(o);
     if (bad == NULL) {
+        json_t *mac = json_object_get(o, "mac");
         li->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
         memcpy(li->prev, json_string_value(json_object_get(o, "prev")), 65);
+        li->keyed = mac != NULL;
+        memcpy(li->mac, mac != NULL ? json_string_value(mac) : ZERO_HASH, 65);
     }
     json_decref(o);
     if (bad != NULL)
         return sbx_error_set(SBX_EAUTH, "line %" PRIu64 ": not an audit record: %s", n, bad);
+    return 0;
+}
+
+/* ---- the chain (see audit.h): how tags are made and checked ---- */
+
+#define MAC_OPEN       ",\"mac\":\""
+#define MAC_SUFFIX_LEN (sizeof(MAC_OPEN) - 1 + 64 + 2) /* ,"mac":"<64 hex>"} */
+
+/* see audit.h */
+int
+kms_audit_key_derive(uint8_t key[32], const uint8_t root[32])
+{
+    return sbx_hkdf_sha256(key, root, 32, NULL, 0, KMS_AUDIT_KEY_LABEL);
+}
+
+/* The tag of a keyed line: HMAC-SHA-256 under key of its body ('{' .. prev's closing quote). */
+static int
+body_mac(char out[65], const uint8_t key[32], const char *body, size_t len)
+{
+    uint8_t mac[32];
+    int err = sbx_hmac_sha256(mac, key, (const uint8_t *)body, len);
+    if (err == 0)
+        kms_hex(out, mac, 32);
+    SBX_WIPE_BUF(mac);
+    return err;
+}
+
+/*
+ * The tag of parsed line n (len bytes, no newline) into out: its mac, once
+ * checked under key, or the SHA-256 of an unkeyed line. SBX_EAUTH when the
+ * mac is not at the end in its written form or does not match; SBX_ENOKEY for
+ * a keyed line without a key.
+ */
+static int
+line_tag(char out[65], const line_info *li, const char *line, size_t len, const uint8_t *key,
+         uint64_t n)
+{
+    char want[65];
+    if (!li->keyed) {
+        sha256_hex(out, line, len);
+        return 0;
+    }
+    size_t body = len - MAC_SUFFIX_LEN;
+    if (len < MAC_SUFFIX_LEN || memcmp(line + body, MAC_OPEN, sizeof(MAC_OPEN) - 1) != 0 ||
+        memcmp(line + len - 66, li->mac, 64) != 0 || memcmp(line + len - 2, "\"}", 2) != 0)
+        return sbx_error_set(SBX_EAUTH, "line %" PRIu64 ": mac is not the last field as written",
+                             n);
+    if (key == NULL)
+        return sbx_error_set(SBX_ENOKEY,
+                             "line %" PRIu64 " is keyed: give the audit key (--data-dir DIR with "
+                             "its root.key, or --key-file FILE)",
+                             n);
+    int err = body_mac(want, key, line, body);
+    if (err < 0)
+        return err;
+    if (!sbx_equal(want, li->mac, 64))
+        return sbx_error_set(SBX_EAUTH,
+                             "line %" PRIu64 ": mac does not match (the line was edited, or the "
+                             "key is not this log's audit key)",
+                             n);
+    memcpy(out, li->mac, 65);
+    return 0;
+}
+
+/*
+ * The next line into *out (malloc'd, *len bytes): body = prefix fields
+ * ,"prev":"<prev>", then ,"mac":"<tag>"} and a newline; tag gets the tag.
+ */
+static int
+make_line(char **out, size_t *len, char tag[65], const char *prefix, const char *fields,
+          const char *prev, const uint8_t key[32])
+{
+    size_t blen = strlen(prefix) + strlen(fields) + sizeof(",\"prev\":\"\"") - 1 + 64;
+    *len = blen + MAC_SUFFIX_LEN + 1;
+    char *line = malloc(*len + 1);
+    *out = NULL;
+    if (line == NULL)
+        return sbx_error_set_nomem();
+    snprintf(line, *len + 1, "%s%s,\"prev\":\"%s\"", prefix, fields, prev);
+    int err = body_mac(tag, key, line, blen);
+    if (err < 0) {
+        free(line);
+        return err;
+    }
+    snprintf(line + blen, *len + 1 - blen, MAC_OPEN "%s\"}\n", tag);
+    *out = line;
     return 0;
 }
 
@@ -408,7 +558,7 @@ typedef struct {
 } tail_rec;
 
 static int
-read_tail(int fd, off_t size, const char *path, tail_rec *t)
+read_tail(int fd, off_t size, const char *path, const uint8_t *key, tail_rec *t)
 {
     t->seq = 0;
     memcpy(t->hash, ZERO_HASH, 65);
@@ -446,10 +596,16 @@ read_tail(int fd, off_t size, const char *path, tail_rec *t)
                 "the last line of the audit log %s is not an audit record (%s): check "
                 "it with `sbx kms audit verify`, then move the log and its .head aside",
                 path, sbx_error_last()->message);
+        if (err == 0 && (err = line_tag(t->hash, &li, start, len, key, li.seq)) < 0)
+            err = sbx_error_set(SBX_EAUTH,
+                                "the last line of the audit log %s does not verify under this "
+                                "server's audit key (%s): was it edited, or is this another root "
+                                "key? Check it with `sbx kms audit verify`, then move the log and "
+                                "its .head aside",
+                                path, sbx_error_last()->message);
         if (err == 0) {
             t->seq = li.seq;
             memcpy(t->prev, li.prev, 65);
-            sha256_hex(t->hash, start, len);
         }
     }
     free(buf);
@@ -491,7 +647,7 @@ open_files(kms_audit *a, const char *path, char *hpath)
     a->head_fd = open(hpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (a->head_fd < 0)
         return sbx_error_set_sys(SBX_EIO, "cannot open the audit head file %s", hpath);
-    int err = read_tail(a->fd, sb.st_size, path, &t);
+    int err = read_tail(a->fd, sb.st_size, path, a->key, &t);
     if (err < 0)
         return err;
     a->size = sb.st_size;
@@ -502,7 +658,7 @@ open_files(kms_audit *a, const char *path, char *hpath)
 
 /* see audit.h */
 int
-kms_audit_open(kms_audit **out, const char *path, bool fail_closed)
+kms_audit_open(kms_audit **out, const char *path, const uint8_t *key, bool fail_closed)
 {
     *out = NULL;
     kms_audit *a = calloc(1, sizeof(*a));
@@ -519,6 +675,12 @@ kms_audit_open(kms_audit **out, const char *path, bool fail_closed)
         *out = a;
         return 0;
     }
+    if (key == NULL || (a->key = sbx_secret_alloc(32)) == NULL) {
+        kms_audit_close(a);
+        return key == NULL ? sbx_error_set(SBX_EINVAL, "kms_audit_open: a log needs its key")
+                           : sbx_error_set_nomem();
+    }
+    memcpy(a->key, key, 32);
     char *hpath = head_path(path);
     a->path = strdup(path);
     int err = hpath == NULL || a->path == NULL ? sbx_error_set_nomem() : open_files(a, path, hpath);
@@ -567,18 +729,16 @@ append_line(kms_audit *a, const char *line, size_t len)
 static int
 write_locked(kms_audit *a, const char *fields, size_t flen)
 {
-    char ts[32], prefix[96], hash[65];
+    char ts[32], prefix[96], hash[65], *line;
+    size_t len;
+    (void)flen;
     rfc3339_ms(ts);
-    int plen =
-        snprintf(prefix, sizeof(prefix), "{\"seq\":%" PRIu64 ",\"time\":\"%s\",", a->seq + 1, ts);
-    size_t len = (size_t)plen + flen + sizeof(",\"prev\":\"\"}\n") - 1 + 64;
-    char *line = malloc(len + 1);
-    if (line == NULL)
-        return sbx_error_set_nomem();
-    snprintf(line, len + 1, "%s%s,\"prev\":\"%s\"}\n", prefix, fields, a->prev);
-    int err = append_line(a, line, len);
+    snprintf(prefix, sizeof(prefix), "{\"seq\":%" PRIu64 ",\"time\":\"%s\",", a->seq + 1, ts);
+    int err = make_line(&line, &len, hash, prefix, fields, a->prev, a->key);
+    if (err < 0)
+        return err;
+    err = append_line(a, line, len);
     if (err == 0) {
-        sha256_hex(hash, line, len - 1);
         a->size += (off_t)len;
         a->seq++;
         memcpy(a->prev, hash, 65);
@@ -639,6 +799,7 @@ kms_audit_close(kms_audit *a)
         close(a->head_fd);
     }
     pthread_mutex_destroy(&a->lock);
+    sbx_secret_free(a->key, 32);
     free(a->path);
     free(a);
 }
@@ -672,9 +833,18 @@ next_line(FILE *fp, char *buf, size_t *len, bool *nl, uint64_t n)
     return i > 0;
 }
 
-/* Checks line n against the chain; updates prev to its hash. */
+/* What verification carries from line to line. */
+typedef struct {
+    const uint8_t *key; /* NULL: none */
+    bool require_keyed;
+    bool seen_keyed;
+    char prev[65]; /* the last line's tag */
+    kms_audit_report rep;
+} verifier;
+
+/* Checks line n against the chain; updates v->prev to its tag. */
 static int
-verify_line(const char *buf, size_t len, bool nl, uint64_t n, char prev[65])
+verify_line(verifier *v, const char *buf, size_t len, bool nl, uint64_t n)
 {
     line_info li;
     if (!nl)
@@ -690,7 +860,13 @@ verify_line(const char *buf, size_t len, bool nl, uint64_t n, char prev[65])
                              "line %" PRIu64 ": seq %" PRIu64 ", expected %" PRIu64
                              " (lines are missing, reordered or duplicated)",
                              n, li.seq, n);
-    if (strcmp(li.prev, prev) != 0) {
+    if (!li.keyed && (v->seen_keyed || v->require_keyed))
+        return sbx_error_set(
+            SBX_EAUTH,
+            "line %" PRIu64 ": no mac (%s): an unkeyed line is forgeable by "
+            "anyone who can write the log",
+            n, v->seen_keyed ? "after keyed lines" : "and every line must be keyed here");
+    if (strcmp(li.prev, v->prev) != 0) {
         if (n == 1)
             return sbx_error_set(SBX_EAUTH, "line 1: prev is not 64 zeros (the start of the log "
                                             "is missing)");
@@ -699,12 +875,15 @@ verify_line(const char *buf, size_t len, bool nl, uint64_t n, char prev[65])
                              " (one of them was edited)",
                              n, n - 1);
     }
-    sha256_hex(prev, buf, len - 1);
+    if ((err = line_tag(v->prev, &li, buf, len - 1, v->key, n)) < 0)
+        return err;
+    v->seen_keyed |= li.keyed;
+    v->rep.unkeyed += !li.keyed;
     return 0;
 }
 
 static int
-verify_lines(FILE *fp, uint64_t *count, char last[65])
+verify_lines(verifier *v, FILE *fp)
 {
     char *buf = malloc(AUDIT_LINE_MAX + 1);
     size_t len;
@@ -712,12 +891,11 @@ verify_lines(FILE *fp, uint64_t *count, char last[65])
     int r;
     if (buf == NULL)
         return sbx_error_set_nomem();
-    memcpy(last, ZERO_HASH, 65);
-    *count = 0;
-    while ((r = next_line(fp, buf, &len, &nl, *count + 1)) > 0) {
-        if ((r = verify_line(buf, len, nl, *count + 1, last)) < 0)
+    memcpy(v->prev, ZERO_HASH, 65);
+    while ((r = next_line(fp, buf, &len, &nl, v->rep.lines + 1)) > 0) {
+        if ((r = verify_line(v, buf, len, nl, v->rep.lines + 1)) < 0)
             break;
-        (*count)++;
+        v->rep.lines++;
     }
     free(buf);
     return r < 0 ? r : 0;
@@ -732,9 +910,7 @@ verify_head(const char *path, uint64_t count, const char last[65])
         return sbx_error_set_nomem();
     int fd = open(hpath, O_RDONLY | O_CLOEXEC);
     int err = 0;
-    if (fd < 0 && errno == ENOENT && count == 0) {
-        err = 0;
-    } else if (fd < 0) {
+    if (fd < 0) { // even for an empty log: without its head, removed lines go unnoticed
         err = errno == ENOENT ? sbx_error_set(SBX_EAUTH,
                                               "the head file %s is missing: cannot tell whether "
                                               "lines were removed at the end",
@@ -750,7 +926,7 @@ verify_head(const char *path, uint64_t count, const char last[65])
                                                 "head?)");
         else if (strcmp(h.hash, last) != 0)
             err = sbx_error_set(SBX_EAUTH,
-                                "line %" PRIu64 ": does not match the hash in the head file (the "
+                                "line %" PRIu64 ": does not match the tag in the head file (the "
                                 "last line was edited)",
                                 count);
     }
@@ -762,20 +938,19 @@ verify_head(const char *path, uint64_t count, const char last[65])
 
 /* see audit.h */
 int
-kms_audit_verify(const char *path, uint64_t *lines)
+kms_audit_verify(const char *path, const uint8_t *key, bool require_keyed, kms_audit_report *rep)
 {
-    char last[65];
-    uint64_t count = 0;
-    if (lines != NULL)
-        *lines = 0;
+    verifier v = {.key = key, .require_keyed = require_keyed};
+    if (rep != NULL)
+        memset(rep, 0, sizeof *rep);
     FILE *fp = fopen(path, "rb");
     if (fp == NULL)
         return sbx_error_set_sys(SBX_EIO, "cannot open the audit log %s", path);
-    int err = verify_lines(fp, &count, last);
+    int err = verify_lines(&v, fp);
     fclose(fp);
     if (err == 0)
-        err = verify_head(path, count, last);
-    if (err == 0 && lines != NULL)
-        *lines = count;
+        err = verify_head(path, v.rep.lines, v.prev);
+    if (err == 0 && rep != NULL)
+        *rep = v.rep;
     return err;
 }

@@ -1,21 +1,34 @@
 /*
- * server/audit.h - the hash-chained audit log (internal).
+ * server/audit.h - the keyed, hash-chained audit log (internal).
  *
  * One JSON object per line, one line per request, appended with O_APPEND and
  * written in one write(2); fields:
  *   seq (1, 2, ...), time (RFC 3339 UTC with milliseconds), request_id,
  *   caller ("token:<id>:<name>", "cert:<CN>" or "anonymous"), remote (address),
- *   method, path (without query), op (kms_op name), key (name or omitted),
- *   key_version (omitted when 0), status (HTTP), outcome ("ok", "denied",
- *   "error"), error (message, omitted on success), prev (hex SHA-256 of the
- *   previous line's bytes without its newline; 64 zeros for the first line).
+ *   method, path (raw, without query), op (kms_op name), key (name or
+ *   omitted), key_version (omitted when 0), status (HTTP), outcome ("ok",
+ *   "denied", "error": of the HTTP status), error (message,
+ *   omitted on success), items (batches only: one {op, key_version, status,
+ *   outcome, error} per item, in order), prev (the previous line's tag; 64
+ *   zeros for the first line), mac (this line's tag).
  * Never key material, tokens, plaintext, ciphertext or context values.
  *
- * Tamper evidence: editing or removing a line breaks the next line's prev or
- * the seq sequence; removing lines at the end is caught by the head file
- * (PATH + ".head": "seq hash\n", rewritten after each line) which
- * kms_audit_verify compares with the last line. A new process continues the
- * chain from the last line of an existing log.
+ * The chain (one place: the "chain" section of audit.c). A line's tag is
+ * mac = HMAC-SHA-256(audit key, the line's bytes from '{' through the closing
+ * quote of prev), in lower-case hex; prev holds the previous line's tag, so
+ * every tag covers the previous tag and its own line. The audit key is
+ * HKDF-SHA-256 of the root key with the label KMS_AUDIT_KEY_LABEL: whoever
+ * holds it (or the root key) can verify the log and can also forge it, so it
+ * is guarded like the root key. Lines written before keyed chains have no mac;
+ * their tag is the SHA-256 of their bytes (without the newline). Such lines
+ * may only come before the first keyed line.
+ *
+ * Tamper evidence: editing a line breaks its mac (and removing one the next
+ * line's prev or the seq sequence); removing lines at the end is caught by
+ * the head file (PATH + ".head": "seq tag\n", rewritten after each line),
+ * which verification compares with the last line and which must exist. A new
+ * process continues the chain from the last line of an existing log, after
+ * checking that line's mac.
  *
  * Fail closed: when opened with fail_closed, a failed write makes
  * kms_audit_write return SBX_EIO, and the server then withholds the response
@@ -28,7 +41,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define KMS_AUDIT_KEY_LABEL "sbx-kms-audit-chain-v1"
+
 typedef struct kms_audit kms_audit;
+
+/* One item of a batch request, for the items array. */
+typedef struct {
+    const char *op;       /* kms_op name */
+    uint32_t key_version; /* 0 = none */
+    int status;
+    const char *error; /* may be NULL */
+} kms_audit_item;
 
 typedef struct {
     const char *request_id;
@@ -42,22 +65,43 @@ typedef struct {
     int status;
     const char *outcome; /* "ok" | "denied" | "error" */
     const char *error;   /* may be NULL */
+    bool batch;          /* write items (nitems of them, maybe 0) */
+    const kms_audit_item *items;
+    size_t nitems;
 } kms_audit_event;
 
-/* Opens (creating 0600) the log at path. path NULL: a log that discards (--dev without a data dir).
+/* "denied" for 401 and 403, "ok" below 400, else "error": the rule of the outcome field. */
+const char *kms_audit_outcome(int status);
+
+/* The audit key of a root key: HKDF-SHA-256(root, no salt, KMS_AUDIT_KEY_LABEL). */
+int kms_audit_key_derive(uint8_t key[32], const uint8_t root[32]);
+
+/*
+ * Opens (creating 0600) the log at path, writing keyed lines under key
+ * (copied). path NULL: a log that discards (--dev without a data dir; key
+ * may be NULL then). SBX_EAUTH when the log's last line does not carry a
+ * valid mac under key, or the head file disagrees with the log.
  */
-int kms_audit_open(kms_audit **out, const char *path, bool fail_closed);
+int kms_audit_open(kms_audit **out, const char *path, const uint8_t *key, bool fail_closed);
 /* Appends one line. Thread-safe. */
 int kms_audit_write(kms_audit *a, const kms_audit_event *ev);
 /* Flushes (fsync) and closes. NULL-safe. */
 void kms_audit_close(kms_audit *a);
 
+typedef struct {
+    uint64_t lines;   /* lines checked */
+    uint64_t unkeyed; /* of which written before keyed chains (no mac) */
+} kms_audit_report;
+
 /*
- * Verifies a log file and its head file. Returns 0 and *lines when intact;
- * SBX_EAUTH with a message naming the first bad line ("line 17: prev does not
- * match line 16", "log ends at seq 40 but the head file says 42") otherwise;
- * SBX_EIO / SBX_EFORMAT for unreadable or malformed files.
+ * Verifies a log file and its head file with the audit key (NULL: none, so
+ * only a log without keyed lines can verify). require_keyed: an unkeyed line
+ * is a failure too. Returns 0 and *rep when intact; SBX_EAUTH with a message
+ * naming the first bad line ("line 17: mac does not match", "log ends at
+ * seq 40 but the head file says 42") otherwise; SBX_ENOKEY when a keyed line
+ * is met without a key; SBX_EIO for unreadable files.
  */
-int kms_audit_verify(const char *path, uint64_t *lines);
+int kms_audit_verify(const char *path, const uint8_t *key, bool require_keyed,
+                     kms_audit_report *rep);
 
 #endif

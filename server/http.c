@@ -18,9 +18,29 @@
  *  - Request bodies and response bodies may hold key material: the input is
  *    wiped after the API returns, the output is added by reference with a
  *    cleanup that wipes it once libevent has written it.
+ *  - Framing guard (request smuggling, see framing.h): evhttp's own header
+ *    parser is lenient, so evhttp must never see a head we have not
+ *    accepted. A callback on the TLS bufferevent's input buffer runs when
+ *    decrypted bytes are added, before evhttp's read callback: it moves the
+ *    new bytes aside (conn.raw) and gives back to the input only whole
+ *    request heads that framing.c accepted, followed by exactly the
+ *    Content-Length bytes of their body. So evhttp's request boundaries are
+ *    ours. A refused head (and everything after it on the connection) is
+ *    dropped and replaced by one fixed internal request; evhttp dispatches
+ *    it in order after the requests before it, and on_request, which counts
+ *    requests, answers it with the refusal (JSON error, audit line,
+ *    Connection: close). A 413 is thus sent as soon as the head is read,
+ *    whether or not the client waits for 100-continue.
+ *  - Lingering close after a refusal: a client still sending its body when
+ *    the answer comes would get a TCP reset, which can destroy the answer
+ *    unread, if we closed at once. So the refusal says Connection: close but
+ *    the header is taken off the request once evhttp has written it, which
+ *    keeps evhttp from closing; the guard drops whatever else arrives, and
+ *    the connection is closed when the client closes it or LINGER_MS pass.
  */
 #include "http.h"
 
+#include "framing.h"
 #include "tls.h"
 #include "util.h"
 
@@ -49,7 +69,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SWEEP_MS 200
+#define SWEEP_MS  200
+#define LINGER_MS 2000 /* a refused connection stays open (input dropped) this long at most */
 
 typedef struct worker worker;
 
@@ -62,7 +83,20 @@ typedef struct conn {
     bool closing;
     bool linked;
     struct conn *prev, *next;
+    /* framing guard */
+    struct evbuffer *raw, *hold; /* bytes not yet given to evhttp; scratch */
+    size_t scan;                 /* kms_framing_head_end's resume point in raw */
+    uint64_t body_left;          /* body bytes of the current request still to give */
+    bool in_guard;               /* the guard is moving bytes: ignore its own callbacks */
+    bool refused;                /* a head was refused: nothing more reaches evhttp */
+    unsigned passed;             /* requests given to evhttp */
+    unsigned dispatched;         /* requests evhttp handed to on_request */
+    unsigned refused_at;         /* the index of the internal request standing for the refusal */
+    kms_framing verdict;         /* the refusal */
 } conn;
+
+/* What evhttp is given in place of a refused request (see the notes). */
+static const char refused_request[] = "GET / HTTP/1.1\r\n\r\n";
 
 typedef struct {
     const kms_http_options *opt;
@@ -117,6 +151,10 @@ conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, vo
     if (c == NULL)
         return;
     conn_unlink(c);
+    if (c->raw != NULL)
+        evbuffer_free(c->raw);
+    if (c->hold != NULL)
+        evbuffer_free(c->hold);
     free(c);
 }
 
@@ -147,6 +185,95 @@ on_ssl_info(const SSL *ssl, int where, int ret)
     }
 }
 
+/* ---- framing guard (see the notes and framing.h) ---- */
+
+static void
+guard_refuse(conn *c, struct evbuffer *in, const kms_framing *v)
+{
+    c->refused = true;
+    c->verdict = *v;
+    c->refused_at = c->passed++;
+    evbuffer_add(in, refused_request, sizeof refused_request - 1);
+}
+
+/* A head evhttp would still refuse with its own page: refused here, with an audit line. */
+static bool
+target_parses(const kms_framing *v)
+{
+    struct evhttp_uri *u = evhttp_uri_parse_with_flags(v->target, EVHTTP_URI_NONCONFORMANT);
+    if (u == NULL)
+        return false;
+    evhttp_uri_free(u);
+    return true;
+}
+
+/* Gives evhttp (in) what raw holds of accepted requests. */
+static void
+guard_run(conn *c, struct evbuffer *in)
+{
+    const size_t max_head = KMS_HTTP_MAX_HEADERS;
+    kms_framing v;
+    size_t len;
+    while (!c->refused && (len = evbuffer_get_length(c->raw)) > 0) {
+        if (c->body_left > 0) {
+            size_t n = len < c->body_left ? len : (size_t)c->body_left;
+            evbuffer_remove_buffer(c->raw, in, n);
+            c->body_left -= n;
+            continue;
+        }
+        size_t look = len < max_head + 1 ? len : max_head + 1;
+        const uint8_t *p = evbuffer_pullup(c->raw, (ev_ssize_t)look);
+        size_t end = p != NULL ? kms_framing_head_end(p, look, &c->scan) : 0;
+        if (end == 0) {
+            if (look > max_head || p == NULL) {
+                memset(&v, 0, sizeof v);
+                if (p != NULL)
+                    kms_framing_request_line(&v, p, look);
+                v.status = 431;
+                snprintf(v.why, sizeof v.why, "request head over %zu bytes", max_head);
+                guard_refuse(c, in, &v);
+            }
+            break;
+        }
+        kms_framing_check(&v, p, end, c->w->srv->opt->max_body);
+        if (v.status == 0 && !target_parses(&v)) {
+            v.status = 400;
+            snprintf(v.why, sizeof v.why, "malformed request target");
+        }
+        if (v.status != 0) {
+            guard_refuse(c, in, &v);
+            break;
+        }
+        evbuffer_remove_buffer(c->raw, in, end);
+        c->scan = 0;
+        c->passed++;
+        c->body_left = v.body;
+    }
+    if (c->refused)
+        evbuffer_drain(c->raw, evbuffer_get_length(c->raw));
+}
+
+/*
+ * The input buffer's callback: runs when SSL_read added bytes, before evhttp's
+ * read callback. The new bytes are the last n_added of in: they move to raw,
+ * what evhttp has not consumed yet stays in front.
+ */
+static void
+on_input(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    conn *c = arg;
+    if (c->in_guard || info->n_added == 0)
+        return;
+    c->in_guard = true;
+    size_t total = evbuffer_get_length(in);
+    size_t keep = info->n_added < total ? total - info->n_added : 0;
+    evbuffer_remove_buffer(in, c->hold, keep);
+    evbuffer_add_buffer(c->raw, in);
+    evbuffer_add_buffer(in, c->hold);
+    guard_run(c, in);
+    c->in_guard = false;
+}
+
 static struct bufferevent *
 on_new_bev(struct event_base *base, void *arg)
 {
@@ -170,6 +297,13 @@ on_new_bev(struct event_base *base, void *arg)
     }
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     c->bev = bev;
+    c->raw = evbuffer_new();
+    c->hold = evbuffer_new();
+    if (c->raw == NULL || c->hold == NULL ||
+        evbuffer_add_cb(bufferevent_get_input(bev), on_input, c) == NULL) {
+        bufferevent_free(bev); // frees the SSL object, and c with it
+        return NULL;
+    }
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -236,6 +370,8 @@ method_name(enum evhttp_cmd_type m)
         return "HEAD";
     case EVHTTP_REQ_OPTIONS:
         return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
     default:
         return "OTHER";
     }
@@ -308,7 +444,7 @@ send_response(struct evhttp_request *req, conn *c, const char *rid, kms_response
         evhttp_add_header(h, "Allow", resp->allow);
     if (resp->status == 401 && resp->www_authenticate != NULL)
         evhttp_add_header(h, "WWW-Authenticate", resp->www_authenticate);
-    if (c == NULL || c->w->draining)
+    if (c == NULL || c->w->draining || (c->refused && c->dispatched > c->refused_at))
         evhttp_add_header(h, "Connection", "close");
     struct evbuffer *out = evbuffer_new();
     if (out != NULL && resp->body != NULL && resp->body_len > 0 &&
@@ -320,25 +456,13 @@ send_response(struct evhttp_request *req, conn *c, const char *rid, kms_response
         struct evbuffer *ob = c != NULL ? bufferevent_get_output(c->bev) : NULL;
         bool idle = ob != NULL && evbuffer_get_length(ob) == 0;
         evhttp_send_reply(req, resp->status, NULL, out);
+        if (c != NULL && c->refused && c->dispatched == c->refused_at + 1) // see the notes
+            evhttp_remove_header(h, "Connection");
         if (idle)
             coalesce_output(ob);
     }
     evbuffer_free(out);
     kms_response_dispose(resp);
-}
-
-/* A response made by the transport itself (bad path): {"error": msg}. */
-static void
-transport_error(struct evhttp_request *req, conn *c, const char *rid, int status, const char *msg)
-{
-    kms_response resp = {.status = status, .content_type = "application/json"};
-    int n = snprintf(NULL, 0, "{\"error\":\"%s\"}", msg);
-    resp.body = malloc((size_t)n + 1);
-    if (resp.body != NULL) {
-        snprintf((char *)resp.body, (size_t)n + 1, "{\"error\":\"%s\"}", msg);
-        resp.body_len = (size_t)n;
-    }
-    send_response(req, c, rid, &resp);
 }
 
 static conn *
@@ -350,24 +474,6 @@ request_conn(struct evhttp_request *req, SSL **ssl)
     return *ssl ? SSL_get_ex_data(*ssl, conn_index) : NULL;
 }
 
-/* Decodes the path: NULL (and *why set) when it is absent, relative or holds a NUL. */
-static char *
-decode_path(const struct evhttp_uri *u, const char **why)
-{
-    const char *raw = u ? evhttp_uri_get_path(u) : NULL;
-    size_t len = 0;
-    *why = "malformed request target";
-    if (raw == NULL || raw[0] != '/')
-        return NULL;
-    char *path = evhttp_uridecode(raw, 0, &len);
-    if (path != NULL && strlen(path) != len) {
-        *why = "the path holds a NUL byte";
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
 static void
 make_request_id(char rid[17])
 {
@@ -377,39 +483,58 @@ make_request_id(char rid[17])
     kms_hex(rid, raw, sizeof raw);
 }
 
-static void
-handle(worker *w, struct evhttp_request *req, conn *c, SSL *ssl, const char *rid)
+/* The path without query of a request target (into buf, cut to its size). */
+static const char *
+target_path(char *buf, size_t cap, const char *target)
 {
-    const char *why;
-    char *path = decode_path(evhttp_request_get_evhttp_uri(req), &why);
-    if (path == NULL) {
-        transport_error(req, c, rid, 400, why);
+    size_t n = strcspn(target, "?#");
+    snprintf(buf, cap, "%.*s", (int)n, target);
+    return buf;
+}
+
+/*
+ * One request: to the API with the raw (not percent-decoded) path, which the
+ * API routes on. refusal: the framing guard refused this request (it has no
+ * headers or body then, only what the refused request line said).
+ */
+static void
+handle(worker *w, struct evhttp_request *req, conn *c, SSL *ssl, const char *rid,
+       const kms_framing *refusal)
+{
+    char remote[INET6_ADDRSTRLEN + 16], cn[KMS_TLS_CN_MAX + 1], path[KMS_FRAMING_TARGET_MAX + 1];
+    format_remote(remote, sizeof remote, evhttp_request_get_connection(req));
+    kms_request r = {.remote = remote, .request_id = rid};
+    r.client_cn = kms_tls_peer_cn(ssl, cn) ? cn : NULL;
+    if (refusal != NULL) {
+        r.method = refusal->method[0] != '\0' ? refusal->method : "?";
+        r.path = target_path(path, sizeof path, refusal->target);
+        r.refuse_status = refusal->status;
+        r.refuse_why = refusal->why;
+        kms_response resp = {0};
+        kms_api_handle(w->srv->opt->api, w->st, &r, &resp);
+        send_response(req, c, rid, &resp);
         return;
     }
-    char remote[INET6_ADDRSTRLEN + 16], cn[KMS_TLS_CN_MAX + 1];
-    format_remote(remote, sizeof remote, evhttp_request_get_connection(req));
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *raw = u != NULL ? evhttp_uri_get_path(u) : NULL;
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     struct evbuffer *body = evhttp_request_get_input_buffer(req);
     size_t body_len = evbuffer_get_length(body);
     uint8_t *bytes = body_len ? evbuffer_pullup(body, -1) : NULL;
-    kms_request r = {
-        .method = method_name(evhttp_request_get_command(req)),
-        .path = path,
-        .query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)),
-        .content_type = evhttp_find_header(in, "Content-Type"),
-        .authorization = evhttp_find_header(in, "Authorization"),
-        .client_cn = kms_tls_peer_cn(ssl, cn) ? cn : NULL,
-        .body = bytes,
-        .body_len = bytes ? body_len : 0,
-        .remote = remote,
-        .request_id = rid,
-    };
+    r.method = method_name(evhttp_request_get_command(req));
+    r.path = raw != NULL && raw[0] != '\0'
+                 ? raw
+                 : target_path(path, sizeof path, evhttp_request_get_uri(req));
+    r.query = u != NULL ? evhttp_uri_get_query(u) : NULL;
+    r.content_type = evhttp_find_header(in, "Content-Type");
+    r.authorization = evhttp_find_header(in, "Authorization");
+    r.body = bytes;
+    r.body_len = bytes ? body_len : 0;
     kms_response resp = {0};
     kms_api_handle(w->srv->opt->api, w->st, &r, &resp);
     if (bytes != NULL)
         sbx_wipe(bytes, body_len);
     evbuffer_drain(body, body_len);
-    free(path);
     send_response(req, c, rid, &resp);
 }
 
@@ -425,9 +550,12 @@ on_request(struct evhttp_request *req, void *arg)
         return;
     }
     make_request_id(rid);
-    handle(w, req, c, ssl, rid);
+    unsigned index = c != NULL ? c->dispatched++ : 0;
+    bool refused = c != NULL && c->refused && index == c->refused_at;
+    handle(w, req, c, ssl, rid, refused ? &c->verdict : NULL);
     if (c != NULL) {
-        c->deadline = kms_mono_ms() + (int64_t)w->srv->opt->timeout * 1000;
+        int64_t ms = (int64_t)w->srv->opt->timeout * 1000;
+        c->deadline = kms_mono_ms() + (refused && ms > LINGER_MS ? LINGER_MS : ms);
         c->rd_idle = bytes_read(ssl);
         c->idle_valid = true;
     }
@@ -495,17 +623,18 @@ add_timer(struct event **ev, worker *w, int ms, event_callback_fn fn)
 static int
 worker_events(worker *w)
 {
+    // Every method evhttp knows reaches the API (which answers 405 or 404, with an audit line);
+    // the framing guard answers the others, CONNECT included (501).
     const unsigned methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                             EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
-                             EVHTTP_REQ_OPTIONS; // the API answers 405 for the last three
+                             EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS |
+                             EVHTTP_REQ_TRACE;
     const kms_http_options *o = w->srv->opt;
     if ((w->http = evhttp_new(w->base)) == NULL)
         return -1;
     evhttp_set_bevcb(w->http, on_new_bev, w);
     evhttp_set_gencb(w->http, on_request, w);
+    // The framing guard answers an oversized body first (413 at once); this is a second wall.
     evhttp_set_max_body_size(w->http, (ev_ssize_t)o->max_body);
-    // Read (and drop) the rest of an oversized body before closing, so the client gets its 413.
-    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_max_headers_size(w->http, KMS_HTTP_MAX_HEADERS);
     evhttp_set_timeout(w->http, (int)o->timeout);
     evhttp_set_allowed_methods(w->http, (ev_uint16_t)methods);

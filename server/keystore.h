@@ -69,6 +69,15 @@ typedef struct kms_keystore kms_keystore;
  */
 int kms_root_key_read(uint8_t root[32], const char *path);
 
+/*
+ * A 32-byte key in a file of 64 hex digits and a newline (the root key, an
+ * exported audit key). Reading refuses a file group or others can read;
+ * writing creates it 0600 at open (exclusive), fsyncs it and its directory.
+ * what names the key in messages ("root key", "audit key").
+ */
+int kms_key_file_read(uint8_t key[32], const char *path, const char *what);
+int kms_key_file_write(const uint8_t key[32], const char *path, const char *what);
+
 /* Creates a new random root key file (0600 at open, exclusive, fsynced). */
 int kms_root_key_create(uint8_t root[32], const char *path);
 

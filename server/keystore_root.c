@@ -59,7 +59,7 @@ read_small(int fd, char *buf, size_t cap, size_t *n)
 
 /* see keystore.h */
 int
-kms_root_key_read(uint8_t root[32], const char *path)
+kms_key_file_read(uint8_t root[32], const char *path, const char *what)
 {
     char buf[72];
     size_t n = 0;
@@ -67,31 +67,38 @@ kms_root_key_read(uint8_t root[32], const char *path)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return sbx_error_set_sys(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO,
-                                 "cannot open root key file %s", path);
+                                 "cannot open %s file %s", what, path);
     int err = fstat(fd, &sb) != 0 ? sbx_error_set_sys(SBX_EIO, "cannot stat %s", path) : 0;
     if (err == 0 && !S_ISREG(sb.st_mode))
-        err = sbx_error_set(SBX_EINVAL, "root key file %s is not a regular file", path);
+        err = sbx_error_set(SBX_EINVAL, "%s file %s is not a regular file", what, path);
     if (err == 0 && (sb.st_mode & 077) != 0)
         err = sbx_error_set(SBX_EINVAL,
-                            "root key file %s is accessible by group or others (mode %03o); "
+                            "%s file %s is accessible by group or others (mode %03o); "
                             "run chmod 600 on it",
-                            path, (unsigned)(sb.st_mode & 0777));
+                            what, path, (unsigned)(sb.st_mode & 0777));
     if (err == 0)
         err = read_small(fd, buf, sizeof(buf), &n);
     close(fd);
     if (err == 0 && n == 65 && buf[64] == '\n')
         n = 64;
     if (err == 0 && n != 64)
-        err = sbx_error_set(SBX_EFORMAT, "root key file %s must hold 64 hex digits", path);
+        err = sbx_error_set(SBX_EFORMAT, "%s file %s must hold 64 hex digits", what, path);
     if (err == 0) {
         buf[64] = '\0';
         if (kms_unhex(root, 32, buf) < 0)
-            err = sbx_error_set(SBX_EFORMAT, "root key file %s must hold 64 hex digits", path);
+            err = sbx_error_set(SBX_EFORMAT, "%s file %s must hold 64 hex digits", what, path);
     }
     SBX_WIPE_BUF(buf);
     if (err < 0)
         sbx_wipe(root, 32);
     return err;
+}
+
+/* see keystore.h */
+int
+kms_root_key_read(uint8_t root[32], const char *path)
+{
+    return kms_key_file_read(root, path, "root key");
 }
 
 static int
@@ -102,7 +109,7 @@ write_all(int fd, const char *p, size_t n)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return sbx_error_set_sys(SBX_EIO, "cannot write the root key file");
+            return sbx_error_set_sys(SBX_EIO, "cannot write the key file");
         p += w;
         n -= (size_t)w;
     }
@@ -126,30 +133,37 @@ sync_dir(const char *path)
 
 /* see keystore.h */
 int
-kms_root_key_create(uint8_t root[32], const char *path)
+kms_key_file_write(const uint8_t key[32], const char *path, const char *what)
 {
     char hex[66];
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return sbx_error_set_sys(errno == EEXIST ? SBX_EEXISTS : SBX_EIO,
-                                 "cannot create root key file %s", path);
-    int err = sbx_random_bytes(root, 32);
-    if (err == 0) {
-        kms_hex(hex, root, 32);
-        hex[64] = '\n';
-        err = write_all(fd, hex, 65);
-    }
+                                 "cannot create %s file %s", what, path);
+    kms_hex(hex, key, 32);
+    hex[64] = '\n';
+    int err = write_all(fd, hex, 65);
     if (err == 0 && fsync(fd) != 0)
-        err = sbx_error_set_sys(SBX_EIO, "cannot fsync root key file %s", path);
+        err = sbx_error_set_sys(SBX_EIO, "cannot fsync %s file %s", what, path);
     if (close(fd) != 0 && err == 0)
-        err = sbx_error_set_sys(SBX_EIO, "cannot close root key file %s", path);
+        err = sbx_error_set_sys(SBX_EIO, "cannot close %s file %s", what, path);
     if (err == 0)
         err = sync_dir(path);
     SBX_WIPE_BUF(hex);
-    if (err < 0) {
+    if (err < 0)
         unlink(path);
+    return err;
+}
+
+/* see keystore.h */
+int
+kms_root_key_create(uint8_t root[32], const char *path)
+{
+    int err = sbx_random_bytes(root, 32);
+    if (err == 0)
+        err = kms_key_file_write(root, path, "root key");
+    if (err < 0)
         sbx_wipe(root, 32);
-    }
     return err;
 }
 

@@ -56,6 +56,7 @@ typedef struct {
     kms_keystore *ks;
     kms_auth *auth;
     kms_audit *audit;
+    uint8_t audit_key[32]; /* from the root key; wiped once the log has its copy */
     kms_api *api;
     kms_tls *tls;
     unsigned ticks;
@@ -288,6 +289,8 @@ setup_keystore(serve_ctx *s)
         err = kms_keystore_new(&s->ks, root);
     if (err == 0)
         err = storage_integrity(s->st, root);
+    if (err == 0)
+        err = kms_audit_key_derive(s->audit_key, root);
     SBX_WIPE_BUF(root);
     return err;
 }
@@ -469,9 +472,11 @@ setup(serve_ctx *s)
         return error_context(err, "admin token");
     char audit[PATH_MAX];
     if ((err = path_join(audit, sizeof audit, s->dir, "audit.log")) < 0 ||
-        (err = kms_audit_open(&s->audit, s->dir_is_temp ? NULL : audit, o->audit_fail_closed)) <
-            0 ||
-        (err = kms_auth_new(&s->auth)) < 0)
+        (err = kms_audit_open(&s->audit, s->dir_is_temp ? NULL : audit, s->audit_key,
+                              o->audit_fail_closed)) < 0)
+        return err;
+    SBX_WIPE_BUF(s->audit_key); // the log holds its own copy in secure memory
+    if ((err = kms_auth_new(&s->auth)) < 0)
         return err;
     kms_api_options ao = {.dev = o->dev, .storage = kms_store_backend(s->st)};
     if ((err = kms_api_new(&s->api, s->ks, s->auth, s->audit, &ao)) < 0)
@@ -485,6 +490,7 @@ teardown(serve_ctx *s)
     kms_api_free(s->api);
     kms_auth_free(s->auth);
     kms_audit_close(s->audit);
+    SBX_WIPE_BUF(s->audit_key);
     kms_tls_free(s->tls);
     kms_keystore_free(s->ks);
     kms_store_close(s->st);

@@ -18,8 +18,9 @@ kms_hex(char *out, const uint8_t *in, size_t n)
     out[2 * n] = '\0';
 }
 
-static int
-nibble(char c)
+/* see util.h */
+int
+kms_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -36,7 +37,7 @@ kms_unhex(uint8_t *out, size_t n, const char *hex)
     for (size_t i = 0; i < n; i++) {
         if (hex[2 * i] == '\0' || hex[2 * i + 1] == '\0')
             return sbx_error_set(SBX_EFORMAT, "hex value too short (want %zu digits)", 2 * n);
-        int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+        int hi = kms_hex_digit(hex[2 * i]), lo = kms_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return sbx_error_set(SBX_EFORMAT, "not a hex digit at position %zu", 2 * i);
         out[i] = (uint8_t)(hi << 4 | lo);

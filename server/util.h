@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The value of a hex digit (either case), or -1. */
+int kms_hex_digit(char c);
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void kms_hex(char *out, const uint8_t *in, size_t n);
 /* Parses exactly 2n hex chars (either case) into out. 0 or SBX_EFORMAT. */

@@ -10,10 +10,14 @@
  * decryption), the key name, for 'D' the ciphertext, then the context
  * pairs sorted by key (then value), every string length-prefixed with 8
  * bytes. Two different requests therefore never share a partition, and the
- * same pairs in another order do. Lookup is a chained hash table (seeded
- * FNV-1a) over full byte comparison, plus a doubly linked LRU list, most
- * recently used first. FNV-1a is no defence against chosen collisions
- * (ciphertexts come from files), but a chain is at worst max_entries long.
+ * same pairs in another order do. Lookup is a chained hash table over full
+ * byte comparison, plus a doubly linked LRU list, most recently used first.
+ * The table hashes with SipHash-2-4 (64-bit output, OpenSSL's EVP_MAC)
+ * under a random 128-bit key per cache: ciphertexts come from files an
+ * attacker may write, and an unkeyed hash (FNV-1a before) lets them pick
+ * partition keys that share one bucket, turning every lookup into a walk of
+ * the whole chain. The key is made once; each hash duplicates a keyed
+ * template context, so hashing needs no lock.
  *
  * Entries. 'E': a 256-bit data key, its ciphertext, key version, created
  * time (CLOCK_MONOTONIC, ns, when the fetched key arrived), uses and bytes
@@ -51,6 +55,9 @@
 #include "strongbox/random.h"
 
 #include <assert.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +102,7 @@ struct sbx_kms_cache {
     sbx_kms_cache_limits limits;
     uint64_t max_age_ns;
     uint64_t next_sweep_ns;
-    uint64_t seed;
+    EVP_MAC_CTX *hasher; // SipHash-2-4 keyed with a random key: duplicated per hash
     uint64_t generation;
     entry **buckets;
     size_t nbuckets; // a power of two
@@ -139,21 +146,46 @@ put_str(uint8_t *p, const char *s)
     return p + len;
 }
 
-static uint64_t
-hash_bytes(uint64_t seed, const uint8_t *p, size_t len)
+/* SipHash-2-4 of p under the cache's key (see the notes), as a little-endian 64-bit value. */
+static int
+hash_bytes(const EVP_MAC_CTX *hasher, const uint8_t *p, size_t len, uint64_t *out)
 {
-    uint64_t h = 0xcbf29ce484222325u ^ seed;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3u;
+    uint8_t md[8];
+    size_t md_len = 0;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(hasher);
+    int ok = ctx != NULL && EVP_MAC_update(ctx, p, len) == 1 &&
+             EVP_MAC_final(ctx, md, &md_len, sizeof md) == 1 && md_len == sizeof md;
+    EVP_MAC_CTX_free(ctx);
+    if (!ok)
+        return sbx__error_crypto("key cache: SipHash");
+    *out = 0;
+    for (int i = 7; i >= 0; i--)
+        *out = *out << 8 | md[i];
+    return 0;
+}
+
+/* A SipHash-2-4 context (64-bit output) keyed with key. NULL (error set) on failure. */
+static EVP_MAC_CTX *
+hasher_new(const uint8_t key[16])
+{
+    size_t size = 8;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+                           OSSL_PARAM_construct_end()};
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); // the context keeps its own reference
+    if (ctx == NULL || EVP_MAC_init(ctx, key, 16, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        sbx__error_crypto("key cache: SipHash is not available");
+        return NULL;
     }
-    return h ^ (h >> 29);
+    return ctx;
 }
 
 /* The partition key of a request (see the notes); ciphertext NULL for 'E'. */
 static int
-pkey_make(pkey *out, uint64_t seed, uint8_t kind, const char *name, const char *ciphertext,
-          const sbx_kms_pair *ctx, size_t n)
+pkey_make(pkey *out, const EVP_MAC_CTX *hasher, uint8_t kind, const char *name,
+          const char *ciphertext, const sbx_kms_pair *ctx, size_t n)
 {
     size_t len = 1 + 8 + strlen(name) + 8;
     if (ciphertext != NULL)
@@ -183,8 +215,12 @@ pkey_make(pkey *out, uint64_t seed, uint8_t kind, const char *name, const char *
     }
     free(sorted);
     out->len = len;
-    out->hash = hash_bytes(seed, out->p, len);
-    return 0;
+    int err = hash_bytes(hasher, out->p, len, &out->hash);
+    if (err < 0) {
+        free(out->p);
+        out->p = NULL;
+    }
+    return err;
 }
 
 static bool
@@ -499,8 +535,15 @@ sbx_kms__cache_new_with(sbx_kms_cache **out, const sbx_kms__cache_fetch *fetch, 
         free(c);
         return sbx__error_nomem();
     }
-    if (sbx_random_bytes(&c->seed, sizeof c->seed) < 0)
-        c->seed = (uint64_t)(uintptr_t)c ^ now_ns(); // only spreads the table
+    uint8_t key[16];
+    if ((err = sbx_random_bytes(key, sizeof key)) < 0 || (c->hasher = hasher_new(key)) == NULL) {
+        err = err < 0 ? err : sbx_error_last()->code;
+        SBX_WIPE_BUF(key);
+        free(c->buckets);
+        free(c);
+        return err;
+    }
+    SBX_WIPE_BUF(key);
     c->fetch = *fetch;
     c->fetch_ctx = fetch_ctx;
     pthread_mutex_init(&c->lock, NULL);
@@ -541,7 +584,27 @@ sbx_kms_cache_free(sbx_kms_cache *cache)
     pthread_cond_destroy(&cache->done);
     pthread_mutex_destroy(&cache->lock);
     free(cache->buckets);
+    EVP_MAC_CTX_free(cache->hasher);
     free(cache);
+}
+
+/* see kms/cache.h */
+int
+sbx_kms__cache_set_hash_key(sbx_kms_cache *cache, const uint8_t key[16])
+{
+    EVP_MAC_CTX *h = hasher_new(key);
+    if (h == NULL)
+        return sbx_error_last()->code;
+    EVP_MAC_CTX_free(cache->hasher);
+    cache->hasher = h;
+    return 0;
+}
+
+/* see kms/cache.h */
+int
+sbx_kms__cache_hash(const sbx_kms_cache *cache, const uint8_t *p, size_t len, uint64_t *out)
+{
+    return hash_bytes(cache->hasher, p, len, out);
 }
 
 /* A copy of entry e's data key for the caller (lock held). */
@@ -601,7 +664,7 @@ sbx_kms_cache_datakey(sbx_kms_cache *cache, const char *name, const sbx_kms_pair
     if (bytes > cache->limits.max_bytes || cache->limits.max_uses == 1)
         return datakey_uncached(cache, name, ctx, n, out);
     pkey key;
-    if ((err = pkey_make(&key, cache->seed, KIND_ENC, name, NULL, ctx, n)) < 0)
+    if ((err = pkey_make(&key, cache->hasher, KIND_ENC, name, NULL, ctx, n)) < 0)
         return err;
 
     flight f;
@@ -665,7 +728,7 @@ sbx_kms_cache_decrypt(sbx_kms_cache *cache, const char *name, const char *cipher
     *out_len = 0;
     int err = check_request(name, ctx, n);
     pkey key;
-    if (err < 0 || (err = pkey_make(&key, cache->seed, KIND_DEC, name, ciphertext, ctx, n)) < 0)
+    if (err < 0 || (err = pkey_make(&key, cache->hasher, KIND_DEC, name, ciphertext, ctx, n)) < 0)
         return err;
 
     flight f;

@@ -31,4 +31,12 @@ typedef struct sbx_kms__cache_fetch {
 int sbx_kms__cache_new_with(sbx_kms_cache **out, const sbx_kms__cache_fetch *fetch, void *fetch_ctx,
                             const sbx_kms_cache_limits *limits);
 
+/*
+ * The bucket hash: SipHash-2-4 (64-bit output, read little-endian) of len
+ * bytes under the cache's key. 0 or SBX_ECRYPTO.
+ */
+int sbx_kms__cache_hash(const sbx_kms_cache *cache, const uint8_t *p, size_t len, uint64_t *out);
+/* Replaces the cache's random hash key (tests only: known-answer checks). 0 or SBX_ECRYPTO. */
+int sbx_kms__cache_set_hash_key(sbx_kms_cache *cache, const uint8_t key[16]);
+
 #endif

@@ -610,6 +610,37 @@ limits_are_checked(void **state)
     sbx_kms_cache_free(NULL);
 }
 
+/*
+ * The bucket hash is SipHash-2-4 under the cache's key: the known answer of
+ * the SipHash paper (Aumasson and Bernstein, 2012, appendix A: key 00..0f,
+ * message 00..0e, 64-bit output a129ca6149be45e5), and two caches (two random
+ * keys) hash the same bytes differently, so colliding partition keys cannot
+ * be chosen in advance.
+ */
+static void
+bucket_hash_is_keyed_siphash(void **state)
+{
+    (void)state;
+    fake f = {0};
+    sbx_kms_cache *c = NULL, *d = NULL;
+    uint8_t key[16], msg[15];
+    uint64_t h = 0, h2 = 0;
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (uint8_t)i;
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)i;
+    assert_sbx_ok(sbx_kms__cache_new_with(&c, &fake_fetch, &f, NULL));
+    assert_sbx_ok(sbx_kms__cache_new_with(&d, &fake_fetch, &f, NULL));
+    assert_sbx_ok(sbx_kms__cache_hash(c, msg, sizeof msg, &h));
+    assert_sbx_ok(sbx_kms__cache_hash(d, msg, sizeof msg, &h2));
+    assert_true(h != h2); // equal with probability 2^-64
+    assert_sbx_ok(sbx_kms__cache_set_hash_key(c, key));
+    assert_sbx_ok(sbx_kms__cache_hash(c, msg, sizeof msg, &h));
+    assert_true(h == 0xa129ca6149be45e5u);
+    sbx_kms_cache_free(c);
+    sbx_kms_cache_free(d);
+}
+
 int
 main(void)
 {
@@ -634,6 +665,7 @@ main(void)
         cmocka_unit_test(clear_drops_every_entry),
         cmocka_unit_test(copies_outlive_their_entry),
         cmocka_unit_test(limits_are_checked),
+        cmocka_unit_test(bucket_hash_is_keyed_siphash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

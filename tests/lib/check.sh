@@ -5,6 +5,7 @@
 #   check "NAME" CMD...        # ok when CMD succeeds
 #   ok "NAME"; not_ok "NAME"   # record a result directly
 #   fatal "NAME"               # record a failure, print the summary, exit 1
+#   require_tools TOOL...      # fatal when a tool is not installed
 #   finish                     # print the summary; return 1 if anything failed
 #
 # CHECK_SHOW (a file name, optional): printed under a failed check (e.g. the
@@ -30,6 +31,13 @@ check() {
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
+}
+# require_tools TOOL...: fatal (the summary, exit 1) when one is not installed.
+require_tools() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || fatal "$t not found (run scripts/deps.sh)"
+    done
 }
 fatal() {
     not_ok "$1"

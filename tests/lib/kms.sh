@@ -32,6 +32,18 @@ kms_start() {
     CA=$dir/tls/cert.pem
 }
 
+# kms_test_dir NAME: a fresh temporary directory T (sbx-NAME-test.XXXXXX), D=$T/kms for the
+# server's data, SRV_PID empty; cd into T with umask 022. At exit the server, if still running,
+# is killed and T removed.
+kms_test_dir() {
+    T=$(mktemp -d "${TMPDIR:-/tmp}/sbx-$1-test.XXXXXX") || exit 2
+    D=$T/kms
+    SRV_PID=
+    trap 'kms_kill; rm -rf "$T"' EXIT
+    cd "$T" || exit 2
+    umask 022
+}
+
 # kms_stop: SIGTERM to $SRV_PID and wait up to 15 s (then SIGKILL). The exit
 # status lands in $srv_rc (124 when it had to be killed).
 kms_stop() {

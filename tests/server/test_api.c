@@ -46,7 +46,8 @@ static void
 open_api(fixture *f, bool fail_closed)
 {
     kms_api_options opt = {.dev = false, .storage = "sqlite"};
-    assert_sbx_ok(kms_audit_open(&f->audit, f->log, fail_closed));
+    static const uint8_t audit_key[32] = {1, 2, 3};
+    assert_sbx_ok(kms_audit_open(&f->audit, f->log, audit_key, fail_closed));
     assert_sbx_ok(kms_api_new(&f->api, f->ks, f->auth, f->audit, &opt));
 }
 
@@ -740,7 +741,15 @@ batches_answer_in_order_with_per_item_errors(void **state)
     assert_non_null(json_object_get(json_array_get(res, 2), "ciphertext"));
     assert_int_equal(json_integer_value(json_object_get(json_array_get(res, 3), "status")), 400);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(res, 4), "status")), 400);
-    audit_is(f, "encrypt", "app-y", 200, "ok");
+    audit_is(f, "encrypt", "app-y", 200, "ok"); // the request's; each item has its own below
+    // one line for the batch, its items array records each item's outcome in order
+    json_t *line = last_audit(f), *items = json_object_get(line, "items");
+    static const char *const want[] = {"ok", "error", "ok", "error", "error"};
+    assert_int_equal(json_array_size(items), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(jstr(json_array_get(items, i), "outcome"), want[i]);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(items, 1), "status")), 400);
+    json_decref(line);
     snprintf(b0, sizeof(b0), "%s",
              json_string_value(json_object_get(json_array_get(res, 0), "ciphertext")));
     snprintf(b2, sizeof(b2), "%s",

@@ -20,7 +20,21 @@
 
 #include "audit.h"
 #include "strongbox/common.h"
+#include "strongbox/kdf.h"
 #include "helpers.h"
+
+/* The audit key of the tests (a server derives its own from the root key). */
+static const uint8_t KEY[32] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7};
+
+/* Verifies with KEY, every line required keyed; *lines as the report says. */
+static int
+verify_log(const char *path, uint64_t *lines)
+{
+    kms_audit_report rep = {99, 99};
+    int err = kms_audit_verify(path, KEY, true, &rep);
+    *lines = rep.lines;
+    return err;
+}
 
 typedef struct {
     char dir[64];
@@ -75,7 +89,7 @@ static void
 write_n(const char *path, int n)
 {
     kms_audit *a;
-    assert_sbx_ok(kms_audit_open(&a, path, true));
+    assert_sbx_ok(kms_audit_open(&a, path, KEY, true));
     for (int i = 0; i < n; i++) {
         kms_audit_event ev = event(i);
         assert_sbx_ok(kms_audit_write(a, &ev));
@@ -125,11 +139,22 @@ sha_hex(char out[65], const char *p, size_t n)
     test_hex(out, md, 32);
 }
 
+/* The mac a line of len bytes (no newline) must carry: HMAC-SHA-256 under KEY of its body. */
+static void
+mac_hex(char out[65], const char *line, size_t len)
+{
+    const size_t suffix = strlen(",\"mac\":\"\"}") + 64;
+    uint8_t mac[32];
+    assert_true(len > suffix);
+    assert_sbx_ok(sbx_hmac_sha256(mac, KEY, (const uint8_t *)line, len - suffix));
+    test_hex(out, mac, 32);
+}
+
 static void
 expect_verify_fails(const char *path, int code, const char *needle)
 {
     uint64_t lines = 99;
-    int err = kms_audit_verify(path, &lines);
+    int err = verify_log(path, &lines);
     if (err != code || !test_contains(sbx_error_last()->message, needle)) {
         print_error("verify: %s (%d), want %s with \"%s\": %s\n", sbx_error_name(err), err,
                     sbx_error_name(code), needle, sbx_error_last()->message);
@@ -145,14 +170,14 @@ lines_have_the_documented_fields_in_order(void **state)
 {
     static const char *const order[] = {"seq",    "time",    "request_id", "caller", "remote",
                                         "method", "path",    "op",         "key",    "key_version",
-                                        "status", "outcome", "prev"};
-    static const char *const order2[] = {"seq",    "time",    "request_id", "caller",
-                                         "remote", "method",  "path",       "op",
-                                         "status", "outcome", "error",      "prev"};
+                                        "status", "outcome", "prev",       "mac"};
+    static const char *const order2[] = {"seq",    "time", "request_id", "caller", "remote",
+                                         "method", "path", "op",         "status", "outcome",
+                                         "error",  "prev", "mac"};
     fixture *f = *state;
     kms_audit *a;
     size_t len;
-    assert_sbx_ok(kms_audit_open(&a, f->log, false));
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, false));
     kms_audit_event ev = event(1);
     assert_sbx_ok(kms_audit_write(a, &ev));
     ev = (kms_audit_event){.request_id = "r2",
@@ -179,23 +204,26 @@ lines_have_the_documented_fields_in_order(void **state)
     json_t *v;
     size_t i = 0;
     json_object_foreach(j1, k, v) assert_string_equal(k, order[i++]);
-    assert_int_equal(i, 13);
+    assert_int_equal(i, 14);
     i = 0;
     json_object_foreach(j2, k, v) assert_string_equal(k, order2[i++]);
-    assert_int_equal(i, 12);
+    assert_int_equal(i, 13);
     const char *t = json_string_value(json_object_get(j1, "time"));
     assert_int_equal(strlen(t), 24);
     assert_true(t[4] == '-' && t[10] == 'T' && t[19] == '.' && t[23] == 'Z');
     assert_string_equal(json_string_value(json_object_get(j1, "prev")),
                         "0000000000000000000000000000000000000000000000000000000000000000");
     char h1[65], h2[65], head[160];
-    sha_hex(h1, buf, (size_t)(l2 - buf - 1));
+    // each mac is the HMAC of its line up to prev's closing quote; prev is the previous mac
+    mac_hex(h1, buf, (size_t)(l2 - buf - 1));
+    assert_string_equal(json_string_value(json_object_get(j1, "mac")), h1);
     assert_string_equal(json_string_value(json_object_get(j2, "prev")), h1);
     assert_int_equal(json_integer_value(json_object_get(j2, "seq")), 2);
     assert_int_equal(json_integer_value(json_object_get(j1, "key_version")), 2);
     assert_string_equal(json_string_value(json_object_get(j1, "caller")),
                         "token:0123456789abcdef:app");
-    sha_hex(h2, l2, strlen(l2) - 1);
+    mac_hex(h2, l2, strlen(l2) - 1);
+    assert_string_equal(json_string_value(json_object_get(j2, "mac")), h2);
     snprintf(head, sizeof(head), "2 %s\n", h2);
     free(buf);
     buf = slurp(f->head, &len);
@@ -207,7 +235,7 @@ lines_have_the_documented_fields_in_order(void **state)
     assert_int_equal(stat(f->log, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
     uint64_t lines;
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
     assert_int_equal(lines, 2);
 }
 
@@ -217,19 +245,22 @@ an_empty_log_verifies_and_a_null_path_discards(void **state)
     fixture *f = *state;
     kms_audit *a;
     uint64_t lines = 7;
-    assert_sbx_ok(kms_audit_open(&a, f->log, true));
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
     kms_audit_close(a);
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
     assert_int_equal(lines, 0);
-    assert_sbx_ok(kms_audit_open(&a, NULL, true));
+    // an empty log without its head file is not intact: lines may have been cut off
+    unlink(f->head);
+    expect_verify_fails(f->log, SBX_EAUTH, "head file");
+    assert_sbx_ok(kms_audit_open(&a, NULL, KEY, true));
     kms_audit_event ev = event(0);
     assert_sbx_ok(kms_audit_write(a, &ev));
     kms_audit_close(a);
     kms_audit_close(NULL);
-    assert_sbx_err(kms_audit_verify("/nonexistent/audit.log", &lines), SBX_EIO);
-    assert_sbx_err(kms_audit_open(&a, f->dir, true), SBX_EIO); // a directory
+    assert_sbx_err(verify_log("/nonexistent/audit.log", &lines), SBX_EIO);
+    assert_sbx_err(kms_audit_open(&a, f->dir, KEY, true), SBX_EIO); // a directory
     assert_null(a);
-    assert_sbx_err(kms_audit_open(&a, "/dev/null", true), SBX_EIO); // not a regular file
+    assert_sbx_err(kms_audit_open(&a, "/dev/null", KEY, true), SBX_EIO); // not a regular file
 }
 
 #define WRITERS 8
@@ -263,7 +294,7 @@ concurrent_writers_make_one_chain(void **state)
     pthread_t th[WRITERS];
     struct writer w[WRITERS];
     uint64_t lines;
-    assert_sbx_ok(kms_audit_open(&a, f->log, true));
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
     for (int i = 0; i < WRITERS; i++) {
         w[i] = (struct writer){a, i, 0};
         assert_int_equal(pthread_create(&th[i], NULL, writer, &w[i]), 0);
@@ -273,7 +304,7 @@ concurrent_writers_make_one_chain(void **state)
         assert_int_equal(w[i].failures, 0);
     }
     kms_audit_close(a);
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
     assert_int_equal(lines, WRITERS * PER);
 }
 
@@ -286,7 +317,7 @@ a_restart_continues_the_chain(void **state)
     write_n(f->log, 5);
     write_n(f->log, 5);
     write_n(f->log, 1);
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
     assert_int_equal(lines, 11);
     char *buf = slurp(f->log, &len);
     char *l6 = line_at(buf, 6);
@@ -399,7 +430,7 @@ tamper_case(fixture *f, tamper_fn fn, const char *needle)
     unlink(f->log);
     unlink(f->head);
     write_n(f->log, 10);
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
     char *buf = slurp(f->log, &len);
     fn(f, buf, &len);
     spit(f->log, buf, len);
@@ -411,8 +442,8 @@ static void
 verify_names_the_first_bad_line(void **state)
 {
     fixture *f = *state;
-    tamper_case(f, edit_line_5, "line 6: prev does not match line 5");
-    tamper_case(f, edit_last_line, "line 10: does not match the hash in the head file");
+    tamper_case(f, edit_line_5, "line 5: mac does not match");
+    tamper_case(f, edit_last_line, "line 10: mac does not match");
     tamper_case(f, delete_line_7, "line 7: seq 8, expected 7");
     tamper_case(f, delete_line_1, "line 1: seq 2, expected 1");
     tamper_case(f, swap_lines_3_4, "line 3: seq 4, expected 3");
@@ -476,18 +507,18 @@ open_repairs_a_lagging_head_and_refuses_damage(void **state)
     write_n(f->log, 3);
     char *buf = slurp(f->log, &len);
     char *l2 = line_at(buf, 2), *l3 = line_at(buf, 3);
-    sha_hex(h2, l2, (size_t)(l3 - l2 - 1));
+    mac_hex(h2, l2, (size_t)(l3 - l2 - 1));
     snprintf(head, sizeof(head), "2 %s\n", h2);
     spit(f->head, head, strlen(head));
     expect_verify_fails(f->log, SBX_EAUTH, "head");
     write_n(f->log, 1);
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
     assert_int_equal(lines, 4);
 
     // a torn last line: refused, the file left as it was
     buf[len - 3] = '\0';
     spit(f->log, buf, len - 3);
-    assert_sbx_err(kms_audit_open(&a, f->log, false), SBX_EAUTH);
+    assert_sbx_err(kms_audit_open(&a, f->log, KEY, false), SBX_EAUTH);
     assert_true(test_contains(sbx_error_last()->message, "partial line"));
     assert_null(a);
     struct stat sb;
@@ -499,13 +530,13 @@ open_repairs_a_lagging_head_and_refuses_damage(void **state)
     unlink(f->head);
     write_n(f->log, 3);
     spit(f->log, buf, (size_t)(l3 - buf));
-    assert_sbx_err(kms_audit_open(&a, f->log, false), SBX_EAUTH);
+    assert_sbx_err(kms_audit_open(&a, f->log, KEY, false), SBX_EAUTH);
     assert_true(test_contains(sbx_error_last()->message, "head file says seq 3"));
 
     // a last line that is not a record: refused
     unlink(f->head);
     spit(f->log, "hello\n", 6);
-    assert_sbx_err(kms_audit_open(&a, f->log, false), SBX_EAUTH);
+    assert_sbx_err(kms_audit_open(&a, f->log, KEY, false), SBX_EAUTH);
     free(buf);
 }
 
@@ -537,7 +568,7 @@ fail_closed_writes_fail_and_leave_the_chain_intact(void **state)
     kms_audit *a;
     uint64_t lines;
     struct stat before, after;
-    assert_sbx_ok(kms_audit_open(&a, f->log, true));
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
     for (int i = 0; i < 3; i++) {
         kms_audit_event ev = event(i);
         assert_sbx_ok(kms_audit_write(a, &ev));
@@ -551,16 +582,16 @@ fail_closed_writes_fail_and_leave_the_chain_intact(void **state)
     kms_audit_event ev = event(4);
     assert_sbx_ok(kms_audit_write(a, &ev)); // writable again: the chain goes on
     kms_audit_close(a);
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
     assert_int_equal(lines, 4);
 
     // not fail-closed: the same failures are reported on stderr, the caller goes on
-    assert_sbx_ok(kms_audit_open(&a, f->log, false));
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, false));
     assert_sbx_ok(write_capped(a, f->log, 0));
     assert_sbx_ok(write_capped(a, f->log, 40));
     assert_sbx_ok(kms_audit_write(a, &ev));
     kms_audit_close(a);
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
     assert_int_equal(lines, 5);
 }
 
@@ -588,7 +619,7 @@ hostile_field_values_stay_one_valid_line(void **state)
         .outcome = "error",
         .error = "\\\"quoted\\\"",
     };
-    assert_sbx_ok(kms_audit_open(&a, f->log, true));
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
     assert_sbx_ok(kms_audit_write(a, &ev));
     kms_audit_close(a);
     char *buf = slurp(f->log, &len);
@@ -608,7 +639,167 @@ hostile_field_values_stay_one_valid_line(void **state)
     json_decref(j);
     free(buf);
     free(huge);
-    assert_sbx_ok(kms_audit_verify(f->log, &lines));
+    assert_sbx_ok(verify_log(f->log, &lines));
+    assert_int_equal(lines, 1);
+}
+
+/* ---- keyed and unkeyed chains ---- */
+
+/* Writes an unkeyed log and head as a server before keyed chains did (prev = SHA-256). */
+static void
+write_old_format(fixture *f, int n)
+{
+    char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+    char line[512], head[160];
+    FILE *fp = fopen(f->log, "wb");
+    assert_non_null(fp);
+    for (int i = 1; i <= n; i++) {
+        int len =
+            snprintf(line, sizeof line,
+                     "{\"seq\":%d,\"time\":\"2026-01-01T00:00:00.000Z\",\"request_id\":\"r%d\","
+                     "\"caller\":\"anonymous\",\"remote\":\"::1\",\"method\":\"GET\","
+                     "\"path\":\"/v1/health\",\"op\":\"health\",\"status\":200,"
+                     "\"outcome\":\"ok\",\"prev\":\"%s\"}",
+                     i, i, prev);
+        fprintf(fp, "%s\n", line);
+        sha_hex(prev, line, (size_t)len);
+    }
+    fclose(fp);
+    snprintf(head, sizeof head, "%d %s\n", n, prev);
+    spit(f->head, head, strlen(head));
+}
+
+static void
+an_old_unkeyed_log_verifies_as_unkeyed_and_continues_keyed(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    kms_audit_report rep;
+    uint64_t lines;
+    write_old_format(f, 3);
+    assert_sbx_ok(kms_audit_verify(f->log, KEY, false, &rep));
+    assert_int_equal(rep.lines, 3);
+    assert_int_equal(rep.unkeyed, 3);
+    assert_sbx_ok(kms_audit_verify(f->log, NULL, false, &rep)); // no key needed for it
+    expect_verify_fails(f->log, SBX_EAUTH, "line 1: no mac");   // every line required keyed
+    // a server of this version continues it with keyed lines
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
+    kms_audit_event ev = event(1);
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    kms_audit_close(a);
+    assert_sbx_ok(kms_audit_verify(f->log, KEY, false, &rep));
+    assert_int_equal(rep.lines, 4);
+    assert_int_equal(rep.unkeyed, 3);
+    assert_sbx_err(kms_audit_verify(f->log, NULL, false, &rep), SBX_ENOKEY);
+    assert_true(test_contains(sbx_error_last()->message, "line 4 is keyed"));
+    (void)lines;
+}
+
+/* The attack the keyed chain stops: edit a line, then recompute the SHA-256 chain and head. */
+static void
+recomputing_an_unkeyed_chain_after_an_edit_fails(void **state)
+{
+    fixture *f = *state;
+    size_t len;
+    kms_audit_report rep;
+    write_n(f->log, 5);
+    char *buf = slurp(f->log, &len);
+    char *s = strstr(line_at(buf, 3), "\"status\":200");
+    s[10] = '9'; // line 3: 200 -> 290
+    // recompute every prev as the SHA-256 of the line before, and the head likewise
+    char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+    for (int n = 1; n <= 5; n++) {
+        char *l = line_at(buf, n), *end = strchr(l, '\n');
+        char *p = strstr(l, "\"prev\":\"") + 8;
+        memcpy(p, prev, 64);
+        sha_hex(prev, l, (size_t)(end - l));
+    }
+    spit(f->log, buf, len);
+    char head[160];
+    snprintf(head, sizeof head, "5 %s\n", prev);
+    spit(f->head, head, strlen(head));
+    expect_verify_fails(f->log, SBX_EAUTH, "line 2: prev does not match"); // prev is a mac
+    assert_sbx_err(kms_audit_verify(f->log, KEY, false, &rep), SBX_EAUTH);
+
+    // the same, with every mac stripped (a log made to look older): intact only as all unkeyed,
+    // and refused where every line must be keyed
+    for (int n = 1; n <= 5; n++) {
+        char *l = line_at(buf, n), *m = strstr(l, ",\"mac\":\"");
+        size_t cut = strlen(",\"mac\":\"\"") + 64;
+        memmove(m, m + cut, (size_t)(buf + len - (m + cut)));
+        len -= cut;
+        buf[len] = '\0';
+    }
+    memcpy(prev, "0000000000000000000000000000000000000000000000000000000000000000", 65);
+    for (int n = 1; n <= 5; n++) {
+        char *l = line_at(buf, n), *end = strchr(l, '\n');
+        memcpy(strstr(l, "\"prev\":\"") + 8, prev, 64);
+        sha_hex(prev, l, (size_t)(end - l));
+    }
+    spit(f->log, buf, len);
+    snprintf(head, sizeof head, "5 %s\n", prev);
+    spit(f->head, head, strlen(head));
+    assert_sbx_ok(kms_audit_verify(f->log, KEY, false, &rep));
+    assert_int_equal(rep.unkeyed, 5);
+    expect_verify_fails(f->log, SBX_EAUTH, "no mac");
+    free(buf);
+}
+
+static void
+a_wrong_key_does_not_verify_nor_continue(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    kms_audit_report rep;
+    uint8_t other[32] = {9};
+    write_n(f->log, 2);
+    assert_sbx_err(kms_audit_verify(f->log, other, false, &rep), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, "line 1: mac does not match"));
+    assert_sbx_err(kms_audit_open(&a, f->log, other, false), SBX_EAUTH);
+    assert_null(a);
+    // the audit key is HKDF-SHA-256 of the root key with its own label
+    uint8_t root[32] = {7}, k1[32], k2[32];
+    assert_sbx_ok(kms_audit_key_derive(k1, root));
+    assert_sbx_ok(sbx_hkdf_sha256(k2, root, 32, NULL, 0, "sbx-kms-audit-chain-v1"));
+    assert_memory_equal(k1, k2, 32);
+}
+
+static void
+a_batch_is_one_line_with_each_items_outcome(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    uint64_t lines;
+    size_t len;
+    const kms_audit_item items[] = {
+        {"datakey", 3, 200, NULL},
+        {"datakey-wrapped", 0, 403, "policy app denies datakey-wrapped on app-x"},
+        {"datakey", 0, 400, "batch_input[2] must be an object"},
+    };
+    kms_audit_event ev = event(1);
+    ev.batch = true;
+    ev.items = items;
+    ev.nitems = 3;
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    kms_audit_close(a);
+    char *buf = slurp(f->log, &len);
+    json_t *j = json_loadb(buf, len - 1, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(j);
+    json_t *it = json_object_get(j, "items");
+    assert_int_equal(json_array_size(it), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(it, 0), "outcome")), "ok");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(it, 0), "key_version")), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(it, 1), "outcome")),
+                        "denied");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(it, 1), "op")),
+                        "datakey-wrapped");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(it, 2), "outcome")),
+                        "error");
+    assert_non_null(json_object_get(json_array_get(it, 2), "error"));
+    json_decref(j);
+    free(buf);
+    assert_sbx_ok(verify_log(f->log, &lines));
     assert_int_equal(lines, 1);
 }
 
@@ -627,6 +818,10 @@ main(void)
         T(open_repairs_a_lagging_head_and_refuses_damage),
         T(fail_closed_writes_fail_and_leave_the_chain_intact),
         T(hostile_field_values_stay_one_valid_line),
+        T(an_old_unkeyed_log_verifies_as_unkeyed_and_continues_keyed),
+        T(recomputing_an_unkeyed_chain_after_an_edit_fails),
+        T(a_wrong_key_does_not_verify_nor_continue),
+        T(a_batch_is_one_line_with_each_items_outcome),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
