@@ -836,7 +836,7 @@ next_line(FILE *fp, char *buf, size_t *len, bool *nl, uint64_t n)
 /* What verification carries from line to line. */
 typedef struct {
     const uint8_t *key; /* NULL: none */
-    bool require_keyed;
+    kms_audit_unkeyed unkeyed;
     bool seen_keyed;
     char prev[65]; /* the last line's tag */
     kms_audit_report rep;
@@ -860,7 +860,7 @@ verify_line(verifier *v, const char *buf, size_t len, bool nl, uint64_t n)
                              "line %" PRIu64 ": seq %" PRIu64 ", expected %" PRIu64
                              " (lines are missing, reordered or duplicated)",
                              n, li.seq, n);
-    if (!li.keyed && (v->seen_keyed || v->require_keyed))
+    if (!li.keyed && (v->seen_keyed || v->unkeyed == KMS_AUDIT_UNKEYED_REFUSE))
         return sbx_error_set(
             SBX_EAUTH,
             "line %" PRIu64 ": no mac (%s): an unkeyed line is forgeable by "
@@ -938,9 +938,10 @@ verify_head(const char *path, uint64_t count, const char last[65])
 
 /* see audit.h */
 int
-kms_audit_verify(const char *path, const uint8_t *key, bool require_keyed, kms_audit_report *rep)
+kms_audit_verify(const char *path, const uint8_t *key, kms_audit_unkeyed unkeyed,
+                 kms_audit_report *rep)
 {
-    verifier v = {.key = key, .require_keyed = require_keyed};
+    verifier v = {.key = key, .unkeyed = unkeyed};
     if (rep != NULL)
         memset(rep, 0, sizeof *rep);
     FILE *fp = fopen(path, "rb");
@@ -950,6 +951,11 @@ kms_audit_verify(const char *path, const uint8_t *key, bool require_keyed, kms_a
     fclose(fp);
     if (err == 0)
         err = verify_head(path, v.rep.lines, v.prev);
+    if (err == 0 && v.rep.lines > 0 && !v.seen_keyed && unkeyed == KMS_AUDIT_UNKEYED_PREFIX)
+        err = sbx_error_set(SBX_EAUTH,
+                            "no line carries a mac: either a log written before keyed chains "
+                            "(verify it with --allow-unkeyed) or one whose macs were stripped and "
+                            "whose chain was recomputed, which anyone who can write it can do");
     if (err == 0 && rep != NULL)
         *rep = v.rep;
     return err;

@@ -93,15 +93,29 @@ typedef struct {
     uint64_t unkeyed; /* of which written before keyed chains (no mac) */
 } kms_audit_report;
 
+/* Which lines without a mac (written before keyed chains) a verification accepts. */
+typedef enum {
+    /*
+     * The default: an unkeyed prefix that keyed lines continue (a log begun
+     * before keyed chains, then continued by this version: the first keyed
+     * line's mac covers the prefix's last hash). A log with no keyed line at
+     * all is refused, since anyone who can write a log can strip its macs and
+     * recompute an unkeyed chain.
+     */
+    KMS_AUDIT_UNKEYED_PREFIX,
+    KMS_AUDIT_UNKEYED_ALLOW,  /* also a wholly unkeyed log (an archive from before keyed chains) */
+    KMS_AUDIT_UNKEYED_REFUSE, /* every line must be keyed */
+} kms_audit_unkeyed;
+
 /*
  * Verifies a log file and its head file with the audit key (NULL: none, so
- * only a log without keyed lines can verify). require_keyed: an unkeyed line
- * is a failure too. Returns 0 and *rep when intact; SBX_EAUTH with a message
- * naming the first bad line ("line 17: mac does not match", "log ends at
- * seq 40 but the head file says 42") otherwise; SBX_ENOKEY when a keyed line
- * is met without a key; SBX_EIO for unreadable files.
+ * only a log without keyed lines can verify, and only under
+ * KMS_AUDIT_UNKEYED_ALLOW). unkeyed: which unkeyed lines are accepted. Returns 0 and *rep when
+ * intact; SBX_EAUTH with a message naming the first bad line ("line 17: mac does not match", "log
+ * ends at seq 40 but the head file says 42") otherwise; SBX_ENOKEY when a keyed line is met without
+ * a key; SBX_EIO for unreadable files.
  */
-int kms_audit_verify(const char *path, const uint8_t *key, bool require_keyed,
+int kms_audit_verify(const char *path, const uint8_t *key, kms_audit_unkeyed unkeyed,
                      kms_audit_report *rep);
 
 #endif

@@ -172,7 +172,7 @@ kms_serve_cmd(int argc, char **argv)
 typedef struct {
     const char *data_dir;
     const char *key_file;
-    bool require_keyed;
+    kms_audit_unkeyed unkeyed; /* --allow-unkeyed, --require-keyed */
 } audit_args;
 
 /* DIR/NAME into out; false when it does not fit. */
@@ -238,7 +238,7 @@ audit_verify(const audit_args *a, const char *log_arg)
         snprintf(log, sizeof log, "%s", log_arg);
     int err = audit_key(key, &have, a, log);
     if (err == 0)
-        err = kms_audit_verify(log, have ? key : NULL, a->require_keyed, &rep);
+        err = kms_audit_verify(log, have ? key : NULL, a->unkeyed, &rep);
     SBX_WIPE_BUF(key);
     if (err < 0) {
         cli_errorf("%s: %s", log, sbx_error_last()->message);
@@ -277,11 +277,12 @@ audit_export_key(const audit_args *a, const char *out)
 static int
 kms_audit_cmd(int argc, char **argv)
 {
-    enum { OPT_KEY_FILE = 300, OPT_REQUIRE_KEYED };
+    enum { OPT_KEY_FILE = 300, OPT_REQUIRE_KEYED, OPT_ALLOW_UNKEYED };
     static const struct option longopts[] = {
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
         {"key-file", required_argument, NULL, OPT_KEY_FILE},
         {"require-keyed", no_argument, NULL, OPT_REQUIRE_KEYED},
+        {"allow-unkeyed", no_argument, NULL, OPT_ALLOW_UNKEYED},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     audit_args a = {0};
@@ -296,17 +297,20 @@ kms_audit_cmd(int argc, char **argv)
             a.data_dir = optarg;
         } else if (c == OPT_KEY_FILE) {
             a.key_file = optarg;
-        } else if (c == OPT_REQUIRE_KEYED) {
-            a.require_keyed = true;
+        } else if (c == OPT_REQUIRE_KEYED || c == OPT_ALLOW_UNKEYED) {
+            if (a.unkeyed != KMS_AUDIT_UNKEYED_PREFIX)
+                return cli_usage_errorf("kms", "give --allow-unkeyed or --require-keyed, not both");
+            a.unkeyed = c == OPT_REQUIRE_KEYED ? KMS_AUDIT_UNKEYED_REFUSE : KMS_AUDIT_UNKEYED_ALLOW;
         } else {
             return cli_bad_option("kms", c, argv, longopts);
         }
     }
     const char *sub = optind < argc ? argv[optind] : "";
     if ((strcmp(sub, "verify") != 0 && strcmp(sub, "export-key") != 0) || argc - optind > 2)
-        return cli_usage_errorf("kms", "use: sbx kms audit verify [--data-dir DIR | --key-file "
-                                       "FILE] [--require-keyed] [LOG], or sbx kms audit "
-                                       "export-key --data-dir DIR FILE");
+        return cli_usage_errorf("kms",
+                                "use: sbx kms audit verify [--data-dir DIR | --key-file "
+                                "FILE] [--require-keyed | --allow-unkeyed] [LOG], or sbx kms audit "
+                                "export-key --data-dir DIR FILE");
     if (a.data_dir != NULL && a.key_file != NULL)
         return cli_usage_errorf("kms", "give --data-dir or --key-file, not both");
     const char *operand = argc - optind == 2 ? argv[optind + 1] : NULL;

@@ -188,7 +188,32 @@ verify --key-file "$T/audit.key" copy/audit.log
 check "an edited line with a recomputed unkeyed chain fails ($(cat verify.out))" \
     bash -c "[ $vrc -eq 1 ] && grep -qE 'line [0-9]+: (prev|mac) does not match' verify.out"
 
-# a log written before keyed chains: verifies, reported unkeyed
+# the same attack with every mac stripped, so that the log looks older than keyed chains
+mkdir -p stripped && cp "$LOG" "$LOG.head" stripped/
+"$PY" - stripped/audit.log <<'EOF'
+import hashlib, re, sys
+path = sys.argv[1]
+lines = open(path, "rb").read().split(b"\n")[:-1]
+lines[2] = lines[2].replace(b'"request_id":"', b'"request_id":"x', 1)
+prev = "0" * 64
+out = []
+for l in lines:
+    l = re.sub(rb',"mac":"[0-9a-f]{64}"', b"", l)
+    i = l.index(b'"prev":"') + 8
+    l = l[:i] + prev.encode() + l[i + 64:]
+    out.append(l)
+    prev = hashlib.sha256(l).hexdigest()
+open(path, "wb").write(b"\n".join(out) + b"\n")
+open(path + ".head", "w").write("%d %s\n" % (len(out), prev))
+EOF
+verify --key-file "$T/audit.key" stripped/audit.log
+check "an edited line with macs stripped and an unkeyed chain recomputed fails ($(cat verify.out))" \
+    bash -c "[ $vrc -eq 1 ] && grep -q 'no line carries a mac' verify.out"
+verify stripped/audit.log
+check "... also without any key ($(cat verify.out))" \
+    bash -c "[ $vrc -eq 1 ] && grep -q 'no line carries a mac' verify.out"
+
+# a log written before keyed chains: verifies with --allow-unkeyed, reported unkeyed
 mkdir -p old
 "$PY" - old/audit.log <<'EOF'
 import hashlib, sys
@@ -205,8 +230,13 @@ open(path, "wb").write(b"\n".join(out) + b"\n")
 open(path + ".head", "w").write("3 %s\n" % prev)
 EOF
 verify --key-file "$T/audit.key" old/audit.log
-check "an old-format log verifies, reported unkeyed ($(cat verify.out))" \
+check "a log with no keyed line fails by default: its macs may have been stripped ($(cat verify.out))" \
+    bash -c "[ $vrc -eq 1 ] && grep -q 'no line carries a mac' verify.out && grep -q -- --allow-unkeyed verify.out"
+verify --key-file "$T/audit.key" --allow-unkeyed old/audit.log
+check "an old-format log verifies with --allow-unkeyed, reported unkeyed ($(cat verify.out))" \
     bash -c "[ $vrc -eq 0 ] && grep -q 'all 3 unkeyed' verify.out"
+verify --key-file "$T/audit.key" --allow-unkeyed --require-keyed old/audit.log
+check "--allow-unkeyed with --require-keyed is a usage error" bash -c "[ $vrc -eq 2 ]"
 verify --key-file "$T/audit.key" --require-keyed old/audit.log
 check "... and fails with --require-keyed ($(cat verify.out))" bash -c "[ $vrc -eq 1 ] && grep -q 'no mac' verify.out"
 

@@ -31,7 +31,7 @@ static int
 verify_log(const char *path, uint64_t *lines)
 {
     kms_audit_report rep = {99, 99};
-    int err = kms_audit_verify(path, KEY, true, &rep);
+    int err = kms_audit_verify(path, KEY, KMS_AUDIT_UNKEYED_REFUSE, &rep);
     *lines = rep.lines;
     return err;
 }
@@ -677,20 +677,25 @@ an_old_unkeyed_log_verifies_as_unkeyed_and_continues_keyed(void **state)
     kms_audit_report rep;
     uint64_t lines;
     write_old_format(f, 3);
-    assert_sbx_ok(kms_audit_verify(f->log, KEY, false, &rep));
+    // by default a log with no keyed line is refused: it may be a keyed one stripped of its macs
+    assert_sbx_err(kms_audit_verify(f->log, KEY, KMS_AUDIT_UNKEYED_PREFIX, &rep), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, "no line carries a mac"));
+    assert_true(test_contains(sbx_error_last()->message, "--allow-unkeyed"));
+    assert_sbx_ok(kms_audit_verify(f->log, KEY, KMS_AUDIT_UNKEYED_ALLOW, &rep));
     assert_int_equal(rep.lines, 3);
     assert_int_equal(rep.unkeyed, 3);
-    assert_sbx_ok(kms_audit_verify(f->log, NULL, false, &rep)); // no key needed for it
+    assert_sbx_ok(kms_audit_verify(f->log, NULL, KMS_AUDIT_UNKEYED_ALLOW, &rep)); // no key needed
     expect_verify_fails(f->log, SBX_EAUTH, "line 1: no mac");   // every line required keyed
     // a server of this version continues it with keyed lines
     assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
     kms_audit_event ev = event(1);
     assert_sbx_ok(kms_audit_write(a, &ev));
     kms_audit_close(a);
-    assert_sbx_ok(kms_audit_verify(f->log, KEY, false, &rep));
+    // an unkeyed prefix continued by keyed lines verifies by default
+    assert_sbx_ok(kms_audit_verify(f->log, KEY, KMS_AUDIT_UNKEYED_PREFIX, &rep));
     assert_int_equal(rep.lines, 4);
     assert_int_equal(rep.unkeyed, 3);
-    assert_sbx_err(kms_audit_verify(f->log, NULL, false, &rep), SBX_ENOKEY);
+    assert_sbx_err(kms_audit_verify(f->log, NULL, KMS_AUDIT_UNKEYED_PREFIX, &rep), SBX_ENOKEY);
     assert_true(test_contains(sbx_error_last()->message, "line 4 is keyed"));
     (void)lines;
 }
@@ -719,10 +724,11 @@ recomputing_an_unkeyed_chain_after_an_edit_fails(void **state)
     snprintf(head, sizeof head, "5 %s\n", prev);
     spit(f->head, head, strlen(head));
     expect_verify_fails(f->log, SBX_EAUTH, "line 2: prev does not match"); // prev is a mac
-    assert_sbx_err(kms_audit_verify(f->log, KEY, false, &rep), SBX_EAUTH);
+    assert_sbx_err(kms_audit_verify(f->log, KEY, KMS_AUDIT_UNKEYED_PREFIX, &rep), SBX_EAUTH);
 
-    // the same, with every mac stripped (a log made to look older): intact only as all unkeyed,
-    // and refused where every line must be keyed
+    // the same, with every mac stripped (a log made to look older): refused by default, intact
+    // only when wholly unkeyed logs are allowed (old archives), refused where every line must be
+    // keyed
     for (int n = 1; n <= 5; n++) {
         char *l = line_at(buf, n), *m = strstr(l, ",\"mac\":\"");
         size_t cut = strlen(",\"mac\":\"\"") + 64;
@@ -739,7 +745,9 @@ recomputing_an_unkeyed_chain_after_an_edit_fails(void **state)
     spit(f->log, buf, len);
     snprintf(head, sizeof head, "5 %s\n", prev);
     spit(f->head, head, strlen(head));
-    assert_sbx_ok(kms_audit_verify(f->log, KEY, false, &rep));
+    assert_sbx_err(kms_audit_verify(f->log, KEY, KMS_AUDIT_UNKEYED_PREFIX, &rep), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, "no line carries a mac"));
+    assert_sbx_ok(kms_audit_verify(f->log, KEY, KMS_AUDIT_UNKEYED_ALLOW, &rep));
     assert_int_equal(rep.unkeyed, 5);
     expect_verify_fails(f->log, SBX_EAUTH, "no mac");
     free(buf);
