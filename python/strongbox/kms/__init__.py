@@ -1,0 +1,1 @@
+"""strongbox.kms (in progress)."""
