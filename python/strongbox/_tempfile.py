@@ -7,7 +7,6 @@ from . import _strongbox
 
 __all__ = ["TemporaryFile", "EphemeralFile"]
 
-_DEFAULT_BUFFER = 64 * 1024  # whole 4 KiB blocks per call: sealed in bulk
 
 
 class _EncryptedRaw(io.RawIOBase):
@@ -149,8 +148,13 @@ def _make(mode, buffering, encoding, newline, dir, errors, key_size, ephemeral):
         import warnings
         warnings.warn("line buffering (buffering=1) isn't supported in binary mode, "
                       "the default buffer size will be used", RuntimeWarning, 3)
-    size = _DEFAULT_BUFFER if buffering in (-1, 1) else buffering
     t = _strongbox.TmpFD(key_size, dir)
+    # The buffer size io.open() would choose for the backing file (st_blksize):
+    # text-mode results after mixing reads and writes depend on it.
+    size = buffering
+    if buffering in (-1, 1):
+        size = os.fstat(t.fileno()).st_blksize
+        size = size if size > 1 else io.DEFAULT_BUFFER_SIZE
     raw = _EncryptedRaw(t, readable, writable, append, mode)
     try:
         if buffering == 0:

@@ -10,7 +10,7 @@ class Recipient(_Recipient):
     @classmethod
     def from_str(cls, s):
         """Parse an OpenSSH public key line. Raises :class:`strongbox.RecipientError`."""
-        r = super().from_str(s)
+        r = super().from_str(s.strip())
         if r.type not in ("ssh-ed25519", "ssh-rsa"):
             raise RecipientError(f"not an SSH recipient: a {r.type} key")
         return r
