@@ -30,6 +30,8 @@ class _RawWriter(io.RawIOBase):
     def close(self):
         if self.closed:
             return
+        if not hasattr(self, "_w"):  # __init__ failed
+            return super().close()
         try:
             if not self._aborted:
                 self._w.finish()
@@ -76,7 +78,8 @@ class _RawReader(io.RawIOBase):
 
     def close(self):
         if not self.closed:
-            self._r.close()
+            if hasattr(self, "_r"):
+                self._r.close()
             super().close()
 
 
