@@ -31,10 +31,14 @@
 #include <pythread.h>
 
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "strongbox/strongbox.h"
+#include "strongbox/sys/age.h"
+
+#include "objects.h"
 
 /* ---- errors ---- */
 
@@ -75,7 +79,6 @@ m_raise_error(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "Oi", &cls, &code))
         return NULL;
-    sbx_error_clear();
     return raise_sbx(cls, code);
 }
 
@@ -88,14 +91,6 @@ bytes_from_buf(sbx_buf *b)
 }
 
 /* ---- Recipient ---- */
-
-typedef struct {
-    PyObject_HEAD sbx_recipient *r;
-} RecipientObject;
-
-typedef struct {
-    PyObject_HEAD sbx_identity *id;
-} IdentityObject;
 
 static PyTypeObject RecipientType, IdentityType;
 
@@ -1456,7 +1451,176 @@ m_strerror(PyObject *self, PyObject *arg)
     return Py_BuildValue("ss", sbx_error_name((int)code), sbx_strerror((int)code));
 }
 
+/* ---- Secret: bytes kept in locked memory ---- */
+
+typedef struct {
+    PyObject_HEAD uint8_t *p;
+    size_t len;
+} SecretObject;
+
+static void
+secret_dealloc(SecretObject *self)
+{
+    sbx_secret_free(self->p, self->len ? self->len : 1);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+secret_init(SecretObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"data", NULL};
+    Py_buffer b;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*", kwlist, &b))
+        return -1;
+    sbx_secret_free(self->p, self->len ? self->len : 1);
+    self->len = (size_t)b.len;
+    self->p = sbx_secret_alloc(self->len ? self->len : 1);
+    if (self->p == NULL) {
+        PyBuffer_Release(&b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(self->p, b.buf, self->len);
+    PyBuffer_Release(&b);
+    return 0;
+}
+
+static PyObject *
+secret_reveal(SecretObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBytes_FromStringAndSize((const char *)self->p, (Py_ssize_t)self->len);
+}
+
+static PyObject *
+secret_locked(SecretObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(self->p != NULL && sbx_secret_is_locked(self->p));
+}
+
+static Py_ssize_t
+secret_len(SecretObject *self)
+{
+    return (Py_ssize_t)self->len;
+}
+
+static PySequenceMethods secret_seq = {.sq_length = (lenfunc)secret_len};
+
+static PyMethodDef secret_methods[] = {
+    {"reveal", (PyCFunction)secret_reveal, METH_NOARGS, "reveal() -> bytes: a copy of the secret"},
+    {"is_locked", (PyCFunction)secret_locked, METH_NOARGS,
+     "is_locked() -> bool: whether the bytes live in the locked secure heap"},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject SecretType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "strongbox._strongbox.Secret",
+    .tp_basicsize = sizeof(SecretObject),
+    .tp_dealloc = (destructor)secret_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Bytes in the OpenSSL secure heap (locked, not in core dumps), wiped when freed.",
+    .tp_methods = secret_methods,
+    .tp_as_sequence = &secret_seq,
+    .tp_init = (initproc)secret_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---- sealed values: AES-256-GCM, random nonce (strongbox.kms facilities) ---- */
+
+#define SEAL_MAGIC     "sbxs1:"
+#define SEAL_MAGIC_LEN 6
+
+static int
+key32(Py_buffer *k)
+{
+    if (k->len != 32) {
+        PyErr_SetString(PyExc_ValueError, "the key must be 32 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+m_seal(PyObject *self, PyObject *args)
+{
+    Py_buffer key, data, aad = {0};
+    int err;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*|y*", &key, &data, &aad))
+        return NULL;
+    PyObject *out = NULL;
+    if (key32(&key) == 0 &&
+        (out = PyBytes_FromStringAndSize(NULL, SEAL_MAGIC_LEN + 12 + data.len + 16)) != NULL) {
+        uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
+        sbx_aead_part part = {aad.buf, aad.buf ? (size_t)aad.len : 0};
+        memcpy(o, SEAL_MAGIC, SEAL_MAGIC_LEN);
+        Py_BEGIN_ALLOW_THREADS err = sbx_random_bytes(o + SEAL_MAGIC_LEN, 12);
+        if (err == 0)
+            err = sbx_aead_gcm_seal(o + SEAL_MAGIC_LEN + 12, o + SEAL_MAGIC_LEN + 12 + data.len,
+                                    key.buf, o + SEAL_MAGIC_LEN, &part, 1, data.buf,
+                                    (size_t)data.len);
+        Py_END_ALLOW_THREADS if (err < 0)
+        {
+            Py_CLEAR(out);
+            raise_sbx(EncryptError, err);
+        }
+    }
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&data);
+    if (aad.buf != NULL)
+        PyBuffer_Release(&aad);
+    return out;
+}
+
+static PyObject *
+m_open_sealed(PyObject *self, PyObject *args)
+{
+    Py_buffer key, blob, aad = {0};
+    int err;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*|y*", &key, &blob, &aad))
+        return NULL;
+    PyObject *out = NULL;
+    const uint8_t *b = blob.buf;
+    if (key32(&key) < 0) {
+    } else if (blob.len < SEAL_MAGIC_LEN + 28 || memcmp(b, SEAL_MAGIC, SEAL_MAGIC_LEN) != 0) {
+        PyErr_SetString(FormatError, "not a value sealed by strongbox (sbxs1:)");
+    } else if ((out = PyBytes_FromStringAndSize(NULL, blob.len - SEAL_MAGIC_LEN - 28)) != NULL) {
+        size_t n = (size_t)blob.len - SEAL_MAGIC_LEN - 28;
+        sbx_aead_part part = {aad.buf, aad.buf ? (size_t)aad.len : 0};
+        Py_BEGIN_ALLOW_THREADS err =
+            sbx_aead_gcm_open((uint8_t *)PyBytes_AS_STRING(out), key.buf, b + SEAL_MAGIC_LEN,
+                              &part, 1, b + SEAL_MAGIC_LEN + 12, n, b + SEAL_MAGIC_LEN + 12 + n);
+        Py_END_ALLOW_THREADS if (err < 0)
+        {
+            Py_CLEAR(out);
+            raise_sbx(DecryptError, err);
+        }
+    }
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&blob);
+    if (aad.buf != NULL)
+        PyBuffer_Release(&aad);
+    return out;
+}
+
+static PyObject *
+m_stanza_type_registered(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (name == NULL)
+        return NULL;
+    return PyBool_FromLong(sbx_age_stanza_type_find(name) != NULL);
+}
+
 static PyMethodDef module_methods[] = {
+    {"seal", m_seal, METH_VARARGS,
+     "seal(key32, data, aad=b'') -> bytes: 'sbxs1:' || nonce || AES-256-GCM ciphertext || tag"},
+    {"open_sealed", m_open_sealed, METH_VARARGS, "open_sealed(key32, blob, aad=b'') -> bytes"},
+    {"stanza_type_registered", m_stanza_type_registered, METH_O,
+     "stanza_type_registered(type) -> bool: whether this copy of libstrongbox knows the "
+     "stanza type (built in, or registered by strongbox.kms)."},
     {"encrypt", (PyCFunction)(void (*)(void))m_encrypt, METH_VARARGS | METH_KEYWORDS,
      "encrypt(data, recipients, armored=False) -> bytes"},
     {"decrypt", (PyCFunction)(void (*)(void))m_decrypt, METH_VARARGS | METH_KEYWORDS,
@@ -1535,7 +1699,7 @@ PyInit__strongbox(void)
             NULL ||
         add_type(m, "Recipient", &RecipientType) < 0 || add_type(m, "Identity", &IdentityType) < 0 ||
         add_type(m, "Writer", &WriterType) < 0 || add_type(m, "Reader", &ReaderType) < 0 ||
-        add_type(m, "TmpFD", &TmpFDType) < 0 ||
+        add_type(m, "TmpFD", &TmpFDType) < 0 || add_type(m, "Secret", &SecretType) < 0 ||
         PyModule_AddStringConstant(m, "LIBRARY_VERSION", SBX_VERSION_STRING) < 0) {
         Py_DECREF(m);
         return NULL;
