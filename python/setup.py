@@ -96,7 +96,7 @@ setup(
     package_data={"strongbox": ["py.typed", "*.pyi"], "strongbox.kms": ["*.pyi"]},
     python_requires=">=3.9",
     ext_modules=[
-        Extension("strongbox._strongbox", ["src/_strongbox.c"], include_dirs=INCLUDE,
+        Extension("strongbox._strongbox", ["src/_strongbox.c", "src/secfile.c"], include_dirs=INCLUDE,
                   extra_compile_args=CFLAGS),
         Extension("strongbox._kms", ["src/_kms.c"], include_dirs=INCLUDE,
                   extra_compile_args=CFLAGS),

@@ -38,15 +38,15 @@
 #include "strongbox/strongbox.h"
 #include "strongbox/sys/age.h"
 
-#include "objects.h"
+#include "module.h"
 
 /* ---- errors ---- */
 
-static PyObject *Error, *EncryptError, *DecryptError, *RecipientError, *IdentityError,
-    *FormatError, *PassphraseError, *KmsError;
+PyObject *Error, *EncryptError, *DecryptError, *RecipientError, *IdentityError, *FormatError,
+    *PassphraseError, *KmsError;
 
-/* Raise the exception for a library error code in a context class. */
-static PyObject *
+/* see module.h */
+PyObject *
 raise_sbx(PyObject *cls, int code)
 {
     const sbx_error *e = sbx_error_last();
@@ -92,7 +92,7 @@ bytes_from_buf(sbx_buf *b)
 
 /* ---- Recipient ---- */
 
-static PyTypeObject RecipientType, IdentityType;
+PyTypeObject RecipientType, IdentityType;
 
 static void
 recipient_dealloc(RecipientObject *self)
@@ -170,7 +170,7 @@ static PyGetSetDef recipient_getset[] = {
      NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyTypeObject RecipientType = {
+PyTypeObject RecipientType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "strongbox.Recipient",
     .tp_basicsize = sizeof(RecipientObject),
     .tp_dealloc = (destructor)recipient_dealloc,
@@ -336,7 +336,7 @@ static PyMethodDef identity_methods[] = {
      "to_public() -> Recipient\n\nThe matching recipient."},
     {NULL, NULL, 0, NULL}};
 
-static PyTypeObject IdentityType = {
+PyTypeObject IdentityType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "strongbox.Identity",
     .tp_basicsize = sizeof(IdentityObject),
     .tp_dealloc = (destructor)identity_dealloc,
@@ -362,6 +362,34 @@ m_parse_identities(PyObject *self, PyObject *args, PyObject *kw)
     if (pw.buf != NULL)
         PyBuffer_Release(&pw);
     return r;
+}
+
+static PyObject *
+m_parse_recipients(PyObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    sbx_recipient **list = NULL;
+    size_t n = 0;
+    (void)self;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int err = sbx_recipients_parse(&list, &n, b.buf, (size_t)b.len);
+    PyBuffer_Release(&b);
+    if (err < 0)
+        return raise_sbx(RecipientError, err);
+    PyObject *res = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *o = res != NULL ? recipient_wrap(&RecipientType, list[i]) : NULL;
+        if (o == NULL) {
+            for (size_t j = i + (res == NULL ? 0 : 1); j < n; j++)
+                sbx_recipient_free(list[j]);
+            Py_CLEAR(res);
+            break;
+        }
+        PyList_SET_ITEM(res, (Py_ssize_t)i, o);
+    }
+    free(list);
+    return res;
 }
 
 /* ---- key lists ---- */
@@ -398,13 +426,8 @@ collect(PyObject *seq, PyTypeObject *type, void ***out, size_t *n, const char *w
     return 0;
 }
 
-typedef struct {
-    PyObject *seq;
-    void **ptrs;
-    size_t n;
-} keylist;
-
-static int
+/* see module.h */
+int
 keylist_get(keylist *k, PyObject *obj, PyTypeObject *type, const char *what)
 {
     k->ptrs = NULL;
@@ -421,7 +444,8 @@ keylist_get(keylist *k, PyObject *obj, PyTypeObject *type, const char *what)
     return 0;
 }
 
-static void
+/* see module.h */
+void
 keylist_release(keylist *k)
 {
     PyMem_Free(k->ptrs);
@@ -1618,6 +1642,7 @@ static PyMethodDef module_methods[] = {
     {"seal", m_seal, METH_VARARGS,
      "seal(key32, data, aad=b'') -> bytes: 'sbxs1:' || nonce || AES-256-GCM ciphertext || tag"},
     {"open_sealed", m_open_sealed, METH_VARARGS, "open_sealed(key32, blob, aad=b'') -> bytes"},
+    SECFILE_METHODS
     {"stanza_type_registered", m_stanza_type_registered, METH_O,
      "stanza_type_registered(type) -> bool: whether this copy of libstrongbox knows the "
      "stanza type (built in, or registered by strongbox.kms)."},
@@ -1639,6 +1664,8 @@ static PyMethodDef module_methods[] = {
      "decrypt_file(infile, outfile, identities)"},
     {"parse_identities", (PyCFunction)(void (*)(void))m_parse_identities,
      METH_VARARGS | METH_KEYWORDS, "parse_identities(text, passphrase=None) -> [Identity]"},
+    {"parse_recipients", m_parse_recipients, METH_O,
+     "parse_recipients(text) -> [Recipient]: a recipients file (age1/ssh lines, PEM public keys)"},
     {"raise_error", m_raise_error, METH_VARARGS, "raise_error(cls, code): for tests"},
     {"strerror", m_strerror, METH_O, "strerror(code) -> (name, description)"},
     {NULL, NULL, 0, NULL}};
