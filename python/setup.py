@@ -94,6 +94,7 @@ setup(
                 "over libstrongbox",
     packages=["strongbox", "strongbox.kms"],
     package_data={"strongbox": ["py.typed", "*.pyi"], "strongbox.kms": ["*.pyi"]},
+    include_package_data=False,
     python_requires=">=3.9",
     ext_modules=[
         Extension("strongbox._strongbox", ["src/_strongbox.c", "src/secfile.c"], include_dirs=INCLUDE,

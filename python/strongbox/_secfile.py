@@ -188,7 +188,7 @@ class SecFile:
         self.last_report = _strongbox.destroy(self.file, passes)
         return self
 
-    def migrate(self, priv=None, pphr=None, pub=None, keep=True, digest=None):
+    def migrate(self, priv=None, pphr=None, pub=None, keep=True):
         """Convert an old pyFileSec / opensslwrap ``.enc`` archive (tar.gz of
         NAME.aes256, its RSA-wrapped password and NAME.meta) into an age file
         ``NAME.age`` beside it, encrypted to ``pub``. ``priv`` is the old RSA

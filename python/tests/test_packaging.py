@@ -31,3 +31,33 @@ def test_sqlite_extension_loads():
     strongbox.sqlite.enable(con)
     assert con.execute("SELECT sbx_is_encrypted(x'00')").fetchone() == (0,)
     assert os.path.exists(strongbox.sqlite.path())
+
+
+def test_type_stubs_cover_the_public_names():
+    import ast
+    import inspect
+
+    import strongbox.kms
+    import strongbox.kms.testing
+
+    pkg = os.path.dirname(strongbox.__file__)
+    assert os.path.exists(os.path.join(pkg, "py.typed"))
+    for mod in (strongbox, strongbox.x25519, strongbox.ssh, strongbox.passphrase,
+                strongbox.sqlite, strongbox.kms, strongbox.kms.testing):
+        stub = os.path.splitext(mod.__file__)[0] + ".pyi"
+        with open(stub) as f:
+            tree = ast.parse(f.read())
+        names = {n.name for n in ast.walk(tree)
+                 if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        names |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                  for a in n.names}
+        names |= {t.id for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AnnAssign))
+                  for t in ([n.target] if isinstance(n, ast.AnnAssign) else n.targets)
+                  if isinstance(t, ast.Name)}
+        public = getattr(mod, "__all__", [n for n in dir(mod) if not n.startswith("_")])
+        missing = [n for n in public if n not in names and not inspect.ismodule(getattr(mod, n))]
+        assert not missing, (mod.__name__, missing)
+        for name in public:  # and every public thing has a docstring
+            obj = getattr(mod, name)
+            if callable(obj):
+                assert obj.__doc__, f"{mod.__name__}.{name} has no docstring"
