@@ -38,8 +38,8 @@ raise_kms(int code)
     const sbx_error *e = sbx_error_last();
     if (code == SBX_ENOMEM)
         return PyErr_NoMemory();
-    PyObject *exc = PyObject_CallFunction(KmsError, "s",
-                                          e->code == code ? e->message : sbx_strerror(code));
+    PyObject *exc =
+        PyObject_CallFunction(KmsError, "s", e->code == code ? e->message : sbx_strerror(code));
     if (exc == NULL)
         return NULL;
     PyObject *c = PyLong_FromLong(code), *n = PyUnicode_FromString(sbx_error_name(code));
@@ -248,7 +248,8 @@ client_datakey(ClientObject *self, PyObject *args)
     int err;
     if (!PyArg_ParseTuple(args, "s|OI", &name, &ctxobj, &bits) || context_get(&ctx, ctxobj) < 0)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS err = sbx_kms_datakey_new(self->c, name, ctx.pairs, ctx.n, bits, false, &dk);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_kms_datakey_new(self->c, name, ctx.pairs, ctx.n, bits, false, &dk);
     Py_END_ALLOW_THREADS context_release(&ctx);
     if (err < 0)
         return raise_kms(err);
@@ -372,7 +373,8 @@ client_cached_datakey(ClientObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "s|OK", &name, &ctxobj, &nbytes) || cache_ready(self) < 0 ||
         context_get(&ctx, ctxobj) < 0)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS err = sbx_kms_cache_datakey(self->cache, name, ctx.pairs, ctx.n, nbytes, &dk);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_kms_cache_datakey(self->cache, name, ctx.pairs, ctx.n, nbytes, &dk);
     Py_END_ALLOW_THREADS context_release(&ctx);
     if (err < 0)
         return raise_kms(err);
@@ -425,7 +427,8 @@ client_recipient(ClientObject *self, PyObject *args)
     sbx_recipient *r = NULL;
     if (!PyArg_ParseTuple(args, "Os", &cls, &key_url))
         return NULL;
-    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, (PyTypeObject *)RecipientType)) {
+    if (!PyType_Check(cls) ||
+        !PyType_IsSubtype((PyTypeObject *)cls, (PyTypeObject *)RecipientType)) {
         PyErr_SetString(PyExc_TypeError, "cls must be a strongbox.Recipient subclass");
         return NULL;
     }

@@ -475,8 +475,8 @@ decrypt_with(Py_buffer *data, sbx_identity *const *ids, size_t n, PyObject *noma
 {
     sbx_buf out = SBX_BUF_INIT;
     int err;
-    Py_BEGIN_ALLOW_THREADS err = sbx_age_decrypt_buf(&out, data->buf, (size_t)data->len, ids, n,
-                                                     NULL);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_age_decrypt_buf(&out, data->buf, (size_t)data->len, ids, n, NULL);
     Py_END_ALLOW_THREADS if (err < 0)
     {
         sbx_buf_dispose(&out); // all or nothing: no unconfirmed plaintext
@@ -651,9 +651,8 @@ m_decrypt_file(PyObject *self, PyObject *args, PyObject *kw)
     int err = 0;
     keylist k;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O:decrypt_file", kwlist,
-                                     PyUnicode_FSConverter, &inb, PyUnicode_FSConverter, &outb,
-                                     &ids))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O:decrypt_file", kwlist, PyUnicode_FSConverter,
+                                     &inb, PyUnicode_FSConverter, &outb, &ids))
         goto out;
     if (keylist_get(&k, ids, &IdentityType, "identity") < 0)
         goto out;
@@ -873,7 +872,8 @@ writer_init(WriterObject *self, PyObject *args, PyObject *kw)
     }
     if (keylist_get(&k, recips, &RecipientType, "recipient") < 0)
         return -1;
-    if (PyUnicode_Check(target) || PyBytes_Check(target) || PyObject_HasAttrString(target, "__fspath__")) {
+    if (PyUnicode_Check(target) || PyBytes_Check(target) ||
+        PyObject_HasAttrString(target, "__fspath__")) {
         PyObject *pb = NULL;
         if (!PyUnicode_FSConverter(target, &pb)) {
             keylist_release(&k);
@@ -890,8 +890,8 @@ writer_init(WriterObject *self, PyObject *args, PyObject *kw)
     sbx_age_encrypt_options o = SBX_AGE_ENCRYPT_OPTIONS_INIT;
     o.armor = armored != 0;
     if (err == 0) {
-        Py_BEGIN_ALLOW_THREADS err =
-            sbx_age_encryptor_new(&self->enc, self->bottom, (sbx_recipient *const *)k.ptrs, k.n, &o);
+        Py_BEGIN_ALLOW_THREADS err = sbx_age_encryptor_new(&self->enc, self->bottom,
+                                                           (sbx_recipient *const *)k.ptrs, k.n, &o);
         Py_END_ALLOW_THREADS
     }
     keylist_release(&k);
@@ -1074,8 +1074,8 @@ reader_init(ReaderObject *self, PyObject *args, PyObject *kw)
     }
     if (fd >= 0 && self->fd < 0)
         self->fd = fd; // the file object's own descriptor, for random access (borrowed)
-    Py_BEGIN_ALLOW_THREADS err = sbx_age_decryptor_new(&self->dec, self->bottom,
-                                                       (sbx_identity *const *)k.ptrs, k.n, NULL);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_age_decryptor_new(&self->dec, self->bottom, (sbx_identity *const *)k.ptrs, k.n, NULL);
     Py_END_ALLOW_THREADS self->ids = k.seq; // kept for random access
     k.seq = NULL;
     keylist_release(&k);
@@ -1613,8 +1613,8 @@ m_open_sealed(PyObject *self, PyObject *args)
         size_t n = (size_t)blob.len - SEAL_MAGIC_LEN - 28;
         sbx_aead_part part = {aad.buf, aad.buf ? (size_t)aad.len : 0};
         Py_BEGIN_ALLOW_THREADS err =
-            sbx_aead_gcm_open((uint8_t *)PyBytes_AS_STRING(out), key.buf, b + SEAL_MAGIC_LEN,
-                              &part, 1, b + SEAL_MAGIC_LEN + 12, n, b + SEAL_MAGIC_LEN + 12 + n);
+            sbx_aead_gcm_open((uint8_t *)PyBytes_AS_STRING(out), key.buf, b + SEAL_MAGIC_LEN, &part,
+                              1, b + SEAL_MAGIC_LEN + 12, n, b + SEAL_MAGIC_LEN + 12 + n);
         Py_END_ALLOW_THREADS if (err < 0)
         {
             Py_CLEAR(out);
@@ -1642,10 +1642,10 @@ static PyMethodDef module_methods[] = {
     {"seal", m_seal, METH_VARARGS,
      "seal(key32, data, aad=b'') -> bytes: 'sbxs1:' || nonce || AES-256-GCM ciphertext || tag"},
     {"open_sealed", m_open_sealed, METH_VARARGS, "open_sealed(key32, blob, aad=b'') -> bytes"},
-    SECFILE_METHODS
-    {"stanza_type_registered", m_stanza_type_registered, METH_O,
-     "stanza_type_registered(type) -> bool: whether this copy of libstrongbox knows the "
-     "stanza type (built in, or registered by strongbox.kms)."},
+    SECFILE_METHODS{
+        "stanza_type_registered", m_stanza_type_registered, METH_O,
+        "stanza_type_registered(type) -> bool: whether this copy of libstrongbox knows the "
+        "stanza type (built in, or registered by strongbox.kms)."},
     {"encrypt", (PyCFunction)(void (*)(void))m_encrypt, METH_VARARGS | METH_KEYWORDS,
      "encrypt(data, recipients, armored=False) -> bytes"},
     {"decrypt", (PyCFunction)(void (*)(void))m_decrypt, METH_VARARGS | METH_KEYWORDS,
@@ -1722,11 +1722,11 @@ PyInit__strongbox(void)
             NULL ||
         (PassphraseError = new_error(m, "PassphraseError", DecryptError,
                                      "A wrong or missing passphrase.")) == NULL ||
-        (KmsError = new_error(m, "KmsError", Error, "The key server refused or failed.")) ==
-            NULL ||
-        add_type(m, "Recipient", &RecipientType) < 0 || add_type(m, "Identity", &IdentityType) < 0 ||
-        add_type(m, "Writer", &WriterType) < 0 || add_type(m, "Reader", &ReaderType) < 0 ||
-        add_type(m, "TmpFD", &TmpFDType) < 0 || add_type(m, "Secret", &SecretType) < 0 ||
+        (KmsError = new_error(m, "KmsError", Error, "The key server refused or failed.")) == NULL ||
+        add_type(m, "Recipient", &RecipientType) < 0 ||
+        add_type(m, "Identity", &IdentityType) < 0 || add_type(m, "Writer", &WriterType) < 0 ||
+        add_type(m, "Reader", &ReaderType) < 0 || add_type(m, "TmpFD", &TmpFDType) < 0 ||
+        add_type(m, "Secret", &SecretType) < 0 ||
         PyModule_AddStringConstant(m, "LIBRARY_VERSION", SBX_VERSION_STRING) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -7,8 +7,8 @@
 
 #include "objects.h"
 
-extern PyObject *Error, *EncryptError, *DecryptError, *RecipientError, *IdentityError,
-    *FormatError, *PassphraseError, *KmsError;
+extern PyObject *Error, *EncryptError, *DecryptError, *RecipientError, *IdentityError, *FormatError,
+    *PassphraseError, *KmsError;
 extern PyTypeObject RecipientType, IdentityType;
 
 /* Raise the exception for a library error code in a context class (with the
@@ -38,12 +38,13 @@ PyObject *sf_verify(PyObject *self, PyObject *args);
 PyObject *sf_legacy_decrypt(PyObject *self, PyObject *args);
 
 #define SECFILE_METHODS                                                                            \
-    {"seal_file", (PyCFunction)(void (*)(void))sf_seal, METH_VARARGS | METH_KEYWORDS, NULL},            \
-        {"unseal_file", (PyCFunction)(void (*)(void))sf_unseal, METH_VARARGS | METH_KEYWORDS, NULL},    \
-        {"meta_read", sf_meta, METH_VARARGS, NULL}, {"rotate_file", sf_rotate, METH_VARARGS, NULL}, \
-        {"pad_file", sf_pad, METH_VARARGS, NULL}, {"unpad_file", sf_unpad, METH_VARARGS, NULL},    \
-        {"destroy", sf_destroy, METH_VARARGS, NULL}, {"pem_sign", sf_sign, METH_VARARGS, NULL},    \
-        {"pem_verify", sf_verify, METH_VARARGS, NULL},                                             \
+    {"seal_file", (PyCFunction)(void (*)(void))sf_seal, METH_VARARGS | METH_KEYWORDS, NULL},       \
+        {"unseal_file", (PyCFunction)(void (*)(void))sf_unseal, METH_VARARGS | METH_KEYWORDS,      \
+         NULL},                                                                                    \
+        {"meta_read", sf_meta, METH_VARARGS, NULL},                                                \
+        {"rotate_file", sf_rotate, METH_VARARGS, NULL}, {"pad_file", sf_pad, METH_VARARGS, NULL},  \
+        {"unpad_file", sf_unpad, METH_VARARGS, NULL}, {"destroy", sf_destroy, METH_VARARGS, NULL}, \
+        {"pem_sign", sf_sign, METH_VARARGS, NULL}, {"pem_verify", sf_verify, METH_VARARGS, NULL},  \
         {"legacy_decrypt", sf_legacy_decrypt, METH_VARARGS, NULL},
 
 #endif

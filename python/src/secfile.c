@@ -47,8 +47,8 @@ meta_dict(const sbx_seal_meta *m)
         Py_XDECREF(s);
     }
     for (size_t i = 0; hist != NULL && i < m->nhistory; i++) {
-        PyObject *s = PyUnicode_DecodeUTF8(m->history[i], (Py_ssize_t)strlen(m->history[i]),
-                                           "replace");
+        PyObject *s =
+            PyUnicode_DecodeUTF8(m->history[i], (Py_ssize_t)strlen(m->history[i]), "replace");
         if (s == NULL || PyList_Append(hist, s) < 0)
             Py_CLEAR(hist);
         Py_XDECREF(s);
@@ -69,8 +69,8 @@ destroy_dict(const sbx_destroy_report *d)
     return Py_BuildValue("{sKsKsIsssisisOsOsOsd}", "size", (unsigned long long)d->size,
                          "bytes_overwritten", (unsigned long long)d->bytes_overwritten, "passes",
                          d->passes, "fs_type", d->fs_type, "rotational", d->rotational, "discard",
-                         d->discard, "overwritten", d->overwritten ? Py_True : Py_False,
-                         "unlinked", d->unlinked ? Py_True : Py_False, "reliable",
+                         d->discard, "overwritten", d->overwritten ? Py_True : Py_False, "unlinked",
+                         d->unlinked ? Py_True : Py_False, "reliable",
                          d->reliable ? Py_True : Py_False, "seconds", d->seconds);
 }
 
@@ -85,8 +85,8 @@ sf_seal(PyObject *self, PyObject *args, PyObject *kw)
     keylist k;
     sbx_seal_report rep;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|ppzI", kwlist, &p, &recips, &keep, &meta,
-                                     &note, &passes) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|ppzI", kwlist, &p, &recips, &keep, &meta, &note,
+                                     &passes) ||
         (pb = path_arg(p)) == NULL)
         return NULL;
     if (keylist_get(&k, recips, &RecipientType, "recipient") < 0) {
@@ -98,8 +98,8 @@ sf_seal(PyObject *self, PyObject *args, PyObject *kw)
     o.meta = meta != 0;
     o.note = note;
     o.passes = passes;
-    Py_BEGIN_ALLOW_THREADS err = sbx_seal_file(&rep, PyBytes_AS_STRING(pb),
-                                               (sbx_recipient *const *)k.ptrs, k.n, &o);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_seal_file(&rep, PyBytes_AS_STRING(pb), (sbx_recipient *const *)k.ptrs, k.n, &o);
     Py_END_ALLOW_THREADS keylist_release(&k);
     Py_DECREF(pb);
     if (err < 0)
@@ -132,17 +132,16 @@ sf_unseal(PyObject *self, PyObject *args, PyObject *kw)
     o.keep = keep != 0;
     o.force = force != 0;
     o.output = ob != NULL ? PyBytes_AS_STRING(ob) : NULL;
-    Py_BEGIN_ALLOW_THREADS err = sbx_unseal_file(&rep, PyBytes_AS_STRING(pb),
-                                                 (sbx_identity *const *)k.ptrs, k.n, &o);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_unseal_file(&rep, PyBytes_AS_STRING(pb), (sbx_identity *const *)k.ptrs, k.n, &o);
     Py_END_ALLOW_THREADS keylist_release(&k);
     Py_DECREF(pb);
     Py_XDECREF(ob);
     if (err < 0)
         return raise_sbx(DecryptError, err);
-    return Py_BuildValue("{sssKsNsOsN}", "output", rep.output, "size",
-                         (unsigned long long)rep.size, "sha256", hex32(rep.sha256), "removed",
-                         rep.removed ? Py_True : Py_False, "meta",
-                         rep.has_meta ? meta_dict(&rep.meta) : none_ref());
+    return Py_BuildValue("{sssKsNsOsN}", "output", rep.output, "size", (unsigned long long)rep.size,
+                         "sha256", hex32(rep.sha256), "removed", rep.removed ? Py_True : Py_False,
+                         "meta", rep.has_meta ? meta_dict(&rep.meta) : none_ref());
 }
 
 PyObject *
@@ -160,8 +159,8 @@ sf_meta(PyObject *self, PyObject *args)
         Py_DECREF(pb);
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS err = sbx_seal_meta_read(&m, &found, PyBytes_AS_STRING(pb),
-                                                    (sbx_identity *const *)k.ptrs, k.n);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_seal_meta_read(&m, &found, PyBytes_AS_STRING(pb), (sbx_identity *const *)k.ptrs, k.n);
     Py_END_ALLOW_THREADS keylist_release(&k);
     Py_DECREF(pb);
     if (err < 0)
@@ -191,9 +190,9 @@ sf_rotate(PyObject *self, PyObject *args)
     }
     sbx_rotate_options o = SBX_ROTATE_OPTIONS_INIT;
     o.rekey = rekey != 0;
-    Py_BEGIN_ALLOW_THREADS err = sbx_rotate_file(PyBytes_AS_STRING(pb), NULL,
-                                                 (sbx_identity *const *)ki.ptrs, ki.n,
-                                                 (sbx_recipient *const *)kr.ptrs, kr.n, &o, NULL);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_rotate_file(PyBytes_AS_STRING(pb), NULL, (sbx_identity *const *)ki.ptrs, ki.n,
+                        (sbx_recipient *const *)kr.ptrs, kr.n, &o, NULL);
     Py_END_ALLOW_THREADS keylist_release(&ki);
     keylist_release(&kr);
     Py_DECREF(pb);
@@ -212,7 +211,8 @@ sf_pad(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "OK", &p, &size) || (pb = path_arg(p)) == NULL)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS err = sbx_pad_pfs_file(PyBytes_AS_STRING(pb), PyBytes_AS_STRING(pb), size, &got);
+    Py_BEGIN_ALLOW_THREADS err =
+        sbx_pad_pfs_file(PyBytes_AS_STRING(pb), PyBytes_AS_STRING(pb), size, &got);
     Py_END_ALLOW_THREADS Py_DECREF(pb);
     if (err < 0)
         return raise_sbx(err == SBX_ETOOBIG || err == SBX_EINVAL ? PyExc_ValueError : Error, err);
@@ -282,8 +282,8 @@ sf_sign(PyObject *self, PyObject *args)
         PyBuffer_Release(&pem);
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS err = sbx_pem_key_parse_private(&key, pem.buf, (size_t)pem.len, fixed_pass,
-                                                          pw.buf != NULL ? &pw : NULL);
+    Py_BEGIN_ALLOW_THREADS err = sbx_pem_key_parse_private(&key, pem.buf, (size_t)pem.len,
+                                                           fixed_pass, pw.buf != NULL ? &pw : NULL);
     if (err == 0 && (err = sbx_source_file_new(&src, PyBytes_AS_STRING(pb))) == 0)
         err = sbx_pem_sign(&sig, key, src);
     sbx_source_free(src);
@@ -348,15 +348,16 @@ sf_legacy_decrypt(PyObject *self, PyObject *args)
         return NULL;
     if (metaobj != Py_None && PyObject_GetBuffer(metaobj, &meta, PyBUF_SIMPLE) < 0)
         goto out;
-    sbx_legacy_members m = {data.buf,  (size_t)data.len, wrapped.buf, (size_t)wrapped.len,
-                            meta.buf, meta.buf ? (size_t)meta.len : 0};
+    sbx_legacy_members m = {data.buf,    (size_t)data.len,
+                            wrapped.buf, (size_t)wrapped.len,
+                            meta.buf,    meta.buf ? (size_t)meta.len : 0};
     Py_BEGIN_ALLOW_THREADS err = sbx_legacy_key_parse(&key, pem.buf, (size_t)pem.len, fixed_pass,
-                                                     pw.buf != NULL ? &pw : NULL);
+                                                      pw.buf != NULL ? &pw : NULL);
     if (err == 0)
         err = sbx_legacy_decrypt(&out, key, &m, NULL, NULL);
     sbx_legacy_key_free(key);
-    Py_END_ALLOW_THREADS if (err < 0) raise_sbx(err == SBX_EFORMAT ? FormatError : DecryptError,
-                                                 err);
+    Py_END_ALLOW_THREADS if (err < 0)
+        raise_sbx(err == SBX_EFORMAT ? FormatError : DecryptError, err);
     else res = PyBytes_FromStringAndSize((const char *)out.ptr, (Py_ssize_t)out.len);
     sbx_buf_dispose(&out);
     if (meta.buf != NULL)
