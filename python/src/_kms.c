@@ -196,45 +196,46 @@ str_from_buf(sbx_buf *b)
     return s;
 }
 
-#define KEY_CALL(expr)                                                                             \
-    do {                                                                                           \
-        sbx_buf meta = SBX_BUF_INIT;                                                               \
-        int err;                                                                                   \
-        Py_BEGIN_ALLOW_THREADS err = (expr);                                                       \
-        Py_END_ALLOW_THREADS if (err < 0)                                                          \
-        {                                                                                          \
-            sbx_buf_dispose(&meta);                                                                \
-            return raise_kms(err);                                                                 \
-        }                                                                                          \
-        return str_from_buf(&meta);                                                                \
-    } while (0)
+enum key_op { KEY_CREATE, KEY_ROTATE, KEY_READ };
+
+/* create_key(name, period=0), rotate_key(name), read_key(name): the metadata JSON. */
+static PyObject *
+client_key_op(ClientObject *self, PyObject *args, enum key_op op)
+{
+    const char *name;
+    unsigned long long period = 0;
+    sbx_buf meta = SBX_BUF_INIT;
+    int err;
+    if (!PyArg_ParseTuple(args, op == KEY_CREATE ? "s|K" : "s", &name, &period))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS;
+    err = op == KEY_CREATE   ? sbx_kms_key_create(self->c, name, period, &meta)
+          : op == KEY_ROTATE ? sbx_kms_key_rotate(self->c, name, &meta)
+                             : sbx_kms_key_read(self->c, name, &meta);
+    Py_END_ALLOW_THREADS;
+    if (err < 0) {
+        sbx_buf_dispose(&meta);
+        return raise_kms(err);
+    }
+    return str_from_buf(&meta);
+}
 
 static PyObject *
 client_create_key(ClientObject *self, PyObject *args)
 {
-    const char *name;
-    unsigned long long period = 0;
-    if (!PyArg_ParseTuple(args, "s|K", &name, &period))
-        return NULL;
-    KEY_CALL(sbx_kms_key_create(self->c, name, period, &meta));
+    return client_key_op(self, args, KEY_CREATE);
 }
 
 static PyObject *
 client_rotate_key(ClientObject *self, PyObject *args)
 {
-    const char *name;
-    if (!PyArg_ParseTuple(args, "s", &name))
-        return NULL;
-    KEY_CALL(sbx_kms_key_rotate(self->c, name, &meta));
+    return client_key_op(self, args, KEY_ROTATE);
 }
 
 static PyObject *
 client_read_key(ClientObject *self, PyObject *args)
 {
-    const char *name;
-    if (!PyArg_ParseTuple(args, "s", &name))
-        return NULL;
-    KEY_CALL(sbx_kms_key_read(self->c, name, &meta));
+    return client_key_op(self, args, KEY_READ);
 }
 
 static PyObject *

@@ -227,14 +227,50 @@ identity_from_str(PyObject *cls, PyObject *arg)
     return identity_wrap((PyTypeObject *)cls, id);
 }
 
-/* Passphrase callback for protected PEM keys: payload is a Python bytes (or NULL). */
-static int
+/* see module.h */
+int
 fixed_passphrase(sbx_buf *out, void *payload)
 {
     Py_buffer *pw = payload;
     if (pw == NULL || pw->buf == NULL)
-        return sbx_error_set(SBX_ENOKEY, "the key is protected by a passphrase: pass passphrase=");
+        return sbx_error_set(SBX_ENOKEY, "the key is protected by a passphrase: pass it "
+                                         "(passphrase=, or pphr= for SecFile)");
     return sbx_buf_append(out, pw->buf, (size_t)pw->len);
+}
+
+/*
+ * A list of Python objects from a C array of n keys (the array is freed; the
+ * keys are owned by the new objects, or freed on failure).
+ */
+static PyObject *
+wrap_list(void **items, size_t n, PyTypeObject *cls, PyObject *(*wrap)(PyTypeObject *, void *),
+          void (*free_one)(void *))
+{
+    PyObject *res = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *o = res != NULL ? wrap(cls, items[i]) : NULL; // wrap frees on failure
+        if (o == NULL) {
+            for (size_t j = i + (res == NULL ? 0 : 1); j < n; j++)
+                free_one(items[j]);
+            Py_CLEAR(res);
+            break;
+        }
+        PyList_SET_ITEM(res, (Py_ssize_t)i, o);
+    }
+    free(items);
+    return res;
+}
+
+static PyObject *
+identity_wrap_any(PyTypeObject *cls, void *id)
+{
+    return identity_wrap(cls, id);
+}
+
+static void
+identity_free_any(void *id)
+{
+    sbx_identity_free(id);
 }
 
 /* Parse identity text; returns a list of instances of cls. */
@@ -246,19 +282,7 @@ identities_from_text(PyTypeObject *cls, const char *text, size_t len, Py_buffer 
     int err = sbx_identities_parse_ex(&list, &n, text, len, fixed_passphrase, pw);
     if (err < 0)
         return raise_sbx(err == SBX_EAUTH ? PassphraseError : IdentityError, err);
-    PyObject *res = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; i < n; i++) {
-        PyObject *o = res != NULL ? identity_wrap(cls, list[i]) : NULL;
-        if (o == NULL) {
-            for (size_t j = i + (res == NULL ? 0 : 1); j < n; j++)
-                sbx_identity_free(list[j]);
-            Py_CLEAR(res);
-            break;
-        }
-        PyList_SET_ITEM(res, (Py_ssize_t)i, o);
-    }
-    free(list);
-    return res;
+    return wrap_list((void **)list, n, cls, identity_wrap_any, identity_free_any);
 }
 
 static PyObject *
@@ -365,6 +389,18 @@ m_parse_identities(PyObject *self, PyObject *args, PyObject *kw)
 }
 
 static PyObject *
+recipient_wrap_any(PyTypeObject *cls, void *r)
+{
+    return recipient_wrap(cls, r);
+}
+
+static void
+recipient_free_any(void *r)
+{
+    sbx_recipient_free(r);
+}
+
+static PyObject *
 m_parse_recipients(PyObject *self, PyObject *arg)
 {
     Py_buffer b;
@@ -377,19 +413,7 @@ m_parse_recipients(PyObject *self, PyObject *arg)
     PyBuffer_Release(&b);
     if (err < 0)
         return raise_sbx(RecipientError, err);
-    PyObject *res = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; i < n; i++) {
-        PyObject *o = res != NULL ? recipient_wrap(&RecipientType, list[i]) : NULL;
-        if (o == NULL) {
-            for (size_t j = i + (res == NULL ? 0 : 1); j < n; j++)
-                sbx_recipient_free(list[j]);
-            Py_CLEAR(res);
-            break;
-        }
-        PyList_SET_ITEM(res, (Py_ssize_t)i, o);
-    }
-    free(list);
-    return res;
+    return wrap_list((void **)list, n, &RecipientType, recipient_wrap_any, recipient_free_any);
 }
 
 /* ---- key lists ---- */

@@ -22,6 +22,9 @@ typedef struct {
     size_t n;
 } keylist;
 
+/* sbx_passphrase_cb over a Py_buffer (payload; NULL: no passphrase given). */
+int fixed_passphrase(sbx_buf *out, void *payload);
+
 int keylist_get(keylist *k, PyObject *obj, PyTypeObject *type, const char *what);
 void keylist_release(keylist *k);
 

@@ -256,15 +256,6 @@ sf_destroy(PyObject *self, PyObject *args)
     return destroy_dict(&rep);
 }
 
-static int
-fixed_pass(sbx_buf *out, void *payload)
-{
-    Py_buffer *pw = payload;
-    if (pw == NULL || pw->buf == NULL)
-        return sbx_error_set(SBX_ENOKEY, "the key is protected by a passphrase: pass pphr=");
-    return sbx_buf_append(out, pw->buf, (size_t)pw->len);
-}
-
 /* pem_sign(path, key_pem, passphrase=None) -> signature bytes */
 PyObject *
 sf_sign(PyObject *self, PyObject *args)
@@ -282,8 +273,8 @@ sf_sign(PyObject *self, PyObject *args)
         PyBuffer_Release(&pem);
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS err = sbx_pem_key_parse_private(&key, pem.buf, (size_t)pem.len,
-                                                           fixed_pass, pw.buf != NULL ? &pw : NULL);
+    Py_BEGIN_ALLOW_THREADS err = sbx_pem_key_parse_private(
+        &key, pem.buf, (size_t)pem.len, fixed_passphrase, pw.buf != NULL ? &pw : NULL);
     if (err == 0 && (err = sbx_source_file_new(&src, PyBytes_AS_STRING(pb))) == 0)
         err = sbx_pem_sign(&sig, key, src);
     sbx_source_free(src);
@@ -351,8 +342,8 @@ sf_legacy_decrypt(PyObject *self, PyObject *args)
     sbx_legacy_members m = {data.buf,    (size_t)data.len,
                             wrapped.buf, (size_t)wrapped.len,
                             meta.buf,    meta.buf ? (size_t)meta.len : 0};
-    Py_BEGIN_ALLOW_THREADS err = sbx_legacy_key_parse(&key, pem.buf, (size_t)pem.len, fixed_pass,
-                                                      pw.buf != NULL ? &pw : NULL);
+    Py_BEGIN_ALLOW_THREADS err = sbx_legacy_key_parse(
+        &key, pem.buf, (size_t)pem.len, fixed_passphrase, pw.buf != NULL ? &pw : NULL);
     if (err == 0)
         err = sbx_legacy_decrypt(&out, key, &m, NULL, NULL);
     sbx_legacy_key_free(key);
