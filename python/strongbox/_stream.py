@@ -21,6 +21,8 @@ class _RawWriter(io.RawIOBase):
 
     def write(self, b):
         self._checkClosed()
+        if self._aborted:  # the buffer flushed at close after an abort: discarded
+            return len(b)
         return self._w.write(b)
 
     def abort(self):

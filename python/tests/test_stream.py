@@ -94,6 +94,11 @@ def test_exception_in_with_leaves_no_file(tmp_path, ident):
             raise RuntimeError("stop")
     assert not p.exists()
     assert os.listdir(tmp_path) == []
+    with pytest.raises(KeyError):  # small writes still in the buffer: the same
+        with strongbox.open(p, "wb", recipients=[ident.to_public()]) as f:
+            f.write(b"in the buffer")
+            raise KeyError("stop")
+    assert os.listdir(tmp_path) == []
 
 
 def test_python_file_object_errors_propagate(ident):
