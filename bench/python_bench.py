@@ -14,6 +14,7 @@ Each figure is the best of BENCH_RUNS (default 3); ratios are strongbox / peer
 time (below 1 means strongbox is faster).
 """
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -29,19 +30,29 @@ SBX = sys.argv[1] if len(sys.argv) > 1 else "build/sbx"
 CHUNK = 1 << 20
 
 
+def cpu_seconds():
+    """CPU time of this process (all threads) and of its finished children."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
 def best(fn):
-    t = []
+    """(best wall time, best CPU time) of RUNS runs: on a shared machine the
+    CPU time is the steadier figure."""
+    wall, cpu = [], []
     for _ in range(RUNS):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         fn()
-        t.append(time.perf_counter() - t0)
-    return min(t)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(cpu_seconds() - c0)
+    return min(wall), min(cpu)
 
 
 def line(what, ours, peer, peer_name):
     mbps = lambda s: MB * 1.048576 / s  # noqa: E731 (MB/s, 10^6 bytes)
-    print(f"{what:<38} strongbox {ours:7.3f} s ({mbps(ours):6.0f} MB/s)   {peer_name} "
-          f"{peer:7.3f} s ({mbps(peer):6.0f} MB/s)   ratio {ours / peer:5.2f}")
+    print(f"{what:<38} strongbox {ours[0]:7.3f} s ({mbps(ours[0]):6.0f} MB/s)   {peer_name} "
+          f"{peer[0]:7.3f} s ({mbps(peer[0]):6.0f} MB/s)   ratio {ours[0] / peer[0]:5.2f}   "
+          f"CPU {ours[1]:6.2f} s / {peer[1]:6.2f} s = {ours[1] / peer[1]:5.2f}")
 
 
 def main():
