@@ -8,6 +8,8 @@ import sys
 import strongbox
 import strongbox.sqlite
 
+import pytest
+
 
 def test_core_module_needs_only_libcrypto():
     so = strongbox._strongbox.__file__
@@ -61,3 +63,20 @@ def test_type_stubs_cover_the_public_names():
             obj = getattr(mod, name)
             if callable(obj):
                 assert obj.__doc__, f"{mod.__name__}.{name} has no docstring"
+
+
+def test_sqlite_functions_round_trip_with_a_file_key(tmp_path, sbx):
+    key = tmp_path / "records.key"
+    subprocess.run([sbx, "keygen", "--symmetric", "-o", str(key)], check=True,
+                   capture_output=True)
+    con = sqlite3.connect(":memory:")
+    strongbox.sqlite.enable(con)
+    ref = f"file:{key}"
+    (blob,) = con.execute("SELECT sbx_encrypt('123-45-6789', ?, 'users.ssn.1')", (ref,)).fetchone()
+    assert b"123-45" not in bytes(blob)
+    assert con.execute("SELECT sbx_is_encrypted(?)", (blob,)).fetchone() == (1,)
+    assert con.execute("SELECT sbx_decrypt(?, 'users.ssn.1')", (blob,)).fetchone() == \
+        ("123-45-6789",)
+    with pytest.raises(sqlite3.Error):
+        con.execute("SELECT sbx_decrypt(?, 'users.ssn.2')", (blob,)).fetchone()
+    con.close()

@@ -164,3 +164,21 @@ def test_dir_argument(tmp_path):
         assert os.listdir(tmp_path) == []  # the file never has a name
     with pytest.raises(OSError):
         strongbox.TemporaryFile(dir=tmp_path / "missing")
+
+
+def test_a_forked_child_cannot_use_the_file():
+    with strongbox.TemporaryFile(buffering=0) as f:
+        f.write(b"parent data")
+        pid = os.fork()
+        if pid == 0:  # the child: every access fails before touching the disk
+            code = 1
+            try:
+                f.seek(0)
+                f.read(5)
+            except OSError:
+                code = 0
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        f.seek(0)
+        assert f.read() == b"parent data"
