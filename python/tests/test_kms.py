@@ -138,6 +138,19 @@ def test_local_facility_keas_workflow(kms, server, tmp_path):
     assert fac.decrypt(holder, sealed) == b"patient record 17"
 
 
+def test_local_facility_cache_limits_refetch(kms, server):
+    fac = kms.LocalKeyManagementFacility(server["url"], token=DEV_TOKEN, cacert=server["cacert"],
+                                         max_uses=2, max_bytes=100)
+    kek = fac.generate()
+    for _ in range(4):
+        fac.encrypt(kek, b"x")
+    assert (fac.cache.misses, fac.cache.hits) == (2, 2)  # every second use fetches again
+    fac.encrypt(kek, b"y" * 150)  # past max_uses and max_bytes: fetched again
+    assert fac.cache.misses == 3
+    sealed = fac.encrypt(kek, b"z")
+    assert fac.decrypt(kek, sealed) == b"z"
+
+
 def test_encrypted_persistent_state_holds_no_plaintext(kms, server):
     import persistent  # noqa: F401 (Debian python3-persistent)
 

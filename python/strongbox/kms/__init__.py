@@ -135,22 +135,26 @@ class KeyHolder:
 
 class _DataKeyCache:
     """Data keys by key encrypting key, in locked memory, with the limits of
-    the C client's cache: an entry is used for at most ``max_age`` seconds
-    (3600), ``max_uses`` times (2**24), and at most ``max_entries`` (1000)
-    are kept, least recently used dropped first."""
+    the C client's cache (sbx_kms_cache_limits): an entry is used for at most
+    ``max_age`` seconds (3600), ``max_uses`` times (2**24) and ``max_bytes``
+    bytes (2**36), and at most ``max_entries`` (1000) are kept, least
+    recently used dropped first. Past a limit the key is fetched again."""
 
-    def __init__(self, max_age=3600.0, max_uses=1 << 24, max_entries=1000):
+    def __init__(self, max_age=3600.0, max_uses=1 << 24, max_entries=1000, max_bytes=1 << 36):
         self.max_age, self.max_uses, self.max_entries = max_age, max_uses, max_entries
+        self.max_bytes = max_bytes
         self._d = collections.OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, kek, fetch):
+    def get(self, kek, fetch, nbytes=0):
         now = time.monotonic()
         with self._lock:
             e = self._d.get(kek)
-            if e is not None and now - e[1] < self.max_age and e[2] < self.max_uses:
+            if (e is not None and now - e[1] < self.max_age and e[2] < self.max_uses
+                    and e[3] + nbytes <= self.max_bytes):
                 e[2] += 1
+                e[3] += nbytes
                 self._d.move_to_end(kek)
                 self.hits += 1
                 return e[0].reveal()
@@ -158,7 +162,7 @@ class _DataKeyCache:
         secret = _strongbox.Secret(fetch())
         with self._lock:
             self.misses += 1
-            self._d[kek] = [secret, now, 1]
+            self._d[kek] = [secret, now, 1, nbytes]
             while len(self._d) > self.max_entries:
                 self._d.popitem(last=False)
         return secret.reveal()
@@ -177,14 +181,14 @@ def _kek_bytes(kek):
 class _Facility:
     """encrypt/decrypt with a data key per key encrypting key (keas.kmi's API)."""
 
-    def _data_key(self, kek):
+    def _data_key(self, kek, nbytes=0):
         raise NotImplementedError
 
     def encrypt(self, key, data):
         """Seal ``data`` (bytes) under the data key of ``key`` (the key
         encrypting key: bytes, str or a :class:`KeyHolder`): AES-256-GCM,
         ``sbxs1:`` || nonce || ciphertext || tag."""
-        return _strongbox.seal(self._data_key(_kek_bytes(key)), data, b"strongbox.kms")
+        return _strongbox.seal(self._data_key(_kek_bytes(key), len(data)), data, b"strongbox.kms")
 
     def decrypt(self, key, data):
         """Open what :meth:`encrypt` sealed; a wrong key or tampered data raises
@@ -214,15 +218,16 @@ class LocalKeyManagementFacility(_Facility):
     stores that key (for example in a 0600 file read by :class:`KeyHolder`).
     :meth:`encrypt` / :meth:`decrypt` fetch the data key once (``POST /key``)
     and keep it in a local cache in locked memory with the C client cache's
-    limits (``max_age`` 3600 s, ``max_uses`` 2**24, ``max_entries`` 1000).
+    limits (``max_age`` 3600 s, ``max_uses`` 2**24, ``max_entries`` 1000,
+    ``max_bytes`` 2**36).
     The other arguments are :class:`Client`'s (the token needs the ``seed``
     operation).
     """
 
     def __init__(self, url, token=None, token_file=None, cacert=None, fingerprint=None,
-                 max_age=3600.0, max_uses=1 << 24, max_entries=1000):
+                 max_age=3600.0, max_uses=1 << 24, max_entries=1000, max_bytes=1 << 36):
         self.client = Client(url, token, token_file, cacert, fingerprint)
-        self.cache = _DataKeyCache(max_age, max_uses, max_entries)
+        self.cache = _DataKeyCache(max_age, max_uses, max_entries, max_bytes)
 
     def generate(self):
         """A new key encrypting key (bytes, ``sbx-kek-1:...``)."""
@@ -231,7 +236,7 @@ class LocalKeyManagementFacility(_Facility):
             raise KmsError(f"POST /new answered {status}: {body[:200]!r}")
         return body.strip()
 
-    def _data_key(self, kek):
+    def _data_key(self, kek, nbytes=0):
         def fetch():
             status, body = self.client._c.request("POST", "/key", kek.decode(), True)
             if status != 200:
@@ -239,7 +244,7 @@ class LocalKeyManagementFacility(_Facility):
             if len(body) != 32:
                 raise KmsError("POST /key did not answer a 32-byte data key")
             return body
-        return self.cache.get(kek, fetch)
+        return self.cache.get(kek, fetch, nbytes)
 
 
 _registry = threading.local()

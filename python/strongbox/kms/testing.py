@@ -39,5 +39,5 @@ class TestingKeyManagementFacility(_Facility):
                 f.write(kek)
         return kek
 
-    def _data_key(self, kek):
+    def _data_key(self, kek, nbytes=0):
         return _CONSTANT_KEY
