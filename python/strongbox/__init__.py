@@ -83,3 +83,12 @@ def load_identities(path, passphrase=None):
         return _strongbox.parse_identities(text, pw)
     finally:
         text = None
+
+
+def __getattr__(name):
+    # strongbox.kms and strongbox.sqlite load on first use: importing
+    # strongbox alone never loads libcurl (PEP 562).
+    if name in ("kms", "sqlite"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

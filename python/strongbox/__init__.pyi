@@ -2,7 +2,7 @@ import io
 import os
 from typing import IO, Any, Iterable, Literal, Optional, Sequence, Union, overload
 
-from . import passphrase as passphrase, ssh as ssh, x25519 as x25519
+from . import kms as kms, passphrase as passphrase, sqlite as sqlite, ssh as ssh, x25519 as x25519
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _Buffer = Union[bytes, bytearray, memoryview]
