@@ -104,6 +104,13 @@ class _EncryptedRaw(io.RawIOBase):
         return os.pread(fd, n, start)
 
 
+class _EphemeralRaw(_EncryptedRaw):
+    def read_ciphertext(self, n=-1):
+        """The raw bytes on disk (ciphertext) from the block holding the current position."""
+        self._checkClosed()
+        return self._read_ciphertext(self._pos, n)
+
+
 def _parse_mode(mode):
     if not isinstance(mode, str) or len(set(mode)) != len(mode) or set(mode) - set("rwxab+t"):
         raise ValueError(f"invalid mode: {mode!r}")
@@ -155,7 +162,7 @@ def _make(mode, buffering, encoding, newline, dir, errors, key_size, ephemeral):
     if buffering in (-1, 1):
         size = os.fstat(t.fileno()).st_blksize
         size = size if size > 1 else io.DEFAULT_BUFFER_SIZE
-    raw = _EncryptedRaw(t, readable, writable, append, mode)
+    raw = (_EphemeralRaw if ephemeral else _EncryptedRaw)(t, readable, writable, append, mode)
     try:
         if buffering == 0:
             return raw

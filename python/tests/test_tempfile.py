@@ -154,6 +154,9 @@ def test_ephemeral_file_key_sizes_and_read_ciphertext(key_size):
     with strongbox.EphemeralFile("w+t", key_size=16) as t:
         t.write("text")
         assert len(t.read_ciphertext()) == 4124
+    with strongbox.EphemeralFile(buffering=0, key_size=24) as r:
+        r.write(b"raw")
+        assert len(r.read_ciphertext()) == 4124
     with pytest.raises(ValueError):
         strongbox.EphemeralFile(key_size=20)
 
