@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -152,3 +153,47 @@ def test_100_mib_through_open_in_constant_memory(tmp_path):
     base, peak = int(out[0]), int(out[1])
     print(f"RSS before {base} KiB, peak {peak} KiB over 100 MiB")
     assert peak - base < 48 * 1024, (base, peak)
+
+
+def test_the_gil_is_released_while_crypto_runs(tmp_path, ident):
+    """With a switch interval of 100 s the interpreter never takes the GIL
+    away from the main thread, so the other thread can count only while a
+    call of ours has released it."""
+    import sys
+    import threading
+
+    data = os.urandom(32 << 20)
+    state = {"n": 0, "done": False}
+
+    def spin():
+        while not state["done"]:
+            state["n"] += 1
+            time.sleep(0)  # hands the GIL back to the main thread at once
+
+    calls = {
+        "encrypt": lambda: strongbox.encrypt(data, [ident.to_public()]),
+        "open(wb).write": lambda: _stream_write(tmp_path / "g.age", ident, data),
+        "TemporaryFile.write": lambda: strongbox.TemporaryFile(buffering=0).write(data),
+    }
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(100)
+    try:
+        for name, call in calls.items():
+            state.update(n=0, done=False)
+            t = threading.Thread(target=spin)
+            t.start()
+            before = state["n"]
+            call()
+            during = state["n"] - before
+            state["done"] = True
+            t.join()
+            assert during > 0, f"{name} held the GIL"
+    finally:
+        sys.setswitchinterval(old)
+
+
+def _stream_write(path, ident, data):
+    f = strongbox.open(path, "wb", recipients=[ident.to_public()])
+    f.write(data)
+    f.raw.abort()
+    f.close()
