@@ -30,27 +30,14 @@
 
 #include "objects.h"
 
-static PyObject *KmsError, *RecipientType, *IdentityType;
+static PyObject *KmsError, *RaiseError, *RecipientType, *IdentityType;
 
+/* KmsError with the library's message: the core's raise_error, the same error state. */
 static PyObject *
 raise_kms(int code)
 {
-    const sbx_error *e = sbx_error_last();
-    if (code == SBX_ENOMEM)
-        return PyErr_NoMemory();
-    PyObject *exc =
-        PyObject_CallFunction(KmsError, "s", e->code == code ? e->message : sbx_strerror(code));
-    if (exc == NULL)
-        return NULL;
-    PyObject *c = PyLong_FromLong(code), *n = PyUnicode_FromString(sbx_error_name(code));
-    if (c != NULL && n != NULL) {
-        PyObject_SetAttrString(exc, "code", c);
-        PyObject_SetAttrString(exc, "code_name", n);
-    }
-    Py_XDECREF(c);
-    Py_XDECREF(n);
-    PyErr_SetObject(KmsError, exc);
-    Py_DECREF(exc);
+    PyObject *r = PyObject_CallFunction(RaiseError, "Oi", KmsError, code);
+    Py_XDECREF(r); // raise_error always raises
     return NULL;
 }
 
@@ -510,10 +497,11 @@ PyInit__kms(void)
     if (core == NULL)
         return NULL;
     KmsError = PyObject_GetAttrString(core, "KmsError");
+    RaiseError = PyObject_GetAttrString(core, "raise_error");
     RecipientType = PyObject_GetAttrString(core, "Recipient");
     IdentityType = PyObject_GetAttrString(core, "Identity");
     Py_DECREF(core);
-    if (KmsError == NULL || RecipientType == NULL || IdentityType == NULL ||
+    if (KmsError == NULL || RaiseError == NULL || RecipientType == NULL || IdentityType == NULL ||
         PyType_Ready(&ClientType) < 0)
         return NULL;
     sbx_kms_init(); // the sbx-kms stanza type, into the core's registry
