@@ -15,6 +15,9 @@ packages=(
   libevent-dev libjansson-dev libsqlite3-dev     # key server: HTTP/TLS, JSON, embedded storage
   libpq-dev postgresql                           # key server: shared storage, and its tests
   curl jq                                        # key server API tests
+  python3-dev python3-setuptools python3-venv    # the Python package (python/, issue 15)
+  python3-pytest python3-persistent              # its tests; EncryptedPersistent
+  python3-cryptography                           # its benchmark (ChaCha20Poly1305 loop)
   libcurl4-openssl-dev sqlite3                   # key server client (libcurl); record tests (sqlite3 shell)
 )
 

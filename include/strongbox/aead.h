@@ -44,11 +44,20 @@ extern "C" {
 #define SBX_AEAD_NONCE_LEN 12 /**< bytes of nonce */
 #define SBX_AEAD_TAG_LEN   16 /**< bytes of authentication tag */
 
-/** The algorithms: same key, nonce and tag sizes. */
+/**
+ * The algorithms: same nonce and tag sizes; the key is 32 bytes except for
+ * AES-128-GCM (16) and AES-192-GCM (24), which exist for formats that chose
+ * them (the Python EphemeralFile's key_size) and read only that many bytes.
+ */
 typedef enum sbx_aead_alg {
-    SBX_AEAD_AES_256_GCM = 0,      /**< the default; fastest with AES-NI/VAES */
-    SBX_AEAD_CHACHA20_POLY1305 = 1 /**< RFC 8439; constant time without AES hardware */
+    SBX_AEAD_AES_256_GCM = 0,       /**< the default; fastest with AES-NI/VAES */
+    SBX_AEAD_CHACHA20_POLY1305 = 1, /**< RFC 8439; constant time without AES hardware */
+    SBX_AEAD_AES_128_GCM = 2,       /**< 16-byte key */
+    SBX_AEAD_AES_192_GCM = 3        /**< 24-byte key */
 } sbx_aead_alg;
+
+/** @brief The key length of alg in bytes (16, 24 or 32), or 0 for an unknown alg. */
+SBX_EXTERN size_t sbx_aead_key_len(sbx_aead_alg alg);
 
 /** One piece of associated data; the AAD is the concatenation of the parts in order. */
 typedef struct sbx_aead_part {
@@ -62,9 +71,9 @@ typedef struct sbx_aead sbx_aead;
 /**
  * @brief Make a context for key: the key schedule is computed once here.
  * @param out receives the context (NULL on error); free it with sbx_aead_free().
- * @param alg SBX_AEAD_AES_256_GCM or SBX_AEAD_CHACHA20_POLY1305.
- * @param key 32 bytes; the caller keeps its own copy (the context holds only
- *            OpenSSL's key schedule, cleansed when freed).
+ * @param alg one of sbx_aead_alg.
+ * @param key sbx_aead_key_len(alg) bytes (32 unless AES-128/192); the caller keeps its own copy
+ * (the context holds only OpenSSL's key schedule, cleansed when freed).
  * @return 0, SBX_EINVAL (unknown alg, NULL argument), SBX_ENOMEM or SBX_ECRYPTO.
  */
 SBX_EXTERN int sbx_aead_new(sbx_aead **out, sbx_aead_alg alg, const uint8_t key[32]);

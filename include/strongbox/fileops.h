@@ -268,12 +268,18 @@ typedef struct sbx_seal_options {
     /** Optional identities for a second, end-to-end decryption check. */
     sbx_identity *const *verify_identities;
     size_t nverify;
+    /**
+     * Version 2: with meta, a free-text note (pyFileSec's note=) recorded as
+     * a second history line "<time> note: <text>" (one line: control
+     * characters become spaces; cut to fit the line). NULL for none.
+     */
+    const char *note;
 } sbx_seal_options;
 
-#define SBX_SEAL_OPTIONS_VERSION 1
+#define SBX_SEAL_OPTIONS_VERSION 2
 #define SBX_SEAL_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        SBX_SEAL_OPTIONS_VERSION, false, false, false, 1, NULL, 0                                  \
+        SBX_SEAL_OPTIONS_VERSION, false, false, false, 1, NULL, 0, NULL                            \
     }
 
 typedef struct sbx_seal_report {

@@ -108,8 +108,10 @@ extern "C" {
 
 /** The AEAD that seals each block. */
 enum sbx_tmpfile_cipher {
-    SBX_TMPFILE_AES_256_GCM = 0,      /**< default; fastest with AES-NI/VAES */
-    SBX_TMPFILE_CHACHA20_POLY1305 = 1 /**< constant-time without AES hardware */
+    SBX_TMPFILE_AES_256_GCM = 0,       /**< default; fastest with AES-NI/VAES */
+    SBX_TMPFILE_CHACHA20_POLY1305 = 1, /**< constant-time without AES hardware */
+    SBX_TMPFILE_AES_128_GCM = 2,       /**< a 16-byte key (Ephemeral's key_size=16) */
+    SBX_TMPFILE_AES_192_GCM = 3        /**< a 24-byte key (Ephemeral's key_size=24) */
 };
 
 #define SBX_TMPFILE_OPTIONS_VERSION 1
@@ -125,7 +127,7 @@ enum sbx_tmpfile_cipher {
 struct sbx_tmpfile_options {
     unsigned version;               /**< SBX_TMPFILE_OPTIONS_VERSION */
     const char *dir;                /**< directory; NULL: $TMPDIR, else /tmp */
-    enum sbx_tmpfile_cipher cipher; /**< the block AEAD */
+    enum sbx_tmpfile_cipher cipher; /**< the block AEAD (and so the key size) */
     size_t block_size;              /**< 0: 4096; else a power of two in [512, 1 MiB] */
     unsigned cache_blocks;          /**< 0: 8; else 1..64 plaintext blocks cached */
 };
@@ -202,6 +204,93 @@ SBX_EXTERN int sbx_tmpfile_read_ciphertext(FILE *f, sbx_buf *out);
  *        is still open.
  */
 SBX_EXTERN bool sbx_tmpfile_is_encrypted(FILE *f);
+
+/* ---- the descriptor-level API ----
+ *
+ * The same encrypted temporary file without stdio, for bindings that keep
+ * their own position and buffering (the Python strongbox.TemporaryFile) and
+ * for programs that want pread/pwrite. sbx_tmpfile() is built on it: block
+ * layout, keys, cache, fork rule and errors are exactly as described above.
+ *
+ *     sbx_tmpfd *t;
+ *     if (sbx_tmpfd_new(&t, NULL) < 0) ...
+ *     sbx_tmpfd_pwrite(t, data, len, 0, NULL);
+ *     sbx_tmpfd_pread(t, buf, sizeof buf, 0, &got);   // got < sizeof buf only at the end
+ *     int fd = sbx_tmpfd_fd(t);                        // the real descriptor: ciphertext
+ *     sbx_tmpfd_free(t);                               // key wiped, file gone
+ *
+ * An sbx_tmpfd has no position and no lock: calls on one object must not run
+ * concurrently (serialise them; different objects are independent). Every
+ * call fails with SBX_EIO in a child process after fork(). The descriptor
+ * belongs to the object: do not close it or write through it (a write
+ * through it is detected as tampering on the next read of that block).
+ */
+typedef struct sbx_tmpfd sbx_tmpfd;
+
+/**
+ * @brief Create an encrypted temporary file (see sbx_tmpfile_open() for opts).
+ * @param out receives the object (NULL on error); free it with sbx_tmpfd_free().
+ * @return 0, SBX_EINVAL (bad options), SBX_EIO (cannot create the backing
+ *         file), SBX_ENOMEM, SBX_ECRYPTO.
+ */
+SBX_EXTERN int sbx_tmpfd_new(sbx_tmpfd **out,
+                             const struct sbx_tmpfile_options *opts) SBX_WARN_UNUSED;
+
+/**
+ * @brief Read up to len plaintext bytes at off (pread(2)-style).
+ * @param nread receives the count: less than len only at the end of the file.
+ * @return 0; SBX_EAUTH (a block failed to verify: nothing is returned, the
+ *         destination range is wiped, *nread is 0; the message names the
+ *         block); SBX_EIO; SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_tmpfd_pread(sbx_tmpfd *t, void *buf, size_t len, uint64_t off,
+                               size_t *nread) SBX_WARN_UNUSED;
+
+/**
+ * @brief Write len bytes at off (pwrite(2)-style); writing past the end grows
+ *        the file, and the gap reads as zeros.
+ * @param nwritten receives the count written (may be NULL); len on success,
+ *        and on failure the bytes that were committed (they count in the size).
+ * @return 0, SBX_ETOOBIG (past SBX_TMPFILE_MAX_SIZE), SBX_EAUTH (a partly
+ *         written block failed to verify when it was loaded), SBX_EIO, SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_tmpfd_pwrite(sbx_tmpfd *t, const void *buf, size_t len, uint64_t off,
+                                size_t *nwritten) SBX_WARN_UNUSED;
+
+/** @brief Set the logical size, as sbx_tmpfile_truncate(). @return as sbx_tmpfile_truncate(). */
+SBX_EXTERN int sbx_tmpfd_truncate(sbx_tmpfd *t, uint64_t size) SBX_WARN_UNUSED;
+
+/** @brief The logical (plaintext) size in bytes; 0 for NULL. */
+SBX_EXTERN uint64_t sbx_tmpfd_size(const sbx_tmpfd *t);
+
+/**
+ * @brief The backing descriptor (borrowed; -1 for NULL). Its bytes are
+ *        ciphertext in the layout above; call sbx_tmpfd_flush() first to see
+ *        everything written so far.
+ */
+SBX_EXTERN int sbx_tmpfd_fd(const sbx_tmpfd *t);
+
+/**
+ * @brief Write every dirty cached block to disk and empty the cache (the next
+ *        read of any block re-reads and re-verifies it).
+ * @return 0, SBX_EIO, SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_tmpfd_flush(sbx_tmpfd *t);
+
+/** @brief The plaintext block size (4096 unless the options chose another); 0 for NULL. */
+SBX_EXTERN size_t sbx_tmpfd_block_size(const sbx_tmpfd *t);
+
+/**
+ * @brief Where on disk the block holding logical offset off starts:
+ *        (off / block_size) * (12 + block_size + 16).
+ */
+SBX_EXTERN uint64_t sbx_tmpfd_disk_offset(const sbx_tmpfd *t, uint64_t off);
+
+/** @brief As sbx_tmpfile_read_ciphertext(): flush, then append the raw disk bytes to out. */
+SBX_EXTERN int sbx_tmpfd_read_ciphertext(sbx_tmpfd *t, sbx_buf *out);
+
+/** @brief Wipe the key and the buffers, close the descriptor (the file is gone). NULL-safe. */
+SBX_EXTERN void sbx_tmpfd_free(sbx_tmpfd *t);
 
 #ifdef __cplusplus
 }

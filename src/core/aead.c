@@ -1,5 +1,5 @@
 /*
- * src/core/aead.c - AES-256-GCM and ChaCha20-Poly1305 over whole buffers
+ * src/core/aead.c - AES-GCM (128/192/256) and ChaCha20-Poly1305 over whole buffers
  * (see strongbox/aead.h).
  *
  * Implementation notes: a context is one EVP_CIPHER_CTX keyed once; each
@@ -27,12 +27,44 @@ struct sbx_aead {
 };
 
 static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *aes_gcm;
+static EVP_CIPHER *aes_gcm[3]; // 128, 192, 256
 
 static void
 fetch_gcm(void)
 {
-    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    aes_gcm[0] = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    aes_gcm[1] = EVP_CIPHER_fetch(NULL, "AES-192-GCM", NULL);
+    aes_gcm[2] = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const char *
+name_of(sbx_aead_alg alg)
+{
+    switch (alg) {
+    case SBX_AEAD_AES_256_GCM:
+        return "AES-256-GCM";
+    case SBX_AEAD_CHACHA20_POLY1305:
+        return "ChaCha20-Poly1305";
+    case SBX_AEAD_AES_128_GCM:
+        return "AES-128-GCM";
+    case SBX_AEAD_AES_192_GCM:
+        return "AES-192-GCM";
+    }
+    return NULL;
+}
+
+/* see strongbox/aead.h */
+size_t
+sbx_aead_key_len(sbx_aead_alg alg)
+{
+    switch (alg) {
+    case SBX_AEAD_AES_128_GCM:
+        return 16;
+    case SBX_AEAD_AES_192_GCM:
+        return 24;
+    default:
+        return name_of(alg) != NULL ? 32 : 0;
+    }
 }
 
 static const EVP_CIPHER *
@@ -41,7 +73,7 @@ cipher_of(sbx_aead_alg alg)
     if (alg == SBX_AEAD_CHACHA20_POLY1305)
         return sbx__chacha20_poly1305();
     pthread_once(&gcm_once, fetch_gcm);
-    return aes_gcm;
+    return aes_gcm[sbx_aead_key_len(alg) / 8 - 2];
 }
 
 /* see strongbox/aead.h */
@@ -51,12 +83,12 @@ sbx_aead_new(sbx_aead **out, sbx_aead_alg alg, const uint8_t key[32])
     if (out == NULL)
         return sbx__error(SBX_EINVAL, "aead: NULL output");
     *out = NULL;
-    if (key == NULL || (alg != SBX_AEAD_AES_256_GCM && alg != SBX_AEAD_CHACHA20_POLY1305))
+    if (key == NULL || name_of(alg) == NULL)
         return sbx__error(SBX_EINVAL, "aead: NULL key or unknown algorithm %d", (int)alg);
     sbx_aead *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return sbx__error_nomem();
-    a->name = alg == SBX_AEAD_AES_256_GCM ? "AES-256-GCM" : "ChaCha20-Poly1305";
+    a->name = name_of(alg);
     const EVP_CIPHER *cipher = cipher_of(alg);
     a->ctx = cipher != NULL ? EVP_CIPHER_CTX_new() : NULL;
     if (a->ctx == NULL || EVP_CipherInit_ex2(a->ctx, cipher, key, NULL, 1, NULL) != 1) {

@@ -89,11 +89,13 @@ sbx_error_clear(void)
 static int
 record(int code, int sys_errno, const char *fmt, va_list ap)
 {
-    vsnprintf(tl_msg, sizeof(tl_msg), fmt, ap);
+    char msg[MSG_CAP]; // an argument may be the previous message, i.e. tl_msg itself
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     if (sys_errno != 0) {
-        size_t n = strlen(tl_msg);
-        snprintf(tl_msg + n, sizeof(tl_msg) - n, ": %s", strerror(sys_errno));
+        size_t n = strlen(msg);
+        snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(sys_errno));
     }
+    memcpy(tl_msg, msg, strlen(msg) + 1);
     tl_err.code = code;
     tl_err.sys_errno = sys_errno;
     tl_err.message = tl_msg;

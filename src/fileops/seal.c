@@ -574,6 +574,18 @@ fill_meta(sbx_seal_meta *m, const char *path, const struct stat *st, sbx_recipie
     m->nhistory = 1;
 }
 
+/* A caller's note as one more history line (printable, one line, cut to fit). */
+static void
+add_note(sbx_seal_meta *m, const char *note)
+{
+    char when[32], *line = m->history[m->nhistory++];
+    utc_now(when);
+    int at = snprintf(line, sizeof(m->history[0]), "%s note: ", when);
+    for (size_t i = 0; note[i] != '\0' && (size_t)at + 1 < sizeof(m->history[0]); i++)
+        line[at++] = (unsigned char)note[i] < 0x20 || note[i] == 0x7f ? ' ' : note[i];
+    line[at] = '\0';
+}
+
 static int
 check_seal_args(sbx_seal_report *rep, const char *path, sbx_recipient *const *rs, size_t n,
                 const sbx_seal_options *o, struct stat *st)
@@ -723,6 +735,8 @@ seal_header(sbx_age_header **h, sbx_seal_report *rep, const char *path, const st
         return err;
     if (o->meta) {
         fill_meta(&meta, path, st, rs, n);
+        if (o->version >= 2 && o->note != NULL)
+            add_note(&meta, o->note);
         if ((err = sbx_seal_meta_stanza_add(*h, &meta, file_key)) < 0)
             return err;
         rep->meta = true;
@@ -784,7 +798,7 @@ sbx_seal_file(sbx_seal_report *report, const char *path, sbx_recipient *const *r
     if ((err = sbx_fileops__stanza_types()) < 0)
         return err;
     memset(report, 0, sizeof(*report));
-    if (o->version != SBX_SEAL_OPTIONS_VERSION)
+    if (o->version != 1 && o->version != SBX_SEAL_OPTIONS_VERSION) // 1: without note
         return sbx__error(SBX_EINVAL, "sbx_seal_file: unknown options version %u", o->version);
     if ((err = check_seal_args(report, path, recipients, count, o, &st)) < 0)
         return err;

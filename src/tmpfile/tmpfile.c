@@ -3,7 +3,7 @@
  *
  * Implementation notes
  *
- * State (struct tmpfile, the fopencookie cookie): pos and size, the logical
+ * State (struct sbx_tmpfd, the fopencookie cookie): pos and size, the logical
  * position and length; ctr(i), the nonce counter block i was last sealed
  * with (0: never written, a hole that reads as zeros), kept in pages of
  * CTR_PAGE counters allocated on first write, so a write far past the end
@@ -64,16 +64,17 @@ struct cache_entry {
     bool valid, dirty;
 };
 
-struct tmpfile {
-    FILE *fp;
-    struct tmpfile *next; // registry of open files
+struct sbx_tmpfd {
+    FILE *fp;               // the stdio layer (sbx_tmpfile_open); NULL for a bare sbx_tmpfd
+    struct sbx_tmpfd *next; // registry of open FILEs
+    uint64_t pos;           // the stdio layer's position
     pid_t owner;
     int fd;
     sbx_aead_alg alg;
-    uint8_t *key; // KEY_LEN bytes in the secure heap
+    uint8_t *key; // KEY_LEN bytes in the secure heap (AES-128/192 use the first 16/24)
     uint8_t id[ID_LEN];
     size_t bsize, slot;
-    uint64_t size, pos;
+    uint64_t size;
     uint64_t **ctr_dir; // page p holds ctr(p * CTR_PAGE ...); NULL page = all holes
     size_t ctr_pages;
     uint64_t next_ctr, tick;
@@ -91,13 +92,13 @@ struct tmpfile {
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tmpfile *reg_head;
+static struct sbx_tmpfd *reg_head;
 static bool force_fallback;
 
 /* ---- registry: which FILE * are ours ---- */
 
 static void
-reg_add(struct tmpfile *t)
+reg_add(struct sbx_tmpfd *t)
 {
     pthread_mutex_lock(&reg_lock);
     t->next = reg_head;
@@ -106,10 +107,10 @@ reg_add(struct tmpfile *t)
 }
 
 static void
-reg_remove(struct tmpfile *t)
+reg_remove(struct sbx_tmpfd *t)
 {
     pthread_mutex_lock(&reg_lock);
-    for (struct tmpfile **p = &reg_head; *p != NULL; p = &(*p)->next) {
+    for (struct sbx_tmpfd **p = &reg_head; *p != NULL; p = &(*p)->next) {
         if (*p == t) {
             *p = t->next;
             break;
@@ -118,10 +119,10 @@ reg_remove(struct tmpfile *t)
     pthread_mutex_unlock(&reg_lock);
 }
 
-static struct tmpfile *
+static struct sbx_tmpfd *
 reg_find(FILE *f)
 {
-    struct tmpfile *t;
+    struct sbx_tmpfd *t;
     pthread_mutex_lock(&reg_lock);
     for (t = reg_head; t != NULL && t->fp != f; t = t->next)
         ;
@@ -150,7 +151,7 @@ errno_of(int err)
 }
 
 static bool
-in_owner(const struct tmpfile *t)
+in_owner(const struct sbx_tmpfd *t)
 {
     if (getpid() == t->owner)
         return true;
@@ -174,14 +175,14 @@ make_nonce(uint8_t nonce[NONCE_LEN], uint64_t ctr)
 }
 
 static void
-make_aad(const struct tmpfile *t, uint8_t aad[AAD_LEN], uint64_t idx)
+make_aad(const struct sbx_tmpfd *t, uint8_t aad[AAD_LEN], uint64_t idx)
 {
     memcpy(aad, t->id, ID_LEN);
     put_be64(aad + ID_LEN, idx);
 }
 
 static uint64_t
-block_ctr(const struct tmpfile *t, uint64_t idx)
+block_ctr(const struct sbx_tmpfd *t, uint64_t idx)
 {
     uint64_t p = idx / CTR_PAGE;
     return p < t->ctr_pages && t->ctr_dir[p] != NULL ? t->ctr_dir[p][idx % CTR_PAGE] : 0;
@@ -189,7 +190,7 @@ block_ctr(const struct tmpfile *t, uint64_t idx)
 
 /* The counter cell of block idx; its page must have been reserved (ctr_reserve). */
 static uint64_t *
-ctr_cell(struct tmpfile *t, uint64_t idx)
+ctr_cell(struct sbx_tmpfd *t, uint64_t idx)
 {
     return &t->ctr_dir[idx / CTR_PAGE][idx % CTR_PAGE];
 }
@@ -203,7 +204,7 @@ min_size(size_t a, size_t b)
 /* ---- cipher contexts (key schedule lives only during one call) ---- */
 
 static sbx_aead *
-ctx_get(struct tmpfile *t)
+ctx_get(struct sbx_tmpfd *t)
 {
     if (t->aead == NULL && sbx_aead_new(&t->aead, t->alg, t->key) < 0)
         return NULL;
@@ -211,7 +212,7 @@ ctx_get(struct tmpfile *t)
 }
 
 static void
-ctx_release(struct tmpfile *t)
+ctx_release(struct sbx_tmpfd *t)
 {
     sbx_aead_free(t->aead); // cleanses the key schedule
     t->aead = NULL;
@@ -219,7 +220,7 @@ ctx_release(struct tmpfile *t)
 
 /* Seal one block of plaintext into slot (nonce || ct || tag) under a fresh counter. */
 static int
-seal_block(struct tmpfile *t, uint8_t *slot, const uint8_t *pt, uint64_t idx, uint64_t *ctr_out)
+seal_block(struct sbx_tmpfd *t, uint8_t *slot, const uint8_t *pt, uint64_t idx, uint64_t *ctr_out)
 {
     uint8_t aad[AAD_LEN];
     sbx_aead_part part = {aad, AAD_LEN};
@@ -241,7 +242,7 @@ seal_block(struct tmpfile *t, uint8_t *slot, const uint8_t *pt, uint64_t idx, ui
 
 /* Open the sealed slot of block idx into pt; pt is wiped unless the tag verifies. */
 static int
-open_block(struct tmpfile *t, uint8_t *pt, const uint8_t *slot, uint64_t idx)
+open_block(struct sbx_tmpfd *t, uint8_t *pt, const uint8_t *slot, uint64_t idx)
 {
     uint8_t nonce[NONCE_LEN], aad[AAD_LEN];
     sbx_aead_part part = {aad, AAD_LEN};
@@ -267,7 +268,7 @@ open_block(struct tmpfile *t, uint8_t *pt, const uint8_t *slot, uint64_t idx)
 /* ---- disk ---- */
 
 static int
-pread_all(struct tmpfile *t, uint8_t *buf, size_t len, uint64_t off)
+pread_all(struct sbx_tmpfd *t, uint8_t *buf, size_t len, uint64_t off)
 {
     while (len > 0) {
         ssize_t n = pread(t->fd, buf, len, (off_t)off);
@@ -284,7 +285,7 @@ pread_all(struct tmpfile *t, uint8_t *buf, size_t len, uint64_t off)
 }
 
 static int
-pwrite_all(struct tmpfile *t, const uint8_t *buf, size_t len, uint64_t off)
+pwrite_all(struct sbx_tmpfd *t, const uint8_t *buf, size_t len, uint64_t off)
 {
     while (len > 0) {
         ssize_t n = pwrite(t->fd, buf, len, (off_t)off);
@@ -299,7 +300,7 @@ pwrite_all(struct tmpfile *t, const uint8_t *buf, size_t len, uint64_t off)
 
 /* Allocate the counter pages of blocks [first, first + k), k >= 1 (new cells are holes). */
 static int
-ctr_reserve(struct tmpfile *t, uint64_t first, uint64_t k)
+ctr_reserve(struct sbx_tmpfd *t, uint64_t first, uint64_t k)
 {
     uint64_t p0 = first / CTR_PAGE, p1 = (first + k - 1) / CTR_PAGE;
     if (p1 >= SIZE_MAX / 2 / sizeof(uint64_t *))
@@ -324,7 +325,7 @@ ctr_reserve(struct tmpfile *t, uint64_t first, uint64_t k)
 
 /* Make every block from keep on a hole; pages wholly past keep are freed. */
 static void
-ctr_clear_from(struct tmpfile *t, uint64_t keep)
+ctr_clear_from(struct sbx_tmpfd *t, uint64_t keep)
 {
     for (uint64_t p = keep / CTR_PAGE; p < t->ctr_pages; p++) {
         uint64_t first = p * CTR_PAGE;
@@ -346,7 +347,7 @@ ctr_clear_from(struct tmpfile *t, uint64_t keep)
  * failure: the caller must count them in the file size.
  */
 static int
-write_blocks(struct tmpfile *t, uint64_t idx, const uint8_t *src, size_t k, size_t *written)
+write_blocks(struct sbx_tmpfd *t, uint64_t idx, const uint8_t *src, size_t k, size_t *written)
 {
     uint64_t fresh[STAGING_MAX];
     int err;
@@ -369,7 +370,7 @@ write_blocks(struct tmpfile *t, uint64_t idx, const uint8_t *src, size_t k, size
 
 /* Read and open k consecutive whole, stored blocks into dst. */
 static int
-read_blocks(struct tmpfile *t, uint64_t idx, uint8_t *dst, size_t k)
+read_blocks(struct sbx_tmpfd *t, uint64_t idx, uint8_t *dst, size_t k)
 {
     int err;
     if ((err = pread_all(t, t->staging, k * t->slot, idx * t->slot)) < 0)
@@ -384,14 +385,14 @@ read_blocks(struct tmpfile *t, uint64_t idx, uint8_t *dst, size_t k)
 /* ---- read-ahead window and block cache ---- */
 
 static bool
-ra_has(const struct tmpfile *t, uint64_t idx)
+ra_has(const struct sbx_tmpfd *t, uint64_t idx)
 {
     return idx >= t->ra_first && idx - t->ra_first < t->ra_n;
 }
 
 /* Drop the read-ahead window if it holds any block in [first, first + k). */
 static void
-ra_invalidate(struct tmpfile *t, uint64_t first, uint64_t k)
+ra_invalidate(struct sbx_tmpfd *t, uint64_t first, uint64_t k)
 {
     if (t->ra_n > 0 && first < t->ra_first + t->ra_n && t->ra_first < first + k) {
         sbx_wipe(t->ra, t->ra_n * t->bsize);
@@ -400,7 +401,7 @@ ra_invalidate(struct tmpfile *t, uint64_t first, uint64_t k)
 }
 
 static struct cache_entry *
-cache_find(struct tmpfile *t, uint64_t idx)
+cache_find(struct sbx_tmpfd *t, uint64_t idx)
 {
     for (unsigned i = 0; i < t->ncache; i++) {
         if (t->cache[i].valid && t->cache[i].idx == idx)
@@ -410,14 +411,14 @@ cache_find(struct tmpfile *t, uint64_t idx)
 }
 
 static void
-cache_drop(struct tmpfile *t, struct cache_entry *e)
+cache_drop(struct sbx_tmpfd *t, struct cache_entry *e)
 {
     sbx_wipe(e->data, t->bsize);
     e->valid = e->dirty = false;
 }
 
 static int
-cache_writeback(struct tmpfile *t, struct cache_entry *e)
+cache_writeback(struct sbx_tmpfd *t, struct cache_entry *e)
 {
     uint64_t fresh = 0;
     int err;
@@ -434,7 +435,7 @@ cache_writeback(struct tmpfile *t, struct cache_entry *e)
 
 /* Write back every dirty block, empty the cache and the read-ahead window. */
 static int
-cache_flush(struct tmpfile *t)
+cache_flush(struct sbx_tmpfd *t)
 {
     int err;
     ra_invalidate(t, t->ra_first, t->ra_n);
@@ -447,7 +448,7 @@ cache_flush(struct tmpfile *t)
 }
 
 static struct cache_entry *
-cache_victim(struct tmpfile *t)
+cache_victim(struct sbx_tmpfd *t)
 {
     struct cache_entry *v = &t->cache[0];
     for (unsigned i = 0; i < t->ncache; i++) {
@@ -461,7 +462,7 @@ cache_victim(struct tmpfile *t)
 
 /* The cache entry holding block idx, loading (and verifying) it when needed. */
 static int
-cache_get(struct tmpfile *t, uint64_t idx, struct cache_entry **out)
+cache_get(struct sbx_tmpfd *t, uint64_t idx, struct cache_entry **out)
 {
     int err;
     struct cache_entry *e = cache_find(t, idx);
@@ -484,7 +485,7 @@ cache_get(struct tmpfile *t, uint64_t idx, struct cache_entry **out)
 
 /* Consecutive whole blocks from idx that are stored, uncached, and within max. */
 static size_t
-bulk_run(struct tmpfile *t, uint64_t idx, size_t max)
+bulk_run(struct sbx_tmpfd *t, uint64_t idx, size_t max)
 {
     size_t k = 0;
     max = min_size(max, t->staging_slots);
@@ -499,7 +500,7 @@ bulk_run(struct tmpfile *t, uint64_t idx, size_t max)
  * window (it fails when actually read); a bad first block is an error.
  */
 static int
-ra_fill(struct tmpfile *t, uint64_t idx)
+ra_fill(struct sbx_tmpfd *t, uint64_t idx)
 {
     int err;
     size_t k = bulk_run(t, idx, t->staging_slots);
@@ -521,7 +522,7 @@ ra_fill(struct tmpfile *t, uint64_t idx)
 }
 
 static int
-read_range(struct tmpfile *t, uint8_t *dst, uint64_t pos, size_t n)
+read_range(struct sbx_tmpfd *t, uint8_t *dst, uint64_t pos, size_t n)
 {
     bool sequential = pos == t->ra_next;
     struct cache_entry *e;
@@ -555,7 +556,7 @@ read_range(struct tmpfile *t, uint8_t *dst, uint64_t pos, size_t n)
 
 /* Write n bytes at pos; *done receives how many were fully written. */
 static int
-write_range(struct tmpfile *t, const uint8_t *src, uint64_t pos, size_t n, size_t *done)
+write_range(struct sbx_tmpfd *t, const uint8_t *src, uint64_t pos, size_t n, size_t *done)
 {
     struct cache_entry *e;
     int err;
@@ -592,7 +593,7 @@ write_range(struct tmpfile *t, const uint8_t *src, uint64_t pos, size_t n, size_
 }
 
 static int
-truncate_locked(struct tmpfile *t, uint64_t size)
+truncate_locked(struct sbx_tmpfd *t, uint64_t size)
 {
     struct cache_entry *e;
     int err;
@@ -625,24 +626,15 @@ truncate_locked(struct tmpfile *t, uint64_t size)
 static ssize_t
 cookie_read(void *cookie, char *buf, size_t n)
 {
-    struct tmpfile *t = cookie;
-    if (!in_owner(t)) {
-        errno = EIO;
-        return -1;
-    }
-    if (t->pos >= t->size || n == 0)
-        return 0;
-    n = (size_t)min_size(n, t->size - t->pos);
-    int err = read_range(t, (uint8_t *)buf, t->pos, n);
-    ctx_release(t);
+    struct sbx_tmpfd *t = cookie;
+    size_t got = 0;
+    int err = sbx_tmpfd_pread(t, buf, n, t->pos, &got);
     if (err < 0) {
-        sbx_wipe(buf, n);
         errno = errno_of(err);
         return -1;
     }
-    t->pos += n;
-    t->ra_next = t->pos;
-    return (ssize_t)n;
+    t->pos += got;
+    return (ssize_t)got;
 }
 
 /*
@@ -652,7 +644,7 @@ cookie_read(void *cookie, char *buf, size_t n)
  * (glibc 2.36; any fopencookie stream). Do what _IO_new_file_write does.
  */
 static void
-sync_stdio_offset(struct tmpfile *t)
+sync_stdio_offset(struct sbx_tmpfd *t)
 {
 #ifdef __GLIBC__
     if (t->fp != NULL && t->fp->_offset >= 0)
@@ -665,24 +657,10 @@ sync_stdio_offset(struct tmpfile *t)
 static ssize_t
 cookie_write(void *cookie, const char *buf, size_t n)
 {
-    struct tmpfile *t = cookie;
+    struct sbx_tmpfd *t = cookie;
     size_t done = 0;
-    if (!in_owner(t)) {
-        errno = EIO;
-        return -1;
-    }
-    if (n == 0)
-        return 0;
-    if (t->pos > SBX_TMPFILE_MAX_SIZE || n > SBX_TMPFILE_MAX_SIZE - t->pos) {
-        sbx__error(SBX_ETOOBIG, "tmpfile: the file would exceed SBX_TMPFILE_MAX_SIZE");
-        errno = EFBIG;
-        return -1;
-    }
-    int err = write_range(t, (const uint8_t *)buf, t->pos, n, &done);
-    ctx_release(t);
+    int err = sbx_tmpfd_pwrite(t, buf, n, t->pos, &done);
     t->pos += done;
-    if (t->pos > t->size)
-        t->size = t->pos;
     sync_stdio_offset(t);
     if (err < 0) {
         errno = errno_of(err);
@@ -694,7 +672,7 @@ cookie_write(void *cookie, const char *buf, size_t n)
 static int
 cookie_seek(void *cookie, off64_t *offset, int whence)
 {
-    struct tmpfile *t = cookie;
+    struct sbx_tmpfd *t = cookie;
     int64_t base;
     if (!in_owner(t)) {
         errno = EIO;
@@ -724,7 +702,7 @@ cookie_seek(void *cookie, off64_t *offset, int whence)
 }
 
 static void
-destroy(struct tmpfile *t)
+destroy(struct sbx_tmpfd *t)
 {
     if (t == NULL)
         return;
@@ -747,10 +725,154 @@ destroy(struct tmpfile *t)
 static int
 cookie_close(void *cookie)
 {
-    struct tmpfile *t = cookie;
+    struct sbx_tmpfd *t = cookie;
     reg_remove(t);
     destroy(t);
     return 0;
+}
+
+static int
+append_disk(struct sbx_tmpfd *t, sbx_buf *out)
+{
+    struct stat st;
+    int err;
+    if (fstat(t->fd, &st) != 0)
+        return sbx__error_sys(SBX_EIO, "tmpfile: fstat of the backing file");
+    size_t len = (size_t)st.st_size;
+    if ((err = sbx_buf_reserve(out, len)) < 0)
+        return err;
+    if (len > 0 && (err = pread_all(t, out->ptr + out->len, len, 0)) < 0)
+        return err;
+    out->len += len;
+    return 0;
+}
+
+/* ---- the descriptor-level API (strongbox/tmpfile.h) ---- */
+
+static int
+check_use(const struct sbx_tmpfd *t, const void *buf, size_t len)
+{
+    if (t == NULL || (buf == NULL && len > 0))
+        return sbx__error(SBX_EINVAL, "tmpfile: NULL argument");
+    return in_owner(t) ? 0 : SBX_EIO;
+}
+
+/* see strongbox/tmpfile.h */
+int
+sbx_tmpfd_pread(sbx_tmpfd *t, void *buf, size_t len, uint64_t off, size_t *nread)
+{
+    int err;
+    if (nread == NULL)
+        return sbx__error(SBX_EINVAL, "tmpfile: NULL argument");
+    *nread = 0;
+    if ((err = check_use(t, buf, len)) < 0)
+        return err;
+    size_t n = off >= t->size ? 0 : (size_t)min_size(len, t->size - off);
+    err = read_range(t, buf, off, n);
+    ctx_release(t);
+    if (err < 0) {
+        sbx_wipe(buf, n);
+        return err;
+    }
+    t->ra_next = off + n;
+    *nread = n;
+    return 0;
+}
+
+/* see strongbox/tmpfile.h */
+int
+sbx_tmpfd_pwrite(sbx_tmpfd *t, const void *buf, size_t len, uint64_t off, size_t *nwritten)
+{
+    size_t done = 0;
+    int err;
+    if (nwritten != NULL)
+        *nwritten = 0;
+    if ((err = check_use(t, buf, len)) < 0)
+        return err;
+    if (off > SBX_TMPFILE_MAX_SIZE || len > SBX_TMPFILE_MAX_SIZE - off)
+        return sbx__error(SBX_ETOOBIG, "tmpfile: the file would exceed SBX_TMPFILE_MAX_SIZE");
+    err = write_range(t, buf, off, len, &done);
+    ctx_release(t);
+    if (done > 0 && off + done > t->size)
+        t->size = off + done;
+    if (nwritten != NULL)
+        *nwritten = done;
+    return err;
+}
+
+/* see strongbox/tmpfile.h */
+int
+sbx_tmpfd_truncate(sbx_tmpfd *t, uint64_t size)
+{
+    int err;
+    if ((err = check_use(t, NULL, 0)) < 0)
+        return err;
+    if (size > SBX_TMPFILE_MAX_SIZE)
+        return sbx__error(SBX_ETOOBIG, "tmpfile: size %llu exceeds SBX_TMPFILE_MAX_SIZE",
+                          (unsigned long long)size);
+    err = truncate_locked(t, size);
+    ctx_release(t);
+    return err;
+}
+
+/* see strongbox/tmpfile.h */
+int
+sbx_tmpfd_flush(sbx_tmpfd *t)
+{
+    int err;
+    if ((err = check_use(t, NULL, 0)) < 0)
+        return err;
+    err = cache_flush(t);
+    ctx_release(t);
+    return err;
+}
+
+/* see strongbox/tmpfile.h */
+uint64_t
+sbx_tmpfd_size(const sbx_tmpfd *t)
+{
+    return t != NULL ? t->size : 0;
+}
+
+/* see strongbox/tmpfile.h */
+int
+sbx_tmpfd_fd(const sbx_tmpfd *t)
+{
+    return t != NULL ? t->fd : -1;
+}
+
+/* see strongbox/tmpfile.h */
+size_t
+sbx_tmpfd_block_size(const sbx_tmpfd *t)
+{
+    return t != NULL ? t->bsize : 0;
+}
+
+/* see strongbox/tmpfile.h */
+uint64_t
+sbx_tmpfd_disk_offset(const sbx_tmpfd *t, uint64_t off)
+{
+    return t != NULL ? off / t->bsize * t->slot : 0;
+}
+
+/* see strongbox/tmpfile.h */
+int
+sbx_tmpfd_read_ciphertext(sbx_tmpfd *t, sbx_buf *out)
+{
+    int err;
+    if ((err = check_use(t, out, 1)) < 0)
+        return err;
+    if ((err = cache_flush(t)) == 0)
+        err = append_disk(t, out);
+    ctx_release(t);
+    return err;
+}
+
+/* see strongbox/tmpfile.h */
+void
+sbx_tmpfd_free(sbx_tmpfd *t)
+{
+    destroy(t);
 }
 
 /* ---- creation ---- */
@@ -764,7 +886,7 @@ check_options(const struct sbx_tmpfile_options *o)
                           "tmpfile: options version %u unknown (use "
                           "SBX_TMPFILE_OPTIONS_INIT)",
                           o->version);
-    if (o->cipher != SBX_TMPFILE_AES_256_GCM && o->cipher != SBX_TMPFILE_CHACHA20_POLY1305)
+    if (o->cipher < SBX_TMPFILE_AES_256_GCM || o->cipher > SBX_TMPFILE_AES_192_GCM)
         return sbx__error(SBX_EINVAL, "tmpfile: unknown cipher %d", (int)o->cipher);
     if (b != 0 && (b < SBX_TMPFILE_MIN_BLOCK || b > SBX_TMPFILE_MAX_BLOCK || (b & (b - 1)) != 0))
         return sbx__error(SBX_EINVAL,
@@ -809,7 +931,7 @@ out:
 
 /* One mapping for stdio's buffer, the cache and the staging area. */
 static int
-map_region(struct tmpfile *t)
+map_region(struct sbx_tmpfd *t)
 {
     long page = sysconf(_SC_PAGESIZE);
     size_t pg = page > 0 ? (size_t)page : 4096;
@@ -830,7 +952,7 @@ map_region(struct tmpfile *t)
 }
 
 static int
-setup(struct tmpfile *t, const struct sbx_tmpfile_options *o)
+setup(struct sbx_tmpfd *t, const struct sbx_tmpfile_options *o)
 {
     int err;
     const char *dir = o->dir;
@@ -838,8 +960,7 @@ setup(struct tmpfile *t, const struct sbx_tmpfile_options *o)
         dir = secure_getenv("TMPDIR");
     if (dir == NULL || *dir == '\0')
         dir = "/tmp";
-    t->alg =
-        o->cipher == SBX_TMPFILE_AES_256_GCM ? SBX_AEAD_AES_256_GCM : SBX_AEAD_CHACHA20_POLY1305;
+    t->alg = (sbx_aead_alg)o->cipher; // the tmpfile ciphers are numbered as sbx_aead_alg
     t->owner = getpid();
     t->bsize = o->block_size ? o->block_size : SBX_TMPFILE_DEFAULT_BLOCK;
     t->slot = SBX_TMPFILE__SLOT(t->bsize);
@@ -856,21 +977,36 @@ setup(struct tmpfile *t, const struct sbx_tmpfile_options *o)
 }
 
 /* see strongbox/tmpfile.h */
+int
+sbx_tmpfd_new(sbx_tmpfd **out, const struct sbx_tmpfile_options *opts)
+{
+    struct sbx_tmpfile_options defaults = SBX_TMPFILE_OPTIONS_INIT;
+    struct sbx_tmpfd *t = NULL;
+    int err;
+    if (out == NULL)
+        return sbx__error(SBX_EINVAL, "tmpfile: NULL output");
+    *out = NULL;
+    if ((err = check_options(opts ? opts : &defaults)) < 0)
+        return err;
+    if ((t = calloc(1, sizeof *t)) == NULL)
+        return sbx__error_nomem();
+    t->fd = -1;
+    if ((err = setup(t, opts ? opts : &defaults)) < 0) {
+        destroy(t);
+        return err;
+    }
+    *out = t;
+    return 0;
+}
+
+/* see strongbox/tmpfile.h */
 FILE *
 sbx_tmpfile_open(const struct sbx_tmpfile_options *opts)
 {
     static const cookie_io_functions_t io = {cookie_read, cookie_write, cookie_seek, cookie_close};
-    struct sbx_tmpfile_options defaults = SBX_TMPFILE_OPTIONS_INIT;
-    struct tmpfile *t = NULL;
+    struct sbx_tmpfd *t = NULL;
     int err;
-    if ((err = check_options(opts ? opts : &defaults)) < 0)
-        goto fail;
-    if ((t = calloc(1, sizeof *t)) == NULL) {
-        err = sbx__error_nomem();
-        goto fail;
-    }
-    t->fd = -1;
-    if ((err = setup(t, opts ? opts : &defaults)) < 0)
+    if ((err = sbx_tmpfd_new(&t, opts)) < 0)
         goto fail;
     if ((t->fp = fopencookie(t, "w+", io)) == NULL) {
         err = sbx__error_sys(SBX_ENOMEM, "tmpfile: fopencookie");
@@ -894,7 +1030,7 @@ sbx_tmpfile(void)
 
 /* The state behind f, for the calling process only. */
 static int
-lookup(FILE *f, struct tmpfile **out)
+lookup(FILE *f, struct sbx_tmpfd **out)
 {
     *out = reg_find(f);
     if (*out == NULL)
@@ -908,53 +1044,32 @@ lookup(FILE *f, struct tmpfile **out)
 int
 sbx_tmpfile_truncate(FILE *f, uint64_t size)
 {
-    struct tmpfile *t;
+    struct sbx_tmpfd *t;
     int err;
     if ((err = lookup(f, &t)) < 0)
         return err;
-    if (size > SBX_TMPFILE_MAX_SIZE)
-        return sbx__error(SBX_ETOOBIG, "tmpfile: size %llu exceeds SBX_TMPFILE_MAX_SIZE",
-                          (unsigned long long)size);
     flockfile(f);
     if (fflush(f) != 0)
         err = sbx__error_sys(SBX_EIO, "tmpfile: flushing before truncation");
     else
-        err = truncate_locked(t, size);
-    ctx_release(t);
+        err = sbx_tmpfd_truncate(t, size);
     funlockfile(f);
     return err;
-}
-
-static int
-append_disk(struct tmpfile *t, sbx_buf *out)
-{
-    struct stat st;
-    int err;
-    if (fstat(t->fd, &st) != 0)
-        return sbx__error_sys(SBX_EIO, "tmpfile: fstat of the backing file");
-    size_t len = (size_t)st.st_size;
-    if ((err = sbx_buf_reserve(out, len)) < 0)
-        return err;
-    if (len > 0 && (err = pread_all(t, out->ptr + out->len, len, 0)) < 0)
-        return err;
-    out->len += len;
-    return 0;
 }
 
 /* see strongbox/tmpfile.h */
 int
 sbx_tmpfile_read_ciphertext(FILE *f, sbx_buf *out)
 {
-    struct tmpfile *t;
+    struct sbx_tmpfd *t;
     int err;
     if ((err = lookup(f, &t)) < 0)
         return err;
     flockfile(f);
     if (fflush(f) != 0)
         err = sbx__error_sys(SBX_EIO, "tmpfile: flushing before reading the ciphertext");
-    else if ((err = cache_flush(t)) == 0)
-        err = append_disk(t, out);
-    ctx_release(t);
+    else
+        err = sbx_tmpfd_read_ciphertext(t, out);
     funlockfile(f);
     return err;
 }
@@ -971,14 +1086,14 @@ sbx_tmpfile_is_encrypted(FILE *f)
 int
 sbx_tmpfile__fd(FILE *f)
 {
-    struct tmpfile *t = reg_find(f);
+    struct sbx_tmpfd *t = reg_find(f);
     return t != NULL ? t->fd : -1;
 }
 
 int
 sbx_tmpfile__write_key(FILE *f, int fd)
 {
-    struct tmpfile *t = reg_find(f);
+    struct sbx_tmpfd *t = reg_find(f);
     if (t == NULL)
         return sbx__error(SBX_EINVAL, "tmpfile: not a FILE from sbx_tmpfile()");
     if (write(fd, t->key, KEY_LEN) != KEY_LEN)
@@ -989,22 +1104,23 @@ sbx_tmpfile__write_key(FILE *f, int fd)
 bool
 sbx_tmpfile__key_is_locked(FILE *f)
 {
-    struct tmpfile *t = reg_find(f);
+    struct sbx_tmpfd *t = reg_find(f);
     return t != NULL && sbx_secret_is_locked(t->key);
 }
 
 long
 sbx_tmpfile__pread(FILE *f, uint8_t *buf, size_t n, uint64_t off)
 {
-    struct tmpfile *t = reg_find(f);
+    struct sbx_tmpfd *t = reg_find(f);
+    size_t got = 0;
     if (t == NULL)
         return sbx__error(SBX_EINVAL, "tmpfile: not a FILE from sbx_tmpfile()");
     flockfile(f);
-    n = off >= t->size ? 0 : (size_t)min_size(n, t->size - off);
-    int err = read_range(t, buf, off, n);
-    ctx_release(t);
+    uint64_t ra_next = t->ra_next; // a test peek must not look like a sequential reader
+    int err = sbx_tmpfd_pread(t, buf, n, off, &got);
+    t->ra_next = ra_next;
     funlockfile(f);
-    return err < 0 ? err : (long)n;
+    return err < 0 ? err : (long)got;
 }
 
 void

@@ -89,7 +89,7 @@ context_round_trips_in_both_directions(void **state)
     (void)state;
     static uint8_t pt[4100], ct[4100], back[4100];
     uint8_t key[32], nonce[12], aad[24], tag[16];
-    for (int alg = SBX_AEAD_AES_256_GCM; alg <= SBX_AEAD_CHACHA20_POLY1305; alg++) {
+    for (int alg = SBX_AEAD_AES_256_GCM; alg <= SBX_AEAD_AES_192_GCM; alg++) {
         sbx_aead *a = NULL;
         test_rand_fill(key, sizeof key);
         assert_sbx_ok(sbx_aead_new(&a, (sbx_aead_alg)alg, key));
@@ -143,6 +143,40 @@ open_rejects_every_tampered_byte_and_wipes_output(void **state)
     assert_memory_equal(out, pt, sizeof pt);
 }
 
+/*
+ * AES-128-GCM and AES-192-GCM: test cases 2 and 8 of McGrew and Viega, "The
+ * Galois/Counter Mode of Operation (GCM)", zero key, zero nonce, one zero block.
+ */
+static void
+aes_128_and_192_gcm_match_the_gcm_paper_vectors(void **state)
+{
+    (void)state;
+    static const uint8_t ct128[16] = {0x03, 0x88, 0xda, 0xce, 0x60, 0xb6, 0xa3, 0x92,
+                                      0xf3, 0x28, 0xc2, 0xb9, 0x71, 0xb2, 0xfe, 0x78};
+    static const uint8_t tag128[16] = {0xab, 0x6e, 0x47, 0xd4, 0x2c, 0xec, 0x13, 0xbd,
+                                       0xf5, 0x3a, 0x67, 0xb2, 0x12, 0x57, 0xbd, 0xdf};
+    static const uint8_t ct192[16] = {0x98, 0xe7, 0x24, 0x7c, 0x07, 0xf0, 0xfe, 0x41,
+                                      0x1c, 0x26, 0x7e, 0x43, 0x84, 0xb0, 0xf6, 0x00};
+    static const uint8_t tag192[16] = {0x2f, 0xf5, 0x8d, 0x80, 0x03, 0x39, 0x27, 0xab,
+                                       0x8e, 0xf4, 0xd4, 0x58, 0x75, 0x14, 0xf0, 0xfb};
+    uint8_t key[32] = {0}, nonce[12] = {0}, pt[16] = {0}, ct[16], tag[16];
+    sbx_aead *a = NULL;
+    assert_int_equal(sbx_aead_key_len(SBX_AEAD_AES_128_GCM), 16);
+    assert_int_equal(sbx_aead_key_len(SBX_AEAD_AES_192_GCM), 24);
+    assert_int_equal(sbx_aead_key_len(SBX_AEAD_AES_256_GCM), 32);
+    assert_int_equal(sbx_aead_key_len((sbx_aead_alg)7), 0);
+    assert_sbx_ok(sbx_aead_new(&a, SBX_AEAD_AES_128_GCM, key));
+    assert_sbx_ok(sbx_aead_seal(a, ct, tag, nonce, NULL, 0, pt, sizeof pt));
+    assert_memory_equal(ct, ct128, 16);
+    assert_memory_equal(tag, tag128, 16);
+    sbx_aead_free(a);
+    assert_sbx_ok(sbx_aead_new(&a, SBX_AEAD_AES_192_GCM, key));
+    assert_sbx_ok(sbx_aead_seal(a, ct, tag, nonce, NULL, 0, pt, sizeof pt));
+    assert_memory_equal(ct, ct192, 16);
+    assert_memory_equal(tag, tag192, 16);
+    sbx_aead_free(a);
+}
+
 static void
 new_rejects_unknown_algorithm_and_null_key(void **state)
 {
@@ -163,6 +197,7 @@ main(void)
         cmocka_unit_test(chacha20_poly1305_matches_rfc8439_tag),
         cmocka_unit_test(context_round_trips_in_both_directions),
         cmocka_unit_test(open_rejects_every_tampered_byte_and_wipes_output),
+        cmocka_unit_test(aes_128_and_192_gcm_match_the_gcm_paper_vectors),
         cmocka_unit_test(new_rejects_unknown_algorithm_and_null_key),
     };
     test_seed_init("core/aead");

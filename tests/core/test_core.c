@@ -82,6 +82,22 @@ strerror_describes_every_code_distinctly(void **state)
     }
 }
 
+/*
+ * A message that wraps the previous one (the library does this: "malformed
+ * recipient: %s" with sbx_error_last()->message) must not read the buffer it
+ * is writing (found by valgrind under the Python package: overlapping
+ * vsnprintf source and destination).
+ */
+static void
+error_message_may_wrap_the_previous_message(void **state)
+{
+    (void)state;
+    sbx_error_set(SBX_EFORMAT, "inner %d", 7);
+    sbx_error_set(SBX_EFORMAT, "0123456789 outer: %s", sbx_error_last()->message);
+    assert_string_equal(sbx_error_last()->message, "0123456789 outer: inner 7");
+    sbx_error_clear();
+}
+
 static void
 error_last_is_never_null(void **state)
 {
@@ -409,6 +425,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(error_set_from_a_callback_reaches_the_caller),
+        cmocka_unit_test(error_message_may_wrap_the_previous_message),
         cmocka_unit_test(error_codes_have_stable_values),
         cmocka_unit_test(error_name_is_the_symbol_for_every_code),
         cmocka_unit_test(strerror_describes_every_code_distinctly),

@@ -737,10 +737,41 @@ unseal_refuses_an_output_that_is_the_sealed_file_or_not_a_file(void **state)
     free(before);
 }
 
+/* Options version 2: a note becomes a second history line (one line, printable). */
+static void
+seal_records_a_note_in_the_metadata(void **state)
+{
+    (void)state;
+    char path[300], sealed[300];
+    sbx_seal_report sr;
+    sbx_seal_meta m;
+    bool found = false;
+    sbx_seal_options so = SBX_SEAL_OPTIONS_INIT;
+    path_in(path, sizeof(path), "noted.bin");
+    path_in(sealed, sizeof(sealed), "noted.bin.age");
+    free(make_file(path, 100));
+    so.meta = true;
+    so.keep = true;
+    so.note = "subject 17\nsession 2";
+    assert_sbx_ok(sbx_seal_file(&sr, path, &rcpt, 1, &so));
+    assert_sbx_ok(sbx_seal_meta_read(&m, &found, sealed, &id, 1));
+    assert_true(found);
+    assert_int_equal(m.nhistory, 2);
+    assert_non_null(strstr(m.history[1], " note: subject 17 session 2"));
+    so.version = 1; // the old layout: no note field is read
+    assert_int_equal(unlink(sealed), 0);
+    assert_sbx_ok(sbx_seal_file(&sr, path, &rcpt, 1, &so));
+    assert_sbx_ok(sbx_seal_meta_read(&m, &found, sealed, &id, 1));
+    assert_int_equal(m.nhistory, 1);
+    assert_int_equal(unlink(sealed), 0);
+    assert_int_equal(unlink(path), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(seal_records_a_note_in_the_metadata),
         cmocka_unit_test_setup_teardown(seal_round_trips_binary_empty_and_large, setup, teardown),
         cmocka_unit_test_setup_teardown(seal_keep_keeps_the_original, setup, teardown),
         cmocka_unit_test_setup_teardown(seal_refuses_when_the_age_file_exists, setup, teardown),
