@@ -120,9 +120,11 @@ SBX_EXTERN const char *sbx_plugin_identity_name(const sbx_identity *id);
  * @param results receives, per header, 0 (opened), SBX_ENOMATCH (the plugin
  *        found no key for it), SBX_EMAC, or SBX_EINVAL (not a read header).
  * @return 0 when the plugin ran to its end (see results), or the plugin's
- *         failure (SBX_ENOTFOUND: not in PATH; SBX_EIO: it failed or exited;
- *         SBX_EFORMAT or SBX_ETOOBIG: it broke the protocol; SBX_ENOKEY: it
- *         reported an error), or SBX_EINVAL (id is not a plugin identity).
+ *         failure (SBX_ENOTFOUND: not in PATH; SBX_EIO: it failed, exited,
+ *         or reported an error and opened nothing; SBX_ECANCELED: it asked
+ *         the user for something the UI could not give, and opened nothing;
+ *         SBX_EFORMAT or SBX_ETOOBIG: it broke the protocol), or SBX_EINVAL
+ *         (id is not a plugin identity).
  */
 SBX_EXTERN int sbx_plugin_unwrap_headers(sbx_identity *id, sbx_age_header *const *headers,
                                          size_t count, int *results) SBX_WARN_UNUSED;

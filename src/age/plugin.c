@@ -236,7 +236,7 @@ remember(struct plugin_identity *id, int err, const sbx__plugin_report *rep)
     if (err < 0) {
         snprintf(id->why, sizeof(id->why), "%s", sbx_error_last()->message);
     } else if (rep->error || rep->note[0] != '\0') {
-        id->fail = rep->error ? SBX_ENOKEY : SBX_ECANCELED;
+        id->fail = rep->error ? SBX_EIO : SBX_ECANCELED;
         if (snprintf(id->why, sizeof(id->why), "age-plugin-%s: %s%s%s%s", id->k.name,
                      rep->error ? rep->message : rep->note, rep->error && rep->note[0] ? " (" : "",
                      rep->error ? rep->note : "", rep->error && rep->note[0] ? ")" : "") < 0)

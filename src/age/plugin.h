@@ -55,7 +55,7 @@ int sbx__plugin_identity_v1(sbx_plugin_conn *c, const char *name, const char *co
  * The client's side of recipient-v1: send the recipients (is_identity[i]:
  * an identity string, "add-identity") and the file keys, then serve phase 2
  * until "done". The stanzas for file i are appended to out[i]. Returns 0 or
- * the failure (an "error" from the plugin fails the run: SBX_ENOKEY).
+ * the failure (an "error" from the plugin fails the run: SBX_EIO).
  */
 int sbx__plugin_recipient_v1(sbx_plugin_conn *c, const char *name, const char *const *keys,
                              const bool *is_identity, size_t nkeys,

@@ -271,10 +271,12 @@ take_stanza(sbx_plugin_conn *c, const sbx_age_stanza *s, sbx_age_header *const *
         return sbx__error(SBX_EFORMAT,
                           "the plugin sent a recipient-stanza for a file it was not given");
     if ((err = sbx_age_header_add_stanza(out[f], s->args[1], s->args + 2, s->nargs - 2, s->body,
-                                         s->body_len)) < 0)
+                                         s->body_len)) < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
         return sbx__error(err == SBX_EINVAL ? SBX_EFORMAT : err,
-                          "the plugin sent a stanza a header cannot carry: %s",
-                          sbx_error_last()->message);
+                          "the plugin sent a stanza a header cannot carry (%s)", why);
+    }
     return send0(c, "ok");
 }
 
@@ -305,7 +307,7 @@ sbx__plugin_recipient_v1(sbx_plugin_conn *c, const char *name, const char *const
             return err;
     }
     if (rep->error)
-        return sbx__error(SBX_ENOKEY, "%s%s%s%s", rep->message, rep->note[0] ? " (" : "", rep->note,
+        return sbx__error(SBX_EIO, "%s%s%s%s", rep->message, rep->note[0] ? " (" : "", rep->note,
                           rep->note[0] ? ")" : "");
     for (size_t f = 0; f < nfiles; f++) {
         if (sbx_age_header_count(out[f]) == 0)

@@ -20,6 +20,7 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -179,10 +180,12 @@ sbx_plugin_conn_read(sbx_plugin_conn *c, const sbx_age_stanza **s)
     err = sbx_age__stanza_parse(c->last, c->in.ptr + c->start, end, &pos);
     c->start += end;
     if (err < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
         sbx_age_header_free(c->last);
         c->last = NULL;
         return sbx__error(err == SBX_EHEADER ? SBX_EFORMAT : err,
-                          "the plugin sent a malformed stanza: %s", sbx_error_last()->message);
+                          "the plugin sent a malformed stanza (%s)", why);
     }
     *s = sbx_age_header_stanza(c->last, 0);
     return 0;

@@ -15,8 +15,9 @@
  *    raised is consumed with sigtimedwait before the mask is restored, so a
  *    plugin that exits early gives EPIPE, never a signal to the process.
  *  - finish() always reaps: pipes closed, SIGINT if the plugin still runs
- *    (as age does), then waitpid. What it wrote to stderr before exiting is
- *    read after the reap, when it is all in the pipe.
+ *    (as age does), then waitpid. Its stderr is what it wrote before we hung
+ *    up (a plugin that ended the protocol by exiting wrote it before its
+ *    stdout closed); what it says about the hang-up is not kept.
  */
 #include "age/plugin.h"
 #include "core/error.h"
@@ -285,6 +286,10 @@ sbx__plugin_finish(sbx__plugin_proc *p, int err)
 {
     int status = 0;
     char end[512] = "";
+    // What it wrote to stderr until now; what it writes once we hang up is about the hang-up.
+    while (p->err >= 0 && drain_stderr(p) == 1)
+        ;
+    close_fd(&p->err);
     close_fd(&p->to);
     close_fd(&p->from);
     if (p->pid > 0) {
@@ -298,9 +303,6 @@ sbx__plugin_finish(sbx__plugin_proc *p, int err)
         }
         p->pid = -1;
     }
-    while (p->err >= 0 && drain_stderr(p) == 1)
-        ; // all it wrote is in the pipe now; a child of its that holds the pipe is not waited for
-    close_fd(&p->err);
     if (err < 0) {
         char why[512];
         snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
