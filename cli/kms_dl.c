@@ -85,6 +85,8 @@ kms_dl_get(void)
         SYM(parse_key_url, sbx_kms_parse_key_url),
         SYM(recipient_new, sbx_recipient_kms_new),
         SYM(rotate_rewrap_file, sbx_rotate_kms_rewrap_file),
+        SYM(age_recipient, sbx_kms_age_recipient),
+        SYM(age_identity, sbx_kms_age_identity),
     };
     char tried[8192], why[1024];
     void *h;

@@ -27,6 +27,8 @@ struct kms_dl {
     __typeof__(sbx_kms_parse_key_url) *parse_key_url;
     __typeof__(sbx_recipient_kms_new) *recipient_new;
     __typeof__(sbx_rotate_kms_rewrap_file) *rotate_rewrap_file;
+    __typeof__(sbx_kms_age_recipient) *age_recipient;
+    __typeof__(sbx_kms_age_identity) *age_identity;
 };
 
 /**
