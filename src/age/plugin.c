@@ -79,7 +79,9 @@ key_init(struct plugin_key *k, const char *str, const char *prefix, const char *
     if ((data = malloc(len)) == NULL)
         return sbx__error_nomem();
     if (sbx_bech32_decode(hrp, sizeof(hrp), data, len, &dlen, str, len) < 0) {
-        err = sbx__error(SBX_EFORMAT, "malformed plugin %s: %s", what, sbx_error_last()->message);
+        char why[256];
+        snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
+        err = sbx__error(SBX_EFORMAT, "malformed plugin %s: %s", what, why);
         goto out;
     }
     size_t hlen = strlen(hrp);
