@@ -7,11 +7,14 @@
 
 const char usage_kms[] =
     "usage: sbx kms serve [--data-dir DIR] [--listen ADDR:PORT] [--storage URL] [OPTIONS]\n"
-    "       sbx kms audit verify FILE\n";
+    "       sbx kms audit verify FILE\n"
+    "       sbx kms age-recipient https://HOST:PORT/KEY\n"
+    "       sbx kms age-identity [https://HOST:PORT]...\n";
 
 const char help_kms[] =
     "NAME\n"
-    "    sbx kms - run the key management server, check its audit log\n"
+    "    sbx kms - run the key management server, check its audit log, open\n"
+    "              its files with age\n"
     "\n"
     "SYNOPSIS\n"
     "    sbx kms serve [--data-dir DIR] [--listen ADDR:PORT] [--storage URL]\n"
@@ -20,6 +23,8 @@ const char help_kms[] =
     "                  [--timeout SECONDS] [--audit-fail-closed] [--ready-file FILE]\n"
     "    sbx kms serve --dev [--data-dir DIR] [--listen ADDR:PORT]\n"
     "    sbx kms audit verify FILE\n"
+    "    sbx kms age-recipient https://HOST:PORT/KEY\n"
+    "    sbx kms age-identity [https://HOST:PORT]...\n"
     "\n"
     "DESCRIPTION\n"
     "    sbx kms serve runs an HTTPS key server: named, versioned keys that never\n"
@@ -48,6 +53,19 @@ const char help_kms[] =
     "    sbx kms audit verify checks an audit log's hash chain and its head\n"
     "    file (FILE.head): \"audit log intact: N lines\" and exit 0, or the\n"
     "    first edited, removed or missing line and exit 1.\n"
+    "\n"
+    "    sbx kms age-recipient prints the age plugin recipient age1sbxkms1...\n"
+    "    of a key (it holds the key URL): `age -r` with it runs the plugin\n"
+    "    age-plugin-sbxkms (installed beside sbx; it must be in PATH) and writes\n"
+    "    the very sbx-kms stanza that `sbx encrypt --kms` writes. sbx kms\n"
+    "    age-identity prints an identity AGE-PLUGIN-SBXKMS-1... for an identity\n"
+    "    file: `age -d -i FILE` then opens files made either way. Neither holds\n"
+    "    a secret. The plugin takes the token and the trust from the same\n"
+    "    variables as sbx (SBX_KMS_TOKEN or SBX_KMS_TOKEN_FILE, an absolute\n"
+    "    path; SBX_KMS_CACERT, SBX_KMS_FINGERPRINT) and sends the token only to\n"
+    "    the servers that sbx decrypt would: those given to age-identity (or in\n"
+    "    SBX_KMS_URL), else any whose certificate SBX_KMS_CACERT or\n"
+    "    SBX_KMS_FINGERPRINT authenticates (docs/plugins.md).\n"
     "\n"
     "OPTIONS\n"
     "        --data-dir DIR        where the files above live\n"
@@ -83,4 +101,8 @@ const char help_kms[] =
     "         -H 'Content-Type: application/json' -d '{}' https://127.0.0.1:8443/v1/keys/app\n"
     "    sbx kms serve --dev --listen 127.0.0.1:0 --ready-file port.txt\n"
     "    sbx kms audit verify /srv/kms/audit.log\n"
+    "    age -r \"$(sbx kms age-recipient https://kms.example:8443/backups)\" \\\n"
+    "        -o db.age db.dump\n"
+    "    sbx kms age-identity https://kms.example:8443 > kms.id\n"
+    "    SBX_KMS_TOKEN_FILE=$HOME/.kms-token age -d -i kms.id -o db.dump db.age\n"
     "\n";
