@@ -385,7 +385,9 @@ encode_body(sbx_buf *out, const uint8_t *body, size_t len)
     size_t off = 0;
     for (;;) {
         size_t take = len - off < 48 ? len - off : 48;
-        long n = sbx_base64_encode(line, sizeof(line), body + off, take, false);
+        // body may be NULL when len is 0 (a protocol command without data)
+        long n = sbx_base64_encode(line, sizeof(line),
+                                   take > 0 ? body + off : (const uint8_t *)line, take, false);
         if (n < 0)
             return (int)n;
         line[n++] = '\n';
