@@ -165,7 +165,7 @@ sbx_plugin_conn_read(sbx_plugin_conn *c, const sbx_age_stanza **s)
     c->last = NULL;
     for (;;) {
         size_t avail = c->in.len - c->start;
-        end = stanza_end(c->in.ptr + c->start, avail);
+        end = avail > 0 ? stanza_end(c->in.ptr + c->start, avail) : 0; // ptr is NULL at first
         if (end > SBX_PLUGIN_MAX_STANZA || (end == 0 && avail > SBX_PLUGIN_MAX_STANZA))
             return sbx__error(SBX_ETOOBIG, "the plugin sent a stanza larger than %d bytes",
                               SBX_PLUGIN_MAX_STANZA);
