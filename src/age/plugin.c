@@ -63,10 +63,10 @@ key_set_ui(struct plugin_key *k, const sbx_plugin_ui *ui)
     return 0;
 }
 
-/* Decode str and check that its prefix is prefix + NAME + suffix; fill k. */
+/* Decode str and check that its prefix is prefix + NAME + suffix; fill k, with ui. */
 static int
 key_init(struct plugin_key *k, const char *str, const char *prefix, const char *suffix,
-         const char *what)
+         const char *what, const sbx_plugin_ui *ui)
 {
     size_t len = strlen(str), dlen, plen = strlen(prefix), slen = strlen(suffix);
     char hrp[128];
@@ -100,6 +100,7 @@ key_init(struct plugin_key *k, const char *str, const char *prefix, const char *
         goto out;
     }
     k->encoding_len = len;
+    err = key_set_ui(k, ui);
 out:
     sbx_wipe(data, len);
     free(data);
@@ -201,8 +202,7 @@ sbx_plugin_recipient_new(sbx_recipient **out, const char *str, const sbx_plugin_
     *out = NULL;
     if ((r = calloc(1, sizeof(*r))) == NULL)
         return sbx__error_nomem();
-    if ((err = key_init(&r->k, str, "age1", "", "recipient")) < 0 ||
-        (err = key_set_ui(&r->k, ui)) < 0) {
+    if ((err = key_init(&r->k, str, "age1", "", "recipient", ui)) < 0) {
         recipient_free(&r->base);
         return err;
     }
@@ -320,8 +320,7 @@ sbx_plugin_identity_new(sbx_identity **out, const char *str, const sbx_plugin_ui
     *out = NULL;
     if ((id = calloc(1, sizeof(*id))) == NULL)
         return sbx__error_nomem();
-    if ((err = key_init(&id->k, str, "age-plugin-", "-", "identity")) < 0 ||
-        (err = key_set_ui(&id->k, ui)) < 0) {
+    if ((err = key_init(&id->k, str, "age-plugin-", "-", "identity", ui)) < 0) {
         identity_free(&id->base);
         return err;
     }

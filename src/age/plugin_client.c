@@ -174,6 +174,39 @@ handle_common(sbx_plugin_conn *c, const char *name, const sbx_age_stanza *s,
     return 0;
 }
 
+/* Where phase 2 puts what the plugin sends: file keys (identity-v1) or stanzas (recipient-v1). */
+struct results {
+    sbx__plugin_file *files;
+    size_t nfiles;
+    sbx_age_header *const *out;
+};
+
+/*
+ * Phase 2, the plugin's: its result command (own) goes to take(), the
+ * shared ones to their handlers, any other is "unsupported"; until "done".
+ */
+static int
+phase2(sbx_plugin_conn *c, const char *name, const sbx_plugin_ui *ui, sbx__plugin_report *rep,
+       const char *own, int (*take)(sbx_plugin_conn *c, const sbx_age_stanza *s, struct results *r),
+       struct results *r)
+{
+    const sbx_age_stanza *s;
+    bool handled;
+    int err;
+    for (;;) {
+        if ((err = sbx_plugin_conn_read(c, &s)) < 0)
+            return err;
+        if (strcmp(s->type, "done") == 0)
+            return 0;
+        if (strcmp(s->type, own) == 0)
+            err = take(c, s, r);
+        else if ((err = handle_common(c, name, s, ui, rep, &handled)) == 0 && !handled)
+            err = send0(c, "unsupported");
+        if (err < 0)
+            return err;
+    }
+}
+
 static int
 send_identity_phase1(sbx_plugin_conn *c, const char *const *ids, size_t nids,
                      const sbx__plugin_file *files, size_t nfiles)
@@ -203,9 +236,10 @@ send_identity_phase1(sbx_plugin_conn *c, const char *const *ids, size_t nids,
 }
 
 static int
-take_file_key(sbx_plugin_conn *c, const sbx_age_stanza *s, sbx__plugin_file *files, size_t nfiles)
+take_file_key(sbx_plugin_conn *c, const sbx_age_stanza *s, struct results *r)
 {
-    size_t f;
+    sbx__plugin_file *files = r->files;
+    size_t f, nfiles = r->nfiles;
     if (s->nargs != 1 || !index_of(&f, s->args[0], nfiles))
         return sbx__error(SBX_EFORMAT, "the plugin sent a file-key for a file it was not given");
     if (s->body_len != SBX_AGE_FILE_KEY_LEN)
@@ -224,24 +258,12 @@ sbx__plugin_identity_v1(sbx_plugin_conn *c, const char *name, const char *const 
                         size_t nids, sbx__plugin_file *files, size_t nfiles,
                         const sbx_plugin_ui *ui, sbx__plugin_report *rep)
 {
-    const sbx_age_stanza *s;
-    bool handled;
+    struct results r = {files, nfiles, NULL};
     int err;
     memset(rep, 0, sizeof(*rep));
     if ((err = send_identity_phase1(c, identities, nids, files, nfiles)) < 0)
         return err;
-    for (;;) {
-        if ((err = sbx_plugin_conn_read(c, &s)) < 0)
-            return err;
-        if (strcmp(s->type, "done") == 0)
-            return 0;
-        if (strcmp(s->type, "file-key") == 0)
-            err = take_file_key(c, s, files, nfiles);
-        else if ((err = handle_common(c, name, s, ui, rep, &handled)) == 0 && !handled)
-            err = send0(c, "unsupported");
-        if (err < 0)
-            return err;
-    }
+    return phase2(c, name, ui, rep, "file-key", take_file_key, &r);
 }
 
 static int
@@ -263,9 +285,10 @@ send_recipient_phase1(sbx_plugin_conn *c, const char *const *keys, const bool *i
 }
 
 static int
-take_stanza(sbx_plugin_conn *c, const sbx_age_stanza *s, sbx_age_header *const *out, size_t nfiles)
+take_stanza(sbx_plugin_conn *c, const sbx_age_stanza *s, struct results *r)
 {
-    size_t f;
+    sbx_age_header *const *out = r->out;
+    size_t f, nfiles = r->nfiles;
     int err;
     if (s->nargs < 2 || !index_of(&f, s->args[0], nfiles))
         return sbx__error(SBX_EFORMAT,
@@ -288,24 +311,12 @@ sbx__plugin_recipient_v1(sbx_plugin_conn *c, const char *name, const char *const
                          sbx_age_header *const *out, size_t nfiles, const sbx_plugin_ui *ui,
                          sbx__plugin_report *rep)
 {
-    const sbx_age_stanza *s;
-    bool handled;
+    struct results r = {NULL, nfiles, out};
     int err;
     memset(rep, 0, sizeof(*rep));
-    if ((err = send_recipient_phase1(c, keys, is_identity, nkeys, file_keys, nfiles)) < 0)
+    if ((err = send_recipient_phase1(c, keys, is_identity, nkeys, file_keys, nfiles)) < 0 ||
+        (err = phase2(c, name, ui, rep, "recipient-stanza", take_stanza, &r)) < 0)
         return err;
-    for (;;) {
-        if ((err = sbx_plugin_conn_read(c, &s)) < 0)
-            return err;
-        if (strcmp(s->type, "done") == 0)
-            break;
-        if (strcmp(s->type, "recipient-stanza") == 0)
-            err = take_stanza(c, s, out, nfiles);
-        else if ((err = handle_common(c, name, s, ui, rep, &handled)) == 0 && !handled)
-            err = send0(c, "unsupported");
-        if (err < 0)
-            return err;
-    }
     if (rep->error)
         return sbx__error(SBX_EIO, "%s%s%s%s", rep->message, rep->note[0] ? " (" : "", rep->note,
                           rep->note[0] ? ")" : "");

@@ -31,21 +31,6 @@ CHECK_SHOW=err
 export PATH=$PLUGIN_DIR:$PATH
 unset SBXTEST_MODE SBXTEST_PIN SBXTEST_MSG SBXTEST_CONFIRM SBXTEST_PUBLIC SBXTEST_GREASE SBXTEST_LOG
 
-# expect_fail NAME PATTERN CMD...: exit status 1 and PATTERN (grep -E) on stderr.
-expect_fail() {
-    local name=$1 pat=$2 rc
-    shift 2
-    "$@" >out 2>err </dev/null
-    rc=$?
-    if [ "$rc" -ne 1 ]; then
-        not_ok "$name (exit $rc, expected 1)"
-    elif ! grep -Eq -- "$pat" err; then
-        not_ok "$name (stderr does not match '$pat')"
-    else
-        ok "$name"
-    fi
-}
-
 age-plugin-sbxtest --generate >keys || fatal "the test plugin makes a key"
 sed -n 1p keys >plugin.id
 PREC=$(sed -n 2p keys)

@@ -42,20 +42,6 @@ export PATH=$BUILD:$PATH
 check "age-plugin-sbxkms is the one built beside sbx" \
     test "$(command -v age-plugin-sbxkms)" = "$BUILD/age-plugin-sbxkms"
 
-expect_fail() { # expect_fail NAME PATTERN CMD...
-    local name=$1 pat=$2 rc
-    shift 2
-    "$@" >out 2>err
-    rc=$?
-    if [ "$rc" -eq 0 ]; then
-        not_ok "$name (exit 0)"
-    elif ! grep -Eq -- "$pat" err; then
-        not_ok "$name (stderr does not match '$pat')"
-    else
-        ok "$name"
-    fi
-}
-
 CHECK_LOG=$T/srv.log
 kms_start "$T/srv" "$T/srv.log" --dev --threads 2 || fatal "the key server starts"
 DEV_TOKEN=sbxt_dev-insecure-admin-token
