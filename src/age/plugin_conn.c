@@ -18,6 +18,7 @@
 #include "age/header.h"
 #include "strongbox/memory.h"
 #include "core/error.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,17 +54,7 @@ fd_read(void *ctx, uint8_t *buf, size_t cap, size_t *got)
 static int
 fd_write(void *ctx, const uint8_t *buf, size_t len)
 {
-    const sbx_plugin_conn *c = ctx;
-    while (len > 0) {
-        ssize_t n = write(c->out_fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sbx__error_sys(SBX_EIO, "cannot write the plugin protocol output");
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return sbx__write_all(((const sbx_plugin_conn *)ctx)->out_fd, buf, len);
 }
 
 /* see age/plugin.h */
