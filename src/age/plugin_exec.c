@@ -14,8 +14,9 @@
  *  - Writes happen with SIGPIPE blocked in this thread; a SIGPIPE our write
  *    raised is consumed with sigtimedwait before the mask is restored, so a
  *    plugin that exits early gives EPIPE, never a signal to the process.
- *  - finish() always reaps: pipes closed, SIGINT if the plugin still runs
- *    (as age does), then waitpid. Its stderr is what it wrote before we hung
+ *  - finish() always reaps: pipes closed, then, if the plugin still runs,
+ *    SIGINT after a complete run (as age does) or SIGKILL after a failed one
+ *    (nothing can make us wait), then waitpid. Its stderr is what it wrote before we hung
  *    up (a plugin that ended the protocol by exiting wrote it before its
  *    stdout closed); what it says about the hang-up is not kept.
  */
@@ -257,9 +258,9 @@ out:
     return err;
 }
 
-/* How the plugin ended, and the first line of its stderr, for a message. */
+/* How the plugin ended (unless by our signal sent), and the first line of its stderr. */
 static void
-describe_end(char *out, size_t cap, const sbx__plugin_proc *p, int status)
+describe_end(char *out, size_t cap, const sbx__plugin_proc *p, int status, int sent)
 {
     char first[256] = "";
     size_t n = 0;
@@ -270,7 +271,7 @@ describe_end(char *out, size_t cap, const sbx__plugin_proc *p, int status)
     first[n] = '\0';
     if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
         snprintf(out, cap, "; it exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status) && WTERMSIG(status) != SIGINT)
+    else if (WIFSIGNALED(status) && WTERMSIG(status) != sent)
         snprintf(out, cap, "; it was killed by signal %d", WTERMSIG(status));
     else
         out[0] = '\0';
@@ -284,7 +285,7 @@ describe_end(char *out, size_t cap, const sbx__plugin_proc *p, int status)
 int
 sbx__plugin_finish(sbx__plugin_proc *p, int err)
 {
-    int status = 0;
+    int status = 0, sent = 0;
     char end[512] = "";
     // What it wrote to stderr until now; what it writes once we hang up is about the hang-up.
     while (p->err >= 0 && drain_stderr(p) == 1)
@@ -297,7 +298,10 @@ sbx__plugin_finish(sbx__plugin_proc *p, int err)
         while ((r = waitpid(p->pid, &status, WNOHANG)) < 0 && errno == EINTR)
             ;
         if (r == 0) {
-            kill(p->pid, SIGINT);
+            // Done: SIGINT, as age sends. Abandoned mid-protocol: SIGKILL, so that a plugin
+            // that ignores signals cannot keep us waiting. Either way it is reaped here.
+            sent = err < 0 ? SIGKILL : SIGINT;
+            kill(p->pid, sent);
             while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
                 ;
         }
@@ -306,7 +310,7 @@ sbx__plugin_finish(sbx__plugin_proc *p, int err)
     if (err < 0) {
         char why[512];
         snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
-        describe_end(end, sizeof(end), p, status);
+        describe_end(end, sizeof(end), p, status, sent);
         err = sbx__error(err, "%s: %s%s", p->program, why, end);
     }
     return err;
