@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_KEY_STRING 4096
 
@@ -350,8 +351,17 @@ sbx_plugin_identity_name(const sbx_identity *id)
 bool
 sbx_age__is_plugin_recipient(const char *str)
 {
+    // Types the age format itself defines (post-quantum, tagged) are not plugins: age
+    // implements them natively, so no age-plugin-pq is ever run for them.
+    static const char *const native[] = {"age1pq1", "age1tag1", "age1tagpq1"};
     const char *sep = strrchr(str, '1');
-    return strncmp(str, "age1", 4) == 0 && sep != NULL && sep > str + 4;
+    if (strncmp(str, "age1", 4) != 0 || sep == NULL || sep <= str + 4)
+        return false;
+    for (size_t i = 0; i < sizeof(native) / sizeof(native[0]); i++) {
+        if (strncasecmp(str, native[i], strlen(native[i])) == 0)
+            return false;
+    }
+    return true;
 }
 
 /* see strongbox/plugin.h */

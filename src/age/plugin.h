@@ -86,7 +86,11 @@ int sbx__plugin_start(sbx__plugin_proc *p, const char *name, const char *machine
  */
 int sbx__plugin_finish(sbx__plugin_proc *p, int err);
 
-/* str looks like a plugin recipient: "age1" + NAME + "1..." (plugin.c; keys.c dispatches). */
+/*
+ * str looks like a plugin recipient: "age1" + NAME + "1...", and NAME is not one of the age
+ * format's own types (pq, tag, tagpq), which are unsupported rather than plugins (plugin.c;
+ * keys.c dispatches).
+ */
 bool sbx_age__is_plugin_recipient(const char *str);
 
 /* A valid plugin NAME (1-32 of A-Z a-z 0-9 - _ . +). */
