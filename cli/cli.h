@@ -163,4 +163,17 @@ int cli_recipient_append(sbx_recipient ***list, size_t *n, sbx_recipient *r);
  */
 int cli_read_passphrase(sbx_buf *out, const char *file, bool confirm, char *err, size_t errlen);
 
+/**
+ * Ask on the terminal (/dev/tty): write prompt, read one line into out (a
+ * wiped sbx_buf), with echo off when secret. @return 0, or SBX_ECANCELED
+ * (no terminal) or another code, with the reason in err.
+ */
+int cli_tty_ask(sbx_buf *out, const char *prompt, bool secret, char *err, size_t errlen);
+
+/* ---- plugin_ui.c ---- */
+
+/** Give every age plugin key in the list the terminal UI (others are left alone). */
+void cli_plugin_ui_identities(sbx_identity **ids, size_t n);
+void cli_plugin_ui_recipients(sbx_recipient **list, size_t n);
+
 #endif

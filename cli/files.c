@@ -166,6 +166,7 @@ cli_load_identities(sbx_identity ***ids, size_t *count, const char *path)
         sbx_identities_free(list, n);
         goto out;
     }
+    cli_plugin_ui_identities(list, n);
     memcpy(grown + *count, list, n * sizeof(*list));
     *ids = grown;
     *count += n;

@@ -9,10 +9,13 @@
  *   2. the directory of the running sbx (/proc/self/exe), as in a build tree;
  *   3. SBX_KMS_SERVER_PATH, fixed at build time: LIBEXECDIR/strongbox/sbx-kms.
  *
- * Client subcommands go in the table below, beside serve and audit.
+ * Client subcommands go in the table below, beside serve and audit:
+ * age-recipient and age-identity print the strings of the age plugin
+ * age-plugin-sbxkms (docs/plugins.md), with libstrongbox-kms.
  */
 #include "cli.h"
 #include "kms_client.h"
+#include "kms_dl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,7 +29,9 @@
 
 #define KMS_PROGRAM "sbx-kms"
 #define KMS_SUBCOMMANDS                                                                            \
-    "serve, audit verify|export-key, status, key, datakey, encrypt, decrypt, rewrap, token, policy, cert"
+    "serve, audit verify|export-key, status, key, datakey, encrypt, decrypt, rewrap, token, "      \
+    "policy, cert,"                                                                                \
+    " age-recipient, age-identity"
 
 int cmd_kms(int argc, char **argv);
 
@@ -95,6 +100,66 @@ exec_server(int argc, char **argv)
     return CLI_FAIL;
 }
 
+/* Print one plugin string made by make(); usage errors for a bad argument. */
+static int
+print_age_string(const char *what,
+                 int (*make)(sbx_buf *out, const struct kms_dl *kms, int argc, char **argv),
+                 int argc, char **argv)
+{
+    const struct kms_dl *kms = kms_dl_get();
+    sbx_buf out = SBX_BUF_INIT;
+    if (kms == NULL) {
+        cli_error_lib(NULL);
+        return CLI_FAIL;
+    }
+    int err = make(&out, kms, argc, argv);
+    if (err == SBX_EINVAL) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
+        sbx_buf_dispose(&out);
+        return cli_usage_errorf("kms", "%s: %s", what, why);
+    }
+    if (err == 0)
+        printf("%.*s\n", (int)out.len, (const char *)out.ptr);
+    else
+        cli_error_lib(what);
+    sbx_buf_dispose(&out);
+    return err == 0 ? CLI_OK : CLI_FAIL;
+}
+
+static int
+make_recipient(sbx_buf *out, const struct kms_dl *kms, int argc, char **argv)
+{
+    if (argc != 2)
+        return sbx_error_set(SBX_EINVAL, "give one key URL https://HOST:PORT/KEY");
+    return kms->age_recipient(out, argv[1]);
+}
+
+static int
+make_identity(sbx_buf *out, const struct kms_dl *kms, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-')
+            return sbx_error_set(SBX_EINVAL, "unknown option %s (give server URLs, or nothing)",
+                                 argv[i]);
+    }
+    return kms->age_identity(out, (const char *const *)argv + 1, (size_t)argc - 1);
+}
+
+/* sbx kms age-recipient https://HOST:PORT/KEY: the recipient age1sbxkms1... of a key. */
+static int
+age_recipient(int argc, char **argv)
+{
+    return print_age_string("kms age-recipient", make_recipient, argc, argv);
+}
+
+/* sbx kms age-identity [URL...]: the identity AGE-PLUGIN-SBXKMS-1... for age -i. */
+static int
+age_identity(int argc, char **argv)
+{
+    return print_age_string("kms age-identity", make_identity, argc, argv);
+}
+
 struct kms_subcommand {
     const char *name;
     int (*run)(int argc, char **argv); // argv[0] is the subcommand
@@ -113,6 +178,8 @@ static const struct kms_subcommand subcommands[] = {
     {"token", kms_client_main},
     {"policy", kms_client_main},
     {"cert", kms_client_main},
+    {"age-recipient", age_recipient},
+    {"age-identity", age_identity},
 };
 
 int

@@ -91,6 +91,8 @@ kms_dl_get(void)
         SYM(json_text, sbx_kms_json_text),
         SYM(json_count, sbx_kms_json_count),
         SYM(json_free, sbx_kms_json_free),
+        SYM(age_recipient, sbx_kms_age_recipient),
+        SYM(age_identity, sbx_kms_age_identity),
     };
     char tried[8192], why[1024];
     void *h;

@@ -34,6 +34,8 @@ struct kms_dl {
     __typeof__(sbx_kms_json_text) *json_text;
     __typeof__(sbx_kms_json_count) *json_count;
     __typeof__(sbx_kms_json_free) *json_free;
+    __typeof__(sbx_kms_age_recipient) *age_recipient;
+    __typeof__(sbx_kms_age_identity) *age_identity;
 };
 
 /**

@@ -67,11 +67,11 @@ read_line(sbx_buf *out, int fd, char *err, size_t errlen)
 }
 
 static int
-prompt_tty(sbx_buf *out, int fd, const char *prompt, char *err, size_t errlen)
+prompt_tty(sbx_buf *out, int fd, const char *prompt, bool secret, char *err, size_t errlen)
 {
     struct termios quiet;
     int rc = 0;
-    bool echo_off = tcgetattr(fd, &saved_tty) == 0;
+    bool echo_off = secret && tcgetattr(fd, &saved_tty) == 0;
     // Echo goes off before the prompt appears: whatever is typed after the prompt is kept.
     if (echo_off) {
         quiet = saved_tty;
@@ -92,7 +92,7 @@ prompt_tty(sbx_buf *out, int fd, const char *prompt, char *err, size_t errlen)
         echo_off_fd = -1;
         set_signal_handlers(SIG_DFL);
     }
-    if (write(fd, "\n", 1) < 0) {
+    if (secret && write(fd, "\n", 1) < 0) {
         // the passphrase was read; a lost newline on the terminal is harmless
     }
     return rc < 0 ? rc : 0;
@@ -110,9 +110,9 @@ passphrase_from_tty(sbx_buf *out, bool confirm, char *err, size_t errlen)
                  strerror(errno));
         return SBX_ECANCELED;
     }
-    rc = prompt_tty(out, fd, "Enter passphrase: ", err, errlen);
+    rc = prompt_tty(out, fd, "Enter passphrase: ", true, err, errlen);
     if (rc == 0 && out->len > 0 && confirm) {
-        rc = prompt_tty(&again, fd, "Confirm passphrase: ", err, errlen);
+        rc = prompt_tty(&again, fd, "Confirm passphrase: ", true, err, errlen);
         if (rc == 0 && (again.len != out->len || !sbx_equal(again.ptr, out->ptr, out->len))) {
             snprintf(err, errlen, "the passphrases do not match");
             rc = SBX_ECANCELED;
@@ -150,6 +150,21 @@ cli_read_passphrase(sbx_buf *out, const char *file, bool confirm, char *err, siz
             snprintf(err, errlen, "no passphrase entered");
         rc = SBX_ECANCELED;
     }
+    if (rc < 0)
+        sbx_buf_dispose(out);
+    return rc;
+}
+
+int
+cli_tty_ask(sbx_buf *out, const char *prompt, bool secret, char *err, size_t errlen)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "no terminal to ask on (%s)", strerror(errno));
+        return SBX_ECANCELED;
+    }
+    int rc = prompt_tty(out, fd, prompt, secret, err, errlen);
+    close(fd);
     if (rc < 0)
         sbx_buf_dispose(out);
     return rc;

@@ -133,6 +133,8 @@ cli_recipients_load(sbx_recipient ***list, size_t *n, const struct cli_recipient
         err = add_identity_file(list, n, a->identity_files[i]);
     if (err == 0 && a->kms != NULL)
         err = cli_kms_add_recipients(list, n, a->kms);
+    if (err == 0)
+        cli_plugin_ui_recipients(*list, *n);
     return err;
 }
 

@@ -410,6 +410,47 @@ SBX_EXTERN int
 sbx_identity_kms_new_from_env(sbx_identity **out,
                               const sbx_kms_client_options *overrides) SBX_WARN_UNUSED;
 
+/* ------------------------------------------------------------------ age plugin */
+
+/*
+ * The key server as an age plugin (docs/plugins.md): `age-plugin-sbxkms`
+ * lets the stock `age` (and any client of the C2SP age-plugin protocol)
+ * write and open the sbx-kms stanzas that `sbx encrypt --kms` writes.
+ */
+
+/**
+ * @brief The plugin recipient "age1sbxkms1..." of a key URL
+ *        "https://host:port/NAME" (the URL is its data), appended to out.
+ * @return 0, SBX_EINVAL (not a key URL, over 2048 bytes), SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_kms_age_recipient(sbx_buf *out, const char *key_url) SBX_WARN_UNUSED;
+
+/**
+ * @brief The plugin identity "AGE-PLUGIN-SBXKMS-1...", appended to out. It
+ *        holds no secret: the token comes from SBX_KMS_TOKEN(_FILE) when it
+ *        is used. With urls, it names the servers allowed to get the token
+ *        (as SBX_KMS_URL would, which it then replaces); without, the rule
+ *        of sbx_identity_kms_new_from_env() applies.
+ * @param urls base or key URLs "https://host:port[/NAME]"; count may be 0.
+ * @return 0, SBX_EINVAL (a URL that is not https://), SBX_ENOMEM.
+ */
+SBX_EXTERN int sbx_kms_age_identity(sbx_buf *out, const char *const *urls,
+                                    size_t count) SBX_WARN_UNUSED;
+
+/**
+ * @brief Serve one run of the age plugin protocol as age-plugin-sbxkms:
+ *        state_machine "recipient-v1" (wrap file keys to age1sbxkms1...
+ *        recipients through the key server) or "identity-v1" (unwrap the
+ *        sbx-kms stanzas offered, for AGE-PLUGIN-SBXKMS-1... identities).
+ *        Credentials and trust come from the SBX_KMS_* variables
+ *        (sbx_kms_client_new_from_env(), sbx_identity_kms_new_from_env()).
+ *        Failures of the key server are told to the client in the protocol.
+ * @return 0 when the protocol ran to its end; SBX_EUNSUPPORTED (another
+ *         state machine), or the connection's error (the client went away,
+ *         broke the protocol).
+ */
+SBX_EXTERN int sbx_kms_age_plugin_serve(const char *state_machine, int in_fd, int out_fd);
+
 #ifdef __cplusplus
 }
 #endif

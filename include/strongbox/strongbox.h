@@ -33,6 +33,7 @@
 #include "strongbox/inspect.h"
 #include "strongbox/sign.h"
 #include "strongbox/kms_name.h"
+#include "strongbox/plugin.h"
 #include "strongbox/kms.h"
 #include "strongbox/records.h"
 

@@ -295,6 +295,28 @@ parse_mac_line(sbx_age_header *hdr, const uint8_t *data, size_t start, size_t n)
     return 0;
 }
 
+/* see age/header.h */
+int
+sbx_age__stanza_parse(sbx_age_header *hdr, const uint8_t *data, size_t len, size_t *pos)
+{
+    long nl = line_end(data, len, *pos);
+    int err;
+    if (nl < 0)
+        return sbx__error(SBX_EHEADER, "stanza %zu is truncated", hdr->count + 1);
+    size_t n = (size_t)nl - *pos;
+    if (n < 2 || memcmp(data + *pos, "->", 2) != 0)
+        return sbx__error(SBX_EHEADER, "stanza %zu does not start with \"->\"", hdr->count + 1);
+    if ((err = parse_stanza_line(hdr, (const char *)data + *pos, n, hdr->count)) < 0)
+        return err;
+    size_t at = (size_t)nl + 1;
+    if ((err = parse_body(hdr, data, len, &at)) < 0) {
+        stanza_clear(&hdr->stanzas[--hdr->count]);
+        return err;
+    }
+    *pos = at;
+    return 0;
+}
+
 int
 sbx_age__header_parse(sbx_age_header **out, const uint8_t *data, size_t len, size_t *header_len)
 {
@@ -341,10 +363,7 @@ sbx_age__header_parse(sbx_age_header **out, const uint8_t *data, size_t len, siz
             err = sbx__error(SBX_EHEADER, "header has more than %d stanzas", SBX_AGE_MAX_STANZAS);
             goto fail;
         }
-        if ((err = parse_stanza_line(hdr, (const char *)data + pos, n, hdr->count)) < 0)
-            goto fail;
-        pos = (size_t)nl + 1;
-        if ((err = parse_body(hdr, data, len, &pos)) < 0)
+        if ((err = sbx_age__stanza_parse(hdr, data, len, &pos)) < 0)
             goto fail;
     }
 fail:
@@ -366,7 +385,9 @@ encode_body(sbx_buf *out, const uint8_t *body, size_t len)
     size_t off = 0;
     for (;;) {
         size_t take = len - off < 48 ? len - off : 48;
-        long n = sbx_base64_encode(line, sizeof(line), body + off, take, false);
+        // body may be NULL when len is 0 (a protocol command without data)
+        long n = sbx_base64_encode(line, sizeof(line),
+                                   take > 0 ? body + off : (const uint8_t *)line, take, false);
         if (n < 0)
             return (int)n;
         line[n++] = '\n';
@@ -378,6 +399,23 @@ encode_body(sbx_buf *out, const uint8_t *body, size_t len)
     }
 }
 
+/* see age/header.h */
+int
+sbx_age__stanza_encode(sbx_buf *out, const char *type, const char *const *args, size_t nargs,
+                       const uint8_t *body, size_t body_len)
+{
+    int err;
+    if ((err = append_str(out, "-> ")) < 0 || (err = append_str(out, type)) < 0)
+        return err;
+    for (size_t a = 0; a < nargs; a++) {
+        if ((err = append_str(out, " ")) < 0 || (err = append_str(out, args[a])) < 0)
+            return err;
+    }
+    if ((err = append_str(out, "\n")) < 0)
+        return err;
+    return encode_body(out, body, body_len);
+}
+
 int
 sbx_age__header_encode(sbx_buf *out, const sbx_age_header *hdr, bool with_mac)
 {
@@ -386,13 +424,8 @@ sbx_age__header_encode(sbx_buf *out, const sbx_age_header *hdr, bool with_mac)
         return err;
     for (size_t i = 0; i < hdr->count; i++) {
         const sbx_age_stanza *s = &hdr->stanzas[i];
-        if ((err = append_str(out, "-> ")) < 0 || (err = append_str(out, s->type)) < 0)
-            return err;
-        for (size_t a = 0; a < s->nargs; a++) {
-            if ((err = append_str(out, " ")) < 0 || (err = append_str(out, s->args[a])) < 0)
-                return err;
-        }
-        if ((err = append_str(out, "\n")) < 0 || (err = encode_body(out, s->body, s->body_len)) < 0)
+        if ((err = sbx_age__stanza_encode(out, s->type, s->args, s->nargs, s->body, s->body_len)) <
+            0)
             return err;
     }
     if ((err = append_str(out, "---")) < 0)

@@ -38,6 +38,18 @@ int sbx_age__header_parse(sbx_age_header **out, const uint8_t *data, size_t len,
                           size_t *header_len);
 
 /*
+ * Parse one stanza (its "->" line and its body) at data + *pos and append it
+ * to hdr; *pos moves past it. The same strict grammar as in a header; the
+ * age plugin protocol (plugin_conn.c) speaks in these stanzas too. Returns 0,
+ * SBX_EHEADER (malformed or incomplete: hdr is unchanged) or SBX_ENOMEM.
+ */
+int sbx_age__stanza_parse(sbx_age_header *hdr, const uint8_t *data, size_t len, size_t *pos);
+
+/* Append one stanza, its opening line and its base64 body lines, to out. */
+int sbx_age__stanza_encode(sbx_buf *out, const char *type, const char *const *args, size_t nargs,
+                           const uint8_t *body, size_t body_len);
+
+/*
  * Encode hdr. With with_mac false, the output stops after "---" (the bytes
  * the MAC covers); with true, " " + base64(hdr->mac) + "\n" follows.
  */

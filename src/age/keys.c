@@ -14,6 +14,7 @@
  * PEM private key, decided on the whole file as age does.
  */
 #include "age/keys.h"
+#include "age/plugin.h"
 #include "age/ssh.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
@@ -44,6 +45,8 @@ sbx_recipient_parse(sbx_recipient **out, const char *str)
     if (!has_prefix(str, "age1"))
         return sbx__error(SBX_EFORMAT, "unknown recipient type (expected an age1... public key or "
                                        "an SSH public key \"ssh-ed25519 AAAA...\")");
+    if (sbx_age__is_plugin_recipient(str))
+        return sbx_plugin_recipient_new(out, str, NULL);
     if (sbx_bech32_decode(hrp, sizeof(hrp), data, sizeof(data), &len, str, strlen(str)) < 0) {
         if (sbx_error_last()->code == SBX_EINVAL)
             return sbx__error(SBX_EUNSUPPORTED, "unsupported recipient type (plugin or "
@@ -69,6 +72,8 @@ sbx_identity_parse(sbx_identity **out, const char *str)
     size_t len;
     int err;
     *out = NULL;
+    if (has_prefix(str, "AGE-PLUGIN-"))
+        return sbx_plugin_identity_new(out, str, NULL);
     if (!has_prefix(str, "AGE-SECRET-KEY-"))
         return sbx__error(SBX_EFORMAT, "unknown identity type (expected AGE-SECRET-KEY-1...)");
     if (has_prefix(str, "AGE-SECRET-KEY-PQ-"))

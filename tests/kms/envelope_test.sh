@@ -45,21 +45,6 @@ unset SBX_KMS_TOKEN SBX_KMS_TOKEN_FILE SBX_KMS_CACERT SBX_KMS_FINGERPRINT SBX_KM
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 CHECK_SHOW=err
 
-# expect_fail NAME PATTERN CMD...: exit status 1 and PATTERN (grep -E) on stderr.
-expect_fail() {
-    local name=$1 pat=$2 rc
-    shift 2
-    "$@" >out 2>err
-    rc=$?
-    if [ "$rc" -ne 1 ]; then
-        not_ok "$name (exit $rc, expected 1)"
-    elif ! grep -Eq -- "$pat" err; then
-        not_ok "$name (stderr does not match '$pat')"
-    else
-        ok "$name"
-    fi
-}
-
 # ------------------------------------------------------------------ servers
 DEV_TOKEN=sbxt_dev-insecure-admin-token
 # start_server NAME: a --dev server with data in $T/NAME (log $T/NAME.log); sets

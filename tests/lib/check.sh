@@ -6,6 +6,8 @@
 #   ok "NAME"; not_ok "NAME"   # record a result directly
 #   fatal "NAME"               # record a failure, print the summary, exit 1
 #   require_tools TOOL...      # fatal when a tool is not installed
+#   expect_fail NAME PATTERN CMD...   # ok when CMD exits 1 with PATTERN (grep -E) on stderr
+#                              # (its output in ./out and ./err)
 #   finish                     # print the summary; return 1 if anything failed
 #
 # CHECK_SHOW (a file name, optional): printed under a failed check (e.g. the
@@ -46,4 +48,18 @@ fatal() {
     fi
     finish
     exit 1
+}
+
+expect_fail() {
+    local name=$1 pat=$2 rc
+    shift 2
+    "$@" >out 2>err
+    rc=$?
+    if [ "$rc" -ne 1 ]; then
+        not_ok "$name (exit $rc, expected 1)"
+    elif ! grep -Eq -- "$pat" err; then
+        not_ok "$name (stderr does not match '$pat')"
+    else
+        ok "$name"
+    fi
 }

@@ -12,7 +12,8 @@
 #     `pkg-config --cflags strongbox` and links with `pkg-config --static --libs
 #     strongbox` against libstrongbox.a (-Wl,-Bstatic), has no NEEDED libstrongbox,
 #     and runs;
-#   - the installed bin/sbx starts (sbx --version) without LD_LIBRARY_PATH.
+#   - the installed bin/sbx starts (sbx --version) without LD_LIBRARY_PATH;
+#   - bin/age-plugin-sbxkms is installed beside it, starts, and speaks the protocol.
 #
 # CC (default cc) compiles the program. Prints one line per check and
 # "N passed, M failed"; exits 1 if any failed.
@@ -147,6 +148,22 @@ if [ -x "$P/bin/sbx" ]; then
         not_ok "installed bin/sbx --version runs without LD_LIBRARY_PATH"
 else
     not_ok "bin/sbx installed"
+fi
+
+# ---- the age plugin of the key server is installed beside sbx ----
+if [ -x "$P/bin/age-plugin-sbxkms" ]; then
+    ok "bin/age-plugin-sbxkms installed beside bin/sbx (in the PATH where age looks)"
+    env -u LD_LIBRARY_PATH "$P/bin/age-plugin-sbxkms" --help >"$T/out" 2>"$T/err" &&
+        grep -q 'age-plugin=recipient-v1' "$T/out" &&
+        ok "installed age-plugin-sbxkms runs without LD_LIBRARY_PATH" ||
+        not_ok "installed age-plugin-sbxkms runs without LD_LIBRARY_PATH"
+    # It speaks the protocol: an empty identity-v1 run answers "done".
+    printf -- '-> done\n\n' | env -u LD_LIBRARY_PATH "$P/bin/age-plugin-sbxkms" \
+        --age-plugin=identity-v1 >"$T/out" 2>"$T/err" && grep -qx -- '-> done' "$T/out" &&
+        ok "installed age-plugin-sbxkms answers an identity-v1 run" ||
+        not_ok "installed age-plugin-sbxkms answers an identity-v1 run"
+else
+    not_ok "bin/age-plugin-sbxkms installed"
 fi
 
 # ---- move the tree: the pkg-config files follow it ----
