@@ -102,14 +102,40 @@ named_mode(void)
     return getenv("SBX_TEST_NO_TMPFILE") != NULL;
 }
 
+/* Open a sink on path with flags, write text, finish it. */
+static void
+write_with_flags(const char *path, unsigned flags, const char *text)
+{
+    sbx_sink *s = NULL;
+    assert_sbx_ok(sbx_sink_atomic_file_new_ex(&s, path, 0600, flags));
+    assert_sbx_ok(sbx_sink_write(s, (const uint8_t *)text, strlen(text)));
+    assert_sbx_ok(sbx_sink_finish(s));
+    sbx_sink_free(s);
+}
+
+static void
+assert_kind(const char *path, mode_t kind)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & S_IFMT, kind);
+}
+
+static void
+assert_content(const char *path, const char *want)
+{
+    char buf[64];
+    read_file(path, buf, sizeof(buf));
+    assert_string_equal(buf, want);
+}
+
 /* Issue 14 item 6: a link at the output path is never written through. */
 static void
 symlink_at_path_is_refused_and_its_target_untouched(void **state)
 {
     (void)state;
-    char target[256], link[256], buf[64];
+    char target[256], link[256];
     sbx_sink *s = NULL;
-    struct stat st;
     path_in(target, sizeof(target), "target");
     path_in(link, sizeof(link), "link");
     assert_sbx_ok(sbx_atomic_write_file(target, "old", 3, 0600));
@@ -120,10 +146,8 @@ symlink_at_path_is_refused_and_its_target_untouched(void **state)
     assert_non_null(strstr(sbx_error_last()->message, "target's own path"));
     assert_sbx_err(sbx_sink_atomic_file_new(&s, link, 0600), SBX_EINVAL);
     assert_null(s);
-    assert_int_equal(lstat(link, &st), 0);
-    assert_true(S_ISLNK(st.st_mode));
-    read_file(target, buf, sizeof(buf));
-    assert_string_equal(buf, "old");
+    assert_kind(link, S_IFLNK);
+    assert_content(target, "old");
     assert_int_equal(count_entries(), before);
     unlink(link);
     unlink(target);
@@ -148,21 +172,14 @@ static void
 follow_flag_replaces_the_link_target_and_keeps_the_link(void **state)
 {
     (void)state;
-    char target[256], link[256], buf[64];
-    sbx_sink *s = NULL;
-    struct stat st;
+    char target[256], link[256];
     path_in(target, sizeof(target), "target");
     path_in(link, sizeof(link), "link");
     assert_sbx_ok(sbx_atomic_write_file(target, "old", 3, 0600));
     assert_int_equal(symlink(target, link), 0);
-    assert_sbx_ok(sbx_sink_atomic_file_new_ex(&s, link, 0600, SBX_ATOMIC_FOLLOW));
-    assert_sbx_ok(sbx_sink_write(s, (const uint8_t *)"new", 3));
-    assert_sbx_ok(sbx_sink_finish(s));
-    sbx_sink_free(s);
-    assert_int_equal(lstat(link, &st), 0);
-    assert_true(S_ISLNK(st.st_mode));
-    read_file(target, buf, sizeof(buf));
-    assert_string_equal(buf, "new");
+    write_with_flags(link, SBX_ATOMIC_FOLLOW, "new");
+    assert_kind(link, S_IFLNK);
+    assert_content(target, "new");
     assert_int_equal(count_entries(), 2);
     unlink(link);
     unlink(target);
@@ -196,9 +213,8 @@ static void
 link_planted_while_writing_is_replaced_not_followed(void **state)
 {
     (void)state;
-    char victim[256], path[256], buf[64];
+    char victim[256], path[256];
     sbx_sink *s = NULL;
-    struct stat st;
     path_in(victim, sizeof(victim), "victim2");
     path_in(path, sizeof(path), "out.txt");
     assert_sbx_ok(sbx_atomic_write_file(victim, "precious", 8, 0600));
@@ -207,12 +223,9 @@ link_planted_while_writing_is_replaced_not_followed(void **state)
     assert_int_equal(symlink(victim, path), 0); // the race: planted after the check
     assert_sbx_ok(sbx_sink_finish(s));
     sbx_sink_free(s);
-    read_file(victim, buf, sizeof(buf));
-    assert_string_equal(buf, "precious");
-    assert_int_equal(lstat(path, &st), 0);
-    assert_true(S_ISREG(st.st_mode));
-    read_file(path, buf, sizeof(buf));
-    assert_string_equal(buf, "plaintext");
+    assert_content(victim, "precious");
+    assert_kind(path, S_IFREG);
+    assert_content(path, "plaintext");
     assert_int_equal(count_entries(), 2);
     unlink(path);
     unlink(victim);
