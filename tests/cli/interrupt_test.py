@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""tests/cli/interrupt_test.py SBX [named] - an interrupted command leaves no plaintext.
+"""tests/cli/interrupt_test.py SBX [named SHIM] - an interrupted command leaves no plaintext.
 
 Issue 14 item 2. Each command that writes plaintext (decrypt, unseal, unpad)
 and, for tidiness, encrypt writes a 64 MiB output into an empty directory
@@ -20,8 +20,8 @@ scanned for the plaintext's marker, and a file holding it must be the
 complete, verified output (a kill in the instant of the final rename may
 leave it under its temporary name); anything else fails.
 
-With "named" (run under tests/no_tmpfile.c: a filesystem without O_TMPFILE)
-the outputs are named temporary files and sbx's signal handlers must remove
+With "named SHIM" (sbx runs with LD_PRELOAD=SHIM, tests/no_tmpfile.c: a
+filesystem without O_TMPFILE) the outputs are named temporary files and sbx's signal handlers must remove
 them. Prints one line per check; exits 1 on any failure.
 """
 import hashlib
@@ -36,7 +36,10 @@ import tempfile
 import time
 
 SBX = os.path.abspath(sys.argv[1])
-NAMED = len(sys.argv) > 2 and sys.argv[2] == "named"
+NAMED = len(sys.argv) > 3 and sys.argv[2] == "named"
+if NAMED:  # only sbx runs under the shim; ASan wants its runtime first, the shim comes first
+    os.environ["LD_PRELOAD"] = os.path.abspath(sys.argv[3])
+    os.environ["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
 SIZE = 64 * 1024 * 1024
 HALFWAY = 4 * 1024 * 1024
 seed = int(os.environ.get("SBX_TEST_SEED", random.randrange(1 << 32)))
@@ -95,8 +98,8 @@ COMMANDS = {
 PLAINTEXT_WRITERS = ["decrypt", "unseal", "unpad"]
 
 
-def output_size(pid):
-    """Size of the process's open file in OUT (unnamed or not), or None."""
+def output_file(pid):
+    """(size, name as /proc shows it) of the process's open file in OUT, or None."""
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
@@ -104,11 +107,19 @@ def output_size(pid):
     for fd in fds:
         link = f"/proc/{pid}/fd/{fd}"
         try:
-            if os.readlink(link).startswith(OUT + "/"):
-                return os.stat(link).st_size
+            name = os.readlink(link)
+            if name.startswith(OUT + "/"):
+                return os.stat(link).st_size, name[len(OUT) + 1:]
         except OSError:
             continue
     return None
+
+
+def expected_kind(name):
+    """Named run: a named temporary file; else an unnamed one (no directory entry)."""
+    if NAMED:
+        return name.startswith(".big.tmp-") and not name.endswith("(deleted)")
+    return name.endswith("(deleted)")
 
 
 def state(pid):
@@ -117,15 +128,16 @@ def state(pid):
 
 
 def stop_halfway(pid, alive):
-    """Wait until pid's output holds HALFWAY bytes, stop it there; False if it ended first."""
+    """Wait until pid's output holds HALFWAY bytes, stop it there; False if it ended first
+    or the output is not the expected kind of file."""
     while alive():
-        n = output_size(pid)
-        if n is not None and n >= HALFWAY:
+        f = output_file(pid)
+        if f is not None and f[0] >= HALFWAY:
             os.kill(pid, signal.SIGSTOP)
             while alive() and state(pid) not in ("T", "t"):
                 time.sleep(0.001)
-            n = output_size(pid)
-            return n is not None and n < SIZE
+            f = output_file(pid)
+            return f is not None and f[0] < SIZE and expected_kind(f[1])
         time.sleep(0.001)
     return False
 
