@@ -40,7 +40,7 @@ static const struct command commands[] = {
 int
 main(int argc, char **argv)
 {
-    cli_process_start(); // before anything else: key memory locked, no core dumps
+    cli_process_start();   // before anything else: key memory locked, no core dumps
     cli_signals_install(); // a signal removes the named temporary file of an output
     if (argc < 2)
         return cli_usage("sbx");
