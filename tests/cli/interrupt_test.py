@@ -10,6 +10,9 @@ OUT and is interrupted while the output is half written:
   - by SIGTERM, SIGHUP and SIGPIPE sent with kill;
   - by SIGKILL (not in the "named" run, the documented weaker case).
 
+Ctrl-C at a passphrase prompt must also restore the terminal's echo and end
+sbx by SIGINT (the prompt's handler passes the signal on to sbx's).
+
 "Half written" is observed, not guessed: the test waits until the command's
 open output file (seen in /proc/PID/fd) holds at least 4 MiB, stops the
 process (SIGSTOP), checks it is still mid-way, sends the signal and lets it
@@ -33,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 
 SBX = os.path.abspath(sys.argv[1])
@@ -214,6 +218,35 @@ def interrupt_by_ctrl_c(cmd):
     clear_out()
 
 
+def ctrl_c_at_the_passphrase_prompt():
+    """The prompt's handler restores echo, then sbx's own handler ends it by SIGINT."""
+    pw = os.path.join(IN, "pw")
+    with open(pw, "w") as f:
+        f.write("correct horse\n")
+    enc = os.path.join(IN, "pw.age")
+    sbx("encrypt", "--passphrase-file", pw, "--work-factor", "10", "-o", enc,
+        os.path.join(IN, "big.padded"))
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execv(SBX, [SBX, "decrypt", "-o", OUTPUT, enc])
+    seen = b""
+    while b"assphrase" not in seen:
+        chunk = os.read(master, 4096)
+        if not chunk:
+            break
+        seen += chunk
+    echo_off = not termios.tcgetattr(master)[3] & termios.ECHO
+    os.write(master, b"\x03")
+    _, status = os.waitpid(pid, 0)
+    echo_back = bool(termios.tcgetattr(master)[3] & termios.ECHO)
+    os.close(master)
+    check("Ctrl-C at the passphrase prompt: echo was off, and is back on", echo_off and echo_back)
+    check("Ctrl-C at the passphrase prompt ends sbx by SIGINT",
+          os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, f"status {status}")
+    check("Ctrl-C at the passphrase prompt leaves nothing", not out_entries())
+    clear_out()
+
+
 def kill_at_random(rounds):
     start = time.monotonic()
     subprocess.run([SBX, *COMMANDS["decrypt"]], check=True, capture_output=True)
@@ -239,6 +272,7 @@ def kill_at_random(rounds):
 
 
 try:
+    ctrl_c_at_the_passphrase_prompt()
     for cmd in PLAINTEXT_WRITERS + ["encrypt"]:
         interrupt_by_ctrl_c(cmd)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
