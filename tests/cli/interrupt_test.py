@@ -168,23 +168,23 @@ def clear_out():
         os.unlink(os.path.join(OUT, name))
 
 
-def interrupt_by_kill(cmd, sig):
+ATTEMPTS = 5  # a run that ends before the test sees it half written (a busy machine) is redone
+
+
+def run_killed(cmd, sig):
+    """One run of cmd, sent sig half-way: (half-way, status)."""
     p = subprocess.Popen([SBX, *COMMANDS[cmd]], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     halfway = stop_halfway(p.pid, lambda: p.poll() is None)
     if halfway:
         os.kill(p.pid, sig)
         os.kill(p.pid, signal.SIGCONT)
-    rc = p.wait()
-    name = signal.Signals(sig).name
-    check(f"{cmd}: {name} while the output is half written", halfway)
-    check(f"{cmd}: {name} ends sbx with that signal", rc == -sig, f"exit {rc}")
-    leftover = out_entries()
-    check(f"{cmd}: {name} leaves nothing in the directory", not leftover, f"left {leftover}")
-    clear_out()
+    p.wait()
+    return halfway, p.returncode
 
 
-def interrupt_by_ctrl_c(cmd):
+def run_ctrl_c(cmd):
+    """One run of cmd on a pseudo-terminal, Ctrl-C typed half-way: (half-way, status)."""
     pid, master = pty.fork()
     if pid == 0:
         os.execv(SBX, [SBX, *COMMANDS[cmd]])
@@ -210,11 +210,19 @@ def interrupt_by_ctrl_c(cmd):
     while alive():
         time.sleep(0.001)
     os.close(master)
-    check(f"{cmd}: Ctrl-C on a terminal while the output is half written", halfway)
-    check(f"{cmd}: Ctrl-C ends sbx by SIGINT",
-          os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, f"status {status}")
+    return halfway, -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def interrupt(cmd, sig, how):
+    for _ in range(ATTEMPTS):
+        halfway, rc = run_ctrl_c(cmd) if how == "Ctrl-C" else run_killed(cmd, sig)
+        if halfway:
+            break
+        clear_out()
+    check(f"{cmd}: {how} while the output is half written", halfway)
+    check(f"{cmd}: {how} ends sbx by {signal.Signals(sig).name}", rc == -sig, f"exit {rc}")
     leftover = out_entries()
-    check(f"{cmd}: Ctrl-C leaves nothing in the directory", not leftover, f"left {leftover}")
+    check(f"{cmd}: {how} leaves nothing in the directory", not leftover, f"left {leftover}")
     clear_out()
 
 
@@ -274,12 +282,12 @@ def kill_at_random(rounds):
 try:
     ctrl_c_at_the_passphrase_prompt()
     for cmd in PLAINTEXT_WRITERS + ["encrypt"]:
-        interrupt_by_ctrl_c(cmd)
+        interrupt(cmd, signal.SIGINT, "Ctrl-C")
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-            interrupt_by_kill(cmd, sig)
+            interrupt(cmd, sig, "kill -" + signal.Signals(sig).name[3:])
     if not NAMED:
         for cmd in PLAINTEXT_WRITERS:
-            interrupt_by_kill(cmd, signal.SIGKILL)
+            interrupt(cmd, signal.SIGKILL, "kill -KILL")
         kill_at_random(int(os.environ.get("SBX_KILL_ROUNDS", "20")))
 finally:
     shutil.rmtree(W, ignore_errors=True)
