@@ -91,6 +91,17 @@ int cli_usage(const char *command);
  */
 void cli_process_start(void);
 
+/* ---- signals.c ---- */
+
+/**
+ * Install sbx's handlers for the signals that end it (SIGINT, SIGTERM, SIGHUP,
+ * SIGPIPE, ...): named temporary files of unfinished outputs are removed, then
+ * the signal ends the process. Signals already ignored stay ignored.
+ */
+void cli_signals_install(void);
+
+/* ---- messages.c (continued) ---- */
+
 /** "sbx: error: <fmt>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** "sbx: error: [<prefix>: ]<last library error message>" on stderr. */

@@ -91,58 +91,22 @@ cli_read_small_file(sbx_buf *buf, const char *path, const char *what, bool warn_
 }
 
 /*
- * Atomic replacement is for regular files. A target that exists and is not
- * one (/dev/null, a FIFO, /dev/stdout onto a pipe) is opened and written in
- * place: renaming over it would replace the device node or the link itself.
- * A symbolic link to a regular file is followed, and its target replaced.
+ * The library's atomic sink decides how a path is written (strongbox/stream.h):
+ * a new or regular file atomically, through an unnamed file until complete;
+ * a device or FIFO (/dev/null, /dev/stdout onto a pipe) in place; a symbolic
+ * link to anything else refused, never written through.
  */
-static int
-open_in_place(sbx_sink **out, const char *path, unsigned mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, (mode_t)mode);
-    if (fd < 0) {
-        cli_errorf("cannot open %s for writing: %s", path, strerror(errno));
-        return SBX_EIO;
-    }
-    int err = sbx_sink_fd_new(out, fd, true);
-    if (err < 0) {
-        close(fd);
-        cli_error_lib(NULL);
-    }
-    return err;
-}
-
-static int
-open_atomic(sbx_sink **out, const char *path, unsigned mode)
-{
-    int err = sbx_sink_atomic_file_new(out, path, mode);
-    if (err < 0)
-        cli_error_lib(NULL);
-    return err;
-}
-
 int
 cli_open_output(sbx_sink **out, const char *path, unsigned mode)
 {
-    struct stat st, lst;
+    int err;
     *out = NULL;
-    if (path == NULL || strcmp(path, "-") == 0) {
-        int err = sbx_sink_fd_new(out, STDOUT_FILENO, false);
-        if (err < 0)
-            cli_error_lib(NULL);
-        return err;
-    }
-    if (lstat(path, &lst) != 0 || S_ISREG(lst.st_mode))
-        return open_atomic(out, path, mode); // a new file, or a regular file to replace
-    if (!S_ISLNK(lst.st_mode))
-        return open_in_place(out, path, mode);
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return open_in_place(out, path, mode); // dangling link, or a link to a device
-    char *target = realpath(path, NULL);
-    if (target == NULL)
-        return open_in_place(out, path, mode);
-    int err = open_atomic(out, target, mode);
-    free(target);
+    if (path == NULL || strcmp(path, "-") == 0)
+        err = sbx_sink_fd_new(out, STDOUT_FILENO, false);
+    else
+        err = sbx_sink_atomic_file_new(out, path, mode);
+    if (err < 0)
+        cli_error_lib(NULL);
     return err;
 }
 

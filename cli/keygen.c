@@ -7,7 +7,6 @@
 #include "sign_cmds.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <string.h>
 #include <time.h>
@@ -44,32 +43,26 @@ write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
-/* Create path 0600 at open, refusing to replace anything, and write text to it. */
+/*
+ * Create path 0600 at open, refusing to replace anything (a symbolic link
+ * included), and write text to it: an unnamed file until complete, so an
+ * interrupted keygen leaves no partial key.
+ */
 static int
 write_new_secret_file(const char *path, const sbx_buf *text)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST) {
+    sbx_sink *s = NULL;
+    int err = sbx_sink_atomic_file_new_ex(&s, path, 0600, SBX_ATOMIC_NOREPLACE);
+    if (err == 0 && (err = sbx_sink_write(s, text->ptr, text->len)) == 0)
+        err = sbx_sink_finish(s);
+    sbx_sink_free(s);
+    if (err == SBX_EEXISTS) {
         cli_errorf("%s already exists; refusing to overwrite a key file", path);
         cli_hintf("choose another name, or remove %s first if you are sure it is not needed", path);
-        return CLI_FAIL;
+    } else if (err < 0) {
+        cli_error_lib(NULL);
     }
-    if (fd < 0) {
-        cli_errorf("cannot create %s: %s", path, strerror(errno));
-        return CLI_FAIL;
-    }
-    if (write_all(fd, text->ptr, text->len) != 0 || fsync(fd) != 0) {
-        cli_errorf("cannot write %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(path);
-        return CLI_FAIL;
-    }
-    if (close(fd) != 0) {
-        cli_errorf("cannot close %s: %s", path, strerror(errno));
-        unlink(path);
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    return err < 0 ? CLI_FAIL : CLI_OK;
 }
 
 /* "age1..." of an identity into out (NUL-terminated). */

@@ -36,7 +36,8 @@ const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 int
 main(int argc, char **argv)
 {
-    cli_process_start(); // before anything else: key memory locked, no core dumps
+    cli_process_start();   // before anything else: key memory locked, no core dumps
+    cli_signals_install(); // a signal removes the named temporary file of an output
     if (argc < 2)
         return cli_overview_usage();
     const char *name = argv[1];

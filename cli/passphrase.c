@@ -17,22 +17,39 @@
 static struct termios saved_tty;
 static volatile sig_atomic_t echo_off_fd = -1;
 
+static const int tty_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+#define NTTY_SIGNALS (sizeof(tty_signals) / sizeof(tty_signals[0]))
+static struct sigaction saved_actions[NTTY_SIGNALS]; // sbx's own (cli/signals.c) or default
+
+/* Echo back on, then the signal does what it did before the prompt (cleanup and exit, stop). */
 static void
 restore_tty_on_signal(int sig)
 {
     if (echo_off_fd >= 0)
         tcsetattr(echo_off_fd, TCSAFLUSH, &saved_tty);
-    signal(sig, SIG_DFL);
-    raise(sig);
+    for (size_t i = 0; i < NTTY_SIGNALS; i++) {
+        if (tty_signals[i] == sig)
+            sigaction(sig, &saved_actions[i], NULL);
+    }
+    raise(sig); // delivered when this handler returns
 }
 
-static const int tty_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+static void
+catch_tty_signals(void)
+{
+    struct sigaction sa;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = restore_tty_on_signal;
+    sa.sa_flags = 0;
+    for (size_t i = 0; i < NTTY_SIGNALS; i++)
+        sigaction(tty_signals[i], &sa, &saved_actions[i]);
+}
 
 static void
-set_signal_handlers(void (*handler)(int))
+release_tty_signals(void)
 {
-    for (size_t i = 0; i < sizeof(tty_signals) / sizeof(tty_signals[0]); i++)
-        signal(tty_signals[i], handler);
+    for (size_t i = 0; i < NTTY_SIGNALS; i++)
+        sigaction(tty_signals[i], &saved_actions[i], NULL);
 }
 
 /* Read one line byte by byte (so nothing after it is consumed). 1 = got a line, 0 = EOF at once. */
@@ -78,7 +95,7 @@ prompt_tty(sbx_buf *out, int fd, const char *prompt, bool secret, char *err, siz
         quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
         quiet.c_lflag |= ICANON;
         echo_off_fd = fd;
-        set_signal_handlers(restore_tty_on_signal);
+        catch_tty_signals();
         tcsetattr(fd, TCSAFLUSH, &quiet);
     }
     if (write(fd, prompt, strlen(prompt)) < 0) {
@@ -90,7 +107,7 @@ prompt_tty(sbx_buf *out, int fd, const char *prompt, bool secret, char *err, siz
     if (echo_off) {
         tcsetattr(fd, TCSANOW, &saved_tty);
         echo_off_fd = -1;
-        set_signal_handlers(SIG_DFL);
+        release_tty_signals();
     }
     if (secret && write(fd, "\n", 1) < 0) {
         // the passphrase was read; a lost newline on the terminal is harmless

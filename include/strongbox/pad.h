@@ -189,6 +189,8 @@ SBX_EXTERN void sbx_pad_pfs_detect(uint64_t *count, const uint8_t *tail, size_t 
  * @brief Pad a file as pyFileSec's pad(size) does, writing the result
  *        atomically to out (out may equal in).
  *
+ * In place (out equal to in), a symbolic link is followed and its target
+ * replaced; a link at a different out is refused (sbx_sink_atomic_file_new()).
  * Existing padding is removed first (sizes are not cumulative). A target
  * below 128 is raised to 128.
  * @param new_size receives the resulting size (may be NULL).
@@ -201,7 +203,7 @@ SBX_EXTERN int sbx_pad_pfs_file(const char *in, const char *out, uint64_t target
 
 /**
  * @brief Remove pyFileSec padding, writing the original bytes atomically to
- *        out (out may equal in).
+ *        out (out may equal in; symbolic links as for sbx_pad_pfs_file()).
  * @param strict when true, a file without valid padding is an error; when
  *        false it is copied unchanged (pyFileSec's pad(0)).
  * @param removed receives the number of bytes removed (may be NULL).

@@ -27,11 +27,12 @@
  * (the marker would not be alone).
  * Armored input gives armored output.
  *
- * Files are replaced atomically (temporary file in the same directory,
- * fsync, rename, fsync of the directory): a crash at any point leaves the
- * old file or the new one. A killed run may leave its temporary file
- * ".NAME.tmp-XXXXXXXXXXXX" behind; it is never used again and may be
- * deleted (see docs/rotate.md).
+ * Files are replaced atomically (an unnamed temporary file in the same
+ * directory, fsync, link and rename, fsync of the directory): a crash at any
+ * point leaves the old file or the new one. Only on a filesystem without
+ * unnamed files (O_TMPFILE), or in the instant of the rename, can a killed
+ * run leave a temporary file ".NAME.tmp-XXXXXXXXXXXX" behind; it is never
+ * used again and may be deleted (see docs/rotate.md).
  *
  *     sbx_rotate_options o = SBX_ROTATE_OPTIONS_INIT;
  *     sbx_rotate_file("f.age", NULL, old_ids, n, new_recipients, m, &o, NULL);
@@ -91,6 +92,8 @@ SBX_EXTERN int sbx_rotate(sbx_sink *dst, sbx_source *src, sbx_identity *const *i
  * @brief Rotate the file at path, atomically replacing out (NULL or equal
  *        to path: in place). The new file gets the old file's permission
  *        bits. On any failure out is unchanged and no temporary file is left.
+ *        In place, a symbolic link at path is followed and its target
+ *        replaced; a link at a different out is refused (SBX_EINVAL).
  * @return as sbx_rotate(), plus SBX_ENOTFOUND for a missing input.
  */
 SBX_EXTERN int sbx_rotate_file(const char *path, const char *out, sbx_identity *const *ids,

@@ -14,8 +14,8 @@
  * Rules of the chain:
  *  - finish() on a filter flushes it and then finishes the sink below it, so
  *    finishing the top of a chain finishes the whole chain. A sink that was
- *    never finished is treated as failed: the atomic file sink then removes
- *    its temporary file and the target is untouched.
+ *    never finished is treated as failed: the atomic file sink then discards
+ *    its data and the target is untouched.
  *  - free() releases only that object, never the one below it. Free a chain
  *    top-down. free() is NULL-safe and wipes internal buffers.
  *  - After any error, the only valid call on that object is free().
@@ -117,34 +117,70 @@ SBX_EXTERN int sbx_sink_fd_new(sbx_sink **out, int fd, bool close_fd);
 /**
  * @brief A sink that atomically creates or replaces path.
  *
- * Bytes go to a new temporary file in the same directory, created with the
- * given mode at open (e.g. 0600 for secrets). finish() fsyncs it, renames it
- * over path and fsyncs the directory: a crash at any moment leaves either the
- * old file or the complete new one. Freeing the sink without a successful
- * finish() removes the temporary file and leaves path untouched.
+ * Bytes go to a new unnamed file (O_TMPFILE) in the same directory, created
+ * with the given mode at open (e.g. 0600 for secrets). finish() fsyncs it,
+ * links it into the directory (under a temporary name for the instant of a
+ * rename over path) and fsyncs the directory: a crash at any moment leaves
+ * either the old file or the complete new one. Until finish() the new data
+ * has no name, so a process that dies before, however it dies (SIGKILL
+ * included), leaves nothing behind. Freeing the sink without a successful
+ * finish() discards the data and leaves path untouched.
+ *
+ * Where the filesystem has no O_TMPFILE (or /proc is not mounted), the data
+ * goes to a named temporary file ".NAME.tmp-XXXXXXXXXXXX" beside path
+ * instead: the weaker case, in which the file survives the process unless
+ * its signal handlers call sbx_atomic_cleanup() (SIGKILL: always survives).
+ *
+ * A symbolic link at path is refused (SBX_EINVAL): an output is never
+ * written through a link (see SBX_ATOMIC_FOLLOW). An existing path that is
+ * not a regular file (a FIFO, socket or character device such as /dev/null,
+ * also through a link such as /dev/stdout) is written directly, not
+ * atomically; a directory is refused.
  *
  * @param mode permission bits for the new file (subject to umask).
- * @return 0 or SBX_EIO (directory not writable, etc.).
+ * @return 0, SBX_EINVAL (a symbolic link at path), or SBX_EIO (directory
+ *         not writable, etc.).
  */
 SBX_EXTERN int sbx_sink_atomic_file_new(sbx_sink **out, const char *path, unsigned mode);
 
 /** Flag for sbx_sink_atomic_file_new_ex(): create path, never replace anything there. */
 #define SBX_ATOMIC_NOREPLACE 1u
+/**
+ * Flag for sbx_sink_atomic_file_new_ex(): a symbolic link at path to a regular
+ * file is followed and its target replaced (the link kept). For rewriting an
+ * input in place, where the caller chose to follow the link when reading it.
+ */
+#define SBX_ATOMIC_FOLLOW 2u
 
 /**
  * @brief sbx_sink_atomic_file_new() with flags.
  *
  * SBX_ATOMIC_NOREPLACE: path must not exist (not even as a dangling symbolic
  * link; links are never followed), and finish() publishes the file only if
- * nothing appeared at path meanwhile (rename with RENAME_NOREPLACE, or
- * link + unlink). For new files in directories other users can write to.
+ * nothing appeared at path meanwhile (link of the unnamed file, or rename
+ * with RENAME_NOREPLACE). For new files in directories other users can
+ * write to.
+ *
+ * SBX_ATOMIC_FOLLOW: see the flag.
  *
  * @return 0; SBX_EEXISTS when path exists (from finish() too, when something
- *         appeared while writing: the temporary file is then removed);
- *         SBX_EINVAL for unknown flags; SBX_EIO.
+ *         appeared while writing: the new data is then discarded);
+ *         SBX_EINVAL for unknown flags or a refused symbolic link; SBX_EIO.
  */
 SBX_EXTERN int sbx_sink_atomic_file_new_ex(sbx_sink **out, const char *path, unsigned mode,
                                            unsigned flags);
+
+/**
+ * @brief Remove the named temporary files of this process's unfinished atomic
+ *        file sinks (the weaker case of sbx_sink_atomic_file_new(), and the
+ *        temporary name of a commit in progress).
+ *
+ * Async-signal-safe, for the handler of a signal that ends the process
+ * (SIGINT, SIGTERM, SIGHUP, SIGPIPE...): the handler calls it, then lets the
+ * signal end the process. No sink may be finished afterwards. Unnamed files
+ * need no cleanup; the kernel frees them when the process ends.
+ */
+SBX_EXTERN void sbx_atomic_cleanup(void);
 
 /**
  * @brief Atomically replace path with len bytes from data (one-shot form of

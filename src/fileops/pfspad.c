@@ -140,6 +140,14 @@ write_padding(sbx_sink *dst, uint64_t needed)
     return sbx_sink_write(dst, (const uint8_t *)trailer, SBX_PAD_PFS_TRAILER_LEN);
 }
 
+/* The atomic sink for out; in place (out is in), a link is followed as it was for reading. */
+static int
+open_output(sbx_sink **dst, const char *in, const char *out, unsigned mode)
+{
+    return sbx_sink_atomic_file_new_ex(dst, out, mode,
+                                       strcmp(in, out) == 0 ? SBX_ATOMIC_FOLLOW : 0);
+}
+
 /* see strongbox/pad.h */
 int
 sbx_pad_pfs_file(const char *in, const char *out, uint64_t target, uint64_t *new_size)
@@ -168,7 +176,7 @@ sbx_pad_pfs_file(const char *in, const char *out, uint64_t target, uint64_t *new
                          in, (unsigned long long)data, (unsigned long long)target);
         goto out;
     }
-    if ((err = sbx_sink_atomic_file_new(&dst, out, f.mode)) < 0 ||
+    if ((err = open_output(&dst, in, out, f.mode)) < 0 ||
         (err = copy_range(dst, f.fd, 0, data, false, buf)) < 0 ||
         (err = write_padding(dst, target - data - SBX_PAD_PFS_TRAILER_LEN)) < 0 ||
         (err = sbx_sink_finish(dst)) < 0)
@@ -210,7 +218,7 @@ sbx_pad_pfs_unpad_file(const char *in, const char *out, bool strict, uint64_t *r
         goto out;
     if (f.count == 0 && strcmp(in, out) == 0)
         goto out; // lenient, nothing to remove, in place: leave the file alone
-    if ((err = sbx_sink_atomic_file_new(&dst, out, f.mode)) < 0 ||
+    if ((err = open_output(&dst, in, out, f.mode)) < 0 ||
         (err = copy_range(dst, f.fd, 0, f.size - f.count, false, buf)) < 0 ||
         (err = sbx_sink_finish(dst)) < 0)
         goto out;

@@ -330,9 +330,11 @@ rotate_file(const char *path, const char *out, sbx_identity *const *ids, size_t 
                           "%s is not a regular file; rotate reads and replaces "
                           "files (use sbx_rotate() for streams)",
                           path);
+    // in place, the file an input link names is replaced; a link at another out is refused
+    unsigned out_flags = out == NULL || strcmp(out, path) == 0 ? SBX_ATOMIC_FOLLOW : 0;
     if ((err = sbx_source_file_new(&src, path)) < 0 ||
-        (err = sbx_sink_atomic_file_new(&dst, out != NULL ? out : path,
-                                        (unsigned)st.st_mode & 0777)) < 0)
+        (err = sbx_sink_atomic_file_new_ex(&dst, out != NULL ? out : path,
+                                           (unsigned)st.st_mode & 0777, out_flags)) < 0)
         goto out;
     err = fn != NULL ? sbx_rotate_rewrite(dst, src, ids, nids, fn, payload, report)
                      : sbx_rotate(dst, src, ids, nids, recipients, count, opts, report);

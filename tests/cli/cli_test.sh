@@ -377,9 +377,23 @@ mkfifo fifo
 "$SBX" encrypt -r "$ALICE" -o fifo plain.txt
 wait
 check "encrypt -o FIFO writes into the FIFO" [ -p fifo ] && [ -s fifo.out ]
+# A symbolic link at OUTPUT is refused, never written through (issue 14 item 6).
 ln -s existing.txt link.txt
-"$SBX" decrypt -i alice.key -o link.txt small.age
-check "decrypt -o SYMLINK replaces the link's target" [ -L link.txt ] && same existing.txt plain.txt
+expect_fail "decrypt -o SYMLINK is refused" 1 \
+    'link.txt is a symbolic link \(to existing.txt\).*give the target.s own path' \
+    "$SBX" decrypt -i alice.key -o link.txt small.age
+check "... the link's target is untouched" same existing.txt existing.orig
+check "... and the link is still a link" [ -L link.txt ]
+expect_ok "decrypt -o TARGET (as the message says) writes the file" \
+    "$SBX" decrypt -i alice.key -o existing.txt small.age
+check "... with the plaintext" same existing.txt plain.txt
+ln -s planted-target dangling-out
+expect_fail "decrypt -o DANGLING-SYMLINK is refused" 1 'symbolic link' \
+    "$SBX" decrypt -i alice.key -o dangling-out small.age
+check "... and creates nothing where it points" [ ! -e planted-target ]
+expect_fail "encrypt -o SYMLINK is refused too" 1 'symbolic link' \
+    "$SBX" encrypt -r "$ALICE" -o link.txt plain.txt
+check "... the link's target is untouched" same existing.txt plain.txt
 
 # Truncated multi-chunk file to stdout: only whole verified chunks come out.
 head -c $((3 * 65536 + 1000)) /dev/urandom >chunks.bin

@@ -84,6 +84,14 @@ touch .f.age.tmp-0123456789ab
 grep -q "interrupted run" err.txt && ok "rotate: warns about a stale temporary file" || ko "rotate: warns about a stale temporary file"
 "$SBX" decrypt -i k2 f.age | cmp -s - plain && ok "rotate: stale temporary file is ignored" || ko "rotate: stale temporary file is ignored"
 rm -f .f.age.tmp-0123456789ab
+ln -s f.age f.link
+check "rotate FILE-as-symlink: in place" "$SBX" rotate -i k2 -r "$R1" f.link
+[ -L f.link ] && "$SBX" decrypt -i k1 f.age | cmp -s - plain && ok "rotate: the link's target rotated, link kept" || ko "rotate: the link's target rotated, link kept"
+cp f.age f.before
+check_fails "rotate -o SYMLINK refused" 1 "$SBX" rotate -i k1 -r "$R2" -o f.link f.age
+cmp -s f.age f.before && ok "rotate -o SYMLINK: the target untouched" || ko "rotate -o SYMLINK: the target untouched"
+check "rotate back" "$SBX" rotate -i k1 -r "$R2" f.age
+rm -f f.link f.before
 
 # ---- encrypt --pad / decrypt ----
 for n in 0 1 4087 4088 4089 65536 100000; do
@@ -143,6 +151,16 @@ check_fails "unpad: damaged count refused" 1 "$SBX" unpad bad2
 check "pad -s -1: strict unpad" "$SBX" pad -s -1 -o b200.back b233
 cmp -s b200.back b200 && ok "pad -s -1: exact bytes" || ko "pad -s -1: exact bytes"
 check_fails "pad: bad size is a usage error" 2 "$SBX" pad -s abc b200
+# Symbolic links (issue 14): FILE in place is followed, a link at -o OUTPUT refused.
+cp a128 lt && ln -s lt lt.link
+check "pad FILE-as-symlink: in place" "$SBX" pad lt.link
+[ -L lt.link ] && [ "$(size lt)" = 16384 ] && ok "pad: the link's target padded, link kept" || ko "pad: the link's target padded, link kept"
+check "unpad FILE-as-symlink: in place" "$SBX" unpad lt.link
+[ -L lt.link ] && cmp -s lt a128 && ok "unpad: the link's target restored, link kept" || ko "unpad: the link's target restored, link kept"
+check_fails "pad -o SYMLINK refused" 1 "$SBX" pad -o lt.link b200
+check_fails "unpad -o SYMLINK refused" 1 "$SBX" unpad -o lt.link b233
+cmp -s lt a128 && ok "pad/unpad -o SYMLINK: the target untouched" || ko "pad/unpad -o SYMLINK: the target untouched"
+rm -f lt lt.link
 
 # ---- inspect ----
 "$SBX" encrypt --passphrase-file pw1 --work-factor 10 -o s.age plain

@@ -203,6 +203,22 @@ echo exists >x.out
 check "unseal: refuses to replace an output" test $? -eq 1 -a "$(cat x.out)" = exists
 "$SBX" unseal -i key.txt -o x.out --force --keep x.age >/dev/null 2>&1
 check "unseal --force: replaces the output" test "$(cat x.out)" = keepme -a -e x.age
+# Issue 14 item 6: --force never writes through a symbolic link at the output.
+echo victim >victim.txt
+ln -s victim.txt x.lnk
+"$SBX" unseal -i key.txt -o x.lnk --force --keep x.age >/dev/null 2>err.txt
+check "unseal --force -o SYMLINK: refused (exit 1)" test $? -eq 1
+check "unseal --force -o SYMLINK: the link's target is untouched" test "$(cat victim.txt)" = victim
+check "unseal --force -o SYMLINK: still a link" test -L x.lnk
+check "unseal --force -o SYMLINK: the message names the fix" grep -q "give the target's own path" err.txt
+check "unseal --force -o SYMLINK: the sealed file is kept" test -e x.age
+mv x x.keep
+ln -s victim.txt x
+"$SBX" unseal -i key.txt --force --keep x.age >/dev/null 2>err.txt
+check "unseal --force to a symlink FILE: refused, target untouched" \
+    test $? -eq 1 -a "$(cat victim.txt)" = victim -a -L x
+rm -f x x.lnk victim.txt
+mv x.keep x
 cp x.age x.age.orig
 ln -s x.age x.link
 for out in x.age ./x.age x.link; do
