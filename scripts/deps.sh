@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config   # toolchain
   libssl-dev openssl                             # OpenSSL 3: every primitive
+  libb2-dev                                      # BLAKE2b-256 (minisign key checksum): libb2.a in libstrongbox
   libcmocka-dev zlib1g-dev                       # unit tests, testkit (zlib vectors)
   libarchive-dev                                 # sbx migrate: reading seed tar.gz archives
   clang libclang-rt-14-dev                       # libFuzzer targets
