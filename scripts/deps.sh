@@ -11,6 +11,7 @@ packages=(
   libarchive-dev                                 # sbx migrate: reading seed tar.gz archives
   clang libclang-rt-14-dev                       # libFuzzer targets
   age openssh-client minisign expect perl python3 # interop peers and test drivers
+  time                                           # /usr/bin/time -v: peak RSS in the migrate test
   e2fsprogs                                      # sbx destroy test: mkfs.ext4, filefrag
   hyperfine                                      # benchmarks
   libevent-dev libjansson-dev libsqlite3-dev     # key server: HTTP/TLS, JSON, embedded storage
