@@ -228,26 +228,75 @@ not_base64(void)
     return sbx__error(SBX_EFORMAT, "the data member is not base64 (not an `openssl enc -a` file)");
 }
 
-/* Decode up to CHUNK bytes of text; raw has room for CHUNK bytes. */
+/*
+ * The data member's text as it is read, by the scan and by the decryptor
+ * alike: its SHA-256, its length, and its bytes decoded in pieces handed to
+ * a consumer (raw has room for what CHUNK / 2 bytes of text decode to).
+ */
+struct text {
+    EVP_ENCODE_CTX *b64;
+    EVP_MD_CTX *sha;
+    uint64_t len, limit;
+    int (*too_long)(void); // the error past limit
+    uint8_t *raw;
+};
+
+typedef int (*raw_consumer)(void *ctx, const uint8_t *raw, size_t n);
+
 static int
-b64_update(EVP_ENCODE_CTX *ctx, uint8_t *raw, size_t *raw_len, const uint8_t *in, size_t n)
+text_init(struct text *t, uint64_t limit, int (*too_long)(void))
 {
-    int got = 0;
-    *raw_len = 0;
-    if (EVP_DecodeUpdate(ctx, raw, &got, in, (int)n) < 0)
-        return not_base64();
-    *raw_len = (size_t)got;
+    t->limit = limit;
+    t->too_long = too_long;
+    if ((t->b64 = EVP_ENCODE_CTX_new()) == NULL || (t->sha = EVP_MD_CTX_new()) == NULL ||
+        (t->raw = malloc(CHUNK)) == NULL)
+        return sbx__error_nomem();
+    EVP_DecodeInit(t->b64);
+    if (EVP_DigestInit_ex(t->sha, EVP_sha256(), NULL) != 1)
+        return sbx__error_crypto("SHA-256");
     return 0;
 }
 
-static int
-b64_final(EVP_ENCODE_CTX *ctx, uint8_t *raw, size_t *raw_len)
+static void
+text_dispose(struct text *t)
 {
-    int got = 0;
-    *raw_len = 0;
-    if (EVP_DecodeFinal(ctx, raw, &got) != 1)
+    EVP_ENCODE_CTX_free(t->b64);
+    EVP_MD_CTX_free(t->sha);
+    free(t->raw);
+}
+
+static int
+text_update(struct text *t, const uint8_t *buf, size_t len, raw_consumer fn, void *ctx)
+{
+    int err = 0;
+    while (err == 0 && len > 0) {
+        size_t piece = len < CHUNK / 2 ? len : CHUNK / 2;
+        int got = 0;
+        if (t->len + piece > t->limit)
+            err = t->too_long();
+        else if (EVP_DigestUpdate(t->sha, buf, piece) != 1)
+            err = sbx__error_crypto("SHA-256");
+        else if (EVP_DecodeUpdate(t->b64, t->raw, &got, buf, (int)piece) < 0)
+            err = not_base64();
+        else
+            err = fn(ctx, t->raw, (size_t)got);
+        t->len += piece;
+        buf += piece;
+        len -= piece;
+    }
+    return err;
+}
+
+static int
+text_final(struct text *t, uint8_t digest[32], raw_consumer fn, void *ctx)
+{
+    int got = 0, err;
+    if (EVP_DecodeFinal(t->b64, t->raw, &got) != 1)
         return not_base64();
-    *raw_len = (size_t)got;
+    if ((err = fn(ctx, t->raw, (size_t)got)) < 0)
+        return err;
+    if (EVP_DigestFinal_ex(t->sha, digest, NULL) != 1)
+        return sbx__error_crypto("SHA-256");
     return 0;
 }
 
@@ -261,31 +310,33 @@ not_salted(void)
 /* ---- the scan ---- */
 
 struct sbx_legacy_scan {
-    EVP_ENCODE_CTX *b64;
-    EVP_MD_CTX *sha; // of the text
-    uint8_t digest[32];
-    uint64_t text_len, raw_len;
+    struct text text;
+    uint8_t digest[32]; // of the text
+    uint64_t raw_len;
     uint8_t head[16]; // "Salted__" || salt
     uint8_t tail[32]; // the last 32 raw bytes
-    uint8_t *raw;
     bool finished, failed;
 };
+
+static int
+too_big(void)
+{
+    return sbx__error(SBX_ETOOBIG, "the data member is larger than %llu bytes",
+                      (unsigned long long)SBX_LEGACY_MAX_DATA);
+}
 
 /* see strongbox/migrate.h */
 int
 sbx_legacy_scan_new(sbx_legacy_scan **out)
 {
     sbx_legacy_scan *s = calloc(1, sizeof(*s));
+    int err;
     *out = NULL;
-    if (s == NULL || (s->b64 = EVP_ENCODE_CTX_new()) == NULL ||
-        (s->sha = EVP_MD_CTX_new()) == NULL || (s->raw = malloc(CHUNK)) == NULL) {
-        sbx_legacy_scan_free(s);
+    if (s == NULL)
         return sbx__error_nomem();
-    }
-    EVP_DecodeInit(s->b64);
-    if (EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1) {
+    if ((err = text_init(&s->text, SBX_LEGACY_MAX_DATA, too_big)) < 0) {
         sbx_legacy_scan_free(s);
-        return sbx__error_crypto("SHA-256");
+        return err;
     }
     *out = s;
     return 0;
@@ -293,8 +344,9 @@ sbx_legacy_scan_new(sbx_legacy_scan **out)
 
 /* Record decoded bytes: the header (checked as soon as it is there) and the tail. */
 static int
-scan_raw(sbx_legacy_scan *s, const uint8_t *raw, size_t n)
+scan_raw(void *ctx, const uint8_t *raw, size_t n)
 {
+    sbx_legacy_scan *s = ctx;
     for (size_t i = 0; i < n && s->raw_len + i < 16; i++)
         s->head[s->raw_len + i] = raw[i];
     if (s->raw_len < 8 && s->raw_len + n >= 8 && memcmp(s->head, "Salted__", 8) != 0)
@@ -313,22 +365,9 @@ scan_raw(sbx_legacy_scan *s, const uint8_t *raw, size_t n)
 int
 sbx_legacy_scan_update(sbx_legacy_scan *s, const uint8_t *buf, size_t len)
 {
-    int err = 0;
     if (s->finished || s->failed)
         return sbx__error(SBX_EINVAL, "sbx_legacy_scan_update after finish or an error");
-    while (err == 0 && len > 0) {
-        size_t piece = len < CHUNK / 2 ? len : CHUNK / 2, n = 0;
-        if (s->text_len + piece > SBX_LEGACY_MAX_DATA)
-            err = sbx__error(SBX_ETOOBIG, "the data member is larger than %llu bytes",
-                             (unsigned long long)SBX_LEGACY_MAX_DATA);
-        else if (EVP_DigestUpdate(s->sha, buf, piece) != 1)
-            err = sbx__error_crypto("SHA-256");
-        else if ((err = b64_update(s->b64, s->raw, &n, buf, piece)) == 0)
-            err = scan_raw(s, s->raw, n);
-        s->text_len += piece;
-        buf += piece;
-        len -= piece;
-    }
+    int err = text_update(&s->text, buf, len, scan_raw, s);
     s->failed = err < 0;
     return err;
 }
@@ -337,14 +376,11 @@ sbx_legacy_scan_update(sbx_legacy_scan *s, const uint8_t *buf, size_t len)
 int
 sbx_legacy_scan_finish(sbx_legacy_scan *s)
 {
-    size_t n = 0;
     int err;
     if (s->finished || s->failed)
         return sbx__error(SBX_EINVAL, "sbx_legacy_scan_finish called twice or after an error");
-    if ((err = b64_final(s->b64, s->raw, &n)) == 0 && (err = scan_raw(s, s->raw, n)) == 0 &&
-        EVP_DigestFinal_ex(s->sha, s->digest, NULL) != 1)
-        err = sbx__error_crypto("SHA-256");
-    if (err == 0 && (s->raw_len < 32 || (s->raw_len - 16) % 16 != 0))
+    if ((err = text_final(&s->text, s->digest, scan_raw, s)) == 0 &&
+        (s->raw_len < 32 || (s->raw_len - 16) % 16 != 0))
         err = not_salted();
     s->finished = err == 0;
     s->failed = err < 0;
@@ -357,9 +393,7 @@ sbx_legacy_scan_free(sbx_legacy_scan *s)
 {
     if (s == NULL)
         return;
-    EVP_ENCODE_CTX_free(s->b64);
-    EVP_MD_CTX_free(s->sha);
-    free(s->raw);
+    text_dispose(&s->text);
     free(s);
 }
 
@@ -447,19 +481,19 @@ choose_digest(const EVP_MD **md, bool *md5, const sbx_legacy_scan *s, const uint
 struct decryptor {
     sbx_sink base;
     sbx_sink *plain;
-    EVP_ENCODE_CTX *b64;
+    struct text text;
     EVP_CIPHER_CTX *cbc;
-    EVP_MD_CTX *sha;
     uint8_t want_digest[32];
-    uint64_t want_text_len, text_len, raw_len;
-    uint8_t *raw, *out; // CHUNK and CHUNK + 16 bytes
+    uint64_t raw_len;
+    uint8_t *out; // CHUNK + 16 bytes
     bool failed;
 };
 
 /* Decrypt decoded bytes (after the 16-byte header) and pass the plaintext on. */
 static int
-dec_raw(struct decryptor *d, const uint8_t *raw, size_t n)
+dec_raw(void *ctx, const uint8_t *raw, size_t n)
 {
+    struct decryptor *d = ctx;
     int got = 0, err = 0;
     size_t skip = d->raw_len < 16 ? (size_t)(16 - d->raw_len) : 0;
     skip = skip < n ? skip : n;
@@ -484,19 +518,9 @@ static int
 dec_write(sbx_sink *self, const uint8_t *buf, size_t len)
 {
     struct decryptor *d = (struct decryptor *)self;
-    int err = d->failed ? sbx__error(SBX_EINVAL, "write after an error") : 0;
-    while (err == 0 && len > 0) {
-        size_t piece = len < CHUNK / 2 ? len : CHUNK / 2, n = 0;
-        if (d->text_len + piece > d->want_text_len)
-            err = not_scanned();
-        else if (EVP_DigestUpdate(d->sha, buf, piece) != 1)
-            err = sbx__error_crypto("SHA-256");
-        else if ((err = b64_update(d->b64, d->raw, &n, buf, piece)) == 0)
-            err = dec_raw(d, d->raw, n);
-        d->text_len += piece;
-        buf += piece;
-        len -= piece;
-    }
+    if (d->failed)
+        return sbx__error(SBX_EINVAL, "write after an error");
+    int err = text_update(&d->text, buf, len, dec_raw, d);
     d->failed = err < 0;
     return err;
 }
@@ -506,13 +530,10 @@ dec_finish(sbx_sink *self)
 {
     struct decryptor *d = (struct decryptor *)self;
     uint8_t digest[32];
-    size_t n = 0;
     int fin = 0, err = d->failed ? sbx__error(SBX_EINVAL, "finish after an error") : 0;
-    if (err == 0 && (err = b64_final(d->b64, d->raw, &n)) == 0)
-        err = dec_raw(d, d->raw, n);
-    if (err == 0 && EVP_DigestFinal_ex(d->sha, digest, NULL) != 1)
-        err = sbx__error_crypto("SHA-256");
-    if (err == 0 && (d->text_len != d->want_text_len || !sbx_equal(digest, d->want_digest, 32)))
+    if (err == 0)
+        err = text_final(&d->text, digest, dec_raw, d);
+    if (err == 0 && (d->text.len != d->text.limit || !sbx_equal(digest, d->want_digest, 32)))
         err = not_scanned();
     if (err == 0 && EVP_DecryptFinal_ex(d->cbc, d->out, &fin) != 1) {
         ERR_clear_error();
@@ -529,10 +550,8 @@ static void
 dec_free(sbx_sink *self)
 {
     struct decryptor *d = (struct decryptor *)self;
-    EVP_ENCODE_CTX_free(d->b64);
+    text_dispose(&d->text);
     EVP_CIPHER_CTX_free(d->cbc); // wipes the key schedule
-    EVP_MD_CTX_free(d->sha);
-    free(d->raw);
     if (d->out != NULL) {
         sbx_wipe(d->out, CHUNK + 16);
         free(d->out);
@@ -540,10 +559,12 @@ dec_free(sbx_sink *self)
     free(d);
 }
 
+/* The text must be the scanned one: its length is the limit, its hash is checked at the end. */
 static int
 dec_alloc(struct decryptor **out, sbx_sink *plain, const sbx_legacy_scan *s)
 {
     struct decryptor *d = calloc(1, sizeof(*d));
+    int err;
     *out = NULL;
     if (d == NULL)
         return sbx__error_nomem();
@@ -551,19 +572,12 @@ dec_alloc(struct decryptor **out, sbx_sink *plain, const sbx_legacy_scan *s)
     d->base.finish = dec_finish;
     d->base.free = dec_free;
     d->plain = plain;
-    if ((d->b64 = EVP_ENCODE_CTX_new()) == NULL || (d->cbc = EVP_CIPHER_CTX_new()) == NULL ||
-        (d->sha = EVP_MD_CTX_new()) == NULL || (d->raw = malloc(CHUNK)) == NULL ||
-        (d->out = malloc(CHUNK + 16)) == NULL) {
+    if ((err = text_init(&d->text, s->text.len, not_scanned)) < 0 ||
+        (d->cbc = EVP_CIPHER_CTX_new()) == NULL || (d->out = malloc(CHUNK + 16)) == NULL) {
         dec_free(&d->base);
-        return sbx__error_nomem();
-    }
-    EVP_DecodeInit(d->b64);
-    if (EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL) != 1) {
-        dec_free(&d->base);
-        return sbx__error_crypto("SHA-256");
+        return err < 0 ? err : sbx__error_nomem();
     }
     memcpy(d->want_digest, s->digest, 32);
-    d->want_text_len = s->text_len;
     *out = d;
     return 0;
 }
