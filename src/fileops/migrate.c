@@ -167,7 +167,7 @@ check_hash(const uint8_t digest[32], const sbx_legacy_members *m, bool *found)
             for (int i = 0; ok && i < 32; i++) {
                 int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
                 ok = hi >= 0 && lo >= 0;
-                rec[i] = (uint8_t)(hi << 4 | lo);
+                rec[i] = (uint8_t)(ok ? hi << 4 | lo : 0); // no shift of -1 (undefined)
             }
             if (!ok)
                 continue;
