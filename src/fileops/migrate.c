@@ -239,7 +239,34 @@ struct text {
     uint64_t len, limit;
     int (*too_long)(void); // the error past limit
     uint8_t *raw;
+    unsigned pad; // '=' seen so far
 };
+
+/*
+ * OpenSSL's decoder stops at '-' (a PEM end line) and looks for base64 after
+ * the '=' padding only within one call, so its result would depend on how
+ * the text is cut into pieces. `openssl enc -a` writes neither: refuse '-',
+ * and after the padding allow only more padding (two at most) and blanks.
+ */
+static int
+text_check(struct text *t, const uint8_t *p, size_t n)
+{
+    if (t->pad == 0) {
+        const uint8_t *eq = memchr(p, '=', n);
+        if (memchr(p, '-', n) != NULL)
+            return not_base64();
+        if (eq == NULL)
+            return 0;
+        n -= (size_t)(eq - p);
+        p = eq;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '=' ? ++t->pad > 2
+                        : p[i] != '\n' && p[i] != '\r' && p[i] != ' ' && p[i] != '\t')
+            return not_base64();
+    }
+    return 0;
+}
 
 typedef int (*raw_consumer)(void *ctx, const uint8_t *raw, size_t n);
 
@@ -276,10 +303,10 @@ text_update(struct text *t, const uint8_t *buf, size_t len, raw_consumer fn, voi
             err = t->too_long();
         else if (EVP_DigestUpdate(t->sha, buf, piece) != 1)
             err = sbx__error_crypto("SHA-256");
-        else if (EVP_DecodeUpdate(t->b64, t->raw, &got, buf, (int)piece) < 0)
-            err = not_base64();
-        else
-            err = fn(ctx, t->raw, (size_t)got);
+        else if ((err = text_check(t, buf, piece)) == 0)
+            err = EVP_DecodeUpdate(t->b64, t->raw, &got, buf, (int)piece) < 0
+                      ? not_base64()
+                      : fn(ctx, t->raw, (size_t)got);
         t->len += piece;
         buf += piece;
         len -= piece;

@@ -263,6 +263,31 @@ legacy_scan_refuses_a_bad_format_at_its_first_bytes(void **state)
     assert_sbx_ok(sbx_legacy_scan_update(scan, (const uint8_t *)partial, strlen(partial)));
     assert_sbx_err(sbx_legacy_scan_finish(scan), SBX_EFORMAT);
     sbx_legacy_scan_free(scan);
+    // '-' and base64 after the padding are refused however the text is cut (OpenSSL's
+    // decoder alone would stop at '-' and miss text after padding in a later piece)
+    uint8_t one = 7;
+    sbx_buf text = SBX_BUF_INIT;
+    openssl_enc(&text, &one, 1, EVP_sha256()); // 32 bytes: 43 characters and one '='
+    assert_int_equal(text.ptr[text.len - 2], '=');
+    assert_sbx_ok(sbx_buf_append(&text, "QUFB\n", 5));
+    for (size_t cut = 1; cut <= text.len; cut++) {
+        for (int dash = 0; dash < 2; dash++) {
+            sbx_buf t = SBX_BUF_INIT;
+            int err = 0;
+            assert_sbx_ok(sbx_buf_append(&t, text.ptr, dash ? text.len - 5 : text.len));
+            if (dash)
+                t.ptr[20] = '-';
+            assert_sbx_ok(sbx_legacy_scan_new(&scan));
+            for (size_t i = 0; err == 0 && i < t.len; i += cut)
+                err = sbx_legacy_scan_update(scan, t.ptr + i, t.len - i < cut ? t.len - i : cut);
+            if (err == 0)
+                err = sbx_legacy_scan_finish(scan);
+            assert_int_equal(err, SBX_EFORMAT);
+            sbx_legacy_scan_free(scan);
+            sbx_buf_dispose(&t);
+        }
+    }
+    sbx_buf_dispose(&text);
     // a decryptor refuses an unfinished scan
     sbx_legacy_members m = {NULL, 0, fx.wrapped, fx.wrapped_len, NULL, 0};
     struct recorder r;
