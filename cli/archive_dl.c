@@ -28,7 +28,7 @@ archive_dl_load(char *why, size_t why_len)
         SYM(read_free, archive_read_free),
         SYM(support_filter_gzip, archive_read_support_filter_gzip),
         SYM(support_format_tar, archive_read_support_format_tar),
-        SYM(open_filename, archive_read_open_filename),
+        SYM(open_fd, archive_read_open_fd),
         SYM(next_header, archive_read_next_header),
         SYM(read_data, archive_read_data),
         SYM(error_string, archive_error_string),

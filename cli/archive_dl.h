@@ -19,7 +19,7 @@ struct archive_dl {
     __typeof__(&archive_read_free) read_free;
     __typeof__(&archive_read_support_filter_gzip) support_filter_gzip;
     __typeof__(&archive_read_support_format_tar) support_format_tar;
-    __typeof__(&archive_read_open_filename) open_filename;
+    __typeof__(&archive_read_open_fd) open_fd;
     __typeof__(&archive_read_next_header) next_header;
     __typeof__(&archive_read_data) read_data;
     __typeof__(&archive_error_string) error_string;
@@ -43,7 +43,7 @@ bool archive_dl_load(char *why, size_t why_len);
 #define archive_read_free(...)                archive_dl.read_free(__VA_ARGS__)
 #define archive_read_support_filter_gzip(...) archive_dl.support_filter_gzip(__VA_ARGS__)
 #define archive_read_support_format_tar(...)  archive_dl.support_format_tar(__VA_ARGS__)
-#define archive_read_open_filename(...)       archive_dl.open_filename(__VA_ARGS__)
+#define archive_read_open_fd(...)             archive_dl.open_fd(__VA_ARGS__)
 #define archive_read_next_header(...)         archive_dl.next_header(__VA_ARGS__)
 #define archive_read_data(...)                archive_dl.read_data(__VA_ARGS__)
 #define archive_error_string(...)             archive_dl.error_string(__VA_ARGS__)

@@ -3,18 +3,25 @@
  * PsychoPy opensslwrap bundle to age recipients (read-only for the old
  * format; spec/seeds.md).
  *
- * The tar.gz is read with libarchive. Members are taken strictly: regular
- * files only (no links, devices, directories), plain names (no '/', '\\',
- * leading '.', "..", control characters), no duplicates, bounded sizes.
- * The library (strongbox/migrate.h) checks and decrypts; the age file is
- * written atomically and the archive is removed only with --delete-original
- * after the new file is complete.
+ * The tar.gz is read with libarchive, twice, in constant memory whatever
+ * its size (strongbox/migrate.h): the first pass checks every member (the
+ * library's name rule, regular files only, no duplicates, bounded small
+ * members), keeps the small ones and scans the data member, whose format is
+ * checked from its first bytes; the second pass streams the data member
+ * through the decryptor into the age encryptor and the atomic output file.
+ * Both passes read the same open file. Names are read as UTF-8 (Python 3's
+ * tarfile writes PAX headers in UTF-8): libarchive converts names to the
+ * thread's locale, so the reading runs under C.UTF-8. The archive is
+ * removed only with --delete-original after the new file is complete.
  */
 #include "cli.h"
 #include "archive_dl.h"
 #include "recipients.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,12 +29,15 @@
 
 #define MAX_MEMBERS 16
 #define MAX_SMALL   (1024 * 1024)
+#define READ_CHUNK  65536
 
 struct members {
-    sbx_buf data, wrapped, meta;
-    char name[256]; /* original base name, from NAME.aes256 */
+    sbx_buf wrapped, meta;
+    sbx_legacy_scan *scan;
+    char data_member[256]; // NAME.aes256
+    char name[256];        // NAME, the original base name
     bool has_meta;
-    unsigned kinds; /* bit per member kind seen (an empty member counts too) */
+    unsigned kinds; // bit per member kind seen (an empty member counts too)
 };
 
 struct pass_ctx {
@@ -52,31 +62,73 @@ has_suffix(const char *s, const char *suffix)
     return n > k && strcmp(s + n - k, suffix) == 0;
 }
 
-static bool
-name_ok(const char *name)
-{
-    if (name == NULL || name[0] == '\0' || name[0] == '.' || strlen(name) >= 256)
-        return false;
-    for (const char *c = name; *c; c++) {
-        if (*c == '/' || *c == '\\' || (unsigned char)*c < 0x20 || *c == 0x7f)
-            return false;
-    }
-    return strstr(name, "..") == NULL;
-}
+/* One reading of the archive: libarchive over fd from its start, names in UTF-8. */
+struct reading {
+    struct archive *a;
+    locale_t utf8, prev;
+};
 
 static int
-read_member(struct archive *a, sbx_buf *out, la_int64_t size, size_t limit, const char *name)
+reading_open(struct reading *r, int fd, const char *path)
 {
-    uint8_t buf[65536];
-    la_ssize_t n;
-    if (size < 0 || (uint64_t)size > limit) {
-        cli_errorf("archive member \"%s\" is too large (limit %zu bytes)", name, limit);
-        return SBX_ETOOBIG;
+    r->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    r->prev = r->utf8 != (locale_t)0 ? uselocale(r->utf8) : (locale_t)0;
+    r->a = archive_read_new();
+    if (r->a == NULL || lseek(fd, 0, SEEK_SET) != 0) {
+        cli_errorf("%s: cannot read the archive: %s", path,
+                   r->a == NULL ? "out of memory" : strerror(errno));
+        return SBX_EIO;
     }
+    archive_read_support_filter_gzip(r->a);
+    archive_read_support_format_tar(r->a);
+    if (archive_read_open_fd(r->a, fd, READ_CHUNK) != ARCHIVE_OK) {
+        cli_errorf("%s: not a readable tar.gz archive: %s", path, archive_error_string(r->a));
+        return SBX_EFORMAT;
+    }
+    return 0;
+}
+
+static void
+reading_close(struct reading *r)
+{
+    if (r->a != NULL)
+        archive_read_free(r->a);
+    if (r->utf8 != (locale_t)0) {
+        uselocale(r->prev);
+        freelocale(r->utf8);
+    }
+}
+
+/*
+ * The next member header. ARCHIVE_WARN is refused too: for a name it means
+ * libarchive could not read it as UTF-8 and would hand out a changed one.
+ */
+static int
+next_member(struct reading *r, struct archive_entry **e, bool *end, const char *path)
+{
+    int rc = archive_read_next_header(r->a, e);
+    *end = rc == ARCHIVE_EOF;
+    if (rc == ARCHIVE_OK || rc == ARCHIVE_EOF)
+        return 0;
+    cli_errorf("%s: refusing the archive: %s", path, archive_error_string(r->a));
+    return SBX_EFORMAT;
+}
+
+/*
+ * Read the current member in pieces into fn (a small buffer, the scan or the
+ * decryptor); errors are reported here.
+ */
+static int
+stream_member(struct archive *a, const char *name, int (*fn)(void *, const uint8_t *, size_t),
+              void *payload)
+{
+    static uint8_t buf[READ_CHUNK];
+    la_ssize_t n;
+    int err;
     while ((n = archive_read_data(a, buf, sizeof(buf))) > 0) {
-        if (out->len + (size_t)n > limit || sbx_buf_append(out, buf, (size_t)n) < 0) {
-            cli_errorf("archive member \"%s\" is too large", name);
-            return SBX_ETOOBIG;
+        if ((err = fn(payload, buf, (size_t)n)) < 0) {
+            cli_errorf("archive member \"%s\": %s", name, sbx_error_last()->message);
+            return err;
         }
     }
     if (n < 0) {
@@ -86,29 +138,33 @@ read_member(struct archive *a, sbx_buf *out, la_int64_t size, size_t limit, cons
     return 0;
 }
 
-/* Which member a name is; NULL for an unknown one. */
-static sbx_buf *
-member_slot(struct members *m, const char *name)
+static int
+to_small(void *payload, const uint8_t *buf, size_t n)
 {
-    if (has_suffix(name, ".aes256")) {
-        snprintf(m->name, sizeof(m->name), "%.*s", (int)(strlen(name) - 7), name);
-        return &m->data;
-    }
-    if (has_suffix(name, ".aes256.pwdrsa") || has_suffix(name, ".aes256pwd.rsa"))
-        return &m->wrapped;
-    if (has_suffix(name, ".meta")) {
-        m->has_meta = true;
-        return &m->meta;
-    }
-    return NULL;
+    sbx_buf *b = payload;
+    if (b->len + n > MAX_SMALL)
+        return sbx_error_set(SBX_ETOOBIG, "larger than %d bytes, the limit for this member",
+                             MAX_SMALL);
+    return sbx_buf_append(b, buf, n);
+}
+
+static int
+to_scan(void *payload, const uint8_t *buf, size_t n)
+{
+    return sbx_legacy_scan_update(payload, buf, n);
+}
+
+static int
+to_sink(void *payload, const uint8_t *buf, size_t n)
+{
+    return sbx_sink_write(payload, buf, n);
 }
 
 static int
 check_entry(struct archive_entry *e, const char *name, char seen[MAX_MEMBERS][256], size_t *nseen)
 {
-    if (!name_ok(name)) {
-        cli_errorf("refusing archive member with an unsafe name (paths, \"..\", hidden or control "
-                   "characters are not allowed in these archives)");
+    if (sbx_legacy_member_name_check(name) < 0) {
+        cli_errorf("refusing archive member with an unsafe name: %s", sbx_error_last()->message);
         return SBX_EFORMAT;
     }
     if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) != NULL ||
@@ -131,57 +187,111 @@ check_entry(struct archive_entry *e, const char *name, char seen[MAX_MEMBERS][25
     return 0;
 }
 
-static int
-read_archive(struct members *m, const char *path)
+/* Which kind a member is by its name: 1 data, 2 wrapped password, 4 metadata, 0 unknown. */
+static unsigned
+member_kind(const char *name)
 {
-    struct archive *a = archive_read_new();
+    if (has_suffix(name, ".aes256"))
+        return 1;
+    if (has_suffix(name, ".aes256.pwdrsa") || has_suffix(name, ".aes256pwd.rsa"))
+        return 2;
+    return has_suffix(name, ".meta") ? 4 : 0;
+}
+
+/* One member of the first pass: kept (small ones), scanned (data) or skipped (unknown). */
+static int
+take_member(struct members *m, struct archive *a, struct archive_entry *e, const char *name)
+{
+    unsigned kind = member_kind(name);
+    la_int64_t size = archive_entry_size(e);
+    int err;
+    if ((m->kinds & kind) != 0) {
+        cli_errorf("refusing archive: two members of the same kind (\"%s\")", name);
+        return SBX_EFORMAT;
+    }
+    m->kinds |= kind;
+    if (kind != 1 && (size < 0 || size > MAX_SMALL)) {
+        // skipping still decompresses it: bound it like the other small members
+        cli_errorf("archive member \"%s\" is too large (limit %d bytes)", name, MAX_SMALL);
+        return SBX_ETOOBIG;
+    }
+    if (kind == 0) {
+        cli_warnf("ignoring unknown archive member \"%s\"", name);
+        return 0;
+    }
+    if (kind == 1) {
+        if (size < 0 || (uint64_t)size > SBX_LEGACY_MAX_DATA) {
+            cli_errorf("archive member \"%s\" is too large (limit %llu bytes)", name,
+                       (unsigned long long)SBX_LEGACY_MAX_DATA);
+            return SBX_ETOOBIG;
+        }
+        snprintf(m->data_member, sizeof(m->data_member), "%s", name);
+        snprintf(m->name, sizeof(m->name), "%.*s", (int)(strlen(name) - 7), name);
+        if ((err = stream_member(a, name, to_scan, m->scan)) == 0 &&
+            (err = sbx_legacy_scan_finish(m->scan)) < 0)
+            cli_errorf("archive member \"%s\": %s", name, sbx_error_last()->message);
+        return err;
+    }
+    m->has_meta |= kind == 4;
+    return stream_member(a, name, to_small, kind == 2 ? &m->wrapped : &m->meta);
+}
+
+/* First pass: every member checked, the small ones kept, the data member scanned. */
+static int
+read_archive(struct members *m, int fd, const char *path)
+{
+    struct reading r = {NULL, (locale_t)0, (locale_t)0};
     struct archive_entry *e;
     char seen[MAX_MEMBERS][256];
     size_t nseen = 0;
-    int r, err = 0;
-    archive_read_support_filter_gzip(a);
-    archive_read_support_format_tar(a);
-    if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
-        cli_errorf("%s: not a readable tar.gz archive: %s", path, archive_error_string(a));
-        archive_read_free(a);
-        return SBX_EFORMAT;
+    bool end = false;
+    int err;
+    if ((err = sbx_legacy_scan_new(&m->scan)) < 0) {
+        cli_errorf("out of memory");
+        return err;
     }
-    while (err == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    if ((err = reading_open(&r, fd, path)) < 0)
+        goto out;
+    while ((err = next_member(&r, &e, &end, path)) == 0 && !end) {
         const char *name = archive_entry_pathname(e);
-        if ((err = check_entry(e, name, seen, &nseen)) < 0)
+        if ((err = check_entry(e, name, seen, &nseen)) < 0 ||
+            (err = take_member(m, r.a, e, name)) < 0)
             break;
-        sbx_buf *slot = member_slot(m, name);
-        if (slot == NULL) {
-            // skipping still decompresses it: bound it like the other small members
-            if (archive_entry_size(e) < 0 || archive_entry_size(e) > MAX_SMALL) {
-                cli_errorf("archive member \"%s\" is too large (limit %d bytes)", name, MAX_SMALL);
-                err = SBX_ETOOBIG;
-                break;
-            }
-            cli_warnf("ignoring unknown archive member \"%s\"", name);
-            continue;
-        }
-        unsigned kind = slot == &m->data ? 1u : slot == &m->wrapped ? 2u : 4u;
-        if ((m->kinds & kind) != 0) {
-            cli_errorf("refusing archive: two members of the same kind (\"%s\")", name);
-            err = SBX_EFORMAT;
-            break;
-        }
-        m->kinds |= kind;
-        err = read_member(a, slot, archive_entry_size(e),
-                          slot == &m->data ? SBX_LEGACY_MAX_DATA : MAX_SMALL, name);
     }
-    if (err == 0 && r != ARCHIVE_EOF) {
-        cli_errorf("%s: corrupt archive: %s", path, archive_error_string(a));
-        err = SBX_EFORMAT;
-    }
-    archive_read_free(a);
-    if (err == 0 && (m->data.len == 0 || m->wrapped.len == 0)) {
+    if (err == 0 && ((m->kinds & 3) != 3 || m->wrapped.len == 0)) {
         cli_errorf("%s: not a pyFileSec/opensslwrap archive (needs NAME.aes256 and its "
                    "RSA-wrapped password member)",
                    path);
         err = SBX_EFORMAT;
     }
+out:
+    reading_close(&r);
+    return err;
+}
+
+/* Second pass: the data member again, through the decryptor (finished here). */
+static int
+decrypt_archive(const struct members *m, int fd, const char *path, sbx_sink *dec)
+{
+    struct reading r = {NULL, (locale_t)0, (locale_t)0};
+    struct archive_entry *e;
+    bool end = false;
+    int err;
+    if ((err = reading_open(&r, fd, path)) < 0)
+        goto out;
+    while ((err = next_member(&r, &e, &end, path)) == 0 && !end) {
+        if (strcmp(archive_entry_pathname(e), m->data_member) == 0)
+            break;
+    }
+    if (err == 0 && end) {
+        cli_errorf("%s: the archive changed while it was read (its data member is gone)", path);
+        err = SBX_EFORMAT;
+    }
+    if (err == 0 && (err = stream_member(r.a, m->data_member, to_sink, dec)) == 0 &&
+        (err = sbx_sink_finish(dec)) < 0)
+        cli_errorf("%s: %s", path, sbx_error_last()->message);
+out:
+    reading_close(&r);
     return err;
 }
 
@@ -191,23 +301,6 @@ struct args {
     size_t nr, nrf;
     bool delete_original;
 };
-
-static int
-write_age(const char *path, const sbx_buf *plain, sbx_recipient **rs, size_t n, bool replace)
-{
-    sbx_sink *file = NULL, *enc = NULL;
-    int err;
-    if ((err = sbx_sink_atomic_file_new_ex(&file, path, 0600,
-                                           replace ? 0 : SBX_ATOMIC_NOREPLACE)) == 0 &&
-        (err = sbx_age_encryptor_new(&enc, file, rs, n, NULL)) == 0 &&
-        (err = sbx_sink_write(enc, plain->ptr, plain->len)) == 0)
-        err = sbx_sink_finish(enc);
-    if (err < 0)
-        cli_error_lib(path);
-    sbx_sink_free(enc);
-    sbx_sink_free(file);
-    return err;
-}
 
 /* NAME.age next to the archive (malloc'ed), or NULL when out of memory. */
 static char *
@@ -221,19 +314,50 @@ default_output(const char *archive, const char *name)
     return out;
 }
 
+/* The output chain: atomic file <- age encryptor. */
+static int
+open_output(sbx_sink **file, sbx_sink **enc, const char *path, sbx_recipient **rs, size_t n,
+            bool replace)
+{
+    int err;
+    if ((err = sbx_sink_atomic_file_new_ex(file, path, 0600, replace ? 0 : SBX_ATOMIC_NOREPLACE)) <
+            0 ||
+        (err = sbx_age_encryptor_new(enc, *file, rs, n, NULL)) < 0)
+        cli_error_lib(path);
+    return err;
+}
+
+static int
+load_key(sbx_legacy_key **key, const struct args *a)
+{
+    struct pass_ctx pc = {a->pass_file};
+    sbx_buf keytext = SBX_BUF_INIT;
+    int err;
+    if ((err = cli_read_small_file(&keytext, a->identity, "private key", true)) < 0)
+        return err;
+    if ((err = sbx_legacy_key_parse(key, (const char *)keytext.ptr, keytext.len, ask_passphrase,
+                                    &pc)) < 0)
+        cli_errorf("private key %s: %s", a->identity, sbx_error_last()->message);
+    else if (sbx_legacy_key_bits(*key) < 2048)
+        cli_warnf("the archive's key has only %d bits; migrate to a new key (age1... or a "
+                  "2048+ bit RSA or Ed25519 SSH key)",
+                  sbx_legacy_key_bits(*key));
+    sbx_buf_dispose(&keytext);
+    return err;
+}
+
 static int
 migrate(const struct args *a, const char *archive)
 {
-    struct members m = {SBX_BUF_INIT, SBX_BUF_INIT, SBX_BUF_INIT, "", false, 0};
-    struct pass_ctx pc = {a->pass_file};
+    struct members m = {SBX_BUF_INIT, SBX_BUF_INIT, NULL, "", "", false, 0};
     sbx_legacy_options opts = SBX_LEGACY_OPTIONS_INIT;
     sbx_legacy_report rep;
     sbx_legacy_key *key = NULL;
     sbx_recipient **rs = NULL;
-    sbx_buf keytext = SBX_BUF_INIT, plain = SBX_BUF_INIT;
+    sbx_sink *file = NULL, *enc = NULL, *dec = NULL;
     size_t nr = 0;
     char *out = NULL;
-    int rc = CLI_FAIL;
+    int rc = CLI_FAIL, fd = -1;
     struct stat st;
     if (a->digest != NULL)
         opts.digest =
@@ -241,29 +365,14 @@ migrate(const struct args *a, const char *archive)
     struct cli_recipient_args ra = {
         a->recipients, a->nr, a->recipient_files, a->nrf, NULL, 0, NULL, false,
     };
-    if (cli_recipients_load(&rs, &nr, &ra) < 0 || read_archive(&m, archive) < 0 ||
-        cli_read_small_file(&keytext, a->identity, "private key", true) < 0)
+    if (cli_recipients_load(&rs, &nr, &ra) < 0)
         goto out;
-    if (sbx_legacy_key_parse(&key, (const char *)keytext.ptr, keytext.len, ask_passphrase, &pc) <
-        0) {
-        cli_errorf("private key %s: %s", a->identity, sbx_error_last()->message);
+    if ((fd = open(archive, O_RDONLY | O_CLOEXEC)) < 0) {
+        cli_errorf("%s: %s", archive, strerror(errno));
         goto out;
     }
-    if (sbx_legacy_key_bits(key) < 2048)
-        cli_warnf("the archive's key has only %d bits; migrate to a new key (age1... or a "
-                  "2048+ bit RSA or Ed25519 SSH key)",
-                  sbx_legacy_key_bits(key));
-    sbx_legacy_members lm = {
-        m.data.ptr, m.data.len, m.wrapped.ptr, m.wrapped.len, m.has_meta ? m.meta.ptr : NULL,
-        m.meta.len};
-    if (sbx_legacy_decrypt(&plain, key, &lm, &opts, &rep) < 0) {
-        cli_errorf("%s: %s", archive, sbx_error_last()->message);
+    if (read_archive(&m, fd, archive) < 0 || load_key(&key, a) < 0)
         goto out;
-    }
-    if (!rep.hash_checked)
-        cli_warnf("%s records no ciphertext hash: only the CBC padding was checked, so changes "
-                  "to the data may go unnoticed; check the content",
-                  archive);
     out = a->output != NULL ? strdup(a->output) : default_output(archive, m.name);
     if (out == NULL) {
         cli_errorf("out of memory");
@@ -273,20 +382,35 @@ migrate(const struct args *a, const char *archive)
         cli_errorf("%s already exists; choose the output with -o", out);
         goto out;
     }
-    if (write_age(out, &plain, rs, nr, a->output != NULL) < 0)
+    sbx_legacy_members lm = {
+        NULL, 0, m.wrapped.ptr, m.wrapped.len, m.has_meta ? m.meta.ptr : NULL, m.meta.len};
+    if (open_output(&file, &enc, out, rs, nr, a->output != NULL) < 0)
         goto out;
-    fprintf(stderr, "sbx: migrated %s -> %s (%zu bytes)\n", archive, out, plain.len);
+    if (sbx_legacy_decryptor_new(&dec, enc, key, m.scan, &lm, &opts, &rep) < 0) {
+        cli_errorf("%s: %s", archive, sbx_error_last()->message);
+        goto out;
+    }
+    if (!rep.hash_checked)
+        cli_warnf("%s records no ciphertext hash: only the CBC padding was checked, so changes "
+                  "to the data may go unnoticed; check the content",
+                  archive);
+    if (decrypt_archive(&m, fd, archive, dec) < 0)
+        goto out;
+    fprintf(stderr, "sbx: migrated %s -> %s\n", archive, out);
     if (a->delete_original && unlink(archive) != 0) {
         cli_errorf("%s: the new file is written, but the archive could not be removed", archive);
         goto out;
     }
     rc = CLI_OK;
 out:
+    sbx_sink_free(dec); // unfinished: the atomic file sink removes its temporary file
+    sbx_sink_free(enc);
+    sbx_sink_free(file);
+    if (fd >= 0)
+        close(fd);
     sbx_legacy_key_free(key);
     sbx_recipients_free(rs, nr);
-    sbx_buf_dispose(&keytext);
-    sbx_buf_dispose(&plain);
-    sbx_buf_dispose(&m.data);
+    sbx_legacy_scan_free(m.scan);
     sbx_buf_dispose(&m.wrapped);
     sbx_buf_dispose(&m.meta);
     free(out);

@@ -140,11 +140,9 @@ const char help_keygen_sign[] =
     "    with scrypt as minisign does; -W leaves it unprotected, as\n"
     "    minisign -G -W. Existing files are not replaced unless -f is given.\n"
     "\n"
-    "    minisign checks a protected key with a BLAKE2b-256 checksum, which\n"
-    "    OpenSSL computes only from version 3.2: with an older OpenSSL the\n"
-    "    protected key is written without it, and then only sbx can use it\n"
-    "    (sbx warns). Unprotected keys (-W) and all public keys and signatures\n"
-    "    work with minisign in both directions.\n"
+    "    Keys, protected or not, public keys and signatures work with\n"
+    "    minisign in both directions (a protected key carries minisign's\n"
+    "    BLAKE2b-256 checksum).\n"
     "\n"
     "OPTIONS\n"
     "    -p, --public-key FILE      where to write the public key\n"
@@ -899,10 +897,6 @@ keygen_run(struct keygen_args *a)
             cli_hintf("use -W for a secret key without a passphrase");
             goto out;
         }
-        if (!sbx_minisign_checksum_supported())
-            cli_warnf("this OpenSSL has no BLAKE2b-256 (needs 3.2), so the protected key gets no "
-                      "checksum: sbx can use it, minisign cannot (it reports a wrong password); "
-                      "use -W for a key both can use");
     }
     if (sbx_minisign_seckey_generate(&sk) < 0) {
         cli_error_lib(NULL);

@@ -6,10 +6,12 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config   # toolchain
   libssl-dev openssl                             # OpenSSL 3: every primitive
+  libb2-dev                                      # BLAKE2b-256 (minisign key checksum): libb2.a in libstrongbox
   libcmocka-dev zlib1g-dev                       # unit tests, testkit (zlib vectors)
   libarchive-dev                                 # sbx migrate: reading seed tar.gz archives
   clang libclang-rt-14-dev                       # libFuzzer targets
   age openssh-client minisign expect perl python3 # interop peers and test drivers
+  time                                           # /usr/bin/time -v: peak RSS in the migrate test
   e2fsprogs                                      # sbx destroy test: mkfs.ext4, filefrag
   hyperfine                                      # benchmarks
   libevent-dev libjansson-dev libsqlite3-dev     # key server: HTTP/TLS, JSON, embedded storage

@@ -29,14 +29,14 @@
  * A passphrase-protected secret key is XORed with scrypt(passphrase, salt)
  * under minisign's libsodium limits (opslimit 2^25, memlimit 2^30: N = 2^20,
  * r = 8, p = 1, so 1 GiB and a few seconds). The checksum is BLAKE2b-256
- * over "Ed" || keyid || secret key. OpenSSL before 3.2 cannot compute
- * BLAKE2b with a 256-bit output (sbx_minisign_checksum_supported() says
- * whether this one can): keys are then checked by deriving the public key
- * from the seed and comparing it with the stored one, which detects a wrong
- * passphrase just as well, and protected keys are written with a zero
- * checksum, which sbx reads but minisign refuses ("Wrong password"). Keys
- * without a passphrase (kdf "\0\0", as `minisign -G -W`) carry no checksum
- * and are fully interchangeable.
+ * over "Ed" || keyid || secret key (from libb2, linked into libstrongbox:
+ * OpenSSL before 3.2 has no BLAKE2b-256), so protected keys written here
+ * open with `minisign -S` and minisign's open here. A decrypted key is also
+ * checked by deriving the public key from the seed and comparing it with
+ * the stored one. Keys without a passphrase (kdf "\0\0", as `minisign -G
+ * -W`) carry no checksum. Protected keys written by sbx releases that had
+ * no BLAKE2b-256 carry a zero checksum: sbx still reads them (the public
+ * key check detects a wrong passphrase), minisign refuses them.
  *
  *     sbx_minisign_seckey *sk;  sbx_minisign_pubkey *pk;
  *     sbx_minisign_seckey_parse(&sk, text, len, ask_pass, NULL);
@@ -134,8 +134,8 @@ SBX_EXTERN int sbx_minisign_seckey_generate(sbx_minisign_seckey **out);
  *        the key is protected (kdf "Sc"; cb is not called otherwise).
  *
  * The decrypted key is checked: the public key derived from the seed must
- * equal the stored one, and the BLAKE2b-256 checksum must match when this
- * OpenSSL can compute it and the file carries one.
+ * equal the stored one, and the BLAKE2b-256 checksum of a protected key
+ * must match (unless it is zero: see the top of this file).
  *
  * @param cb may be NULL, then a protected key fails with SBX_ENOKEY.
  * @return 0, SBX_EFORMAT (malformed file), SBX_EUNSUPPORTED (unknown
@@ -172,8 +172,9 @@ SBX_EXTERN uint64_t sbx_minisign_seckey_keyid(const sbx_minisign_seckey *sk);
 SBX_EXTERN void sbx_minisign_seckey_free(sbx_minisign_seckey *sk);
 
 /**
- * @brief Whether this OpenSSL computes BLAKE2b-256 (OpenSSL >= 3.2), which
- *        minisign needs in the checksum of a passphrase-protected secret key.
+ * @brief Whether protected secret keys get minisign's BLAKE2b-256 checksum.
+ *        Always true since libstrongbox carries libb2 (it depended on
+ *        OpenSSL >= 3.2 before); kept for callers that ask.
  */
 SBX_EXTERN bool sbx_minisign_checksum_supported(void);
 

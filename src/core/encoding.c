@@ -11,6 +11,7 @@
  *    covers the lower-cased HRP.
  */
 #include "strongbox/encoding.h"
+#include "core/encoding.h"
 #include "core/error.h"
 
 #include <string.h>
@@ -243,9 +244,9 @@ sbx_bech32_decode(char *hrp_out, size_t hrp_cap, uint8_t *data_out, size_t data_
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at c (1-4), or 0 when there is none. */
-static size_t
-utf8_len(const unsigned char *c)
+/* see core/encoding.h */
+size_t
+sbx__utf8_decode(const unsigned char *c, uint32_t *cp)
 {
     size_t n = c[0] < 0x80             ? 1
                : (c[0] & 0xE0) == 0xC0 ? 2
@@ -254,13 +255,17 @@ utf8_len(const unsigned char *c)
                                        : 0;
     if (n == 0 || (n == 2 && c[0] < 0xC2) || (n == 4 && c[0] > 0xF4))
         return 0;
+    uint32_t v = n == 1 ? c[0] : (uint32_t)(c[0] & (0x7F >> n));
     for (size_t i = 1; i < n; i++) {
         if ((c[i] & 0xC0) != 0x80)
             return 0; // also stops at the terminating NUL
+        v = v << 6 | (c[i] & 0x3Fu);
     }
     if ((n == 3 && c[0] == 0xE0 && c[1] < 0xA0) || (n == 3 && c[0] == 0xED && c[1] >= 0xA0) ||
         (n == 4 && c[0] == 0xF0 && c[1] < 0x90) || (n == 4 && c[0] == 0xF4 && c[1] >= 0x90))
         return 0; // overlong, surrogate, above U+10FFFF
+    if (cp != NULL)
+        *cp = v;
     return n;
 }
 
@@ -272,7 +277,7 @@ sbx_json_quote(sbx_buf *out, const char *s, bool *lossless)
     bool all = true;
     int err = sbx_buf_append(out, "\"", 1);
     for (const unsigned char *c = (const unsigned char *)s; *c && err == 0;) {
-        size_t n = utf8_len(c);
+        size_t n = sbx__utf8_decode(c, NULL);
         if (n == 0) {
             err = sbx_buf_append(out, "\\ufffd", 6);
             all = false;

@@ -13,10 +13,12 @@
  *    replay that mapping and run scrypt through OpenSSL's EVP_KDF "SCRYPT",
  *    with 104 bytes of output XORed over keyid || sk || checksum.
  *  - Checksum "B2": BLAKE2b-256 (unkeyed, 32-byte output, which differs
- *    from truncated BLAKE2b-512) over "Ed" || keyid || sk. Only OpenSSL
- *    >= 3.2 exposes the output size; on older versions the checksum is not
- *    computed, keys are checked by re-deriving the public key, and protected
- *    keys are written with a zero checksum (see strongbox/sign.h).
+ *    from truncated BLAKE2b-512) over "Ed" || keyid || sk, from libb2
+ *    (linked statically: OpenSSL < 3.2 has no BLAKE2b-256). minisign stores
+ *    it in protected keys only (zero in -W keys). A decrypted key is checked
+ *    twice: its public half re-derived from the seed, and its checksum. A
+ *    protected key with a zero checksum was written by sbx before libb2 was
+ *    used; the public-half check alone still tells a wrong passphrase.
  *  - Signatures: "ED" = Ed25519 over BLAKE2b-512(file) (streamed); legacy
  *    "Ed" = Ed25519 over the whole file (verified, never produced). The
  *    global signature covers sig[64] || trusted comment.
@@ -38,6 +40,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+
+#include <blake2.h>
 
 #define KEYID_LEN     8
 #define PK_STRUCT     (2 + KEYID_LEN + 32)                  // 42
@@ -288,31 +292,20 @@ out:
 }
 
 /*
- * BLAKE2b with a 32-byte output over the parts. SBX_EUNSUPPORTED (no
- * message recorded) when this OpenSSL ignores the size parameter (< 3.2).
+ * BLAKE2b with a 32-byte output (unkeyed) over the parts, from libb2: OpenSSL
+ * 3.0 and 3.1 have no BLAKE2b-256, and truncating BLAKE2b-512 gives other bytes.
  */
 static int
 blake2b256(uint8_t out[32], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
            const uint8_t *c, size_t clen)
 {
-    EVP_MD *md = EVP_MD_fetch(NULL, "BLAKE2B-512", NULL);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t size = 32;
-    OSSL_PARAM params[2] = {OSSL_PARAM_construct_size_t(OSSL_DIGEST_PARAM_SIZE, &size),
-                            OSSL_PARAM_END};
-    uint8_t full[64];
-    unsigned n = 0;
-    int err = SBX_EUNSUPPORTED;
-    if (md != NULL && ctx != NULL && EVP_DigestInit_ex2(ctx, md, params) == 1 &&
-        EVP_DigestUpdate(ctx, a, alen) == 1 && EVP_DigestUpdate(ctx, b, blen) == 1 &&
-        EVP_DigestUpdate(ctx, c, clen) == 1 && EVP_DigestFinal_ex(ctx, full, &n) == 1 && n == 32) {
-        memcpy(out, full, 32);
-        err = 0;
-    }
-    ERR_clear_error();
-    SBX_WIPE_BUF(full);
-    EVP_MD_CTX_free(ctx);
-    EVP_MD_free(md);
+    blake2b_state st;
+    int err = 0;
+    if (blake2b_init(&st, 32) != 0 || blake2b_update(&st, a, alen) != 0 ||
+        blake2b_update(&st, b, blen) != 0 || blake2b_update(&st, c, clen) != 0 ||
+        blake2b_final(&st, out, 32) != 0)
+        err = sbx__error(SBX_EINVAL, "BLAKE2b-256 failed");
+    sbx_wipe(&st, sizeof(st));
     return err;
 }
 
@@ -320,9 +313,7 @@ blake2b256(uint8_t out[32], const uint8_t *a, size_t alen, const uint8_t *b, siz
 bool
 sbx_minisign_checksum_supported(void)
 {
-    uint8_t out[32];
-    return blake2b256(out, (const uint8_t *)"", 0, (const uint8_t *)"", 0, (const uint8_t *)"",
-                      0) == 0;
+    return true;
 }
 
 static int
@@ -615,7 +606,10 @@ all_zero(const uint8_t *p, size_t n)
     return acc == 0;
 }
 
-/* Check a decrypted key: its public half, and its checksum when there is one we can compute. */
+/*
+ * Check a decrypted key: its public half, and the checksum of a protected key
+ * (zero only in protected keys written by sbx before it had BLAKE2b-256).
+ */
 static int
 check_seckey(const sbx_minisign_seckey *sk, const uint8_t chk[32], bool encrypted)
 {
@@ -624,9 +618,13 @@ check_seckey(const sbx_minisign_seckey *sk, const uint8_t chk[32], bool encrypte
     int err;
     if ((err = check_public_half(sk, &ok)) < 0)
         return err;
-    if (ok && encrypted && !all_zero(chk, 32) && checksum(want, sk) == 0)
-        ok = sbx_equal(want, chk, 32);
-    SBX_WIPE_BUF(want);
+    if (ok && encrypted && !all_zero(chk, 32)) {
+        err = checksum(want, sk);
+        ok = err == 0 && sbx_equal(want, chk, 32);
+        SBX_WIPE_BUF(want);
+        if (err < 0)
+            return err;
+    }
     if (ok)
         return 0;
     if (encrypted)
@@ -756,9 +754,9 @@ sbx_minisign_seckey_to_file(const sbx_minisign_seckey *sk, sbx_buf *out, const u
     memcpy(s + SK_ENC_OFFSET + KEYID_LEN, sk->sk, 64);
     if (pass != NULL) {
         memcpy(s + 2, "Sc", 2);
-        // minisign stores the checksum only for protected keys; zero when OpenSSL < 3.2.
-        (void)checksum(s + SK_ENC_OFFSET + KEYID_LEN + 64, sk);
-        if ((err = encrypt_seckey(s, pass, pass_len, opslimit, memlimit)) < 0)
+        // minisign stores the checksum only for protected keys
+        if ((err = checksum(s + SK_ENC_OFFSET + KEYID_LEN + 64, sk)) < 0 ||
+            (err = encrypt_seckey(s, pass, pass_len, opslimit, memlimit)) < 0)
             goto out;
     }
     if ((err = append_str(out, comment_prefix)) < 0 ||

@@ -79,6 +79,26 @@ make_osw data.bin osw.enc pub.pem meta
 roundtrip "opensslwrap bundle migrates (bytes equal)" osw.enc osw.age -i priv.pem
 make_osw data.bin osw-nometa.enc pub.pem nometa
 roundtrip "opensslwrap bundle without metadata migrates" osw-nometa.enc osw2.age -i priv.pem
+# pyFileSec under Python 3: tarfile writes PAX headers, with UTF-8 names (pyFileSec's own test
+# name, spaces at both ends). The archive is made as make_pfs does, packed by Python's tarfile.
+pname=' ¡pathol☢gical filename!  '
+mkdir py && cp data.bin "py/$pname"
+make_pfs "py/$pname" py/tmp.enc pub.pem
+mkdir py/m && tar -C py/m -xzf py/tmp.enc && python3 - "py/m" "py/pfs3.enc" "$pname" <<'PY'
+import os, sys, tarfile
+d, out, name = sys.argv[1:]
+with tarfile.open(out, 'w:gz', format=tarfile.PAX_FORMAT) as t:
+    for suffix in ('.aes256', '.aes256.pwdrsa', '.meta'):
+        t.add(os.path.join(d, name + suffix), arcname=name + suffix)
+with tarfile.open(out) as t:  # what the test is about: the names are in PAX headers
+    assert all(m.pax_headers.get('path') == m.name for m in t.getmembers())
+PY
+check "python3 tarfile made a PAX archive with UTF-8 names" test -f py/pfs3.enc
+check "pyFileSec archive from Python 3 (PAX, UTF-8 name) migrates" sh -c "\"$SBX\" migrate -i priv.pem -r $NEW py/pfs3.enc"
+check "its default output keeps the UTF-8 name" sh -c 'age -d -i new.key "py/$1.age" | cmp - data.bin' sh "$pname"
+rm -f "py/$pname.age"
+check "the same with LANG=C and LC_ALL=C" sh -c "LANG=C LC_ALL=C \"$SBX\" migrate -i priv.pem -r $NEW py/pfs3.enc"
+check "and with a UTF-8 locale" sh -c "LC_ALL=C.UTF-8 \"$SBX\" migrate -i priv.pem -r $NEW -o py/utf8.age py/pfs3.enc && age -d -i new.key py/utf8.age | cmp - data.bin"
 openssl pkcs8 -topk8 -in priv.pem -passout pass:"old secret" -out priv-enc.pem
 printf 'old secret\n' >pp.txt
 roundtrip "passphrase-protected key with --passphrase-file" pfs.enc pfs3.age -i priv-enc.pem --passphrase-file pp.txt
@@ -119,9 +139,12 @@ import sys; p = sys.argv[1]; L = open(p).read().split("\n")
 L[1] = L[1][:20] + ("B" if L[1][20] == "A" else "A") + L[1][21:]  # always a change
 open(p, "w").write("\n".join(L))' t2/data.bin.aes256 && tar -C t2 -czf osw-tampered.enc $(cd t2 && ls)
 refuse "tampered opensslwrap bundle refused" "modified" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age osw-tampered.enc
+# Structure: the data members below are well-formed `openssl enc -a -salt` text, so
+# that what is refused is the structure (a data member is checked from its first bytes).
 python3 - <<'PY'
-import tarfile, io
-def add(t, name, data=b'x'):
+import base64, tarfile, io
+D = base64.encodebytes(b'Salted__' + bytes(24))
+def add(t, name, data=D):
     ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
 with tarfile.open('dotdot.enc', 'w:gz') as t:
     add(t, '../x'); add(t, 'data.bin.aes256'); add(t, 'data.bin.aes256.pwdrsa')
@@ -135,14 +158,98 @@ with tarfile.open('dup.enc', 'w:gz') as t:
 with tarfile.open('bigextra.enc', 'w:gz') as t:
     add(t, 'data.bin.aes256'); add(t, 'data.bin.aes256.pwdrsa'); add(t, 'notes.txt', bytes(2 << 20))
 with tarfile.open('twodata.enc', 'w:gz') as t:
-    add(t, 'a.aes256', b''); add(t, 'b.aes256'); add(t, 'b.aes256.pwdrsa')
+    add(t, 'a.aes256'); add(t, 'b.aes256'); add(t, 'b.aes256.pwdrsa')
+with tarfile.open('emptydata.enc', 'w:gz') as t:
+    add(t, 'a.aes256', b''); add(t, 'a.aes256.pwdrsa')
+with tarfile.open('notsalted.enc', 'w:gz') as t:
+    add(t, 'a.aes256', base64.encodebytes(bytes(1 << 20))); add(t, 'a.aes256.pwdrsa')
+with tarfile.open('notb64.enc', 'w:gz') as t:
+    add(t, 'a.aes256', b'U2FsdGVk*not base64*\n' * 1000); add(t, 'a.aes256.pwdrsa')
+# Names as Python 3 writes them (PAX headers, UTF-8) that must still be refused.
+pax = dict(mode='w:gz', format=tarfile.PAX_FORMAT)
+for out, name in [('c1.enc', 'a\u009b[31m.aes256'), ('bidi.enc', 'x\u202egpj.aes256'),
+                  ('esc.enc', 'a\x1b[2J.aes256'), ('abs.enc', '/tmp/a.aes256'),
+                  ('paxdotdot.enc', '\u00a1../../x.aes256'), ('hidden.enc', '.\u00a1.aes256')]:
+    with tarfile.open(out, **pax) as t:
+        add(t, name); add(t, 'a.aes256.pwdrsa')
+# A name that is not UTF-8 (raw bytes in a GNU header, as Python 2 could write).
+with tarfile.open('latin1.enc', 'w:gz', format=tarfile.GNU_FORMAT, encoding='utf-8',
+                  errors='surrogateescape') as t:
+    add(t, b'caf\xe9.aes256'.decode('utf-8', 'surrogateescape')); add(t, 'a.aes256.pwdrsa')
 PY
 refuse "member named ../x refused" "unsafe name" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age dotdot.enc
 refuse "member with a directory path refused" "unsafe name" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age path.enc
 refuse "symlink member refused" "not a regular file" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age link.enc
 refuse "duplicate member refused" "twice" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age dup.enc
 refuse "oversized unknown member refused" "too large" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age bigextra.enc
-refuse "two data members refused (the first empty)" "same kind" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age twodata.enc
+refuse "two data members refused" "same kind" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age twodata.enc
+refuse "an empty data member refused" "Salted__" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age emptydata.enc
+refuse "a data member without Salted__ refused" "Salted__" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age notsalted.enc
+refuse "a data member that is not base64 refused" "not base64" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age notb64.enc
+refuse "PAX name with a C1 control (U+009B) refused" "U+009B" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age c1.enc
+refuse "PAX name with a bidi override (U+202E) refused" "U+202E" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age bidi.enc
+refuse "PAX name with an escape sequence refused" "U+001B" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age esc.enc
+refuse "PAX absolute name refused" "unsafe name" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age abs.enc
+refuse "PAX name with .. refused" "unsafe name" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age paxdotdot.enc
+refuse "PAX hidden name refused" "unsafe name" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age hidden.enc
+refuse "a name that is not UTF-8 refused" "not UTF-8" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age latin1.enc
+# Memory: members are streamed, so peak RSS stays bounded whatever the archive (measured
+# with /usr/bin/time -v; a memory bound, not a timing). bomb.py writes a gzip'd PAX tar whose
+# data member is `openssl enc -a -salt`-shaped text: "Salted__" || salt || zero blocks || one
+# last block, 64-column base64 that compresses about 300:1; extra members NAME=FILE follow it.
+cat >bomb.py <<'PY'
+import base64, io, sys, tarfile
+name, lines, salt, last = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3]), bytes.fromhex(sys.argv[4])
+first = base64.b64encode(b'Salted__' + salt + bytes(32)) + b'\n'
+final = base64.b64encode(bytes(32) + last) + b'\n'
+line = b'A' * 64 + b'\n'  # 48 zero bytes
+class Text(io.RawIOBase):
+    def __init__(self):
+        self.pending, self.left, self.ended, self.block = first, lines, False, line * 16384
+    def readable(self):
+        return True
+    def readinto(self, b):
+        while len(self.pending) < len(b) and not self.ended:
+            if self.left:
+                k = min(self.left, 16384); self.pending += self.block[:k * 65]; self.left -= k
+            else:
+                self.pending += final; self.ended = True
+        n = min(len(b), len(self.pending)); b[:n] = self.pending[:n]; self.pending = self.pending[n:]
+        return n
+with tarfile.open(fileobj=sys.stdout.buffer, mode='w|', format=tarfile.PAX_FORMAT) as t:
+    ti = tarfile.TarInfo(name + '.aes256'); ti.size = len(first) + lines * len(line) + len(final)
+    t.addfile(ti, io.BufferedReader(Text(), 1 << 20))
+    for spec in sys.argv[5:]:
+        n, path = spec.split('=', 1); data = open(path, 'rb').read()
+        ti = tarfile.TarInfo(n); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+PY
+rss_kib() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
+under_64mib() { local k; k=$(rss_kib "$1"); [ -n "$k" ] && [ "$k" -lt 65536 ]; }
+bomb_pwd="#$(openssl rand -hex 32)"
+printf '%s' "$bomb_pwd" >bomb-pwd
+openssl rsautl -encrypt -inkey pub.pem -pubin -in bomb-pwd -out bomb.pwdrsa -oaep 2>/dev/null
+# The issue's bomb: a 900 MiB data member whose metadata records another hash.
+printf '{"meta-data x": {"hash of cipher_text": "%064d"}}' 0 >bomb.meta
+python3 bomb.py bomb.bin 14520000 0011223344556677 "$(openssl rand -hex 16)" \
+  bomb.bin.aes256.pwdrsa=bomb.pwdrsa bomb.bin.meta=bomb.meta | gzip -6 >bomb.enc
+echo "     bomb.enc: $(stat -c %s bomb.enc) bytes, data member $(tar -tvzf bomb.enc | awk 'NR==1 {print $3}') bytes"
+refuse "900 MiB gzip bomb refused with a clear error" "modified or corrupted" \
+  /usr/bin/time -v -o bomb.time "$SBX" migrate -i priv.pem -r "$NEW" -o bomb.age bomb.enc
+check "... in under 64 MiB of RSS" under_64mib bomb.time
+echo "     peak RSS: $(rss_kib bomb.time) KiB"
+check "... leaving no output" test ! -e bomb.age
+# A large archive that migrates: the last block is crafted to have valid padding under the
+# SHA-256 key, so both passes run over all 200 MiB (the plaintext is garbage, as CBC allows).
+bomb_key=$(openssl enc -aes-256-cbc -md sha256 -S 8899aabbccddeeff -pass "pass:$bomb_pwd" -P | sed -n 's/^key=//p')
+bomb_last=$(printf '\020%.0s' $(seq 16) | openssl enc -aes-256-ecb -nopad -K "$bomb_key" | od -An -tx1 | tr -d ' \n')
+python3 bomb.py big.bin 3300000 8899aabbccddeeff "$bomb_last" big.bin.aes256.pwdrsa=bomb.pwdrsa | gzip -6 >big.enc
+tar -xOzf big.enc big.bin.aes256 | openssl enc -d -aes-256-cbc -a -md sha256 -pass "pass:$bomb_pwd" | sha256sum >big.want
+check "200 MiB streamed archive migrates" \
+  /usr/bin/time -v -o big.time "$SBX" migrate --md sha256 -i priv.pem -r "$NEW" -o big.age big.enc
+check "... in under 64 MiB of RSS" under_64mib big.time
+echo "     peak RSS: $(rss_kib big.time) KiB"
+check "... to what openssl enc -d makes of it" sh -c "age -d -i new.key big.age | sha256sum | cmp - big.want"
+rm -f big.age big.enc bomb.enc
 head -c 1000 /dev/urandom >junk.enc
 refuse "not an archive" "archive" "$SBX" migrate -i priv.pem -r "$NEW" -o x.age junk.enc
 check "no output left by any refusal" test ! -e x.age

@@ -100,7 +100,7 @@ ms_sign_pass() { # SEC FILE SIG PASS COMMENT
 spawn minisign -S -s $1 -m $2 -x $3 -t \"$5\"
 expect \"Password: \"; send \"$4\r\"
 expect eof
-catch wait r; exit [lindex \$r 3]" >/dev/null
+catch wait r; exit [lindex \$r 3]"
 }
 
 head -c 200000 /dev/urandom >data.bin
@@ -178,10 +178,20 @@ pass "minisign -S with the protected key (expect)" ms_sign_pass msp.key data.bin
 pass "sbx verify accepts it" "$SBX" verify -p msp.pub -x data.msp.minisig -m data.bin
 pass "sbx keygen --sign with a passphrase" "$SBX" keygen --sign --json --passphrase-file pass.txt -p sbxp.pub -s sbxp.key
 check "keygen --json output is valid JSON" json_ok
+check "keygen --json says minisign can use the protected key" grep -q '"minisign_can_use_secret_key":true' out
 check "protected sbx key file is mode 0600" test "$(stat -c %a sbxp.key)" = 600
 pass "sbx sign with sbx's protected key" "$SBX" sign -s sbxp.key --passphrase-file pass.txt -m data.bin -x data.sbxp.minisig
 pass "minisign -V accepts it" minisign -V -p sbxp.pub -m data.bin -x data.sbxp.minisig
 refuse "sbx refuses sbx's protected key with a wrong passphrase" "$SBX" sign -s sbxp.key --passphrase-file wrong.txt -m data.bin -x never3.minisig
+# minisign checks the BLAKE2b-256 checksum of a protected key ("Wrong password for that key")
+pass "minisign -S with sbx's protected key (expect)" ms_sign_pass sbxp.key small.txt small.sbxp.minisig "pass phrase 1" "signed-by-minisign-with-sbx-key"
+pass "minisign -V accepts it" minisign -V -p sbxp.pub -m small.txt -x small.sbxp.minisig
+pass "sbx verify accepts it" "$SBX" verify -p sbxp.pub -m small.txt -x small.sbxp.minisig
+check "sbx shows that trusted comment" grep -q "Trusted comment: signed-by-minisign-with-sbx-key" out
+# minisign exits with status 2 on a wrong password
+refuse_status 2 "minisign -S refuses sbx's protected key with a wrong password (expect)" ms_sign_pass sbxp.key small.txt never7.minisig "wrong phrase" "x"
+check "minisign says the password is wrong" grep -q "Wrong password for that key" out
+check "no signature file left by minisign's refusal" test ! -e never7.minisig
 refuse "sbx keygen refuses to replace an existing key" "$SBX" keygen --sign -W -p sbxp.pub -s sbxp.key
 refuse_usage "sbx keygen refuses -p and -s spelling one file" "$SBX" keygen --sign -W -p ./same.key -s same.key
 check "no key file written for them" test ! -e same.key

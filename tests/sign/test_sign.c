@@ -576,6 +576,62 @@ minisign_protected_keys_round_trip_and_limits_hold(void **state)
     sbx_buf_dispose(&file);
 }
 
+/*
+ * The checksum of a protected key is minisign's BLAKE2b-256 and is checked.
+ * KAT: hashlib.blake2b(b"Ed" + keyid + sk, digest_size=32) over the key of
+ * minisign_nopass.key (Python 3.11). The checksum field is XORed over, so
+ * XORing the expected checksum into it makes the decrypted one zero, which
+ * only a right checksum does; a zero checksum (protected keys of sbx
+ * releases without BLAKE2b-256) is read by the public key check alone.
+ */
+static void
+minisign_protected_key_checksum_is_written_and_checked(void **state)
+{
+    (void)state;
+    static const uint8_t kat[32] = {0xd5, 0x2c, 0x1a, 0x4e, 0xc5, 0x51, 0x91, 0xf1,
+                                    0xd2, 0x56, 0x4a, 0x48, 0x55, 0x1a, 0x90, 0xe4,
+                                    0x5f, 0xcc, 0x23, 0x03, 0x49, 0x85, 0xc0, 0x40,
+                                    0x2e, 0xd9, 0xa1, 0x75, 0xff, 0x20, 0x1d, 0x5f};
+    sbx_minisign_seckey *sk = load_nopass(), *back = NULL;
+    sbx_buf file = SBX_BUF_INIT;
+    uint8_t raw[170];
+    size_t n = 0;
+    char zeroed[300] = "untrusted comment: x\n", flipped[300] = "untrusted comment: x\n";
+    assert_true(sbx_minisign_checksum_supported());
+    assert_sbx_ok(sbx_minisign_seckey_to_file(sk, &file, (const uint8_t *)"pw", 2, 32768, 1 << 24));
+    const char *line = strchr((const char *)file.ptr, '\n') + 1;
+    assert_sbx_ok(sbx_base64_decode(raw, sizeof(raw), &n, line, 212, true));
+    assert_int_equal(n, 158);
+    for (size_t i = 0; i < 32; i++)
+        raw[126 + i] ^= kat[i]; // decrypts to a zero checksum if sbx wrote the KAT
+    size_t z = strlen(zeroed);
+    assert_true(sbx_base64_encode(zeroed + z, sizeof(zeroed) - z, raw, 158, true) > 0);
+    for (size_t i = 0; i < 32; i++)
+        raw[126 + i] ^= kat[i];
+    raw[126 + 31] ^= 1; // one bit of the checksum
+    assert_true(sbx_base64_encode(flipped + z, sizeof(flipped) - z, raw, 158, true) > 0);
+
+    assert_sbx_ok(sbx_minisign_seckey_parse(&back, (const char *)file.ptr, file.len, give_pass,
+                                            (void *)"pw"));
+    sbx_minisign_seckey_free(back);
+    back = NULL;
+    assert_sbx_ok(
+        sbx_minisign_seckey_parse(&back, zeroed, strlen(zeroed), give_pass, (void *)"pw"));
+    assert_true(sbx_minisign_seckey_keyid(back) == sbx_minisign_seckey_keyid(sk));
+    sbx_minisign_seckey_free(back);
+    back = NULL;
+    assert_sbx_err(
+        sbx_minisign_seckey_parse(&back, zeroed, strlen(zeroed), give_pass, (void *)"pW"),
+        SBX_EAUTH);
+    assert_sbx_err(
+        sbx_minisign_seckey_parse(&back, flipped, strlen(flipped), give_pass, (void *)"pw"),
+        SBX_EAUTH);
+    assert_null(back);
+    SBX_WIPE_BUF(raw);
+    sbx_minisign_seckey_free(sk);
+    sbx_buf_dispose(&file);
+}
+
 static void
 minisign_comments_must_be_one_line(void **state)
 {
@@ -786,6 +842,7 @@ main(void)
         cmocka_unit_test(minisign_malformed_signatures_are_refused),
         cmocka_unit_test(minisign_malformed_keys_are_refused_with_clear_errors),
         cmocka_unit_test(minisign_protected_keys_round_trip_and_limits_hold),
+        cmocka_unit_test(minisign_protected_key_checksum_is_written_and_checked),
         cmocka_unit_test(minisign_comments_must_be_one_line),
         cmocka_unit_test(pem_openssl_signatures_verify_and_deterministic_ones_match),
         cmocka_unit_test(pem_round_trips_tamper_and_wrong_keys),
