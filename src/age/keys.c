@@ -48,7 +48,7 @@ sbx_recipient_parse(sbx_recipient **out, const char *str)
         if (sbx_error_last()->code == SBX_EINVAL)
             return sbx__error(SBX_EUNSUPPORTED, "unsupported recipient type (plugin or "
                                                 "post-quantum key)");
-        return sbx__error(SBX_EFORMAT, "malformed recipient: %s", sbx_error_last()->message);
+        return sbx__error_prefix(SBX_EFORMAT, "malformed recipient");
     }
     if (strcmp(hrp, "age") != 0)
         return sbx__error(SBX_EUNSUPPORTED,
@@ -244,9 +244,7 @@ parse_key_file(void ***list, size_t *count, const char *text, size_t len, parse_
             }
             items = grown;
             if ((err = block(&items[n], text + pos, blen)) < 0) {
-                char why[256];
-                snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
-                err = sbx__error(err, "line %zu: %s", first, why);
+                err = sbx__error_prefix(err, "line %zu", first);
                 goto fail;
             }
             n++;
@@ -275,9 +273,7 @@ parse_key_file(void ***list, size_t *count, const char *text, size_t len, parse_
         }
         items = grown;
         if ((err = parse(&items[n], line)) < 0) {
-            char why[256];
-            snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
-            err = sbx__error(err, "line %zu: %s", lineno, why);
+            err = sbx__error_prefix(err, "line %zu", lineno);
             goto fail;
         }
         n++;

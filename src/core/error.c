@@ -86,14 +86,22 @@ sbx_error_clear(void)
     tl_err.message = NULL;
 }
 
+/*
+ * The message is formatted into a local buffer and only then copied over
+ * tl_msg: an argument may point into tl_msg (sbx_error_last()->message), and
+ * vsnprintf onto the buffer it reads is undefined (it was seen to repeat the
+ * prefix and cut the old message).
+ */
 static int
 record(int code, int sys_errno, const char *fmt, va_list ap)
 {
-    vsnprintf(tl_msg, sizeof(tl_msg), fmt, ap);
+    char msg[MSG_CAP];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     if (sys_errno != 0) {
-        size_t n = strlen(tl_msg);
-        snprintf(tl_msg + n, sizeof(tl_msg) - n, ": %s", strerror(sys_errno));
+        size_t n = strlen(msg);
+        snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(sys_errno));
     }
+    memcpy(tl_msg, msg, sizeof(tl_msg));
     tl_err.code = code;
     tl_err.sys_errno = sys_errno;
     tl_err.message = tl_msg;
@@ -121,6 +129,22 @@ sbx_error_set_sys(int code, const char *fmt, ...)
     record(code, saved, fmt, ap);
     va_end(ap);
     errno = saved;
+    return code;
+}
+
+/* see strongbox/error.h */
+int
+sbx_error_prefix(int code, const char *fmt, ...)
+{
+    char context[MSG_CAP];
+    const sbx_error *e = sbx_error_last();
+    int sys_errno = e->sys_errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(context, sizeof(context), fmt, ap);
+    va_end(ap);
+    sbx_error_set(code, "%s: %s", context, e->message); // record() formats before it overwrites
+    tl_err.sys_errno = sys_errno;                       // already described in the message
     return code;
 }
 

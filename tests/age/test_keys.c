@@ -173,6 +173,20 @@ identity_parse_refuses_post_quantum_keys_as_unsupported(void **state)
     assert_false(test_contains(sbx_error_last()->message, "HZLGZUPT"));
 }
 
+/* The bech32 detail follows "malformed recipient: " once, whole (issue 14, item 8). */
+static void
+recipient_parse_names_a_bad_checksum_once(void **state)
+{
+    sbx_recipient *r = NULL;
+    (void)state;
+    assert_sbx_err(
+        sbx_recipient_parse(&r, "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwq"),
+        SBX_EFORMAT);
+    assert_string_equal(sbx_error_last()->message,
+                        "malformed recipient: bech32: checksum mismatch (mistyped or truncated "
+                        "key?)");
+}
+
 static void
 recipient_parse_rejects_malformed_strings(void **state)
 {
@@ -292,6 +306,7 @@ main(void)
         cmocka_unit_test(two_generated_identities_differ),
         cmocka_unit_test(identity_parse_errors_never_contain_the_key),
         cmocka_unit_test(identity_parse_refuses_post_quantum_keys_as_unsupported),
+        cmocka_unit_test(recipient_parse_names_a_bad_checksum_once),
         cmocka_unit_test(recipient_parse_rejects_malformed_strings),
         cmocka_unit_test(recipient_parse_reports_other_age_types_as_unsupported),
         cmocka_unit_test(recipient_parse_rejects_wrong_key_lengths),
