@@ -24,8 +24,11 @@
  * SSH keys follow age 1.1.1 exactly (files interoperate both ways). The
  * stanzas name the key by a 4-byte hash tag, so unlike X25519 they link a
  * file to its recipient's public key. RSA keys under 2048 bits are refused
- * (SBX_EUNSUPPORTED, the message gives the size); other key types (ECDSA,
- * DSA, security keys) are refused by name.
+ * (SBX_EUNSUPPORTED, the message gives the size), and so are RSA keys that are
+ * not valid: an even modulus, a public exponent that is even or 1 (with e = 1
+ * the stanza would carry the file key in the clear) (SBX_EFORMAT), or above
+ * 2^32-1 (SBX_EUNSUPPORTED); old OpenSSH keys with e = 35 work. Other key
+ * types (ECDSA, DSA, security keys) are refused by name.
  *
  * Encrypting (constant memory, any size):
  *

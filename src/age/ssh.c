@@ -196,8 +196,8 @@ ed25519_wrap_key(uint8_t key[32], const uint8_t ss[32], const uint8_t *wire,
 
 /* ---- RSA helpers ---- */
 
-int
-sbx_age__rsa_check_bits(const EVP_PKEY *pkey, int min_bits)
+static int
+rsa_check_bits(const EVP_PKEY *pkey, int min_bits)
 {
     int bits = EVP_PKEY_get_bits(pkey);
     if (bits < min_bits)
@@ -209,6 +209,47 @@ sbx_age__rsa_check_bits(const EVP_PKEY *pkey, int min_bits)
         return sbx__error(SBX_EUNSUPPORTED, "RSA key of %d bits refused (at most %d bits)", bits,
                           SBX_SSH_RSA_MAX_BITS);
     return 0;
+}
+
+#define RSA_NOT_A_KEY                                                                              \
+    "RSA key refused: %s (a valid key has an odd modulus and an odd public exponent from 3 to "    \
+    "2^32-1; ask the key's owner for a new one, e.g. from ssh-keygen -t ed25519)"
+
+/* The exponent and modulus rules (ssh.h): OpenSSL loads a public key without checking them. */
+static int
+rsa_check_numbers(const BIGNUM *n, const BIGNUM *e)
+{
+    if (!BN_is_odd(n))
+        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY, "its modulus is even");
+    if (BN_is_one(e))
+        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY,
+                          "its public exponent is 1, which would leave the file key in the clear");
+    if (!BN_is_odd(e))
+        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY, "its public exponent is even");
+    if (BN_num_bits(e) > 32)
+        return sbx__error(SBX_EUNSUPPORTED,
+                          "RSA key refused: its public exponent is larger than 2^32-1 (%d bits); "
+                          "ask the key's owner for a key with a usual exponent such as 65537",
+                          BN_num_bits(e));
+    return 0;
+}
+
+/* see ssh.h */
+int
+sbx_age__rsa_check_key(const EVP_PKEY *pkey, int min_bits)
+{
+    BIGNUM *n = NULL, *e = NULL;
+    int err;
+    if ((err = rsa_check_bits(pkey, min_bits)) < 0)
+        return err;
+    if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) ||
+        !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e))
+        err = sbx__error_crypto("RSA key parameters");
+    else
+        err = rsa_check_numbers(n, e);
+    BN_free(n);
+    BN_free(e);
+    return err;
 }
 
 static int
@@ -450,7 +491,7 @@ rsa_recipient_new(sbx_recipient **out, EVP_PKEY *pkey, const uint8_t *wire, size
 {
     struct ssh_recipient *x;
     int err;
-    if ((err = sbx_age__rsa_check_bits(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
+    if ((err = sbx_age__rsa_check_key(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
         (err = recipient_alloc(&x, &rsa_recipient_ops, wire, len, comment)) < 0)
         return err;
     x->rsa = pkey;
@@ -498,7 +539,7 @@ sbx_age__ssh_recipient_from_wire(sbx_recipient **out, const uint8_t *wire, size_
     if ((err = sbx_ssh__read_mpint(&r, &a, &a_len)) < 0 || // e
         (err = sbx_ssh__read_mpint(&r, &b, &b_len)) < 0)   // n
         return err;
-    if (r.len != 0 || a_len > 8)
+    if (r.len != 0)
         return sbx__error(SBX_EFORMAT, "malformed ssh-rsa public key");
     if ((err = rsa_from_ne(&pkey, b, b_len, a, a_len)) < 0)
         return err;
@@ -526,7 +567,7 @@ sbx_age__ssh_recipient_from_pkey(sbx_recipient **out, EVP_PKEY *pkey)
         return sbx__error(SBX_EUNSUPPORTED, "unsupported key type %s (use Ed25519 or RSA)",
                           name != NULL ? name : "(unknown)");
     }
-    if ((err = sbx_age__rsa_check_bits(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
+    if ((err = sbx_age__rsa_check_key(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
         (err = rsa_wire(&wire, pkey)) < 0)
         goto out;
     // A public-only copy, so a recipient never holds private key material.
@@ -944,7 +985,7 @@ sbx_age__ssh_rsa_identity_new(sbx_identity **out, EVP_PKEY *pkey)
     *out = NULL;
     if (!EVP_PKEY_is_a(pkey, "RSA"))
         return sbx__error(SBX_EINVAL, "not an RSA key");
-    if ((err = sbx_age__rsa_check_bits(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
+    if ((err = sbx_age__rsa_check_key(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
         (err = rsa_wire(&wire, pkey)) < 0)
         goto out;
     if ((x = calloc(1, sizeof(*x))) == NULL) {
