@@ -585,8 +585,9 @@ is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-static bool
-type_token(const char *s)
+/* see ssh.h */
+bool
+sbx_age__ssh_type_token(const char *s)
 {
     return strncmp(s, "ssh-", 4) == 0 || strncmp(s, "ecdsa-", 6) == 0 ||
            strncmp(s, "sk-", 3) == 0 || strncmp(s, "rsa-", 4) == 0;
@@ -691,7 +692,7 @@ sbx_age__ssh_recipient_parse_line(sbx_recipient **out, const char *line, bool st
     if (!strict) {
         while (is_blank(*p))
             p++;
-        if (!type_token(p) && (err = skip_options(&p)) < 0)
+        if (!sbx_age__ssh_type_token(p) && (err = skip_options(&p)) < 0)
             return err;
     }
     if ((err = split_line(p, strict, &type_len, &blob, &blob_len, &comment)) < 0)

@@ -56,6 +56,8 @@ int sbx_age__ssh_recipient_from_pkey(sbx_recipient **out, EVP_PKEY *pkey);
 int sbx_age__ssh_recipient_parse_line(sbx_recipient **out, const char *line, bool strict);
 /* True when the line looks like an SSH key line rather than an age key. */
 bool sbx_age__ssh_line_is_key(const char *line);
+/* True when s starts with an SSH public key type ("ssh-", "ecdsa-", "sk-", "rsa-"). */
+bool sbx_age__ssh_type_token(const char *s);
 
 /* ---- identities ---- */
 
