@@ -18,7 +18,8 @@
  * or armored, is decrypted with a passphrase from the caller's callback (a
  * scrypt identity, so the callback runs only when the file has a passphrase
  * stanza) and its plaintext, in a buffer wiped after use, is parsed as an
- * identity file. One level only: an encrypted file inside is refused.
+ * identity file. One level only: an encrypted file inside is refused, and
+ * so is a protected PEM key inside (the callback is asked at most once).
  *
  * A public key where an identity belongs (an age1... line, an SSH .pub
  * line) is named as such, so a caller can point at the right option.
@@ -450,8 +451,8 @@ parse_encrypted_identities(sbx_identity ***list, size_t *count, const char *text
     else if (is_age_file((const char *)plain.ptr, plain.len))
         err = sbx__error(SBX_EFORMAT, "the encrypted identity file holds another encrypted file; "
                                       "give the identities inside it");
-    else if ((err = parse_plain_identities(list, count, (const char *)plain.ptr, plain.len, cb,
-                                           payload)) < 0)
+    else if ((err = parse_plain_identities(list, count, (const char *)plain.ptr, plain.len, NULL,
+                                           NULL)) < 0) // the callback is asked at most once
         err = sbx__error_prefix(err, "encrypted identity file");
     sbx_identity_free(pass);
     sbx_buf_dispose(&plain); // wipes the secret keys
