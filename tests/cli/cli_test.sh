@@ -211,22 +211,18 @@ check "... and the secret key is not echoed" bash -c "! grep -qE '$SECRET_RE' er
 
 # A key given to the wrong option says what it is and where it belongs (issue 14, item 12).
 printf '%s\n' "$ALICE" >alice.pub
-expect_fail "-R of a public key string: not a file, give it with -r" 1 \
-    'hint: this is a recipient \(public key\), not a file: give it with -r' \
-    "$SBX" encrypt -R "$ALICE" plain.txt
-expect_fail "-R of a secret key string is not echoed" 1 'not a key: \(a secret key, not shown\)' \
-    "$SBX" encrypt -R "$(sed -n 3p alice.key)" plain.txt
-check "... and the secret key is not echoed" bash -c "! grep -qE '$SECRET_RE' err"
+for opt in -R -i; do
+    expect_fail "$opt of a public key string: not a file, give it with -r" 1 \
+        'hint: this is a recipient \(public key\), not a file: give it with -r' \
+        "$SBX" encrypt $opt "$ALICE" plain.txt
+    expect_fail "$opt of a secret key string is refused as a file name" 1 \
+        "$opt takes .*(a )?secret key.*not shown" "$SBX" encrypt $opt "$(sed -n 3p alice.key)" plain.txt
+    check "... and the secret key is not echoed" bash -c "! grep -qE '$SECRET_RE' err"
+done
 expect_fail "-i of a public key file: named a recipient" 1 \
     'alice.pub: line 1: this is a recipient \(an age1\.\.\. public key\), not an identity' \
     "$SBX" decrypt -i alice.pub team.age
 check "... with a hint towards -R/-r and -i" grep -q 'hint: alice.pub holds recipients (public keys), not identities: give it with -R (a single key with -r), and the identity file (secret key) with -i' err
-expect_fail "-i of a public key string: give it with -r" 1 \
-    'hint: this is a recipient \(public key\), not a file: give it with -r' \
-    "$SBX" encrypt -i "$ALICE" plain.txt
-expect_fail "-i of a secret key string is not echoed" 1 'this is a secret key \(not shown\)' \
-    "$SBX" decrypt -i "$(sed -n 3p alice.key)" team.age
-check "... and the secret key is not echoed" bash -c "! grep -qE '$SECRET_RE' err"
 if command -v ssh-keygen >/dev/null; then
     ssh-keygen -q -t ed25519 -N '' -f sshid
     expect_fail "-i of an SSH .pub file: use the private key file" 1 \
