@@ -211,45 +211,12 @@ rsa_check_bits(const EVP_PKEY *pkey, int min_bits)
     return 0;
 }
 
-#define RSA_NOT_A_KEY                                                                              \
-    "RSA key refused: %s (a valid key has an odd modulus and an odd public exponent from 3 to "    \
-    "2^32-1; ask the key's owner for a new one, e.g. from ssh-keygen -t ed25519)"
-
-/* The exponent and modulus rules (ssh.h): OpenSSL loads a public key without checking them. */
-static int
-rsa_check_numbers(const BIGNUM *n, const BIGNUM *e)
-{
-    if (!BN_is_odd(n))
-        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY, "its modulus is even");
-    if (BN_is_one(e))
-        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY,
-                          "its public exponent is 1, which would leave the file key in the clear");
-    if (!BN_is_odd(e))
-        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY, "its public exponent is even");
-    if (BN_num_bits(e) > 32)
-        return sbx__error(SBX_EUNSUPPORTED,
-                          "RSA key refused: its public exponent is larger than 2^32-1 (%d bits); "
-                          "ask the key's owner for a key with a usual exponent such as 65537",
-                          BN_num_bits(e));
-    return 0;
-}
-
 /* see ssh.h */
 int
 sbx_age__rsa_check_key(const EVP_PKEY *pkey, int min_bits)
 {
-    BIGNUM *n = NULL, *e = NULL;
-    int err;
-    if ((err = rsa_check_bits(pkey, min_bits)) < 0)
-        return err;
-    if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) ||
-        !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e))
-        err = sbx__error_crypto("RSA key parameters");
-    else
-        err = rsa_check_numbers(n, e);
-    BN_free(n);
-    BN_free(e);
-    return err;
+    int err = rsa_check_bits(pkey, min_bits);
+    return err < 0 ? err : sbx__rsa_check_numbers(pkey);
 }
 
 static int
