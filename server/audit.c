@@ -441,11 +441,11 @@ read_tail(int fd, off_t size, const char *path, tail_rec *t)
         size_t len = (size_t)(buf + want - 1 - start);
         line_info li;
         if (err == 0 && (err = parse_line(start, len, 0, &li)) < 0)
-            err = sbx_error_set(SBX_EAUTH,
-                                "the last line of the audit log %s is not an audit record (%s): "
-                                "check it with `sbx kms audit verify`, then move the log and its "
-                                ".head aside",
-                                path, sbx_error_last()->message); // formatted before replaced
+            err = sbx_error_set(
+                SBX_EAUTH,
+                "the last line of the audit log %s is not an audit record (%s): check "
+                "it with `sbx kms audit verify`, then move the log and its .head aside",
+                path, sbx_error_last()->message);
         if (err == 0) {
             t->seq = li.seq;
             memcpy(t->prev, li.prev, 65);

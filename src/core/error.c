@@ -86,22 +86,16 @@ sbx_error_clear(void)
     tl_err.message = NULL;
 }
 
-/*
- * The message is formatted into a local buffer and only then copied over
- * tl_msg: an argument may point into tl_msg (sbx_error_last()->message), and
- * vsnprintf onto the buffer it reads is undefined (it was seen to repeat the
- * prefix and cut the old message).
- */
 static int
 record(int code, int sys_errno, const char *fmt, va_list ap)
 {
-    char msg[MSG_CAP];
+    char msg[MSG_CAP]; // an argument may be the previous message, i.e. tl_msg itself
     vsnprintf(msg, sizeof(msg), fmt, ap);
     if (sys_errno != 0) {
         size_t n = strlen(msg);
         snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(sys_errno));
     }
-    memcpy(tl_msg, msg, sizeof(tl_msg));
+    memcpy(tl_msg, msg, strlen(msg) + 1);
     tl_err.code = code;
     tl_err.sys_errno = sys_errno;
     tl_err.message = tl_msg;

@@ -472,15 +472,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(error_set_may_format_the_current_message),
-        cmocka_unit_test(error_prefix_puts_context_in_front),
-        cmocka_unit_test(error_prefix_cuts_a_long_message_at_the_limit),
         cmocka_unit_test(error_set_from_a_callback_reaches_the_caller),
         cmocka_unit_test(error_codes_have_stable_values),
         cmocka_unit_test(error_name_is_the_symbol_for_every_code),
         cmocka_unit_test(strerror_describes_every_code_distinctly),
         cmocka_unit_test(error_last_is_never_null),
         cmocka_unit_test(error_last_is_per_thread),
+        cmocka_unit_test(error_set_may_format_the_current_message),
+        cmocka_unit_test(error_prefix_puts_context_in_front),
+        cmocka_unit_test(error_prefix_cuts_a_long_message_at_the_limit),
         cmocka_unit_test(random_bytes_are_not_constant),
         cmocka_unit_test(random_uniform_respects_bounds),
         cmocka_unit_test(random_uniform_is_roughly_uniform),
