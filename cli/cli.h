@@ -155,7 +155,19 @@ void cli_warn_if_exposed(const char *what, const char *path);
 /** Open the output: an atomic file sink with mode, or standard output when path is NULL. */
 int cli_open_output(sbx_sink **out, const char *path, unsigned mode);
 
-/** Parse every identity in an identity file and append them to *ids. @return 0 or < 0 (printed). */
+/**
+ * Parse every identity in an identity file and append them to *ids. A
+ * protected file (an age file encrypted with a passphrase, as `age -p` makes
+ * them, or a passphrase-protected PEM key) is opened with the passphrase from
+ * passphrase_file, or asked on the terminal when it is NULL. A public key
+ * given instead (a recipients file, or an age1.../ssh-... string that is not
+ * a file) gets a hint towards -r/-R and -i.
+ * @return 0 or < 0 (printed).
+ */
+int cli_load_identities_pass(sbx_identity ***ids, size_t *count, const char *path,
+                             const char *passphrase_file);
+
+/** cli_load_identities_pass() asking a passphrase, when one is needed, on the terminal. */
 int cli_load_identities(sbx_identity ***ids, size_t *count, const char *path);
 
 /* ---- recipients.c (the loader itself: recipients.h) ---- */
@@ -186,5 +198,9 @@ int cli_tty_ask(sbx_buf *out, const char *prompt, bool secret, char *err, size_t
 /** Give every age plugin key in the list the terminal UI (others are left alone). */
 void cli_plugin_ui_identities(sbx_identity **ids, size_t n);
 void cli_plugin_ui_recipients(sbx_recipient **list, size_t n);
+
+/** As cli_read_passphrase() without confirm, prompting "Enter passphrase for <what>: ". */
+int cli_read_passphrase_for(sbx_buf *out, const char *file, const char *what, char *err,
+                            size_t errlen);
 
 #endif

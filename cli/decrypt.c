@@ -90,7 +90,7 @@ static int
 load_all_identities(sbx_identity ***ids, size_t *n, struct dec_args *a, struct pass_ctx *pass)
 {
     for (size_t i = 0; i < a->nif; i++) {
-        if (cli_load_identities(ids, n, a->identity_files[i]) < 0)
+        if (cli_load_identities_pass(ids, n, a->identity_files[i], a->passphrase_file) < 0)
             return SBX_EFORMAT;
     }
     // cli_load_identities leaves room for one more; make sure there is an array at all.

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,17 +111,66 @@ cli_open_output(sbx_sink **out, const char *path, unsigned mode)
     return err;
 }
 
+/* The passphrase of a protected identity file: from a file, or asked naming the identity file. */
+struct id_pass {
+    const char *file, *path;
+};
+
+static int
+ask_identity_passphrase(sbx_buf *out, void *payload)
+{
+    const struct id_pass *p = payload;
+    char what[400], why[256];
+    snprintf(what, sizeof(what), "identity file %s", p->path);
+    int rc = cli_read_passphrase_for(out, p->file, what, why, sizeof(why));
+    return rc < 0 ? sbx_error_set(rc, "%s", why) : 0;
+}
+
+/* The argument of -i is a public key, or a file of them: say where it belongs. */
+static bool
+recipient_hint(const char *path, const sbx_buf *text)
+{
+    const char *give = "give it with -r (a file of them with -R), and the identity file with -i";
+    sbx_recipient *r = NULL, **rs = NULL;
+    size_t n = 0;
+    if (text == NULL && sbx_recipient_parse(&r, path) == 0) {
+        sbx_recipient_free(r);
+        cli_hintf("this is a recipient (public key), not a file: %s", give);
+        return true;
+    }
+    if (text != NULL && sbx_recipients_parse(&rs, &n, (const char *)text->ptr, text->len) == 0) {
+        sbx_recipients_free(rs, n);
+        cli_hintf("%s holds recipients (public keys), not identities: give it with -R (a single "
+                  "key with -r), and the identity file (secret key) with -i",
+                  path);
+        return true;
+    }
+    return false;
+}
+
 int
-cli_load_identities(sbx_identity ***ids, size_t *count, const char *path)
+cli_load_identities_pass(sbx_identity ***ids, size_t *count, const char *path,
+                         const char *passphrase_file)
 {
     sbx_buf text = SBX_BUF_INIT;
     sbx_identity **list = NULL;
+    struct id_pass pass = {passphrase_file, path};
     size_t n = 0;
     int err;
-    if ((err = cli_read_small_file(&text, path, "identity file", true)) < 0)
+    if (strncasecmp(path, "AGE-SECRET-KEY-", 15) == 0 && access(path, F_OK) != 0) {
+        cli_errorf("-i takes an identity file, and this is a secret key (not shown): put it in a "
+                   "file only you can read, and give that file");
+        return SBX_ENOTFOUND;
+    }
+    if ((err = cli_read_small_file(&text, path, "identity file", true)) < 0) {
+        if (err == SBX_ENOTFOUND)
+            recipient_hint(path, NULL);
         goto out;
-    if ((err = sbx_identities_parse(&list, &n, (const char *)text.ptr, text.len)) < 0) {
+    }
+    if ((err = sbx_identities_parse_ex(&list, &n, (const char *)text.ptr, text.len,
+                                       ask_identity_passphrase, &pass)) < 0) {
         cli_errorf("identity file %s: %s", path, sbx_error_last()->message);
+        recipient_hint(path, &text);
         goto out;
     }
     sbx_identity **grown = realloc(*ids, (*count + n + 1) * sizeof(*grown));
@@ -138,4 +188,10 @@ cli_load_identities(sbx_identity ***ids, size_t *count, const char *path)
 out:
     sbx_buf_dispose(&text);
     return err;
+}
+
+int
+cli_load_identities(sbx_identity ***ids, size_t *count, const char *path)
+{
+    return cli_load_identities_pass(ids, count, path, NULL);
 }

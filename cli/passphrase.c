@@ -116,7 +116,7 @@ prompt_tty(sbx_buf *out, int fd, const char *prompt, bool secret, char *err, siz
 }
 
 static int
-passphrase_from_tty(sbx_buf *out, bool confirm, char *err, size_t errlen)
+passphrase_from_tty(sbx_buf *out, const char *prompt, bool confirm, char *err, size_t errlen)
 {
     sbx_buf again = SBX_BUF_INIT;
     int rc;
@@ -127,7 +127,7 @@ passphrase_from_tty(sbx_buf *out, bool confirm, char *err, size_t errlen)
                  strerror(errno));
         return SBX_ECANCELED;
     }
-    rc = prompt_tty(out, fd, "Enter passphrase: ", true, err, errlen);
+    rc = prompt_tty(out, fd, prompt, true, err, errlen);
     if (rc == 0 && out->len > 0 && confirm) {
         rc = prompt_tty(&again, fd, "Confirm passphrase: ", true, err, errlen);
         if (rc == 0 && (again.len != out->len || !sbx_equal(again.ptr, out->ptr, out->len))) {
@@ -155,11 +155,12 @@ passphrase_from_file(sbx_buf *out, const char *path, char *err, size_t errlen)
     return rc < 0 ? rc : 0;
 }
 
-int
-cli_read_passphrase(sbx_buf *out, const char *file, bool confirm, char *err, size_t errlen)
+static int
+read_passphrase(sbx_buf *out, const char *file, const char *prompt, bool confirm, char *err,
+                size_t errlen)
 {
     int rc = file != NULL ? passphrase_from_file(out, file, err, errlen)
-                          : passphrase_from_tty(out, confirm, err, errlen);
+                          : passphrase_from_tty(out, prompt, confirm, err, errlen);
     if (rc == 0 && out->len == 0) {
         if (file != NULL)
             snprintf(err, errlen, "the passphrase file %s is empty (its first line is used)", file);
@@ -170,6 +171,20 @@ cli_read_passphrase(sbx_buf *out, const char *file, bool confirm, char *err, siz
     if (rc < 0)
         sbx_buf_dispose(out);
     return rc;
+}
+
+int
+cli_read_passphrase(sbx_buf *out, const char *file, bool confirm, char *err, size_t errlen)
+{
+    return read_passphrase(out, file, "Enter passphrase: ", confirm, err, errlen);
+}
+
+int
+cli_read_passphrase_for(sbx_buf *out, const char *file, const char *what, char *err, size_t errlen)
+{
+    char prompt[512];
+    snprintf(prompt, sizeof(prompt), "Enter passphrase for %s: ", what);
+    return read_passphrase(out, file, prompt, false, err, errlen);
 }
 
 int

@@ -78,6 +78,20 @@ add_string(sbx_recipient ***list, size_t *n, const char *arg, bool explain)
     return err < 0 ? err : cli_recipient_append(list, n, r);
 }
 
+/* -R given a key rather than a file name: where it belongs. */
+static void
+not_a_file_hint(const char *arg)
+{
+    sbx_recipient *r = NULL;
+    if (strncasecmp(arg, "AGE-SECRET-KEY-", 15) == 0)
+        cli_hintf("that is a secret key: encrypt to its public key (sbx keygen -y KEYFILE), or "
+                  "pass the key file with -i");
+    else if (sbx_recipient_parse(&r, arg) == 0)
+        cli_hintf("this is a recipient (public key), not a file: give it with -r, and a file of "
+                  "recipients with -R");
+    sbx_recipient_free(r);
+}
+
 static int
 add_file(sbx_recipient ***list, size_t *n, const char *path, bool explain)
 {
@@ -85,8 +99,16 @@ add_file(sbx_recipient ***list, size_t *n, const char *path, bool explain)
     sbx_recipient **got = NULL;
     size_t k = 0;
     int err;
-    if ((err = cli_read_small_file(&text, path, "recipients file", false)) < 0)
+    if (shown(path) != path && access(path, F_OK) != 0) {
+        cli_errorf("-R takes a file name, not a key: %s", shown(path));
+        not_a_file_hint(path);
+        return SBX_ENOTFOUND;
+    }
+    if ((err = cli_read_small_file(&text, path, "recipients file", false)) < 0) {
+        if (err == SBX_ENOTFOUND)
+            not_a_file_hint(path);
         goto out;
+    }
     if ((err = sbx_recipients_parse(&got, &k, (const char *)text.ptr, text.len)) < 0) {
         cli_errorf("recipients file %s: %s", path, sbx_error_last()->message);
         if (explain && memmem(text.ptr, text.len, "AGE-SECRET-KEY-", 15) != NULL)

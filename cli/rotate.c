@@ -146,7 +146,7 @@ static int
 load_identities(sbx_identity ***ids, size_t *n, struct rot_args *a, struct pass_ctx *pass)
 {
     for (size_t i = 0; i < a->nids; i++) {
-        if (cli_load_identities(ids, n, a->ids[i]) < 0)
+        if (cli_load_identities_pass(ids, n, a->ids[i], a->pass_file) < 0)
             return SBX_EFORMAT;
     }
     if (*ids == NULL && (*ids = calloc(1, sizeof(**ids))) == NULL) {

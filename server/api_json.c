@@ -419,7 +419,8 @@ kms_json_context(const json_t *obj, uint8_t **out, size_t *len)
     if (err == 0)
         err = kms_context_canonical(keys, vals, n, out, len);
     if (err < 0 && err != SBX_ENOMEM)
-        err = sbx_error_set(SBX_EFORMAT, "context: %s", sbx_error_last()->message);
+        err = sbx_error_set(SBX_EFORMAT, "%s", // the messages name the context already
+                            sbx_error_last()->message);
     return err;
 }
 

@@ -173,8 +173,7 @@ ct_parse(const char *text, uint32_t *version, uint8_t **bin, size_t *n)
         err = sbx_error_set(SBX_EFORMAT, "ciphertext is too short (%zu bytes, at least %d)", *n,
                             CT_OVERHEAD);
     else if (err < 0)
-        err = sbx_error_set(SBX_EFORMAT, "ciphertext is not valid base64: %s",
-                            sbx_error_last()->message);
+        err = sbx_error_prefix(SBX_EFORMAT, "ciphertext is not valid base64");
     if (err < 0) {
         free(buf);
         *n = 0;

@@ -78,15 +78,6 @@ path_join(char *out, size_t cap, const char *dir, const char *name)
     return 0;
 }
 
-/* Prefixes the current error message with what (the message buffer is reused by set). */
-static int
-error_context(int err, const char *what)
-{
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", sbx_error_last()->message);
-    return sbx_error_set(err, "%s: %s", what, msg);
-}
-
 /* ---- data directory ---- */
 
 static int
@@ -281,10 +272,11 @@ setup_keystore(serve_ctx *s)
         err = root_from_file(s, root);
     }
     if (err == 0 && (err = kms_root_key_check(s->st, root)) < 0)
-        err = error_context(err, s->opt->unseal_passphrase_file
-                                     ? "the unseal passphrase does not open this storage"
-                                     : "the root key does not open this storage (restore the "
-                                       "root.key that belongs to this database)");
+        err = sbx_error_prefix(err, "%s",
+                               s->opt->unseal_passphrase_file
+                                   ? "the unseal passphrase does not open this storage"
+                                   : "the root key does not open this storage (restore the "
+                                     "root.key that belongs to this database)");
     if (err == 0)
         err = kms_keystore_new(&s->ks, root);
     if (err == 0)
@@ -407,7 +399,7 @@ setup_tls(serve_ctx *s)
     if ((err = kms_tls_new(&s->tls, &to)) < 0)
         return err;
     if ((err = kms_tls_tickets_refresh(s->tls, s->ks, s->st, kms_now())) < 0)
-        return error_context(err, "TLS session ticket keys");
+        return sbx_error_prefix(err, "TLS session ticket keys");
     return 0;
 }
 
@@ -469,7 +461,7 @@ setup(serve_ctx *s)
     if ((err = kms_store_open(&s->st, s->storage)) < 0 || (err = setup_keystore(s)) < 0)
         return err;
     if ((err = o->dev ? dev_admin_token(s) : first_admin_token(s)) < 0)
-        return error_context(err, "admin token");
+        return sbx_error_prefix(err, "admin token");
     char audit[PATH_MAX];
     if ((err = path_join(audit, sizeof audit, s->dir, "audit.log")) < 0 ||
         (err = kms_audit_open(&s->audit, s->dir_is_temp ? NULL : audit, s->audit_key,

@@ -24,8 +24,11 @@
  * SSH keys follow age 1.1.1 exactly (files interoperate both ways). The
  * stanzas name the key by a 4-byte hash tag, so unlike X25519 they link a
  * file to its recipient's public key. RSA keys under 2048 bits are refused
- * (SBX_EUNSUPPORTED, the message gives the size); other key types (ECDSA,
- * DSA, security keys) are refused by name.
+ * (SBX_EUNSUPPORTED, the message gives the size), and so are RSA keys that are
+ * not valid: an even modulus, a public exponent that is even or 1 (with e = 1
+ * the stanza would carry the file key in the clear) (SBX_EFORMAT), or above
+ * 2^32-1 (SBX_EUNSUPPORTED); old OpenSSH keys with e = 35 work. Other key
+ * types (ECDSA, DSA, security keys) are refused by name.
  *
  * Encrypting (constant memory, any size):
  *
@@ -144,7 +147,10 @@ SBX_EXTERN int sbx_identity_parse(sbx_identity **out, const char *str) SBX_WARN_
  *        Lines may end in LF or CRLF; nothing else is trimmed.
  *        A file that starts (after whitespace) with "-----BEGIN " is instead
  *        one SSH or PEM private key (see sbx_identities_parse_ex()); a
- *        passphrase-protected PEM key fails here with SBX_ENOKEY.
+ *        passphrase-protected PEM key, or an identity file encrypted with a
+ *        passphrase (an age file), fails here with SBX_ENOKEY.
+ *        A public key where a secret key belongs ("age1...", an SSH .pub
+ *        line, a PEM public key) fails with a message naming it a recipient.
  * @return 0, SBX_EFORMAT (names the line number, never its content),
  *         SBX_EUNSUPPORTED, SBX_ENOKEY, SBX_ENOMEM.
  */
@@ -174,6 +180,15 @@ SBX_EXTERN int sbx_identity_scrypt_new(sbx_identity **out, const char *passphras
  *    "ENCRYPTED PRIVATE KEY" (PKCS#8 with a passphrase) and legacy
  *    encrypted PEM ("Proc-Type: 4,ENCRYPTED").
  * RSA keys become ssh-rsa identities, Ed25519 keys ssh-ed25519 identities.
+ *
+ * An identity file encrypted with a passphrase (an age file, binary or
+ * armored, as `age -p -o key.txt.age key.txt` makes it and `age -d -i` reads
+ * it) is decrypted with the passphrase from cb and its plaintext parsed as
+ * above, except that it may not be encrypted again nor hold a protected PEM
+ * key. The plaintext lives in a buffer wiped before return. Errors:
+ * SBX_EAUTH (wrong passphrase), SBX_EUNSUPPORTED (an age file encrypted to
+ * keys, not a passphrase), SBX_EHEADER/SBX_EMAC/SBX_EPAYLOAD (damaged), each
+ * message starting "encrypted identity file: ".
  *
  * @param cb called (at most once) only when the key is protected; may be
  *        NULL, in which case a protected key fails with SBX_ENOKEY. The

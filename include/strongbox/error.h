@@ -64,6 +64,9 @@ SBX_EXTERN const sbx_error *sbx_error_last(void);
  *        the library's callbacks (e.g. a passphrase callback explaining why
  *        it gave no passphrase). The library returns the callback's code
  *        unchanged, so the caller then sees this code and message.
+ *        The arguments may include sbx_error_last()->message: the new message
+ *        is formatted in full before the old one is replaced. To add context
+ *        in front of the current message, sbx_error_prefix() says it shorter.
  * @param code a negative enum sbx_error_code value.
  * @return code, so a callback can write `return sbx_error_set(...)`.
  */
@@ -76,6 +79,28 @@ SBX_EXTERN int sbx_error_set(int code, const char *fmt, ...) __attribute__((form
  * @return code.
  */
 SBX_EXTERN int sbx_error_set_sys(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/**
+ * @brief Put context in front of this thread's current message: it becomes
+ *        "<context>: <previous message>", recorded with code. For a caller
+ *        (an extension, a key server) that passes a library failure on and
+ *        says what it was doing:
+ *
+ *            if ((err = sbx_recipient_parse(&r, line)) < 0)
+ *                return sbx_error_prefix(err, "line %zu", lineno);
+ *
+ *        sys_errno is kept (the previous message already describes it). The
+ *        result is cut at the message size limit (511 bytes), losing the end
+ *        of the previous message first.
+ * @param code the code to record: the previous code to pass it on
+ *        (sbx_error_last()->code, or the value the failing call returned), or
+ *        another negative enum sbx_error_code value to reclassify it.
+ * @param fmt printf-style context; its arguments may point into the current
+ *        message (sbx_error_last()->message), as may sbx_error_set()'s.
+ * @return code.
+ */
+SBX_EXTERN int sbx_error_prefix(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /**

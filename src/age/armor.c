@@ -15,13 +15,14 @@
 #include "strongbox/age.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
+#include "age/header.h"
 #include "core/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ARMOR_BEGIN    "-----BEGIN AGE ENCRYPTED FILE-----"
+#define ARMOR_BEGIN    SBX_AGE_ARMOR_BEGIN
 #define ARMOR_END      "-----END AGE ENCRYPTED FILE-----"
 #define ARMOR_COLUMNS  64
 #define ARMOR_BYTES    48 /* bytes per full line */

@@ -454,7 +454,7 @@ sbx_age_header_encode(sbx_buf *out, const sbx_age_header *hdr,
     if (hdr->count == 0)
         return sbx__error(SBX_EINVAL, "the header has no stanza: give at least one recipient");
     if ((err = sbx_age__header_check(hdr)) < 0)
-        return sbx__error(SBX_EINVAL, "%s", sbx_error_last()->message);
+        return sbx__error_prefix(SBX_EINVAL, "cannot encode the header");
     if ((err = sbx_age__header_encode(&bytes, hdr, false)) < 0 ||
         (err = sbx_age__header_mac(mac, file_key, bytes.ptr, bytes.len)) < 0)
         goto out;

@@ -12,6 +12,7 @@
 #include "strongbox/sys/age.h"
 
 #define SBX_AGE_VERSION_LINE "age-encryption.org/v1\n"
+#define SBX_AGE_ARMOR_BEGIN  "-----BEGIN AGE ENCRYPTED FILE-----"
 #define SBX_AGE_MAX_STANZAS  1024
 #define SBX_AGE_MAX_ARGS     16
 #define SBX_AGE_MAX_ARG_LEN  4096

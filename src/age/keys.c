@@ -12,9 +12,21 @@
  * take authorized_keys lines and PEM public key blocks between ordinary
  * lines; an identity file that starts with "-----BEGIN " is one OpenSSH or
  * PEM private key, decided on the whole file as age does.
+ *
+ * Encrypted identity files (as `age -p -o key.age key.txt` makes them, and
+ * age -d -i reads them): an identity file that is itself an age file, binary
+ * or armored, is decrypted with a passphrase from the caller's callback (a
+ * scrypt identity, so the callback runs only when the file has a passphrase
+ * stanza) and its plaintext, in a buffer wiped after use, is parsed as an
+ * identity file. One level only: an encrypted file inside is refused, and
+ * so is a protected PEM key inside (the callback is asked at most once).
+ *
+ * A public key where an identity belongs (an age1... line, an SSH .pub
+ * line) is named as such, so a caller can point at the right option.
  */
 #include "age/keys.h"
 #include "age/plugin.h"
+#include "age/header.h"
 #include "age/ssh.h"
 #include "strongbox/encoding.h"
 #include "strongbox/memory.h"
@@ -51,7 +63,7 @@ sbx_recipient_parse(sbx_recipient **out, const char *str)
         if (sbx_error_last()->code == SBX_EINVAL)
             return sbx__error(SBX_EUNSUPPORTED, "unsupported recipient type (plugin or "
                                                 "post-quantum key)");
-        return sbx__error(SBX_EFORMAT, "malformed recipient: %s", sbx_error_last()->message);
+        return sbx__error_prefix(SBX_EFORMAT, "malformed recipient");
     }
     if (strcmp(hrp, "age") != 0)
         return sbx__error(SBX_EUNSUPPORTED,
@@ -74,6 +86,13 @@ sbx_identity_parse(sbx_identity **out, const char *str)
     *out = NULL;
     if (has_prefix(str, "AGE-PLUGIN-"))
         return sbx_plugin_identity_new(out, str, NULL);
+    if (has_prefix(str, "age1"))
+        return sbx__error(SBX_EFORMAT, "this is a recipient (an age1... public key), not an "
+                                       "identity: an identity is the secret key "
+                                       "AGE-SECRET-KEY-1... that it was made from");
+    if (sbx_age__ssh_type_token(str))
+        return sbx__error(SBX_EFORMAT, "this is a recipient (an SSH public key), not an identity: "
+                                       "use the private key file (the one without .pub)");
     if (!has_prefix(str, "AGE-SECRET-KEY-"))
         return sbx__error(SBX_EFORMAT, "unknown identity type (expected AGE-SECRET-KEY-1...)");
     if (has_prefix(str, "AGE-SECRET-KEY-PQ-"))
@@ -249,9 +268,7 @@ parse_key_file(void ***list, size_t *count, const char *text, size_t len, parse_
             }
             items = grown;
             if ((err = block(&items[n], text + pos, blen)) < 0) {
-                char why[256];
-                snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
-                err = sbx__error(err, "line %zu: %s", first, why);
+                err = sbx__error_prefix(err, "line %zu", first);
                 goto fail;
             }
             n++;
@@ -280,9 +297,7 @@ parse_key_file(void ***list, size_t *count, const char *text, size_t len, parse_
         }
         items = grown;
         if ((err = parse(&items[n], line)) < 0) {
-            char why[256];
-            snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
-            err = sbx__error(err, "line %zu: %s", lineno, why);
+            err = sbx__error_prefix(err, "line %zu", lineno);
             goto fail;
         }
         n++;
@@ -357,20 +372,108 @@ parse_key_identity(sbx_identity ***list, size_t *count, const char *text, size_t
     return 0;
 }
 
+/* Bytes of leading whitespace. */
+static size_t
+leading_space(const char *text, size_t len)
+{
+    size_t lead = 0;
+    while (lead < len && strchr(" \t\r\n", text[lead]) != NULL && text[lead] != '\0')
+        lead++;
+    return lead;
+}
+
+static bool
+starts_with(const char *text, size_t len, const char *prefix)
+{
+    return len >= strlen(prefix) && memcmp(text, prefix, strlen(prefix)) == 0;
+}
+
+/* An age file, binary or armored (the armor may follow whitespace, as the decryptor allows). */
+static bool
+is_age_file(const char *text, size_t len)
+{
+    size_t lead = leading_space(text, len);
+    return starts_with(text, len, SBX_AGE_VERSION_LINE) ||
+           starts_with(text + lead, len - lead, SBX_AGE_ARMOR_BEGIN);
+}
+
+/* An identity file in the clear: key lines, or one OpenSSH or PEM private key. */
+static int
+parse_plain_identities(sbx_identity ***list, size_t *count, const char *text, size_t len,
+                       sbx_passphrase_cb cb, void *payload)
+{
+    size_t lead = leading_space(text, len);
+    if (starts_with(text + lead, len - lead, PEM_BEGIN))
+        return parse_key_identity(list, count, text, len, cb, payload);
+    return parse_key_file((void ***)list, count, text, len, parse_identity_line, NULL,
+                          free_identity, "identity");
+}
+
+/* The caller's callback, and whether the passphrase identity asked it. */
+struct asked_cb {
+    sbx_passphrase_cb cb;
+    void *payload;
+    bool asked;
+};
+
+static int
+ask_once(sbx_buf *out, void *payload)
+{
+    struct asked_cb *a = payload;
+    a->asked = true;
+    return a->cb(out, a->payload);
+}
+
+/* What a failure to decrypt an encrypted identity file means. */
+static int
+decrypt_error(int err, bool asked)
+{
+    if (err == SBX_ENOMATCH && asked)
+        return sbx__error(SBX_EAUTH, "encrypted identity file: wrong passphrase");
+    if (err == SBX_ENOMATCH)
+        return sbx__error(SBX_EUNSUPPORTED,
+                          "the identity file is an age file encrypted to keys, not with a "
+                          "passphrase: decrypt it first and give the result");
+    return sbx__error_prefix(err, "encrypted identity file");
+}
+
+/* An identity file that is an age file encrypted with a passphrase. */
+static int
+parse_encrypted_identities(sbx_identity ***list, size_t *count, const char *text, size_t len,
+                           sbx_passphrase_cb cb, void *payload)
+{
+    struct asked_cb a = {cb, payload, false};
+    sbx_identity *pass = NULL;
+    sbx_buf plain = SBX_BUF_INIT;
+    int err;
+    if (cb == NULL)
+        return sbx__error(SBX_ENOKEY, "the identity file is encrypted with a passphrase (an age "
+                                      "file) and no passphrase was supplied");
+    if ((err = sbx_identity_scrypt_new_cb(&pass, ask_once, &a, 0)) < 0)
+        return err;
+    if ((err = sbx_age_decrypt_buf(&plain, text, len, &pass, 1, NULL)) < 0)
+        err = decrypt_error(err, a.asked);
+    else if (is_age_file((const char *)plain.ptr, plain.len))
+        err = sbx__error(SBX_EFORMAT, "the encrypted identity file holds another encrypted file; "
+                                      "give the identities inside it");
+    else if ((err = parse_plain_identities(list, count, (const char *)plain.ptr, plain.len, NULL,
+                                           NULL)) < 0) // the callback is asked at most once
+        err = sbx__error_prefix(err, "encrypted identity file");
+    sbx_identity_free(pass);
+    sbx_buf_dispose(&plain); // wipes the secret keys
+    return err;
+}
+
 /* see strongbox/age.h */
 int
 sbx_identities_parse_ex(sbx_identity ***list, size_t *count, const char *text, size_t len,
                         sbx_passphrase_cb cb, void *payload)
 {
-    size_t lead = 0;
     *list = NULL;
     *count = 0;
-    while (lead < len && strchr(" \t\r\n", text[lead]) != NULL && text[lead] != '\0')
-        lead++;
-    if (len - lead >= strlen(PEM_BEGIN) && memcmp(text + lead, PEM_BEGIN, strlen(PEM_BEGIN)) == 0)
-        return parse_key_identity(list, count, text, len, cb, payload);
-    return parse_key_file((void ***)list, count, text, len, parse_identity_line, NULL,
-                          free_identity, "identity");
+    if (is_age_file(text, len))
+        return parse_encrypted_identities(list, count, text, len, cb, payload);
+    return parse_plain_identities(list, count, text, len, cb, payload);
 }
 
 /* see strongbox/age.h */

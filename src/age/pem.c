@@ -62,6 +62,9 @@ label_error(const char *label)
                           "key)",
                           (int)n, label);
     }
+    if (strcmp(label, "PUBLIC KEY") == 0 || strcmp(label, "RSA PUBLIC KEY") == 0)
+        return sbx__error(SBX_EFORMAT, "this is a recipient (a PEM public key), not an identity: "
+                                       "use the private key file");
     return sbx__error(SBX_EFORMAT, "unsupported PEM block \"%s\" (expected a private key)", label);
 }
 

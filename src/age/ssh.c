@@ -196,8 +196,8 @@ ed25519_wrap_key(uint8_t key[32], const uint8_t ss[32], const uint8_t *wire,
 
 /* ---- RSA helpers ---- */
 
-int
-sbx_age__rsa_check_bits(const EVP_PKEY *pkey, int min_bits)
+static int
+rsa_check_bits(const EVP_PKEY *pkey, int min_bits)
 {
     int bits = EVP_PKEY_get_bits(pkey);
     if (bits < min_bits)
@@ -209,6 +209,14 @@ sbx_age__rsa_check_bits(const EVP_PKEY *pkey, int min_bits)
         return sbx__error(SBX_EUNSUPPORTED, "RSA key of %d bits refused (at most %d bits)", bits,
                           SBX_SSH_RSA_MAX_BITS);
     return 0;
+}
+
+/* see ssh.h */
+int
+sbx_age__rsa_check_key(const EVP_PKEY *pkey, int min_bits)
+{
+    int err = rsa_check_bits(pkey, min_bits);
+    return err < 0 ? err : sbx__rsa_check_numbers(pkey);
 }
 
 static int
@@ -450,7 +458,7 @@ rsa_recipient_new(sbx_recipient **out, EVP_PKEY *pkey, const uint8_t *wire, size
 {
     struct ssh_recipient *x;
     int err;
-    if ((err = sbx_age__rsa_check_bits(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
+    if ((err = sbx_age__rsa_check_key(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
         (err = recipient_alloc(&x, &rsa_recipient_ops, wire, len, comment)) < 0)
         return err;
     x->rsa = pkey;
@@ -498,7 +506,7 @@ sbx_age__ssh_recipient_from_wire(sbx_recipient **out, const uint8_t *wire, size_
     if ((err = sbx_ssh__read_mpint(&r, &a, &a_len)) < 0 || // e
         (err = sbx_ssh__read_mpint(&r, &b, &b_len)) < 0)   // n
         return err;
-    if (r.len != 0 || a_len > 8)
+    if (r.len != 0)
         return sbx__error(SBX_EFORMAT, "malformed ssh-rsa public key");
     if ((err = rsa_from_ne(&pkey, b, b_len, a, a_len)) < 0)
         return err;
@@ -526,7 +534,7 @@ sbx_age__ssh_recipient_from_pkey(sbx_recipient **out, EVP_PKEY *pkey)
         return sbx__error(SBX_EUNSUPPORTED, "unsupported key type %s (use Ed25519 or RSA)",
                           name != NULL ? name : "(unknown)");
     }
-    if ((err = sbx_age__rsa_check_bits(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
+    if ((err = sbx_age__rsa_check_key(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
         (err = rsa_wire(&wire, pkey)) < 0)
         goto out;
     // A public-only copy, so a recipient never holds private key material.
@@ -544,8 +552,9 @@ is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-static bool
-type_token(const char *s)
+/* see ssh.h */
+bool
+sbx_age__ssh_type_token(const char *s)
 {
     return strncmp(s, "ssh-", 4) == 0 || strncmp(s, "ecdsa-", 6) == 0 ||
            strncmp(s, "sk-", 3) == 0 || strncmp(s, "rsa-", 4) == 0;
@@ -650,7 +659,7 @@ sbx_age__ssh_recipient_parse_line(sbx_recipient **out, const char *line, bool st
     if (!strict) {
         while (is_blank(*p))
             p++;
-        if (!type_token(p) && (err = skip_options(&p)) < 0)
+        if (!sbx_age__ssh_type_token(p) && (err = skip_options(&p)) < 0)
             return err;
     }
     if ((err = split_line(p, strict, &type_len, &blob, &blob_len, &comment)) < 0)
@@ -944,7 +953,7 @@ sbx_age__ssh_rsa_identity_new(sbx_identity **out, EVP_PKEY *pkey)
     *out = NULL;
     if (!EVP_PKEY_is_a(pkey, "RSA"))
         return sbx__error(SBX_EINVAL, "not an RSA key");
-    if ((err = sbx_age__rsa_check_bits(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
+    if ((err = sbx_age__rsa_check_key(pkey, SBX_SSH_RSA_MIN_BITS)) < 0 ||
         (err = rsa_wire(&wire, pkey)) < 0)
         goto out;
     if ((x = calloc(1, sizeof(*x))) == NULL) {

@@ -56,6 +56,8 @@ int sbx_age__ssh_recipient_from_pkey(sbx_recipient **out, EVP_PKEY *pkey);
 int sbx_age__ssh_recipient_parse_line(sbx_recipient **out, const char *line, bool strict);
 /* True when the line looks like an SSH key line rather than an age key. */
 bool sbx_age__ssh_line_is_key(const char *line);
+/* True when s starts with an SSH public key type ("ssh-", "ecdsa-", "sk-", "rsa-"). */
+bool sbx_age__ssh_type_token(const char *s);
 
 /* ---- identities ---- */
 
@@ -78,8 +80,16 @@ int sbx_age__pem_recipient_parse(sbx_recipient **out, const char *text, size_t l
 int sbx_age__pem_decode_private(EVP_PKEY **out, const char *text, size_t len, sbx_passphrase_cb cb,
                                 void *payload);
 
-/* RSA key size policy: 0, or SBX_EUNSUPPORTED naming the size and the minimum. */
-int sbx_age__rsa_check_bits(const EVP_PKEY *pkey, int min_bits);
+/*
+ * RSA key policy, for every RSA key that becomes a recipient or an identity
+ * (ssh-rsa strings and files, PEM and OpenSSH keys, legacy keys): min_bits to
+ * SBX_SSH_RSA_MAX_BITS bits (SBX_EUNSUPPORTED naming the size), an odd
+ * modulus and an odd public exponent from 3 to 2^32-1 (SBX_EFORMAT naming the
+ * fault; SBX_EUNSUPPORTED for a larger exponent). OpenSSL loads keys without
+ * these checks, and with e = 1 RSA-OAEP would send the file key in the clear.
+ * Exponents such as 35 (old OpenSSH) or 3 are accepted.
+ */
+int sbx_age__rsa_check_key(const EVP_PKEY *pkey, int min_bits);
 
 /*
  * RSA decryption with a chosen padding (RSA_PKCS1_OAEP_PADDING with md as

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
@@ -183,4 +184,43 @@ sbx_scrypt(uint8_t out[32], const uint8_t *pass, size_t pass_len, const uint8_t 
     *p++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
     *p = OSSL_PARAM_construct_end();
     return kdf_derive(scrypt_kdf, out, 32, params, "scrypt");
+}
+
+#define RSA_NOT_A_KEY                                                                              \
+    "RSA key refused: %s (a valid key has an odd modulus and an odd public exponent from 3 to "    \
+    "2^32-1; ask the key's owner for a new key)"
+
+static int
+rsa_numbers_ok(const BIGNUM *n, const BIGNUM *e)
+{
+    if (!BN_is_odd(n))
+        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY, "its modulus is even");
+    if (BN_is_one(e))
+        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY,
+                          "its public exponent is 1, which leaves what is encrypted to it in the "
+                          "clear");
+    if (!BN_is_odd(e))
+        return sbx__error(SBX_EFORMAT, RSA_NOT_A_KEY, "its public exponent is even");
+    if (BN_num_bits(e) > 32)
+        return sbx__error(SBX_EUNSUPPORTED,
+                          "RSA key refused: its public exponent is larger than 2^32-1 (%d bits); "
+                          "ask the key's owner for a key with a usual exponent such as 65537",
+                          BN_num_bits(e));
+    return 0;
+}
+
+/* see crypto.h */
+int
+sbx__rsa_check_numbers(const EVP_PKEY *pkey)
+{
+    BIGNUM *n = NULL, *e = NULL;
+    int err;
+    if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) ||
+        !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e))
+        err = sbx__error_crypto("RSA key parameters");
+    else
+        err = rsa_numbers_ok(n, e);
+    BN_free(n);
+    BN_free(e);
+    return err;
 }

@@ -36,4 +36,13 @@ int sbx__x25519_base(uint8_t out[32], const uint8_t scalar[32]);
  */
 int sbx__x25519(uint8_t out[32], const uint8_t scalar[32], const uint8_t point[32]);
 
+/*
+ * The numbers of an RSA key, which OpenSSL loads without checking: an odd
+ * modulus and an odd public exponent from 3 to 2^32-1 (with e = 1 RSA does
+ * nothing: what is encrypted to the key is in the clear and anyone can make
+ * its signatures). 0, SBX_EFORMAT naming the fault, SBX_EUNSUPPORTED for a
+ * larger exponent. The size is the caller's policy.
+ */
+int sbx__rsa_check_numbers(const EVP_PKEY *pkey);
+
 #endif

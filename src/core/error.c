@@ -128,6 +128,22 @@ sbx_error_set_sys(int code, const char *fmt, ...)
 
 /* see strongbox/error.h */
 int
+sbx_error_prefix(int code, const char *fmt, ...)
+{
+    char context[MSG_CAP];
+    const sbx_error *e = sbx_error_last();
+    int sys_errno = e->sys_errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(context, sizeof(context), fmt, ap);
+    va_end(ap);
+    sbx_error_set(code, "%s: %s", context, e->message); // record() formats before it overwrites
+    tl_err.sys_errno = sys_errno;                       // already described in the message
+    return code;
+}
+
+/* see strongbox/error.h */
+int
 sbx_error_set_crypto(const char *what)
 {
     unsigned long e = ERR_get_error();

@@ -18,5 +18,7 @@
 #define sbx__error_sys    sbx_error_set_sys
 #define sbx__error_crypto sbx_error_set_crypto
 #define sbx__error_nomem  sbx_error_set_nomem
+/* "<context>: <current message>" recorded with code (never formats onto the buffer it reads). */
+#define sbx__error_prefix sbx_error_prefix
 
 #endif

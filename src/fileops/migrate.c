@@ -105,7 +105,7 @@ sbx_legacy_key_parse(sbx_legacy_key **out, const char *pem, size_t len, sbx_pass
         EVP_PKEY_free(pkey);
         return sbx__error(SBX_EUNSUPPORTED, "the seed formats use RSA keys; this is not one");
     }
-    if ((err = sbx_age__rsa_check_bits(pkey, 1024)) < 0) {
+    if ((err = sbx_age__rsa_check_key(pkey, 1024)) < 0) {
         EVP_PKEY_free(pkey);
         return err;
     }

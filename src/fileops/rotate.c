@@ -93,11 +93,9 @@ static int
 copy_payload(sbx_sink *dst, const sbx_fileops__age_file *f, uint64_t *total)
 {
     int err = sbx_age_payload_copy(dst, f->header, f->in, total);
-    if (err == SBX_EPAYLOAD) {
-        char why[400];
-        snprintf(why, sizeof(why), "%s", sbx_error_last()->message);
-        err = sbx__error(SBX_EPAYLOAD, "%s; not rotating a damaged file", why);
-    }
+    if (err == SBX_EPAYLOAD)
+        err = sbx__error(SBX_EPAYLOAD, "%s; not rotating a damaged file",
+                         sbx_error_last()->message); // formatted before it is replaced
     return err;
 }
 

@@ -692,13 +692,10 @@ verify_with(sbx_seal_report *rep, const uint8_t *file_key, sbx_identity *const *
 {
     uint8_t digest[32];
     uint64_t size = 0;
-    char why[512];
     int err = ids != NULL ? hash_decrypt(digest, &size, rep->output, ids, n)
                           : sbx_seal__read_back(digest, &size, rep->output, file_key);
-    if (err < 0) {
-        snprintf(why, sizeof(why), "%s", sbx_error_last()->message); // sbx__error reuses it
-        return sbx__error(err, "%s: read-back check (%s) failed: %s", rep->output, what, why);
-    }
+    if (err < 0)
+        return sbx__error_prefix(err, "%s: read-back check (%s) failed", rep->output, what);
     if (size != rep->size || !sbx_equal(digest, rep->sha256, sizeof(digest)))
         return sbx__error(SBX_EAUTH,
                           "%s: read-back check (%s): the decrypted content differs "
@@ -818,14 +815,11 @@ sbx_seal_file(sbx_seal_report *report, const char *path, sbx_recipient *const *r
     d.passes = o->passes ? o->passes : 1;
     d.force = report->preflight.links > 1; // not strict: remove this name only (reported)
     // Only the file that was sealed: not one renamed or written over it since (an editor's save).
-    if ((err = sbx_destroy__expect(&report->destroy, path, &d, &st)) < 0) {
-        char why[512];
-        snprintf(why, sizeof(why), "%s", sbx_error_last()->message); // sbx__error reuses it
-        return sbx__error(err,
-                          "%s is sealed and verified, but the original could not be "
-                          "destroyed: %s",
-                          report->output, why);
-    }
+    if ((err = sbx_destroy__expect(&report->destroy, path, &d, &st)) < 0)
+        return sbx__error_prefix(err,
+                                 "%s is sealed and verified, but the original could not be "
+                                 "destroyed",
+                                 report->output);
     report->destroyed = true;
     return 0;
 }

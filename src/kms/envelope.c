@@ -308,9 +308,7 @@ client_for(sbx_kms_client **out, struct kms_identity *k, const char *base)
 static int
 stanza_error(int err, const char *url, const char *what)
 {
-    char msg[768];
-    snprintf(msg, sizeof(msg), "%s", sbx_error_last()->message);
-    return sbx__error(err, "sbx-kms stanza for %s: %s: %s", url, what, msg);
+    return sbx__error_prefix(err, "sbx-kms stanza for %s: %s", url, what);
 }
 
 /*

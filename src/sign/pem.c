@@ -19,6 +19,7 @@
  */
 #include "strongbox/sign.h"
 #include "strongbox/memory.h"
+#include "core/crypto.h"
 #include "core/error.h"
 #include "core/pem.h"
 #include "sign/internal.h"
@@ -93,6 +94,9 @@ classify(sbx_pem_key *k)
         if (bits < 2048)
             return sbx__error(SBX_EUNSUPPORTED,
                               "RSA key of %d bits refused: at least 2048 bits are required", bits);
+        int err = sbx__rsa_check_numbers(k->pkey); // with e = 1 anyone could forge signatures
+        if (err < 0)
+            return err;
         k->kind = KIND_RSA;
         snprintf(k->type, sizeof(k->type), "RSA-%d", bits);
         return 0;

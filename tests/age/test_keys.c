@@ -173,6 +173,20 @@ identity_parse_refuses_post_quantum_keys_as_unsupported(void **state)
     assert_false(test_contains(sbx_error_last()->message, "HZLGZUPT"));
 }
 
+/* The bech32 detail follows "malformed recipient: " once, whole (issue 14, item 8). */
+static void
+recipient_parse_names_a_bad_checksum_once(void **state)
+{
+    sbx_recipient *r = NULL;
+    (void)state;
+    assert_sbx_err(
+        sbx_recipient_parse(&r, "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwq"),
+        SBX_EFORMAT);
+    assert_string_equal(sbx_error_last()->message,
+                        "malformed recipient: bech32: checksum mismatch (mistyped or truncated "
+                        "key?)");
+}
+
 static void
 recipient_parse_rejects_malformed_strings(void **state)
 {
@@ -241,6 +255,141 @@ recipient_parse_reports_post_quantum_keys_as_unsupported(void **state)
     assert_null(r);
 }
 
+/* ---- keys in the wrong place, encrypted identity files (issue 14, item 12) ---- */
+
+static void
+public_keys_given_as_identities_are_named(void **state)
+{
+    static const char *const pubs[] = {
+        SPEC_PK,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN x",
+    };
+    sbx_identity *id = NULL, **ids = NULL;
+    size_t n = 0;
+    char file[256];
+    (void)state;
+    assert_sbx_err(sbx_identity_parse(&id, pubs[0]), SBX_EFORMAT);
+    assert_true(test_contains(sbx_error_last()->message, "this is a recipient (an age1... public "
+                                                         "key), not an identity"));
+    assert_sbx_err(sbx_identity_parse(&id, pubs[1]), SBX_EFORMAT);
+    assert_true(test_contains(sbx_error_last()->message, "an SSH public key"));
+    snprintf(file, sizeof(file), "# public key\n%s\n", pubs[0]);
+    assert_sbx_err(sbx_identities_parse(&ids, &n, file, strlen(file)), SBX_EFORMAT);
+    assert_true(test_contains(sbx_error_last()->message, "line 2: this is a recipient"));
+    assert_null(ids);
+    assert_null(id);
+}
+
+/* An identity file encrypted to a passphrase, binary or armored, as `age -p key.txt` makes it. */
+static void
+encrypt_identity_file(sbx_buf *out, const char *text, bool armor)
+{
+    sbx_recipient *r = NULL;
+    sbx_age_encrypt_options o = SBX_AGE_ENCRYPT_OPTIONS_INIT;
+    o.armor = armor;
+    assert_sbx_ok(sbx_recipient_scrypt_new(&r, "pw", 2, 2));
+    assert_sbx_ok(sbx_age_encrypt_buf(out, text, strlen(text), &r, 1, &o));
+    sbx_recipient_free(r);
+}
+
+struct pass_state {
+    const char *pass;
+    int calls;
+};
+
+static int
+give_pass(sbx_buf *out, void *payload)
+{
+    struct pass_state *p = payload;
+    p->calls++;
+    return sbx_buf_append(out, p->pass, strlen(p->pass));
+}
+
+static void
+encrypted_identity_files_open_with_their_passphrase(void **state)
+{
+    const char *text = "# created: today\n# public key: " SPEC_PK "\n" SPEC_SK "\n";
+    (void)state;
+    for (int armor = 0; armor < 2; armor++) {
+        sbx_buf file = SBX_BUF_INIT, pk = SBX_BUF_INIT;
+        sbx_identity **ids = NULL;
+        size_t n = 0;
+        struct pass_state good = {"pw", 0}, bad = {"wrong", 0};
+        encrypt_identity_file(&file, text, armor == 1);
+        assert_sbx_ok(
+            sbx_identities_parse_ex(&ids, &n, (const char *)file.ptr, file.len, give_pass, &good));
+        assert_int_equal(n, 1);
+        assert_int_equal(good.calls, 1);
+        recipient_string_of(&pk, ids[0]);
+        assert_string_equal((const char *)pk.ptr, SPEC_PK);
+        sbx_identities_free(ids, n);
+        ids = NULL;
+        assert_sbx_err(
+            sbx_identities_parse_ex(&ids, &n, (const char *)file.ptr, file.len, give_pass, &bad),
+            SBX_EAUTH);
+        assert_true(test_contains(sbx_error_last()->message, "wrong passphrase"));
+        assert_null(ids);
+        // without a callback: the file says what it is
+        assert_sbx_err(sbx_identities_parse(&ids, &n, (const char *)file.ptr, file.len),
+                       SBX_ENOKEY);
+        assert_true(test_contains(sbx_error_last()->message, "encrypted with a passphrase"));
+        sbx_buf_dispose(&file);
+        sbx_buf_dispose(&pk);
+    }
+}
+
+static void
+encrypted_identity_files_refuse_what_they_cannot_open(void **state)
+{
+    sbx_buf inner = SBX_BUF_INIT, outer = SBX_BUF_INIT, to_key = SBX_BUF_INIT;
+    sbx_identity *id = NULL, **ids = NULL;
+    sbx_recipient *r = NULL;
+    size_t n = 0;
+    struct pass_state good = {"pw", 0};
+    (void)state;
+    // an encrypted file inside an encrypted file: one level only
+    encrypt_identity_file(&inner, SPEC_SK "\n", false);
+    assert_sbx_ok(sbx_buf_append(&inner, "", 1));
+    sbx_recipient *pr = NULL;
+    assert_sbx_ok(sbx_recipient_scrypt_new(&pr, "pw", 2, 2));
+    assert_sbx_ok(sbx_age_encrypt_buf(&outer, inner.ptr, inner.len - 1, &pr, 1, NULL));
+    assert_sbx_err(
+        sbx_identities_parse_ex(&ids, &n, (const char *)outer.ptr, outer.len, give_pass, &good),
+        SBX_EFORMAT);
+    assert_true(test_contains(sbx_error_last()->message, "another encrypted file"));
+    // an age file encrypted to a key, not a passphrase: the callback is never asked
+    good.calls = 0;
+    assert_sbx_ok(sbx_identity_parse(&id, SPEC_SK));
+    assert_sbx_ok(sbx_identity_to_recipient(&r, id));
+    assert_sbx_ok(sbx_age_encrypt_buf(&to_key, SPEC_SK "\n", strlen(SPEC_SK) + 1, &r, 1, NULL));
+    assert_sbx_err(
+        sbx_identities_parse_ex(&ids, &n, (const char *)to_key.ptr, to_key.len, give_pass, &good),
+        SBX_EUNSUPPORTED);
+    assert_true(test_contains(sbx_error_last()->message, "not with a passphrase"));
+    assert_int_equal(good.calls, 0);
+    // a bad line inside is reported with its number, never its content
+    sbx_buf bad = SBX_BUF_INIT;
+    encrypt_identity_file(&bad, "# ok\nAGE-SECRET-KEY-1NOTAKEY\n", false);
+    assert_sbx_err(
+        sbx_identities_parse_ex(&ids, &n, (const char *)bad.ptr, bad.len, give_pass, &good),
+        SBX_EFORMAT);
+    assert_true(test_contains(sbx_error_last()->message, "encrypted identity file: line 2: "));
+    assert_false(test_contains(sbx_error_last()->message, "NOTAKEY"));
+    // truncated: the payload does not verify
+    assert_sbx_err(
+        sbx_identities_parse_ex(&ids, &n, (const char *)bad.ptr, bad.len - 1, give_pass, &good),
+        SBX_EPAYLOAD);
+    assert_true(test_contains(sbx_error_last()->message, "encrypted identity file: "));
+    assert_null(ids);
+    sbx_recipient_free(pr);
+    sbx_recipient_free(r);
+    sbx_identity_free(id);
+    sbx_buf_dispose(&inner);
+    sbx_buf_dispose(&outer);
+    sbx_buf_dispose(&to_key);
+    sbx_buf_dispose(&bad);
+}
+
 static void
 scrypt_keys_have_no_string_form(void **state)
 {
@@ -292,10 +441,14 @@ main(void)
         cmocka_unit_test(two_generated_identities_differ),
         cmocka_unit_test(identity_parse_errors_never_contain_the_key),
         cmocka_unit_test(identity_parse_refuses_post_quantum_keys_as_unsupported),
+        cmocka_unit_test(recipient_parse_names_a_bad_checksum_once),
         cmocka_unit_test(recipient_parse_rejects_malformed_strings),
         cmocka_unit_test(recipient_parse_reports_other_age_types_as_unsupported),
         cmocka_unit_test(recipient_parse_rejects_wrong_key_lengths),
         cmocka_unit_test(recipient_parse_reports_post_quantum_keys_as_unsupported),
+        cmocka_unit_test(public_keys_given_as_identities_are_named),
+        cmocka_unit_test(encrypted_identity_files_open_with_their_passphrase),
+        cmocka_unit_test(encrypted_identity_files_refuse_what_they_cannot_open),
         cmocka_unit_test(scrypt_keys_have_no_string_form),
         cmocka_unit_test(scrypt_constructors_validate_arguments),
     };

@@ -14,8 +14,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
 #include <openssl/encoder.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -297,10 +299,10 @@ identity_to_string_is_a_pem_key_that_parses_back(void **state)
 
 /* ---- RSA sizes and PEM forms ---- */
 
+/* k's public key as PEM SPKI and PKCS#1 recipients, its private key as the identity. */
 static void
-rsa_pem_round_trip(unsigned bits)
+rsa_pem_round_trip_key(EVP_PKEY *k)
 {
-    EVP_PKEY *k = rsa_generate(bits);
     for (int form = 0; form < 2; form++) {
         sbx_buf pub = SBX_BUF_INIT, priv = SBX_BUF_INIT, ct = SBX_BUF_INIT;
         sbx_recipient **rs = NULL;
@@ -319,6 +321,13 @@ rsa_pem_round_trip(unsigned bits)
         sbx_recipients_free(rs, nr);
         sbx_identities_free(ids, ni);
     }
+}
+
+static void
+rsa_pem_round_trip(unsigned bits)
+{
+    EVP_PKEY *k = rsa_generate(bits);
+    rsa_pem_round_trip_key(k);
     EVP_PKEY_free(k);
 }
 
@@ -633,6 +642,208 @@ openssh_rsa_key_with_an_oversized_prime_is_refused(void **state)
     sbx_buf_dispose(&out);
 }
 
+/* ---- RSA exponent and modulus rules (issue 14, item 1) ---- */
+
+/* An SSH mpint of a big-endian magnitude: a zero byte in front when its top bit is set. */
+static void
+append_mpint(sbx_buf *b, const uint8_t *mag, size_t len)
+{
+    uint8_t tmp[1024];
+    size_t pad = (mag[0] & 0x80) ? 1 : 0;
+    assert_true(len + pad <= sizeof(tmp));
+    tmp[0] = 0;
+    memcpy(tmp + pad, mag, len);
+    append_string(b, tmp, len + pad);
+}
+
+/* The real 2048-bit modulus of the rsa2048.pub vector (big-endian, no sign byte). */
+static size_t
+vector_modulus(uint8_t n[512])
+{
+    char *line = vector_line("rsa2048.pub");
+    const char *b64 = line + strlen("ssh-rsa ");
+    size_t b64_len = (size_t)(strchr(b64, ' ') - b64), len, e_len, n_len;
+    uint8_t blob[1024];
+    assert_sbx_ok(sbx_base64_decode(blob, sizeof(blob), &len, b64, b64_len, true));
+    const uint8_t *p = blob;
+    take_string(&p, &len); // "ssh-rsa"
+    take_string(&p, &e_len);
+    const uint8_t *mod = take_string(&p, &n_len);
+    if (mod[0] == 0) {
+        mod++;
+        n_len--;
+    }
+    assert_int_equal(n_len, 256);
+    memcpy(n, mod, n_len);
+    free(line);
+    return n_len;
+}
+
+/* "ssh-rsa BASE64" of the exponent e and the modulus n (magnitudes). */
+static void
+ssh_rsa_line(char *out, size_t cap, const uint8_t *e, size_t e_len, const uint8_t *n, size_t n_len)
+{
+    sbx_buf wire = SBX_BUF_INIT;
+    append_string(&wire, (const uint8_t *)"ssh-rsa", 7);
+    append_mpint(&wire, e, e_len);
+    append_mpint(&wire, n, n_len);
+    int w = snprintf(out, cap, "ssh-rsa ");
+    assert_true(sbx_base64_encode(out + w, cap - (size_t)w, wire.ptr, wire.len, true) > 0);
+    sbx_buf_dispose(&wire);
+}
+
+/* An RSA public key of any numbers, through OpenSSL's import (which does not check them). */
+static EVP_PKEY *
+rsa_from_numbers(const uint8_t *e, size_t e_len, const uint8_t *n, size_t n_len)
+{
+    BIGNUM *bn_n = BN_bin2bn(n, (int)n_len, NULL), *bn_e = BN_bin2bn(e, (int)e_len, NULL);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    EVP_PKEY *k = NULL;
+    assert_true(bn_n && bn_e && bld && ctx);
+    assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n), 1);
+    assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e), 1);
+    assert_non_null(params = OSSL_PARAM_BLD_to_param(bld));
+    assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params), 1);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    EVP_PKEY_CTX_free(ctx);
+    BN_free(bn_n);
+    BN_free(bn_e);
+    return k;
+}
+
+struct rsa_case {
+    const char *what;
+    uint8_t e[8];
+    size_t e_len;
+    bool even_modulus;
+    int want;           /* 0 or the code */
+    const char *needle; /* in the message of a refusal */
+};
+
+static const struct rsa_case rsa_cases[] = {
+    {"e = 1", {1}, 1, false, SBX_EFORMAT, "public exponent is 1"},
+    {"e = 2", {2}, 1, false, SBX_EFORMAT, "public exponent is even"},
+    {"e = 65536", {1, 0, 0}, 3, false, SBX_EFORMAT, "public exponent is even"},
+    {"e = 2^32 + 1", {1, 0, 0, 0, 1}, 5, false, SBX_EUNSUPPORTED, "larger than 2^32-1"},
+    {"e = 2^56 + 1", {1, 0, 0, 0, 0, 0, 0, 1}, 8, false, SBX_EUNSUPPORTED, "larger than 2^32-1"},
+    {"even modulus", {1, 0, 1}, 3, true, SBX_EFORMAT, "modulus is even"},
+    {"e = 3", {3}, 1, false, 0, NULL},
+    {"e = 35 (old OpenSSH)", {35}, 1, false, 0, NULL},
+    {"e = 65537", {1, 0, 1}, 3, false, 0, NULL},
+    {"e = 2^32 - 1", {0xff, 0xff, 0xff, 0xff}, 4, false, 0, NULL},
+};
+
+static void
+expect_rsa_result(const struct rsa_case *c, const char *form, int rc)
+{
+    if (rc != c->want ||
+        (c->needle != NULL && !test_contains(sbx_error_last()->message, c->needle))) {
+        print_error("%s as %s: rc %s (%s), want %s with \"%s\"\n", c->what, form,
+                    sbx_error_name(rc), rc < 0 ? sbx_error_last()->message : "",
+                    sbx_error_name(c->want), c->needle ? c->needle : "");
+        fail();
+    }
+}
+
+/* One case as a -r string, a recipients file line, and PEM SPKI and PKCS#1 blocks. */
+static void
+check_rsa_case(const struct rsa_case *c, const uint8_t *mod, size_t mod_len)
+{
+    uint8_t n[512];
+    char line[1024], file[1100];
+    sbx_recipient *r = NULL, **rs = NULL;
+    size_t count = 0;
+    memcpy(n, mod, mod_len);
+    if (c->even_modulus)
+        n[mod_len - 1] &= 0xfe;
+    ssh_rsa_line(line, sizeof(line), c->e, c->e_len, n, mod_len);
+    expect_rsa_result(c, "an ssh-rsa string", sbx_recipient_parse(&r, line));
+    sbx_recipient_free(r);
+    snprintf(file, sizeof(file), "# keys\n%s someone@example\n", line);
+    expect_rsa_result(c, "a recipients file",
+                      sbx_recipients_parse(&rs, &count, file, strlen(file)));
+    sbx_recipients_free(rs, count);
+    EVP_PKEY *k = rsa_from_numbers(c->e, c->e_len, n, mod_len);
+    for (int pkcs1 = 0; pkcs1 < 2; pkcs1++) {
+        sbx_buf pem = SBX_BUF_INIT;
+        pem_public(&pem, k, pkcs1 == 1);
+        expect_rsa_result(c, pkcs1 ? "PEM RSA PUBLIC KEY" : "PEM PUBLIC KEY",
+                          sbx_recipients_parse(&rs, &count, (const char *)pem.ptr, pem.len));
+        if (c->want < 0)
+            assert_null(rs);
+        sbx_recipients_free(rs, count);
+        rs = NULL;
+        count = 0;
+        sbx_buf_dispose(&pem);
+    }
+    EVP_PKEY_free(k);
+}
+
+static void
+rsa_keys_with_a_bad_exponent_or_an_even_modulus_are_refused(void **state)
+{
+    uint8_t n[512];
+    size_t n_len = vector_modulus(n);
+    (void)state;
+    for (size_t i = 0; i < sizeof(rsa_cases) / sizeof(rsa_cases[0]); i++)
+        check_rsa_case(&rsa_cases[i], n, n_len);
+}
+
+/* With e = 1 the RSA step would be the identity: the stanza body would end in the file key. */
+static void
+rsa_exponent_one_never_reaches_a_stanza(void **state)
+{
+    uint8_t n[512], one = 1;
+    char line[1024];
+    sbx_recipient *r = NULL;
+    size_t n_len = vector_modulus(n);
+    (void)state;
+    ssh_rsa_line(line, sizeof(line), &one, 1, n, n_len);
+    assert_sbx_err(sbx_recipient_parse(&r, line), SBX_EFORMAT);
+    assert_null(r);
+    assert_true(test_contains(sbx_error_last()->message, "in the clear"));
+}
+
+/* A real key with e = 35 (as old OpenSSH made them) round-trips as PEM and as an ssh-rsa string. */
+static void
+rsa_keys_with_exponent_35_keep_working(void **state)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    BIGNUM *e = BN_new();
+    EVP_PKEY *k = NULL;
+    sbx_buf priv = SBX_BUF_INIT, text = SBX_BUF_INIT, ct = SBX_BUF_INIT;
+    sbx_identity **ids = NULL;
+    sbx_recipient *r = NULL, *back = NULL;
+    size_t ni;
+    (void)state;
+    assert_true(ctx && e && BN_set_word(e, 35));
+    assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048), 1);
+    assert_int_equal(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e), 1);
+    assert_int_equal(EVP_PKEY_generate(ctx, &k), 1);
+    pem_private(&priv, k, NULL);
+    assert_sbx_ok(sbx_identities_parse(&ids, &ni, (const char *)priv.ptr, priv.len));
+    assert_sbx_ok(sbx_identity_to_recipient(&r, ids[0]));
+    assert_sbx_ok(sbx_recipient_to_string(r, &text));
+    assert_sbx_ok(sbx_buf_append(&text, "", 1));
+    assert_sbx_ok(sbx_recipient_parse(&back, (const char *)text.ptr));
+    round_trip(back, ids, ni, &ct);
+    sbx_buf_dispose(&ct);
+    rsa_pem_round_trip_key(k);
+    sbx_recipient_free(back);
+    sbx_recipient_free(r);
+    sbx_identities_free(ids, ni);
+    sbx_buf_dispose(&priv);
+    sbx_buf_dispose(&text);
+    EVP_PKEY_free(k);
+    EVP_PKEY_CTX_free(ctx);
+    BN_free(e);
+}
+
 static void
 malformed_ssh_stanzas_fail_the_file_before_unwrapping(void **state)
 {
@@ -715,6 +926,9 @@ main(void)
         cmocka_unit_test(ecdsa_key_lines_are_reported_by_type),
         cmocka_unit_test(tampered_openssh_keys_are_refused),
         cmocka_unit_test(openssh_rsa_key_with_an_oversized_prime_is_refused),
+        cmocka_unit_test(rsa_keys_with_a_bad_exponent_or_an_even_modulus_are_refused),
+        cmocka_unit_test(rsa_exponent_one_never_reaches_a_stanza),
+        cmocka_unit_test(rsa_keys_with_exponent_35_keep_working),
         cmocka_unit_test(malformed_ssh_stanzas_fail_the_file_before_unwrapping),
         cmocka_unit_test(wrong_ssh_key_gives_no_match),
         cmocka_unit_test(tampered_ssh_ed25519_body_gives_no_match),

@@ -209,6 +209,51 @@ expect_fail "a secret key given to -r gets a hint" 1 'hint: .*secret key' \
     "$SBX" encrypt -r "$(sed -n 3p alice.key)" plain.txt
 check "... and the secret key is not echoed" bash -c "! grep -qE '$SECRET_RE' err"
 
+# A key given to the wrong option says what it is and where it belongs (issue 14, item 12).
+printf '%s\n' "$ALICE" >alice.pub
+for opt in -R -i; do
+    expect_fail "$opt of a public key string: not a file, give it with -r" 1 \
+        'hint: this is a recipient \(public key\), not a file: give it with -r' \
+        "$SBX" encrypt $opt "$ALICE" plain.txt
+    expect_fail "$opt of a secret key string is refused as a file name" 1 \
+        "$opt takes .*(a )?secret key.*not shown" "$SBX" encrypt $opt "$(sed -n 3p alice.key)" plain.txt
+    check "... and the secret key is not echoed" bash -c "! grep -qE '$SECRET_RE' err"
+done
+expect_fail "-i of a public key file: named a recipient" 1 \
+    'alice.pub: line 1: this is a recipient \(an age1\.\.\. public key\), not an identity' \
+    "$SBX" decrypt -i alice.pub team.age
+check "... with a hint towards -R/-r and -i" grep -q 'hint: alice.pub holds recipients (public keys), not identities: give it with -R (a single key with -r), and the identity file (secret key) with -i' err
+if command -v ssh-keygen >/dev/null; then
+    ssh-keygen -q -t ed25519 -N '' -f sshid
+    expect_fail "-i of an SSH .pub file: use the private key file" 1 \
+        'this is a recipient \(an SSH public key\), not an identity: use the private key file' \
+        "$SBX" decrypt -i sshid.pub team.age
+    check "... with a hint towards -R" grep -q 'hint: sshid.pub holds recipients' err
+fi
+
+# Identity files encrypted with a passphrase (age -p key.txt; age -d -i reads them).
+printf 'correct horse battery staple\n' >idpass.txt
+printf 'wrong horse\n' >idwrong.txt
+expect_ok "an identity file encrypted with a passphrase" \
+    "$SBX" encrypt --passphrase-file idpass.txt --work-factor 10 -o alice.key.age alice.key
+expect_ok "... armored" \
+    "$SBX" encrypt -a --passphrase-file idpass.txt --work-factor 10 -o alice.key.asc alice.key
+for f in alice.key.age alice.key.asc; do
+    run "$SBX" decrypt -i $f --passphrase-file idpass.txt team.age
+    check "decrypt -i $f --passphrase-file opens it" same out plain.txt
+    expect_fail "decrypt -i $f: a wrong passphrase is named" 1 \
+        "identity file $f: encrypted identity file: wrong passphrase" \
+        "$SBX" decrypt -i $f --passphrase-file idwrong.txt -o wrong.out team.age
+    check "... and nothing is written" [ ! -e wrong.out ]
+done
+expect_fail "an encrypted identity file without a terminal says what to do" 1 \
+    'alice.key.age: encrypted identity file: cannot ask for a passphrase: no terminal.*--passphrase-file' \
+    "$SBX" decrypt -i alice.key.age team.age </dev/null
+"$SBX" encrypt -i alice.key -o to-alice.age alice.key
+expect_fail "an identity file encrypted to a key (not a passphrase) is explained" 1 \
+    'encrypted to keys, not with a passphrase: decrypt it first' \
+    "$SBX" decrypt -i to-alice.age --passphrase-file idpass.txt team.age
+
 expect_ok "encrypt -i encrypts to the identity's recipient" "$SBX" encrypt -i bob.key -o bob.age plain.txt
 run "$SBX" decrypt -i bob.key bob.age
 check "encrypt -i round trip" same out plain.txt

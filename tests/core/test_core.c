@@ -7,7 +7,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "strongbox/age.h"
 #include "strongbox/common.h"
@@ -420,6 +422,68 @@ error_set_from_a_callback_reaches_the_caller(void **state)
     sbx_buf_dispose(&file);
 }
 
+/* A message long enough that formatting onto itself visibly corrupted it (issue 14, item 8). */
+#define INNER_MESSAGE                                                                              \
+    "bech32: checksum mismatch (mistyped or truncated key?) and a tail long enough to show it"
+
+/* sbx_error_set may take the current message as an argument: it is read before it is replaced. */
+static void
+error_set_may_format_the_current_message(void **state)
+{
+    (void)state;
+    sbx_error_set(SBX_EINVAL, "%s", INNER_MESSAGE);
+    assert_int_equal(
+        sbx_error_set(SBX_EFORMAT, "malformed recipient: %s", sbx_error_last()->message),
+        SBX_EFORMAT);
+    assert_string_equal(sbx_error_last()->message, "malformed recipient: " INNER_MESSAGE);
+    sbx_error_set(SBX_EFORMAT, "%s", INNER_MESSAGE);
+    sbx_error_set(SBX_EFORMAT, "%s; and after", sbx_error_last()->message);
+    assert_string_equal(sbx_error_last()->message, INNER_MESSAGE "; and after");
+}
+
+/* sbx_error_prefix puts context in front, with the code given; sys_errno is kept. */
+static void
+error_prefix_puts_context_in_front(void **state)
+{
+    (void)state;
+    sbx_error_set(SBX_EINVAL, "%s", INNER_MESSAGE);
+    assert_int_equal(sbx_error_prefix(SBX_EFORMAT, "line %d", 7), SBX_EFORMAT);
+    assert_string_equal(sbx_error_last()->message, "line 7: " INNER_MESSAGE);
+    assert_int_equal(sbx_error_last()->code, SBX_EFORMAT);
+    /* context twice, as nested callers add it */
+    sbx_error_prefix(SBX_EFORMAT, "context");
+    assert_string_equal(sbx_error_last()->message, "context: line 7: " INNER_MESSAGE);
+    /* the context may itself come from the current message */
+    sbx_error_set(SBX_EIO, "short");
+    sbx_error_prefix(SBX_EIO, "%s", sbx_error_last()->message);
+    assert_string_equal(sbx_error_last()->message, "short: short");
+    /* a system error keeps its errno, described once */
+    errno = ENOENT;
+    sbx_error_set_sys(SBX_EIO, "cannot open x");
+    sbx_error_prefix(SBX_EIO, "recipients file");
+    assert_int_equal(sbx_error_last()->sys_errno, ENOENT);
+    assert_true(test_contains(sbx_error_last()->message, "recipients file: cannot open x: "));
+    assert_string_equal(sbx_error_last()->message + strlen(sbx_error_last()->message) -
+                            strlen(strerror(ENOENT)),
+                        strerror(ENOENT));
+}
+
+/* A message at the size limit is cut, never overrun, with the context kept whole. */
+static void
+error_prefix_cuts_a_long_message_at_the_limit(void **state)
+{
+    char big[600];
+    (void)state;
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    sbx_error_set(SBX_EFORMAT, "%s", big);
+    sbx_error_prefix(SBX_EFORMAT, "ctx");
+    const char *m = sbx_error_last()->message;
+    assert_int_equal(strlen(m), 511);
+    assert_memory_equal(m, "ctx: xxx", 8);
+    assert_int_equal(strspn(m + 5, "x"), 506);
+}
+
 int
 main(void)
 {
@@ -431,6 +495,9 @@ main(void)
         cmocka_unit_test(strerror_describes_every_code_distinctly),
         cmocka_unit_test(error_last_is_never_null),
         cmocka_unit_test(error_last_is_per_thread),
+        cmocka_unit_test(error_set_may_format_the_current_message),
+        cmocka_unit_test(error_prefix_puts_context_in_front),
+        cmocka_unit_test(error_prefix_cuts_a_long_message_at_the_limit),
         cmocka_unit_test(random_bytes_are_not_constant),
         cmocka_unit_test(random_uniform_respects_bounds),
         cmocka_unit_test(random_uniform_is_roughly_uniform),

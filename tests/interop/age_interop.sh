@@ -251,6 +251,33 @@ EOF
     set -e
     check "a wrong passphrase fails in both tools" [ $age_rc -ne 0 ] && [ $sbx_rc -ne 0 ]
     check "  and neither left an output file" [ ! -e pp8.out ]
+
+    # Identity files encrypted with a passphrase: age -p key.txt makes them, age -d -i and
+    # sbx -i read them (the passphrase typed, or for sbx also from --passphrase-file).
+    "$SBX" encrypt -r "$AGE_PUB" -o id1.age p65537
+    step "age -p of an identity file" tty "$PASS" "$AGE" -p -o age.key.age age.key
+    step "  sbx decrypt -i it --passphrase-file" \
+        "$SBX" decrypt -i age.key.age --passphrase-file pass.txt -o id1.out id1.age
+    same "  plaintext" p65537 id1.out
+    step "age -p -a of an identity file" tty "$PASS" "$AGE" -p -a -o age.key.asc age.key
+    step "  sbx decrypt -i it, passphrase typed at sbx's prompt" \
+        tty "$PASS" "$SBX" decrypt -i age.key.asc -o id2.out id1.age
+    same "  plaintext" p65537 id2.out
+    step "  sbx encrypt -i it (to its public key), passphrase typed" \
+        tty "$PASS" "$SBX" encrypt -i age.key.asc -o id3.age p1
+    step "  age -d -i age.key" "$AGE" -d -i age.key -o id3.out id3.age
+    same "  plaintext" p1 id3.out
+    step "sbx encrypt --passphrase-file of an identity file" \
+        "$SBX" encrypt --passphrase-file pass.txt -o sbx.key.age age.key
+    step "  age -d -i it, passphrase typed" tty "$PASS" "$AGE" -d -i sbx.key.age -o id4.out id1.age
+    same "  plaintext" p65537 id4.out
+    set +e
+    printf 'wrong\n' >wrong.txt
+    "$SBX" decrypt -i age.key.age --passphrase-file wrong.txt -o id5.out id1.age 2>err
+    sbx_rc=$?
+    set -e
+    check "a wrong identity-file passphrase fails, named" \
+        [ $sbx_rc -eq 1 ] && grep -q 'wrong passphrase' err && [ ! -e id5.out ]
 fi
 
 echo

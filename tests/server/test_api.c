@@ -645,10 +645,13 @@ encrypt_checks_plaintext_and_context(void **state)
     expect_err(f, 400, "plaintext", "POST", p, "{\"plaintext\": \"AAE\"}"); // no padding
     expect(f, 200, "POST", p, "{\"plaintext\": \"\"}");
     expect_err(f, 400, "context", "POST", p, "{\"plaintext\": \"AAE=\", \"context\": {\"n\": 1}}");
+    // the message whole and once (it was formatted onto itself: "context: context: ust be ...")
+    assert_string_equal(js(f, "error"), "context must be an object of string values");
     expect_err(f, 400, "context", "POST", p, "{\"plaintext\": \"AAE=\", \"context\": [\"a\"]}");
     expect_err(f, 400, "context", "POST", p, "{\"plaintext\": \"AAE=\", \"context\": null}");
     expect_err(f, 400, "context", "POST", p,
                "{\"plaintext\": \"AAE=\", \"context\": {\"\": \"x\"}}");
+    assert_string_equal(js(f, "error"), "context keys must be 1 to 128 bytes");
     // 64 context pairs are fine, 65 are not
     char body[4096];
     for (int n = 64; n <= 65; n++) {

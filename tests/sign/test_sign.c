@@ -801,6 +801,12 @@ pem_keys_are_checked(void **state)
         sbx_buf_dispose(&t);
     }
     assert_non_null(strstr(sbx_error_last()->message, "PEM"));
+    // an RSA public key with e = 1 (anyone could make its signatures): refused, saying why
+    sbx_buf e1 = slurp("rsa2048_e1.pub.pem");
+    assert_int_equal(sbx_pem_key_parse_public(&k, (const char *)e1.ptr, e1.len), SBX_EFORMAT);
+    assert_non_null(strstr(sbx_error_last()->message, "public exponent is 1"));
+    assert_null(k);
+    sbx_buf_dispose(&e1);
     // the encrypted key: wrong passphrase, canceled, right passphrase
     sbx_buf t = slurp("rsa2048_enc.pem");
     assert_sbx_err(
