@@ -77,13 +77,19 @@ export SBX_KMS_CACERT=$PWD/kms/tls/cert.pem
 printf 'sbxt_dev-insecure-admin-token\n' > kms.token
 chmod 600 kms.token
 export SBX_KMS_TOKEN_FILE=$PWD/kms.token
-printf '$ %s\n' "curl ... -d '{}' $kms/v1/keys/lab-data      # create a key on the server"
-curl -sS --cacert "$SBX_KMS_CACERT" -H "Authorization: Bearer $(cat kms.token)" \
-  -H 'Content-Type: application/json' -d '{}' "$kms/v1/keys/lab-data" | head -c 120; echo ...
+export SBX_KMS_URL=$kms
+run "$sbx" kms key create lab-data
+run "$sbx" kms key list
 run "$sbx" encrypt --kms "$kms/lab-data" -o results.kms.age results.csv
 head -n 3 results.kms.age | cut -c 1-70
 echo "(the file key is wrapped by the server: no key file on this machine opens it)"
 run "$sbx" decrypt results.kms.age
+
+step "9. The stock age opens it too, through age-plugin-sbxkms"
+printf '$ %s\n' "$sbx kms age-identity $kms > kms.id"
+"$sbx" kms age-identity "$kms" > kms.id
+printf '$ %s\n' "PATH=$(dirname "$sbx"):\$PATH age -d -i kms.id results.kms.age"
+PATH="$(dirname "$sbx"):$PATH" age -d -i kms.id results.kms.age
 kill "$kms_pid" 2>/dev/null; wait "$kms_pid" 2>/dev/null || true
 
 printf '\nDemo complete. Try: %s help\n' "$sbx"
