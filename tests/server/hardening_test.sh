@@ -168,15 +168,19 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/wrong.key" && echo >>"$
 verify --key-file "$T/wrong.key" copy/audit.log
 check "verify with another key fails ($(cat verify.out))" bash -c "[ $vrc -eq 1 ] && grep -q 'mac does not match' verify.out"
 
-# the attack: edit one line, recompute the SHA-256 chain (prev) and the head, as before keyed chains
-"$PY" - copy/audit.log <<'EOF'
-import hashlib, json, sys
-path = sys.argv[1]
+# the attack: edit one line, recompute the SHA-256 chain (prev) and the head, as before keyed
+# chains; with "strip", also remove every mac so that the log looks older than keyed chains
+forge_unkeyed_chain() { # LOG [strip]
+    "$PY" - "$@" <<'EOF'
+import hashlib, re, sys
+path, strip = sys.argv[1], sys.argv[2:] == ["strip"]
 lines = open(path, "rb").read().split(b"\n")[:-1]
 lines[2] = lines[2].replace(b'"request_id":"', b'"request_id":"x', 1)
 prev = "0" * 64
 out = []
 for l in lines:
+    if strip:
+        l = re.sub(rb',"mac":"[0-9a-f]{64}"', b"", l)
     i = l.index(b'"prev":"') + 8
     l = l[:i] + prev.encode() + l[i + 64:]
     out.append(l)
@@ -184,28 +188,15 @@ for l in lines:
 open(path, "wb").write(b"\n".join(out) + b"\n")
 open(path + ".head", "w").write("%d %s\n" % (len(out), prev))
 EOF
+}
+forge_unkeyed_chain copy/audit.log
 verify --key-file "$T/audit.key" copy/audit.log
 check "an edited line with a recomputed unkeyed chain fails ($(cat verify.out))" \
     bash -c "[ $vrc -eq 1 ] && grep -qE 'line [0-9]+: (prev|mac) does not match' verify.out"
 
-# the same attack with every mac stripped, so that the log looks older than keyed chains
+# the same attack with every mac stripped
 mkdir -p stripped && cp "$LOG" "$LOG.head" stripped/
-"$PY" - stripped/audit.log <<'EOF'
-import hashlib, re, sys
-path = sys.argv[1]
-lines = open(path, "rb").read().split(b"\n")[:-1]
-lines[2] = lines[2].replace(b'"request_id":"', b'"request_id":"x', 1)
-prev = "0" * 64
-out = []
-for l in lines:
-    l = re.sub(rb',"mac":"[0-9a-f]{64}"', b"", l)
-    i = l.index(b'"prev":"') + 8
-    l = l[:i] + prev.encode() + l[i + 64:]
-    out.append(l)
-    prev = hashlib.sha256(l).hexdigest()
-open(path, "wb").write(b"\n".join(out) + b"\n")
-open(path + ".head", "w").write("%d %s\n" % (len(out), prev))
-EOF
+forge_unkeyed_chain stripped/audit.log strip
 verify --key-file "$T/audit.key" stripped/audit.log
 check "an edited line with macs stripped and an unkeyed chain recomputed fails ($(cat verify.out))" \
     bash -c "[ $vrc -eq 1 ] && grep -q 'no line carries a mac' verify.out"
