@@ -50,6 +50,11 @@ def find_build_dir():
     return own
 
 
+# libstrongbox takes BLAKE2b from libb2's static archive (libb2-dev), as libstrongbox.so does:
+# linked in and kept internal, so that the modules still need only libcrypto at run time.
+LIBB2 = ["-l:libb2.a", "-Wl,--exclude-libs,libb2.a"]
+
+
 def pkg_libs(*names):
     """Linker flags, placed after the archives (the linker runs --as-needed)."""
     return subprocess.check_output(["pkg-config", "--libs", *names], text=True).split()
@@ -66,13 +71,13 @@ class BuildExt(build_ext):
                 # The whole archive, so that every sbx_* function is exported
                 # for strongbox._kms and the SQLite extension's peers.
                 ext.extra_link_args = ["-Wl,--whole-archive", core, "-Wl,--no-whole-archive",
-                                       *pkg_libs("libcrypto"), "-lpthread"]
+                                       *LIBB2, *pkg_libs("libcrypto"), "-lpthread"]
             elif ext.name == "strongbox._kms":
                 # No libstrongbox here: its symbols come from _strongbox.
                 ext.extra_link_args = ["-Wl,--whole-archive", kms, "-Wl,--no-whole-archive",
                                        *pkg_libs("libcurl", "jansson", "libssl", "libcrypto")]
             else:  # the SQLite extension: a self-contained copy, loaded by SQLite
-                ext.extra_link_args = [kms, core, "-Wl,--no-undefined",
+                ext.extra_link_args = [kms, core, *LIBB2, "-Wl,--no-undefined",
                                        *pkg_libs("libcurl", "jansson", "libssl", "libcrypto"),
                                        "-lpthread"]
         super().build_extensions()
