@@ -93,7 +93,8 @@ kms_serve_cmd(int argc, char **argv)
         goto out;
     }
     if (kms_config_build(&o, config, flags, nflags, err) < 0) {
-        rc = cli_usage_errorf("kms", "%s", err);
+        cli_errorf("kms serve: %s", err); // the file's line, not a usage problem of the flags
+        rc = CLI_USAGE;
         goto out;
     }
     if (kms_serve(&o) < 0) {
