@@ -434,7 +434,8 @@ reload(void *arg)
     char err[KMS_CONFIG_ERR_MAX], live[256], restart[256], fpr[KMS_TLS_FINGERPRINT_LEN];
     char cert[PATH_MAX], key[PATH_MAX];
     sd_notify(0, "RELOADING=1\nSTATUS=reloading");
-    kms_log(KMS_LOG_INFO, "SIGHUP received: reloading", "config", s->live.config_file, NULL);
+    kms_log(KMS_LOG_INFO, "SIGHUP received: reloading", s->live.config_file ? "config" : NULL,
+            s->live.config_file, NULL);
     if (kms_config_build(&n, s->live.config_file, s->live.flags, s->live.nflags, err) < 0) {
         kms_log(KMS_LOG_ERROR, "reload failed: the running settings stay", "error", err, NULL);
         goto out;
