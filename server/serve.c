@@ -69,7 +69,7 @@ typedef struct {
 } serve_ctx;
 
 /* The last field of a start-up line under --dev (it ends the list otherwise). */
-#define DEV_FIELD(s) (s)->opt->dev ? "insecure" : NULL, "--dev: never use it for real data"
+#define DEV_FIELD(s) (s)->opt->dev ? "insecure" : NULL, "INSECURE --dev: never use it for real data"
 
 static int
 path_join(char *out, size_t cap, const char *dir, const char *name)
