@@ -39,15 +39,6 @@ served() { # the SHA-256 fingerprint of the certificate 127.0.0.1:$PORT serves
     openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
         openssl x509 -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
 }
-# wait_for PATTERN FILE: up to 20 s until grep -q PATTERN FILE
-wait_for() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        grep -q "$1" "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # start_conf LOG ARGS...: `sbx kms serve ARGS` in the background (output to LOG), waiting for
 # the ready file ./ready (which the configuration names); sets SRV_PID and PORT.
 start_conf() {
@@ -192,11 +183,11 @@ check "the server still runs" kill -0 "$SRV_PID"
 # A certificate that does not load: logged, the running one stays.
 printf 'not a certificate\n' >live.pem
 kill -HUP "$SRV_PID"
-check "a bad certificate on SIGHUP is logged as an error" wait_for '"msg":"reload failed' hup.log
+check "a bad certificate on SIGHUP is logged as an error" kms_wait_lines '"msg":"reload failed' hup.log
 check "... and the previous certificate is still served" [ "$(served)" = "$(fpr b.pem)" ]
 printf 'bogus = 1\n' >cfg/hup.conf
 kill -HUP "$SRV_PID"
-check "a bad configuration on SIGHUP is logged with its line" wait_for 'hup.conf:1: unknown key' hup.log
+check "a bad configuration on SIGHUP is logged with its line" kms_wait_lines 'hup.conf:1: unknown key' hup.log
 check "... and the server keeps serving" [ "$(served)" = "$(fpr b.pem)" ]
 kms_stop
 check "SIGTERM after the reloads: exit 0 (got $srv_rc)" [ "$srv_rc" = 0 ]

@@ -30,40 +30,22 @@ kms_test_dir log
 CHECK_LOG=server.log
 NOTIFY_PID=
 trap 'kms_kill; [ -n "$NOTIFY_PID" ] && kill "$NOTIFY_PID" 2>/dev/null; rm -rf "$T"' EXIT
-# wait_for PATTERN FILE: up to 20 s until grep -q PATTERN FILE
-wait_for() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        grep -q "$1" "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-# wait_count PATTERN FILE N: up to 20 s until PATTERN matches N lines of FILE
-wait_count() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [ "$(grep -c "$1" "$2" 2>/dev/null)" -ge "$3" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # ================================================================ the format
 D="$T/da\"ta\\dir"
 python3 "$HERE/notify_listen.py" "$T/notify.sock" notify.out &
 NOTIFY_PID=$!
-wait_for BOUND notify.out || fatal "the fake notification socket did not come up"
+kms_wait_lines BOUND notify.out || fatal "the fake notification socket did not come up"
 export NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000
 check "the server starts (NOTIFY_SOCKET, WATCHDOG_USEC=400000)" kms_start "$D" server.log --threads 2 ||
     fatal "sbx kms serve did not start"
 unset NOTIFY_SOCKET WATCHDOG_USEC
-check "READY=1 once listening" wait_for '^READY=1$' notify.out
-check "WATCHDOG=1 from the event loop" wait_for '^WATCHDOG=1$' notify.out
+check "READY=1 once listening" kms_wait_lines '^READY=1$' notify.out
+check "WATCHDOG=1 from the event loop" kms_wait_lines '^WATCHDOG=1$' notify.out
 kill -HUP "$SRV_PID"
-check "RELOADING=1 on SIGHUP" wait_for '^RELOADING=1$' notify.out
-check "the reload is logged" wait_for '"msg":"reloaded' server.log
-check "READY=1 again after the reload" wait_count '^READY=1$' notify.out 2
+check "RELOADING=1 on SIGHUP" kms_wait_lines '^RELOADING=1$' notify.out
+check "the reload is logged" kms_wait_lines '"msg":"reloaded' server.log
+check "READY=1 again after the reload" kms_wait_lines '^READY=1$' notify.out 2
 kms_stop
 check "SIGTERM: exit 0 (got $srv_rc)" [ "$srv_rc" = 0 ]
 check "STOPPING=1 at SIGTERM" grep -qx 'STOPPING=1' notify.out
