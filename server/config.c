@@ -134,12 +134,16 @@ kms_config_set(kms_serve_options *o, const char *name, const char *value, bool f
                     name);
     char *field = (char *)o + k->off;
     unsigned n;
+    // A file's value is quoted in the error (the line may hold more); a flag's is on the screen.
+    char shown[160] = "";
+    if (!flag && value != NULL)
+        snprintf(shown, sizeof shown, " (not '%.120s')", value);
     if (k->kind == K_BOOL) {
         bool v = true;
         if (value != NULL && strcmp(value, "false") == 0)
             v = false;
         else if (value != NULL && strcmp(value, "true") != 0)
-            return fail(err, "%s%s takes true or false (not '%s')", dash, name, value);
+            return fail(err, "%s%s takes true or false%s", dash, name, shown);
         *(bool *)field = v;
         return 0;
     }
@@ -153,22 +157,21 @@ kms_config_set(kms_serve_options *o, const char *name, const char *value, bool f
         return 0;
     case K_THREADS:
         if (!parse_uint(&n, value, 1, 256))
-            return fail(err, "%s%s takes a number from 1 to 256 (not '%s')", dash, name, value);
+            return fail(err, "%s%s takes a number from 1 to 256%s", dash, name, shown);
         *(unsigned *)field = n;
         return 0;
     case K_TIMEOUT:
         if (!parse_uint(&n, value, 1, 3600))
-            return fail(err, "%s%s takes seconds from 1 to 3600 (not '%s')", dash, name, value);
+            return fail(err, "%s%s takes seconds from 1 to 3600%s", dash, name, shown);
         *(unsigned *)field = n;
         return 0;
     case K_SIZE:
         if (!parse_size((size_t *)field, value))
-            return fail(err, "%s%s takes a byte count from 1 to 256M (not '%s')", dash, name,
-                        value);
+            return fail(err, "%s%s takes a byte count from 1 to 256M%s", dash, name, shown);
         return 0;
     case K_LEVEL:
         if (!kms_log_level_parse((kms_log_level *)field, value))
-            return fail(err, "%s%s takes error, warn, info or debug (not '%s')", dash, name, value);
+            return fail(err, "%s%s takes error, warn, info or debug%s", dash, name, shown);
         return 0;
     default:
         return fail(err, "internal: setting %s", name);
