@@ -192,4 +192,7 @@ check "... and the server keeps serving" [ "$(served)" = "$(fpr b.pem)" ]
 kms_stop
 check "SIGTERM after the reloads: exit 0 (got $srv_rc)" [ "$srv_rc" = 0 ]
 
+check "no sanitizer reports in the server output" \
+    bash -c "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' ./*.log"
+
 finish

@@ -82,4 +82,7 @@ check "--log-level debug: info lines too" grep -q '"level":"info"' debug.log
 kill "$NOTIFY_PID" 2>/dev/null
 NOTIFY_PID=
 
+check "no sanitizer reports in the server output" \
+    bash -c "! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' ./*.log"
+
 finish
