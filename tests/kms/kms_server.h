@@ -163,8 +163,7 @@ test_kms_server_start_args(test_kms_server *s, bool dev, const char *const *extr
     while (f != NULL && fgets(buf, sizeof buf, f) != NULL) {
         const char *p = strstr(buf, "\"fingerprint\":\"");
         if (p != NULL) {
-            snprintf(s->fingerprint, sizeof s->fingerprint, "%s",
-                     p + strlen("\"fingerprint\":\""));
+            snprintf(s->fingerprint, sizeof s->fingerprint, "%s", p + strlen("\"fingerprint\":\""));
             s->fingerprint[strcspn(s->fingerprint, "\"\r\n")] = '\0';
         }
     }
