@@ -72,7 +72,8 @@ trap 'kill "$kms_pid" 2>/dev/null || true; wait "$kms_pid" 2>/dev/null || true; 
 for _ in $(seq 100); do [ -s kms.ready ] && break; sleep 0.1; done
 [ -s kms.ready ] || { cat kms.log >&2; echo "demo: the key server did not start" >&2; exit 1; }
 kms=https://127.0.0.1:$(cat kms.ready)
-grep -m1 'fingerprint' kms.log
+# The server logs JSON lines on stderr; the certificate's fingerprint is a field of one of them.
+sed -n 's/.*"fingerprint":"\([^"]*\)".*/TLS certificate SHA-256 fingerprint: \1/p' kms.log | head -n 1
 export SBX_KMS_CACERT=$PWD/kms/tls/cert.pem
 printf 'sbxt_dev-insecure-admin-token\n' > kms.token
 chmod 600 kms.token

@@ -16,6 +16,7 @@ packages=(
   hyperfine                                      # benchmarks
   libevent-dev libjansson-dev libsqlite3-dev     # key server: HTTP/TLS, JSON, embedded storage
   libpq-dev postgresql                           # key server: shared storage, and its tests
+  libinih-dev libsystemd-dev                     # key server: --config FILE (inih), sd_notify
   curl jq                                        # key server API tests
   python3-dev python3-setuptools python3-venv    # the Python package (python/, issue 15)
   python3-pytest python3-persistent              # its tests; EncryptedPersistent

@@ -21,6 +21,7 @@
  *    Then the metrics, with the latency of the whole request.
  */
 #include "api_json.h"
+#include "log.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -556,6 +557,6 @@ kms_api_tick(kms_api *api, kms_store *st)
     int64_t now = kms_mono_ms();
     if (api->tick_report_ms == 0 || now - api->tick_report_ms >= 60000) {
         api->tick_report_ms = now;
-        fprintf(stderr, "sbx kms: housekeeping failed: %s\n", sbx_error_last()->message);
+        kms_log(KMS_LOG_WARN, "housekeeping failed", "error", sbx_error_last()->message, NULL);
     }
 }

@@ -41,6 +41,7 @@
 #include "http.h"
 
 #include "framing.h"
+#include "log.h"
 #include "tls.h"
 #include "util.h"
 
@@ -115,7 +116,7 @@ struct worker {
     struct evhttp_bound_socket *bound;
     kms_store *st;
     bool own_store;
-    struct event *sweep_ev, *drain_ev, *tick_ev, *sig_ev[2];
+    struct event *sweep_ev, *drain_ev, *tick_ev, *dog_ev, *sig_ev[3];
     conn *conns;
     unsigned nconns;
     bool draining;
@@ -278,7 +279,7 @@ static struct bufferevent *
 on_new_bev(struct event_base *base, void *arg)
 {
     worker *w = arg;
-    SSL *ssl = SSL_new(w->srv->opt->ssl_ctx);
+    SSL *ssl = kms_tls_ssl_new(w->srv->opt->tls);
     conn *c = calloc(1, sizeof *c);
     if (ssl == NULL || c == NULL || !SSL_set_ex_data(ssl, conn_index, c)) {
         SSL_free(ssl); // frees c if it was attached
@@ -592,13 +593,34 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     unsigned busy = 0;
     for (unsigned i = 0; i < srv->n; i++)
         busy += srv->workers[i].nconns; // racy read, for the message only
-    printf("sbx kms serve: %s received: no new connections; finishing requests in flight "
-           "(%u connection%s, at most %d s)\n",
-           sig == SIGINT ? "SIGINT" : "SIGTERM", busy, busy == 1 ? "" : "s",
-           KMS_HTTP_DRAIN_MS / 1000);
-    fflush(stdout);
+    char nbusy[16], drain[16];
+    snprintf(nbusy, sizeof nbusy, "%u", busy);
+    snprintf(drain, sizeof drain, "%d", KMS_HTTP_DRAIN_MS / 1000);
+    kms_log(KMS_LOG_INFO,
+            sig == SIGINT ? "SIGINT received: no new connections; finishing requests in flight"
+                          : "SIGTERM received: no new connections; finishing requests in flight",
+            "connections", nbusy, "max_seconds", drain, NULL);
+    if (srv->opt->stopping != NULL)
+        srv->opt->stopping(srv->opt->hook_arg);
     for (unsigned i = 0; i < srv->n; i++)
         event_active(srv->workers[i].drain_ev, EV_READ, 0);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig, (void)what;
+    server *srv = arg;
+    if (!srv->stopping && srv->opt->reload != NULL)
+        srv->opt->reload(srv->opt->hook_arg);
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    w->srv->opt->watchdog(w->srv->opt->hook_arg);
 }
 
 static void
@@ -644,8 +666,13 @@ worker_events(worker *w)
     if (w->index == 0) {
         w->sig_ev[0] = evsignal_new(w->base, SIGTERM, on_signal, w->srv);
         w->sig_ev[1] = evsignal_new(w->base, SIGINT, on_signal, w->srv);
+        w->sig_ev[2] = evsignal_new(w->base, SIGHUP, on_hup, w->srv);
         if (add_timer(&w->tick_ev, w, KMS_HTTP_TICK_MS, on_tick) < 0 || !w->sig_ev[0] ||
-            !w->sig_ev[1] || event_add(w->sig_ev[0], NULL) < 0 || event_add(w->sig_ev[1], NULL) < 0)
+            !w->sig_ev[1] || !w->sig_ev[2] || event_add(w->sig_ev[0], NULL) < 0 ||
+            event_add(w->sig_ev[1], NULL) < 0 || event_add(w->sig_ev[2], NULL) < 0)
+            return -1;
+        if (o->watchdog != NULL && o->watchdog_ms > 0 &&
+            add_timer(&w->dog_ev, w, (int)o->watchdog_ms, on_watchdog) < 0)
             return -1;
     }
     int fd = dup(o->listen_fd);
@@ -702,7 +729,8 @@ worker_teardown(worker *w)
 {
     if (w->http != NULL)
         evhttp_free(w->http); // closes the remaining connections (and frees their conn)
-    struct event *evs[] = {w->sweep_ev, w->drain_ev, w->tick_ev, w->sig_ev[0], w->sig_ev[1]};
+    struct event *evs[] = {w->sweep_ev,  w->drain_ev,  w->tick_ev,  w->dog_ev,
+                           w->sig_ev[0], w->sig_ev[1], w->sig_ev[2]};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
         if (evs[i] != NULL)
             event_free(evs[i]);
@@ -728,6 +756,7 @@ start_threads(server *srv)
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old); // signals go to thread 0 (this one)
     int rc = 0;
     for (unsigned i = 1; i < srv->n && rc == 0; i++) {

@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "store.h"
+#include "tls.h"
 
 #include <openssl/ssl.h>
 #include <stddef.h>
@@ -25,7 +26,7 @@
 #define KMS_HTTP_MAX_HEADERS (32u << 10)
 
 typedef struct {
-    SSL_CTX *ssl_ctx; /* shared by every thread */
+    kms_tls *tls; /* every connection gets kms_tls_ssl_new(tls) */
     kms_api *api;
     const char *storage_url; /* each thread but 0 opens its handle with it */
     kms_store *store0;       /* thread 0's handle (borrowed) */
@@ -39,6 +40,13 @@ typedef struct {
     /* called once every thread accepts (may be NULL) */
     void (*ready)(void *arg);
     void *ready_arg;
+    /* on thread 0, with hook_arg (each may be NULL): SIGHUP; SIGTERM/SIGINT
+     * before the drain; every watchdog_ms (0 = never) */
+    void (*reload)(void *arg);
+    void (*stopping)(void *arg);
+    void (*watchdog)(void *arg);
+    unsigned watchdog_ms;
+    void *hook_arg;
 } kms_http_options;
 
 /*

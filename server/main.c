@@ -12,6 +12,7 @@
 #include "cli.h"
 
 #include "audit.h"
+#include "config.h"
 #include "keystore.h"
 #include "serve.h"
 
@@ -28,143 +29,82 @@
 const struct cli_page cli_pages[] = {{"kms", usage_kms, help_kms}};
 const size_t cli_npages = sizeof(cli_pages) / sizeof(cli_pages[0]);
 
-enum {
-    OPT_DATA_DIR = 256,
-    OPT_LISTEN,
-    OPT_STORAGE,
-    OPT_PASSFILE,
-    OPT_TLS_CERT,
-    OPT_TLS_KEY,
-    OPT_CLIENT_CA,
-    OPT_THREADS,
-    OPT_MAX_BODY,
-    OPT_TIMEOUT,
-    OPT_FAIL_CLOSED,
-    OPT_DEV,
-    OPT_READY_FILE,
+enum { OPT_DATA_DIR = 256, OPT_CONFIG };
+
+/*
+ * Every setting of `sbx kms serve` is a long option and a configuration-file
+ * key of the same name (server/config.h checks the values); val 0 marks them.
+ */
+static const struct option serve_longopts[] = {
+    {"data-dir", required_argument, NULL, 0},
+    {"listen", required_argument, NULL, 0},
+    {"storage", required_argument, NULL, 0},
+    {"unseal-passphrase-file", required_argument, NULL, 0},
+    {"tls-cert", required_argument, NULL, 0},
+    {"tls-key", required_argument, NULL, 0},
+    {"client-ca", required_argument, NULL, 0},
+    {"threads", required_argument, NULL, 0},
+    {"max-body", required_argument, NULL, 0},
+    {"timeout", required_argument, NULL, 0},
+    {"audit-fail-closed", no_argument, NULL, 0},
+    {"dev", no_argument, NULL, 0},
+    {"ready-file", required_argument, NULL, 0},
+    {"log-level", required_argument, NULL, 0},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
-
-#define MAX_BODY_LIMIT (256u << 20) /* --max-body at most 256 MiB */
-
-/* Parses a byte count: digits with an optional K, M or G suffix (binary units). */
-static bool
-parse_size(size_t *out, const char *s)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned shift = 0;
-    if (errno != 0 || end == s || s[0] == '-')
-        return false;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift != 0)
-        end++;
-    if (*end != '\0' || v == 0 || v > (MAX_BODY_LIMIT >> shift))
-        return false;
-    *out = (size_t)(v << shift);
-    return true;
-}
-
-static int
-serve_option(kms_serve_options *o, int c)
-{
-    int n;
-    switch (c) {
-    case OPT_DATA_DIR:
-        o->data_dir = optarg;
-        break;
-    case OPT_LISTEN:
-        o->listen = optarg;
-        break;
-    case OPT_STORAGE:
-        o->storage = optarg;
-        break;
-    case OPT_PASSFILE:
-        o->unseal_passphrase_file = optarg;
-        break;
-    case OPT_TLS_CERT:
-        o->tls_cert = optarg;
-        break;
-    case OPT_TLS_KEY:
-        o->tls_key = optarg;
-        break;
-    case OPT_CLIENT_CA:
-        o->client_ca = optarg;
-        break;
-    case OPT_THREADS:
-        if (!cli_parse_int(&n, optarg, 1, 256))
-            return cli_usage_errorf("kms", "--threads takes a number from 1 to 256");
-        o->threads = (unsigned)n;
-        break;
-    case OPT_MAX_BODY:
-        if (!parse_size(&o->max_body, optarg))
-            return cli_usage_errorf("kms", "--max-body takes a byte count from 1 to 256M");
-        break;
-    case OPT_TIMEOUT:
-        if (!cli_parse_int(&n, optarg, 1, 3600))
-            return cli_usage_errorf("kms", "--timeout takes seconds from 1 to 3600");
-        o->timeout = (unsigned)n;
-        break;
-    case OPT_FAIL_CLOSED:
-        o->audit_fail_closed = true;
-        break;
-    case OPT_DEV:
-        o->dev = true;
-        break;
-    case OPT_READY_FILE:
-        o->ready_file = optarg;
-        break;
-    default:
-        return -1;
-    }
-    return 0;
-}
 
 static int
 kms_serve_cmd(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"storage", required_argument, NULL, OPT_STORAGE},
-        {"unseal-passphrase-file", required_argument, NULL, OPT_PASSFILE},
-        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-        {"client-ca", required_argument, NULL, OPT_CLIENT_CA},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"max-body", required_argument, NULL, OPT_MAX_BODY},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"audit-fail-closed", no_argument, NULL, OPT_FAIL_CLOSED},
-        {"dev", no_argument, NULL, OPT_DEV},
-        {"ready-file", required_argument, NULL, OPT_READY_FILE},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    kms_config_pair *flags = calloc((size_t)argc + 1, sizeof *flags);
     kms_serve_options o = {0};
-    int c, rc;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            cli_help_print(stdout, "kms");
-            return CLI_OK;
-        }
-        if ((rc = serve_option(&o, c)) > 0)
-            return rc;
-        if (rc < 0)
-            return cli_bad_option("kms", c, argv, longopts);
-    }
-    if (optind < argc)
-        return cli_usage_errorf("kms", "sbx kms serve takes no operands ('%s')", argv[optind]);
-    if (kms_serve(&o) < 0) {
-        cli_errorf("kms serve: %s", sbx_error_last()->message);
+    const char *config = NULL;
+    char err[KMS_CONFIG_ERR_MAX];
+    size_t nflags = 0;
+    int c, idx = 0, rc = CLI_OK;
+    if (flags == NULL) {
+        cli_errorf("kms serve: out of memory");
         return CLI_FAIL;
     }
-    return CLI_OK;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+:h", serve_longopts, &idx)) != -1) {
+        if (c == 'h') {
+            cli_help_print(stdout, "kms");
+            goto out;
+        } else if (c == OPT_CONFIG) {
+            config = optarg;
+        } else if (c == 0) { // a setting: checked now, applied after the file (flags win)
+            flags[nflags] = (kms_config_pair){serve_longopts[idx].name, optarg};
+            kms_serve_options probe = {0};
+            if (kms_config_set(&probe, flags[nflags].name, optarg, true, false, err) < 0) {
+                rc = cli_usage_errorf("kms", "%s", err);
+                goto out;
+            }
+            nflags++;
+        } else {
+            rc = cli_bad_option("kms", c, argv, serve_longopts);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        rc = cli_usage_errorf("kms", "sbx kms serve takes no operands ('%s')", argv[optind]);
+        goto out;
+    }
+    if (kms_config_build(&o, config, flags, nflags, err) < 0) {
+        cli_errorf("kms serve: %s", err); // the file's line, not a usage problem of the flags
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (kms_serve(&o) < 0) {
+        cli_errorf("kms serve: %s", sbx_error_last()->message);
+        rc = CLI_FAIL;
+    }
+out:
+    kms_config_free(&o);
+    free(flags);
+    return rc;
 }
 
 /* ---- sbx kms audit ---- */

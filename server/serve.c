@@ -18,8 +18,10 @@
 #include "api.h"
 #include "audit.h"
 #include "auth.h"
+#include "config.h"
 #include "http.h"
 #include "keystore.h"
+#include "log.h"
 #include "store.h"
 #include "tls.h"
 #include "util.h"
@@ -38,16 +40,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #define DEV_TOKEN            "sbxt_dev-insecure-admin-token"
 #define DEV_STORAGE          "memory:sbx-kms-dev"
 #define PASSPHRASE_MAX       4096
 #define TICKET_REFRESH_TICKS 12 /* x KMS_HTTP_TICK_MS = every minute */
-#define PREFIX               "sbx kms serve: "
 
 typedef struct {
     const kms_serve_options *opt;
+    const kms_serve_options *given; /* as main.c built them (no defaults filled in) */
+    kms_serve_options live;         /* the settings in force after the last SIGHUP (config.h) */
     char dir[PATH_MAX];
     bool dir_is_temp;
     char storage[PATH_MAX + 16];
@@ -64,11 +68,8 @@ typedef struct {
     unsigned threads;
 } serve_ctx;
 
-static const char *
-dev_label(const serve_ctx *s)
-{
-    return s->opt->dev ? " [INSECURE --dev]" : "";
-}
+/* The last field of a start-up line under --dev (it ends the list otherwise). */
+#define DEV_FIELD(s) (s)->opt->dev ? "insecure" : NULL, "INSECURE --dev: never use it for real data"
 
 static int
 path_join(char *out, size_t cap, const char *dir, const char *name)
@@ -100,7 +101,8 @@ mkdir_p(const char *path)
     if (stat(tmp, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return sbx_error_set(SBX_EIO, "%s is not a directory", tmp);
     if (sb.st_mode & 077)
-        fprintf(stderr, "sbx: warning: %s is accessible by other users (chmod 700 it)\n", tmp);
+        kms_log(KMS_LOG_WARN, "the data directory is accessible by other users (chmod 700 it)",
+                "path", tmp, NULL);
     return 0;
 }
 
@@ -241,7 +243,8 @@ root_from_file(serve_ctx *s, uint8_t root[32])
     if (err != SBX_ENOTFOUND)
         return err;
     if ((err = kms_root_key_create(root, path)) == 0)
-        printf(PREFIX "new root key written to %s: back it up apart from the database\n", path);
+        kms_log(KMS_LOG_INFO, "new root key written: back it up apart from the database", "path",
+                path, NULL);
     return err;
 }
 
@@ -334,7 +337,7 @@ first_admin_token(serve_ctx *s)
     if (err < 0 || n > 0) {
         if (err == 0 && path_join(path, sizeof path, s->dir, "admin.token") == 0 &&
             access(path, F_OK) == 0)
-            printf(PREFIX "admin token: %s\n", path);
+            kms_log(KMS_LOG_INFO, "admin token file", "path", path, NULL);
         return err;
     }
     if ((err = path_join(path, sizeof path, s->dir, "admin.token")) < 0)
@@ -352,9 +355,9 @@ first_admin_token(serve_ctx *s)
         err = sbx_error_set_sys(SBX_EIO, "cannot rename %s to %s", tmp, path);
     SBX_WIPE_BUF(token);
     if (err == 0)
-        printf(PREFIX "first start: admin token (id %s) written to %s (mode 0600); "
-                      "it is not shown anywhere else\n",
-               id, path);
+        kms_log(KMS_LOG_INFO,
+                "first start: admin token written (mode 0600); it is not shown anywhere else", "id",
+                id, "path", path, NULL);
     return err;
 }
 
@@ -366,11 +369,29 @@ dev_admin_token(serve_ctx *s)
     if (err == SBX_EEXISTS)
         err = 0;
     if (err == 0)
-        printf(PREFIX "INSECURE --dev admin token: " DEV_TOKEN "\n");
+        kms_log(KMS_LOG_WARN, "INSECURE --dev admin token", "token", DEV_TOKEN, NULL);
     return err;
 }
 
 /* ---- TLS ---- */
+
+/* The certificate and key files of o: --tls-cert and --tls-key, else DIR/tls/. */
+static int
+tls_paths(const serve_ctx *s, const kms_serve_options *o, char cert[PATH_MAX], char key[PATH_MAX])
+{
+    int err;
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+        return sbx_error_set(SBX_EINVAL, "give both --tls-cert and --tls-key, or neither");
+    if (o->tls_cert != NULL) {
+        if (snprintf(cert, PATH_MAX, "%s", o->tls_cert) >= PATH_MAX ||
+            snprintf(key, PATH_MAX, "%s", o->tls_key) >= PATH_MAX)
+            return sbx_error_set(SBX_EINVAL, "--tls-cert or --tls-key path too long");
+        return 0;
+    }
+    if ((err = path_join(cert, PATH_MAX, s->dir, "tls/cert.pem")) < 0)
+        return err;
+    return path_join(key, PATH_MAX, s->dir, "tls/key.pem");
+}
 
 static int
 setup_tls(serve_ctx *s)
@@ -378,23 +399,17 @@ setup_tls(serve_ctx *s)
     const kms_serve_options *o = s->opt;
     char fpr[KMS_TLS_FINGERPRINT_LEN];
     int err;
-    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
-        return sbx_error_set(SBX_EINVAL, "give both --tls-cert and --tls-key, or neither");
-    if (o->tls_cert != NULL) {
-        snprintf(s->cert, sizeof s->cert, "%s", o->tls_cert);
-        snprintf(s->key, sizeof s->key, "%s", o->tls_key);
-    } else if ((err = path_join(s->cert, sizeof s->cert, s->dir, "tls/cert.pem")) < 0 ||
-               (err = path_join(s->key, sizeof s->key, s->dir, "tls/key.pem")) < 0) {
+    if ((err = tls_paths(s, o, s->cert, s->key)) < 0)
         return err;
-    } else if (access(s->cert, F_OK) != 0) {
+    if (o->tls_cert == NULL && access(s->cert, F_OK) != 0) {
         if ((err = kms_tls_generate_cert(s->cert, s->key)) < 0)
             return err;
-        printf(PREFIX "new self-signed TLS certificate %s (localhost, 127.0.0.1, ::1; 1 year)%s\n",
-               s->cert, dev_label(s));
+        kms_log(KMS_LOG_INFO, "new self-signed TLS certificate (localhost, 127.0.0.1, ::1; 1 year)",
+                "path", s->cert, DEV_FIELD(s), NULL);
     }
     if ((err = kms_tls_fingerprint(fpr, s->cert)) < 0)
         return err;
-    printf("TLS certificate SHA-256 fingerprint: %s\n", fpr);
+    kms_log(KMS_LOG_INFO, "TLS certificate", "path", s->cert, "fingerprint", fpr, NULL);
     kms_tls_options to = {.cert_file = s->cert, .key_file = s->key, .client_ca = o->client_ca};
     if ((err = kms_tls_new(&s->tls, &to)) < 0)
         return err;
@@ -405,6 +420,75 @@ setup_tls(serve_ctx *s)
 
 /* ---- the running server ---- */
 
+/*
+ * SIGHUP (on thread 0, see serve.h): the one place that reloads. The new
+ * settings are built the way main.c built the first ones (file, then flags);
+ * only the live ones (config.h) are applied. A hook for other SIGHUP work
+ * (e.g. reopening the audit log) belongs at the end of this function.
+ */
+static void
+reload(void *arg)
+{
+    serve_ctx *s = arg;
+    kms_serve_options n = {0};
+    char err[KMS_CONFIG_ERR_MAX], live[256], restart[256], fpr[KMS_TLS_FINGERPRINT_LEN];
+    char cert[PATH_MAX], key[PATH_MAX];
+    sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+    kms_log(KMS_LOG_INFO, "SIGHUP received: reloading", s->live.config_file ? "config" : NULL,
+            s->live.config_file, NULL);
+    if (kms_config_build(&n, s->live.config_file, s->live.flags, s->live.nflags, err) < 0) {
+        kms_log(KMS_LOG_ERROR, "reload failed: the running settings stay", "error", err, NULL);
+        goto out;
+    }
+    kms_config_diff(live, sizeof live, &s->live, &n, true);
+    kms_config_diff(restart, sizeof restart, s->given, &n, false);
+    kms_tls_options to = {.cert_file = cert, .key_file = key, .client_ca = n.client_ca};
+    int e = tls_paths(s, &n, cert, key);
+    if (e == 0)
+        e = kms_tls_fingerprint(fpr, cert);
+    if (e == 0)
+        e = kms_tls_reload(s->tls, &to);
+    if (e < 0) {
+        kms_log(KMS_LOG_ERROR, "reload failed: the running TLS certificate and settings stay",
+                "error", sbx_error_last()->message, NULL);
+        goto out;
+    }
+    if (restart[0] != '\0')
+        kms_log(KMS_LOG_WARN, "settings changed that take effect at the next restart", "settings",
+                restart, NULL);
+    s->live.tls_cert = n.tls_cert;
+    s->live.tls_key = n.tls_key;
+    s->live.client_ca = n.client_ca;
+    s->live.log_level = n.log_level;
+    kms_log_set_level(n.log_level);
+    snprintf(s->cert, sizeof s->cert, "%s", cert);
+    snprintf(s->key, sizeof s->key, "%s", key);
+    if (kms_config_pool_take(&s->live, &n) < 0) { // the live strings point into n's pool
+        n.pool = NULL;                            // out of memory: leave them allocated
+        n.npool = 0;
+    }
+    kms_log(KMS_LOG_INFO, "reloaded: new connections use the TLS certificate below", "changed",
+            live[0] ? live : "nothing", "path", cert, "fingerprint", fpr, "log_level",
+            kms_log_level_name(n.log_level), NULL);
+out:
+    kms_config_free(&n);
+    sd_notify(0, "READY=1\nSTATUS=listening");
+}
+
+static void
+stopping(void *arg)
+{
+    (void)arg;
+    sd_notify(0, "STOPPING=1");
+}
+
+static void
+watchdog(void *arg)
+{
+    (void)arg;
+    sd_notify(0, "WATCHDOG=1");
+}
+
 static void
 on_tick(void *arg, kms_store *st)
 {
@@ -413,8 +497,8 @@ on_tick(void *arg, kms_store *st)
     if (++s->ticks % TICKET_REFRESH_TICKS != 0)
         return;
     if (kms_tls_tickets_refresh(s->tls, s->ks, st, kms_now()) < 0) {
-        fprintf(stderr, "sbx: warning: TLS ticket keys not refreshed: %s\n",
-                sbx_error_last()->message);
+        kms_log(KMS_LOG_WARN, "TLS ticket keys not refreshed", "error", sbx_error_last()->message,
+                NULL);
     }
 }
 
@@ -423,11 +507,12 @@ on_ready(void *arg)
 {
     serve_ctx *s = arg;
     const char *l = s->opt->listen;
-    char where[300];
-    snprintf(where, sizeof where, "%.*s:%d", (int)(strrchr(l, ':') - l), l, s->port);
-    printf(PREFIX "listening on https://%s (%u thread%s, storage %s)%s\n", where, s->threads,
-           s->threads == 1 ? "" : "s", kms_store_backend(s->st), dev_label(s));
-    fflush(stdout);
+    char where[300], threads[16];
+    snprintf(where, sizeof where, "https://%.*s:%d", (int)(strrchr(l, ':') - l), l, s->port);
+    snprintf(threads, sizeof threads, "%u", s->threads);
+    kms_log(KMS_LOG_INFO, "listening", "address", where, "threads", threads, "storage",
+            kms_store_backend(s->st), DEV_FIELD(s), NULL);
+    sd_notify(0, "READY=1\nSTATUS=listening");
     if (s->opt->ready_file == NULL)
         return;
     char tmp[PATH_MAX + 8], text[16];
@@ -438,7 +523,7 @@ on_ready(void *arg)
     if (f != NULL && fclose(f) != 0)
         ok = false;
     if (!ok || rename(tmp, s->opt->ready_file) != 0)
-        fprintf(stderr, "sbx: warning: cannot write the ready file %s\n", s->opt->ready_file);
+        kms_log(KMS_LOG_WARN, "cannot write the ready file", "path", s->opt->ready_file, NULL);
 }
 
 static int
@@ -449,15 +534,17 @@ setup(serve_ctx *s)
     if ((err = setup_dir(s)) < 0)
         return err;
     if (o->dev) {
-        printf(PREFIX "INSECURE --dev mode: in-memory storage, fixed root key, fixed admin "
-                      "token; never use it for real data\n");
+        kms_log(KMS_LOG_WARN,
+                "INSECURE --dev mode: in-memory storage, fixed root key, fixed "
+                "admin token; never use it for real data",
+                NULL);
         snprintf(s->storage, sizeof s->storage, "%s", o->storage ? o->storage : DEV_STORAGE);
     } else if (o->storage != NULL) {
         snprintf(s->storage, sizeof s->storage, "%s", o->storage);
     } else {
         snprintf(s->storage, sizeof s->storage, "sqlite:%s/kms.db", s->dir);
     }
-    printf(PREFIX "data directory %s%s\n", s->dir, dev_label(s));
+    kms_log(KMS_LOG_INFO, "data directory", "path", s->dir, DEV_FIELD(s), NULL);
     if ((err = kms_store_open(&s->st, s->storage)) < 0 || (err = setup_keystore(s)) < 0)
         return err;
     if ((err = o->dev ? dev_admin_token(s) : first_admin_token(s)) < 0)
@@ -486,6 +573,7 @@ teardown(serve_ctx *s)
     kms_tls_free(s->tls);
     kms_keystore_free(s->ks);
     kms_store_close(s->st);
+    kms_config_free(&s->live);
     remove_temp_dir(s);
 }
 
@@ -516,8 +604,12 @@ kms_serve(const kms_serve_options *opt)
     kms_serve_options o = *opt;
     if (o.listen == NULL)
         o.listen = "127.0.0.1:8443";
-    serve_ctx s = {.opt = &o};
+    serve_ctx s = {.opt = &o, .given = opt, .live = *opt};
+    s.live.pool = NULL; // the caller's pool stays the caller's
+    s.live.npool = 0;
     int fd = -1, err;
+    uint64_t dog_usec = 0;
+    kms_log_set_level(o.log_level);
     signal(SIGPIPE, SIG_IGN);
     if ((err = check_options(&o)) < 0)
         return err;
@@ -528,9 +620,11 @@ kms_serve(const kms_serve_options *opt)
     if ((err = setup(&s)) < 0) {
         close(fd);
     } else {
-        fflush(stdout);
+        // Under systemd with WatchdogSec=: a ping at half the interval, from the event loop.
+        if (sd_watchdog_enabled(0, &dog_usec) <= 0)
+            dog_usec = 0;
         kms_http_options ho = {
-            .ssl_ctx = kms_tls_ctx(s.tls),
+            .tls = s.tls,
             .api = s.api,
             .storage_url = s.storage,
             .store0 = s.st,
@@ -542,12 +636,16 @@ kms_serve(const kms_serve_options *opt)
             .tick_arg = &s,
             .ready = on_ready,
             .ready_arg = &s,
+            .reload = reload,
+            .stopping = stopping,
+            .watchdog = watchdog,
+            .watchdog_ms = dog_usec ? (unsigned)(dog_usec / 2000 ? dog_usec / 2000 : 1) : 0,
+            .hook_arg = &s,
         };
         err = kms_http_run(&ho);
         if (err == 0)
-            printf(PREFIX "stopped\n");
+            kms_log(KMS_LOG_INFO, "stopped", NULL);
     }
-    fflush(stdout);
     teardown(&s);
     return err;
 }

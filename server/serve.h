@@ -19,8 +19,15 @@
 #ifndef SBX_SERVER_SERVE_H
 #define SBX_SERVER_SERVE_H
 
+#include "log.h"
+
 #include <stdbool.h>
 #include <stddef.h>
+
+/* A setting given as a flag: its long name and its argument (NULL: a boolean flag). */
+typedef struct {
+    const char *name, *value;
+} kms_config_pair;
 
 typedef struct {
     const char *data_dir; /* NULL = default */
@@ -35,9 +42,24 @@ typedef struct {
     size_t max_body;        /* bytes; 0 = 1 MiB */
     unsigned timeout;       /* seconds a client may take to send a request / stay idle; 0 = 10 */
     const char *ready_file; /* if set, written ("PORT\n") once listening (tests) */
+    kms_log_level log_level;
+    /* for SIGHUP (config.h): the file and the flags that override it */
+    const char *config_file;
+    const kms_config_pair *flags;
+    size_t nflags;
+    /* strings copied from a configuration file (config.h) */
+    char **pool;
+    size_t npool;
 } kms_serve_options;
 
 /*
+ * SIGHUP: re-reads the configuration file (flags still override it), applies
+ * the settings that can change live (log-level, and the TLS certificate, key
+ * and client CA: new connections get the new context, open ones keep theirs)
+ * and logs what changed; a change of any other setting is logged as waiting
+ * for a restart. A file or certificate that does not load is logged and the
+ * running settings stay. Under systemd: RELOADING=1, then READY=1.
+ *
  * Runs the server until SIGTERM or SIGINT, then stops accepting, finishes
  * in-flight requests (up to 10 s), flushes the audit log, closes storage and
  * returns 0. Returns a negative SBX_E* code (message set) when it cannot start.

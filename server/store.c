@@ -2,6 +2,7 @@
  * server/store.c - URL dispatch and argument checks for the storage backends
  * (see store.h for the interface, store_impl.h for the implementation notes).
  */
+#include "log.h"
 #include "store_impl.h"
 
 #include "strongbox/kdf.h"
@@ -313,7 +314,8 @@ verified_row(void *arg, const char *key, const uint8_t *val, size_t len, int64_t
 {
     struct verified_list *vl = arg;
     if (row_verify(vl->s, vl->ns, key, val, &len) < 0) {
-        fprintf(stderr, "sbx kms serve: warning: %s; left out\n", sbx_error_last()->message);
+        kms_log(KMS_LOG_WARN, "a storage row does not verify: left out", "error",
+                sbx_error_last()->message, NULL);
         sbx_error_clear();
         return 0;
     }

@@ -9,6 +9,10 @@
  *  - The ticket callback uses the OpenSSL 3 API
  *    (SSL_CTX_set_tlsext_ticket_key_evp_cb): AES-256-CBC + HMAC-SHA256, the
  *    format OpenSSL's own ticket code uses.
+ *  - Reload: a new SSL_CTX is built aside and swapped in under ctx_lock;
+ *    SSL_new takes a reference, so open connections keep the old context
+ *    until they close. Every context points at the same kms_tls (ex_data),
+ *    so the ticket keys stay shared.
  */
 #include "tls.h"
 
@@ -45,7 +49,8 @@ typedef struct {
 } ticket_key;
 
 struct kms_tls {
-    SSL_CTX *ctx;
+    SSL_CTX *ctx; /* the context of new connections, swapped by kms_tls_reload */
+    pthread_mutex_t ctx_lock;
     pthread_rwlock_t lock;
     ticket_key *keys; /* sbx_secret_alloc(TICKET_KEYS_MAX), newest first */
     size_t nkeys;
@@ -474,6 +479,22 @@ ctx_load(SSL_CTX *ctx, const kms_tls_options *opt)
     return 0;
 }
 
+/* A configured context with opt's certificate, key and client CA, tied to t (ticket keys). */
+static int
+ctx_new(SSL_CTX **out, kms_tls *t, const kms_tls_options *opt)
+{
+    int err;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL || tls_ex_index < 0 || !SSL_CTX_set_ex_data(ctx, tls_ex_index, t))
+        err = ctx_error("cannot create a TLS context", "");
+    else if ((err = ctx_configure(ctx)) == 0 && (err = ctx_load(ctx, opt)) == 0) {
+        *out = ctx;
+        return 0;
+    }
+    SSL_CTX_free(ctx);
+    return err;
+}
+
 /* see tls.h */
 int
 kms_tls_new(kms_tls **out, const kms_tls_options *opt)
@@ -485,21 +506,35 @@ kms_tls_new(kms_tls **out, const kms_tls_options *opt)
     if (t == NULL)
         return sbx_error_set_nomem();
     pthread_rwlock_init(&t->lock, NULL);
+    pthread_mutex_init(&t->ctx_lock, NULL);
     t->keys = sbx_secret_alloc(TICKET_KEYS_MAX * sizeof(ticket_key));
-    t->ctx = SSL_CTX_new(TLS_server_method());
-    if (t->keys == NULL || t->ctx == NULL || tls_ex_index < 0 ||
-        !SSL_CTX_set_ex_data(t->ctx, tls_ex_index, t)) {
-        err =
-            t->keys == NULL ? sbx_error_set_nomem() : ctx_error("cannot create a TLS context", "");
+    if (t->keys == NULL) {
+        err = sbx_error_set_nomem();
         goto fail;
     }
-    if ((err = ctx_configure(t->ctx)) < 0 || (err = ctx_load(t->ctx, opt)) < 0)
+    if ((err = ctx_new(&t->ctx, t, opt)) < 0)
         goto fail;
     *out = t;
     return 0;
 fail:
     kms_tls_free(t);
     return err;
+}
+
+/* see tls.h */
+int
+kms_tls_reload(kms_tls *t, const kms_tls_options *opt)
+{
+    SSL_CTX *ctx = NULL, *old;
+    int err = ctx_new(&ctx, t, opt);
+    if (err < 0)
+        return err;
+    pthread_mutex_lock(&t->ctx_lock);
+    old = t->ctx;
+    t->ctx = ctx;
+    pthread_mutex_unlock(&t->ctx_lock);
+    SSL_CTX_free(old); // the connections made with it hold their own reference
+    return 0;
 }
 
 /* see tls.h */
@@ -511,14 +546,18 @@ kms_tls_free(kms_tls *t)
     SSL_CTX_free(t->ctx);
     sbx_secret_free(t->keys, TICKET_KEYS_MAX * sizeof(ticket_key));
     pthread_rwlock_destroy(&t->lock);
+    pthread_mutex_destroy(&t->ctx_lock);
     free(t);
 }
 
 /* see tls.h */
-SSL_CTX *
-kms_tls_ctx(kms_tls *t)
+SSL *
+kms_tls_ssl_new(kms_tls *t)
 {
-    return t->ctx;
+    pthread_mutex_lock(&t->ctx_lock);
+    SSL *ssl = SSL_new(t->ctx); // takes a reference to the context
+    pthread_mutex_unlock(&t->ctx_lock);
+    return ssl;
 }
 
 /* see tls.h */

@@ -4,7 +4,8 @@
  *
  * Call sequence (serve.c): kms_tls_generate_cert when the certificate is
  * missing, kms_tls_fingerprint to print it, kms_tls_new, then
- * kms_tls_tickets_refresh once before accepting and every minute after.
+ * kms_tls_tickets_refresh once before accepting and every minute after;
+ * kms_tls_ssl_new per connection, kms_tls_reload on SIGHUP.
  *
  * Context: TLS 1.2 minimum (1.3 preferred), ECDHE with AES-GCM or
  * ChaCha20-Poly1305 only, no compression, no renegotiation. With a client
@@ -57,8 +58,18 @@ int kms_tls_fingerprint(char out[KMS_TLS_FINGERPRINT_LEN], const char *cert_path
 /* Builds the server context (see above). SBX_EIO/SBX_EFORMAT naming the bad file. */
 int kms_tls_new(kms_tls **out, const kms_tls_options *opt);
 void kms_tls_free(kms_tls *t);
-/* Borrowed; valid until kms_tls_free. Shared by every thread. */
-SSL_CTX *kms_tls_ctx(kms_tls *t);
+/*
+ * A new server connection on the current context (thread-safe); NULL when
+ * out of memory. It keeps that context after a reload.
+ */
+SSL *kms_tls_ssl_new(kms_tls *t);
+
+/*
+ * Builds a new context from opt (certificate, key, client CA; the same ticket
+ * keys) and makes it the one for new connections (thread-safe). On error the
+ * running context stays and the error names the bad file.
+ */
+int kms_tls_reload(kms_tls *t, const kms_tls_options *opt);
 
 /*
  * Loads the ticket keys from storage, rotates and prunes them (writing the

@@ -157,14 +157,14 @@ test_kms_server_start_args(test_kms_server *s, bool dev, const char *const *extr
         if (test_kms__read_line(path, s->admin_token, sizeof s->admin_token) < 0)
             return -1;
     }
-    /* The fingerprint line: "TLS certificate SHA-256 fingerprint: AB:CD:..." */
+    /* The fingerprint field of the JSON log line: ..."fingerprint":"AB:CD:..."... */
     FILE *f = fopen(s->log, "r");
-    char buf[512];
+    char buf[1024];
     while (f != NULL && fgets(buf, sizeof buf, f) != NULL) {
-        const char *p = strstr(buf, "fingerprint: ");
+        const char *p = strstr(buf, "\"fingerprint\":\"");
         if (p != NULL) {
-            snprintf(s->fingerprint, sizeof s->fingerprint, "%s", p + strlen("fingerprint: "));
-            s->fingerprint[strcspn(s->fingerprint, "\r\n")] = '\0';
+            snprintf(s->fingerprint, sizeof s->fingerprint, "%s", p + strlen("\"fingerprint\":\""));
+            s->fingerprint[strcspn(s->fingerprint, "\"\r\n")] = '\0';
         }
     }
     if (f != NULL)

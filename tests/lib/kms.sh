@@ -73,3 +73,14 @@ kms_kill() {
     fi
     SRV_PID=
 }
+
+# kms_wait_lines PATTERN FILE [N]: waits up to 20 s until at least N (default 1) lines of FILE
+# match PATTERN (grep); 1 if they never do. For a server's log or a fake NOTIFY_SOCKET's output.
+kms_wait_lines() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        [ "$(grep -c -- "$1" "$2" 2>/dev/null)" -ge "${3:-1}" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}

@@ -112,7 +112,7 @@ check "the admin token itself is not printed" bash -c "! grep -qF '$ADMIN' serve
 check "the start message says where admin.token is" grep -q "$D/admin.token" server.log
 FPR=$(openssl x509 -in "$CA" -noout -fingerprint -sha256 | sed 's/.*=//')
 check "the printed fingerprint matches openssl x509 -fingerprint -sha256" \
-    grep -qx "TLS certificate SHA-256 fingerprint: $FPR" server.log
+    grep -qF "\"fingerprint\":\"$FPR\"" server.log
 check "certificate: ECDSA P-256" bash -c "openssl x509 -in '$CA' -noout -text | grep -q 'prime256v1'"
 check "certificate: SAN localhost, 127.0.0.1, ::1" bash -c \
     "openssl x509 -in '$CA' -noout -ext subjectAltName | tr -d ' \n' | grep -q 'DNS:localhost,IPAddress:127.0.0.1,IPAddress:0:0:0:0:0:0:0:1'"
@@ -234,7 +234,7 @@ check "the shutdown is logged" grep -q 'SIGTERM received' server.log
 cp "$D/admin.token" admin.token.1
 check "the server restarts on the same data" start_server || fatal "sbx kms serve did not restart"
 check "admin.token is not rewritten" cmp -s admin.token.1 "$D/admin.token"
-check "the same fingerprint is printed again" bash -c "[ \$(grep -c 'fingerprint: $FPR' server.log) -eq 2 ]"
+check "the same fingerprint is printed again" bash -c "[ \$(grep -c '\"fingerprint\":\"$FPR\"' server.log) -eq 2 ]"
 api POST /v1/keys/app/decrypt "{\"ciphertext\": \"$DK_CT\"}"
 check "keys survive a restart (a data key from the first run decrypts)" \
     bash -c "[ '$code' = 200 ] && [ '$(field plaintext)' = '$DK_PT' ]"
@@ -297,7 +297,7 @@ for ((i = 0; i < 300; i++)); do
 done
 if [ -s ready.dev ]; then
     DPORT=$(cat ready.dev)
-    DEVDIR=$(sed -nE 's/^sbx kms serve: data directory (.*) \[INSECURE --dev\]$/\1/p' dev.log)
+    DEVDIR=$(sed -nE 's/.*"msg":"data directory","path":"([^"]*)","insecure":.*/\1/p' dev.log)
     check "--dev: a temporary data directory is printed" [ -d "$DEVDIR" ]
     code=$(curl -sS --cacert "$DEVDIR/tls/cert.pem" -o body -w '%{http_code}' "https://127.0.0.1:$DPORT/v1/health")
     check "--dev: health says dev true" bash -c "[ '$code' = 200 ] && grep -q '\"dev\": *true' body"
