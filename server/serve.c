@@ -61,6 +61,7 @@ typedef struct {
     kms_tls *tls;
     unsigned ticks;
     int port;
+    char pid_file[PATH_MAX]; /* "" when none was written */
     unsigned threads;
 } serve_ctx;
 
@@ -405,10 +406,32 @@ setup_tls(serve_ctx *s)
 
 /* ---- the running server ---- */
 
+static volatile sig_atomic_t hup_pending; /* SIGHUP seen: acted on at the next tick */
+
+static void
+on_sighup(int sig)
+{
+    (void)sig;
+    hup_pending = 1;
+}
+
+/* What SIGHUP does, on thread 0 at a tick. */
+static void
+on_hup(serve_ctx *s)
+{
+    if (kms_audit_rotate(s->audit, "signal") < 0)
+        fprintf(stderr, "sbx: warning: SIGHUP: audit log not rotated: %s\n",
+                sbx_error_last()->message);
+}
+
 static void
 on_tick(void *arg, kms_store *st)
 {
     serve_ctx *s = arg;
+    if (hup_pending) {
+        hup_pending = 0;
+        on_hup(s);
+    }
     kms_api_tick(s->api, st);
     if (++s->ticks % TICKET_REFRESH_TICKS != 0)
         return;
@@ -441,6 +464,27 @@ on_ready(void *arg)
         fprintf(stderr, "sbx: warning: cannot write the ready file %s\n", s->opt->ready_file);
 }
 
+/* DIR/sbx-kms.pid: where sbx kms audit rotate finds the server. */
+static int
+write_pid_file(serve_ctx *s)
+{
+    char tmp[PATH_MAX + 8];
+    int err = path_join(s->pid_file, sizeof s->pid_file, s->dir, KMS_SERVE_PID_FILE);
+    if (err < 0)
+        return err;
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->pid_file);
+    FILE *f = fopen(tmp, "we");
+    bool ok = f != NULL && fprintf(f, "%ld\n", (long)getpid()) > 0;
+    if (f != NULL && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, s->pid_file) != 0) {
+        (void)unlink(tmp);
+        err = sbx_error_set_sys(SBX_EIO, "cannot write the pid file %s", s->pid_file);
+        s->pid_file[0] = '\0';
+    }
+    return err;
+}
+
 static int
 setup(serve_ctx *s)
 {
@@ -468,6 +512,9 @@ setup(serve_ctx *s)
                               o->audit_fail_closed)) < 0)
         return err;
     SBX_WIPE_BUF(s->audit_key); // the log holds its own copy in secure memory
+    kms_audit_set_max_size(s->audit, o->audit_max_size);
+    if (!s->dir_is_temp && (err = write_pid_file(s)) < 0)
+        return err;
     if ((err = kms_auth_new(&s->auth)) < 0)
         return err;
     kms_api_options ao = {.dev = o->dev, .storage = kms_store_backend(s->st)};
@@ -483,6 +530,8 @@ teardown(serve_ctx *s)
     kms_auth_free(s->auth);
     kms_audit_close(s->audit);
     SBX_WIPE_BUF(s->audit_key);
+    if (s->pid_file[0] != '\0')
+        (void)unlink(s->pid_file);
     kms_tls_free(s->tls);
     kms_keystore_free(s->ks);
     kms_store_close(s->st);
@@ -519,6 +568,10 @@ kms_serve(const kms_serve_options *opt)
     serve_ctx s = {.opt = &o};
     int fd = -1, err;
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_sighup};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
     if ((err = check_options(&o)) < 0)
         return err;
     s.threads = o.threads ? o.threads : default_threads();
