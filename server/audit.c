@@ -12,8 +12,9 @@
  *    bytes replaced by '?', so a line is at most a few tens of KiB and
  *    always valid JSON (a batch of KMS_BATCH_MAX items with errors stays
  *    under AUDIT_LINE_MAX: item errors are cut to ITEM_ERROR_MAX bytes).
- *  - A failed or short write never advances seq or prev. A short write
- *    (disk full, RLIMIT_FSIZE) is undone with ftruncate to the last complete
+ *  - A failed or short write never advances seq or prev. A short write is
+ *    followed by one write of the rest, which completes the line or fails
+ *    with the cause (ENOSPC, EFBIG); a partial line is undone with ftruncate to the last complete
  *    line; if even that fails the log is marked torn and the truncation is
  *    retried before the next line, so no line is ever appended after a
  *    fragment.
@@ -875,10 +876,18 @@ append_line(kms_audit *a, const char *line, size_t len)
         a->torn = false;
     }
     ssize_t w = write(a->fd, line, len);
+    if (w > 0 && w < (ssize_t)len) { // short: the rest either fits now or says why not
+        ssize_t w2 = write(a->fd, line + w, len - (size_t)w);
+        if (w2 == (ssize_t)len - w)
+            return 0;
+        w += w2 > 0 ? w2 : 0;
+        if (w2 >= 0)
+            errno = ENOSPC;
+    }
     if (w == (ssize_t)len)
         return 0;
-    if (w >= 0)
-        errno = w == 0 ? ENOSPC : EFBIG;
+    if (w == 0)
+        errno = ENOSPC;
     if (w > 0)
         undo_partial(a);
     return sbx_error_set_sys(SBX_EIO, "audit log %s: cannot append a line", a->path);

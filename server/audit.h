@@ -2,7 +2,7 @@
  * server/audit.h - the keyed, hash-chained audit log (internal).
  *
  * One JSON object per line, one line per request, appended with O_APPEND and
- * written in one write(2); fields:
+ * written in one write(2) (a short write completed by a second); fields:
  *   seq (1, 2, ...), time (RFC 3339 UTC with milliseconds), request_id,
  *   caller ("token:<id>:<name>", "cert:<CN>" or "anonymous"), remote (address),
  *   method, path (raw, without query), op (kms_op name), key (name or
