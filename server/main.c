@@ -296,7 +296,7 @@ audit_verify(const audit_args *a, char **ops, int nops)
     SBX_WIPE_BUF(key);
     kms_audit_series_free(list);
     if (err < 0) {
-        cli_errorf("kms audit verify: %s", sbx_error_last()->message);
+        cli_errorf("%s", sbx_error_last()->message); // begins with the file
         return CLI_FAIL;
     }
     printf("audit log intact: %" PRIu64 " line%s", rep.lines, rep.lines == 1 ? "" : "s");
