@@ -5,9 +5,10 @@
  * Implementation notes:
  *  - Start order: data directory -> storage -> root key (file, passphrase or
  *    --dev's fixed key) -> check against storage -> keystore -> first admin
- *    token -> audit log -> auth and API -> TLS (certificate, ticket keys) ->
- *    listening socket -> event loops. Any failure before the loops returns the
- *    error with nothing left open; the root key is wiped on every path.
+ *    token -> audit log (its rotation size, then DIR/sbx-kms.pid) -> auth
+ *    and API -> TLS (certificate, ticket keys) -> listening socket -> event
+ *    loops. Any failure before the loops returns the error with nothing left
+ *    open; the root key is wiped on every path.
  *  - admin.token is created only when storage holds no token at all (the very
  *    first start, or a new database): written to a temporary 0600 file,
  *    installed in storage, then renamed, so a crash leaves no token file that
