@@ -12,8 +12,9 @@
  *    bytes replaced by '?', so a line is at most a few tens of KiB and
  *    always valid JSON (a batch of KMS_BATCH_MAX items with errors stays
  *    under AUDIT_LINE_MAX: item errors are cut to ITEM_ERROR_MAX bytes).
- *  - A failed or short write never advances seq or prev. A short write
- *    (disk full, RLIMIT_FSIZE) is undone with ftruncate to the last complete
+ *  - A failed or short write never advances seq or prev. A short write is
+ *    followed by one write of the rest, which completes the line or fails
+ *    with the cause (ENOSPC, EFBIG); a partial line is undone with ftruncate to the last complete
  *    line; if even that fails the log is marked torn and the truncation is
  *    retried before the next line, so no line is ever appended after a
  *    fragment.
@@ -41,6 +42,7 @@
  *    SBX_EIO when a file cannot be read.
  */
 #include "audit.h"
+#include "log.h"
 
 #include "util.h"
 
@@ -48,6 +50,7 @@
 #include "strongbox/kdf.h"
 #include "strongbox/memory.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -81,6 +84,11 @@ struct kms_audit {
     int64_t reported_ms;
     uint64_t unreported;
     char *path;
+    uint64_t segment;     /* the live log's segment number (1: before any rotation) */
+    bool segment_pending; /* the live log still lacks its segment line */
+    char reason[16];      /* of the pending segment line */
+    uint64_t lost;        /* lines lost (not fail-closed) since the last written line */
+    uint64_t max_size;    /* rotate once the live log reaches this many bytes; 0: never */
 };
 
 /* ---- small helpers ---- */
@@ -333,16 +341,21 @@ typedef struct {
     char prev[65];
     bool keyed; /* has a mac */
     char mac[65];
+    uint64_t segment; /* a segment line: its segment number; 0 for a request's line */
+    uint64_t lost;    /* the lost field, 0 when absent */
 } line_info;
 
-static const char *const field_order[] = {
-    "seq",         "time",   "request_id", "caller", "remote", "method", "path", "op", "key",
-    "key_version", "status", "outcome",    "error",  "items",  "prev",   "mac",  NULL};
+static const char *const record_order[] = {
+    "seq",         "time",   "request_id", "caller", "remote", "method", "path", "op",  "key",
+    "key_version", "status", "outcome",    "error",  "items",  "lost",   "prev", "mac", NULL};
+static const char *const segment_order[] = {"seq",  "time", "segment", "reason",
+                                            "lost", "prev", "mac",     NULL};
 
 static bool
 is_required(const char *k)
 {
-    static const char *const optional[] = {"key", "key_version", "error", "items", "mac", NULL};
+    static const char *const optional[] = {"key",  "key_version", "error", "items",
+                                           "lost", "mac",         NULL};
     for (size_t i = 0; optional[i] != NULL; i++)
         if (strcmp(k, optional[i]) == 0)
             return false;
@@ -385,6 +398,12 @@ check_value(const char *k, json_t *v)
                    : "status is not an HTTP status";
     if (strcmp(k, "items") == 0)
         return json_is_array(v) ? NULL : "items is not an array";
+    if (strcmp(k, "segment") == 0)
+        return json_is_integer(v) && json_integer_value(v) > 1 ? NULL
+                                                               : "segment is not an integer over 1";
+    if (strcmp(k, "lost") == 0)
+        return json_is_integer(v) && json_integer_value(v) > 0 ? NULL
+                                                               : "lost is not a positive integer";
     if (!json_is_string(v))
         return "a field that must be a string is not";
     const char *s = json_string_value(v);
@@ -399,24 +418,29 @@ check_value(const char *k, json_t *v)
 }
 
 static bool
-is_known(const char *k)
+is_known(const char *const *order, const char *k)
 {
-    for (size_t i = 0; field_order[i] != NULL; i++)
-        if (strcmp(field_order[i], k) == 0)
+    for (size_t i = 0; order[i] != NULL; i++)
+        if (strcmp(order[i], k) == 0)
             return true;
     return false;
 }
 
-/* Fields in the documented order, each of its type, the required ones present. */
+/*
+ * Fields in the documented order, each of its type, the required ones
+ * present: a request's line, or a segment line (which has a segment field).
+ */
 static const char *
 check_shape(json_t *o)
 {
     size_t at = 0;
     const char *k;
     json_t *v;
+    const char *const *field_order =
+        json_object_get(o, "segment") != NULL ? segment_order : record_order;
     json_object_foreach(o, k, v)
     {
-        if (!is_known(k))
+        if (!is_known(field_order, k))
             return "an unknown field";
         while (field_order[at] != NULL && strcmp(field_order[at], k) != 0) {
             if (is_required(field_order[at]))
@@ -454,8 +478,11 @@ parse_line(const char *line, size_t len, uint64_t n, line_info *li)
         json_t *mac = json_object_get(o, "mac");
         li->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
         memcpy(li->prev, json_string_value(json_object_get(o, "prev")), 65);
+        json_t *seg = json_object_get(o, "segment"), *lost = json_object_get(o, "lost");
         li->keyed = mac != NULL;
         memcpy(li->mac, mac != NULL ? json_string_value(mac) : ZERO_HASH, 65);
+        li->segment = seg != NULL ? (uint64_t)json_integer_value(seg) : 0;
+        li->lost = lost != NULL ? (uint64_t)json_integer_value(lost) : 0;
     }
     json_decref(o);
     if (bad != NULL)
@@ -612,7 +639,11 @@ read_tail(int fd, off_t size, const char *path, const uint8_t *key, tail_rec *t)
     return err;
 }
 
-/* Compares the head with the log's tail; repairs a head one line behind. */
+/*
+ * Compares the head with the log's tail; repairs a head one line behind. An
+ * empty live log after segments (a rotation whose segment line could not be
+ * written yet) continues from its head, which names the previous segment's end.
+ */
 static int
 reconcile_head(kms_audit *a, const tail_rec *t, const char *hpath)
 {
@@ -625,6 +656,13 @@ reconcile_head(kms_audit *a, const tail_rec *t, const char *hpath)
     if (t->seq > 0 && h.seq == t->seq - 1 && strcmp(h.hash, t->prev) == 0) {
         return head_write(a); // the text only grows: nothing of the old one remains
     }
+    if (t->seq == 0 && a->size == 0 && a->segment > 1 && h.seq > 0) {
+        a->seq = h.seq;
+        memcpy(a->prev, h.hash, 65);
+        a->segment_pending = true;
+        snprintf(a->reason, sizeof a->reason, "restart");
+        return 0;
+    }
     return sbx_error_set(SBX_EAUTH,
                          "the audit log %s ends at seq %" PRIu64
                          " but its head file says seq %" PRIu64
@@ -632,6 +670,127 @@ reconcile_head(kms_audit *a, const tail_rec *t, const char *hpath)
                          "verify`, keep a copy, then move the log and its .head aside to start a "
                          "new one",
                          a->path, t->seq, h.seq, h.seq == t->seq ? " with another hash" : "");
+}
+
+/* The segment number of a file name: NAME.NNN (digits only), else 0. */
+static uint64_t
+segment_number(const char *file, const char *base)
+{
+    size_t n = strlen(base);
+    if (strncmp(file, base, n) != 0 || file[n] != '.' || file[n + 1] == '\0' ||
+        strspn(file + n + 1, "0123456789") != strlen(file + n + 1) || strlen(file + n + 1) > 18)
+        return 0;
+    return strtoull(file + n + 1, NULL, 10);
+}
+
+typedef struct {
+    uint64_t n;
+    char *path;
+} seg_entry;
+
+static int
+seg_cmp(const void *x, const void *y)
+{
+    const seg_entry *a = x, *b = y;
+    return a->n < b->n ? -1 : a->n > b->n;
+}
+
+/* The segments of the log at path (PATH.N), sorted; *count of them. */
+static int
+list_segments(seg_entry **out, size_t *count, const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/'), *base = slash != NULL ? slash + 1 : path;
+    snprintf(dir, sizeof dir, "%.*s", slash == NULL ? 1 : (int)(slash - path + (slash == path)),
+             slash == NULL ? "." : path);
+    *out = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return sbx_error_set_sys(SBX_EIO, "cannot list the directory %s", dir);
+    struct dirent *e;
+    size_t cap = 0;
+    int err = 0;
+    while (err == 0 && (e = readdir(d)) != NULL) {
+        uint64_t n = segment_number(e->d_name, base);
+        if (n == 0)
+            continue;
+        if (*count == cap) {
+            seg_entry *m = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof **out);
+            if (m == NULL) {
+                err = sbx_error_set_nomem();
+                break;
+            }
+            *out = m;
+        }
+        if (asprintf(&(*out)[*count].path, "%s/%s", dir, e->d_name) < 0) {
+            err = sbx_error_set_nomem();
+            break;
+        }
+        (*out)[(*count)++].n = n;
+    }
+    closedir(d);
+    if (*count > 0)
+        qsort(*out, *count, sizeof **out, seg_cmp);
+    return err;
+}
+
+static void
+free_segments(seg_entry *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s[i].path);
+    free(s);
+}
+
+/* see audit.h */
+int
+kms_audit_series(char ***out, size_t *count, const char *path)
+{
+    seg_entry *segs;
+    size_t n;
+    *out = NULL;
+    *count = 0;
+    int err = list_segments(&segs, &n, path);
+    char **list = err == 0 ? calloc(n + 2, sizeof *list) : NULL;
+    if (err == 0 && list == NULL)
+        err = sbx_error_set_nomem();
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        list[i] = segs[i].path;
+        segs[i].path = NULL;
+    }
+    if (err == 0 && (list[n] = strdup(path)) == NULL)
+        err = sbx_error_set_nomem();
+    free_segments(segs, n);
+    if (err < 0) {
+        kms_audit_series_free(list);
+        return err;
+    }
+    *out = list;
+    *count = n + 1;
+    return 0;
+}
+
+/* see audit.h */
+void
+kms_audit_series_free(char **list)
+{
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++)
+        free(list[i]);
+    free(list);
+}
+
+/* The live log's segment number: one past the last segment beside it. */
+static int
+live_segment(kms_audit *a)
+{
+    seg_entry *segs;
+    size_t n;
+    int err = list_segments(&segs, &n, a->path);
+    if (err == 0)
+        a->segment = n > 0 ? segs[n - 1].n + 1 : 1;
+    free_segments(segs, n);
+    return err;
 }
 
 static int
@@ -653,6 +812,8 @@ open_files(kms_audit *a, const char *path, char *hpath)
     a->size = sb.st_size;
     a->seq = t.seq;
     memcpy(a->prev, t.hash, 65);
+    if ((err = live_segment(a)) < 0)
+        return err;
     return reconcile_head(a, &t, hpath);
 }
 
@@ -716,31 +877,46 @@ append_line(kms_audit *a, const char *line, size_t len)
         a->torn = false;
     }
     ssize_t w = write(a->fd, line, len);
+    if (w > 0 && w < (ssize_t)len) { // short: the rest either fits now or says why not
+        ssize_t w2 = write(a->fd, line + w, len - (size_t)w);
+        if (w2 == (ssize_t)len - w)
+            return 0;
+        w += w2 > 0 ? w2 : 0;
+        if (w2 >= 0)
+            errno = ENOSPC;
+    }
     if (w == (ssize_t)len)
         return 0;
-    if (w >= 0)
-        errno = w == 0 ? ENOSPC : EFBIG;
+    if (w == 0)
+        errno = ENOSPC;
     if (w > 0)
         undo_partial(a);
     return sbx_error_set_sys(SBX_EIO, "audit log %s: cannot append a line", a->path);
 }
 
-/* Builds, hashes and writes the next line; advances seq and prev on success. Lock held. */
+/*
+ * Builds, tags and writes the next line from fields (a request's, or a segment
+ * line's), with the lost count when lines were lost; advances seq and prev and
+ * clears lost on success. Lock held.
+ */
 static int
-write_locked(kms_audit *a, const char *fields, size_t flen)
+write_line(kms_audit *a, const char *fields)
 {
-    char ts[32], prefix[96], hash[65], *line;
+    char ts[32], prefix[96], hash[65], *line, *body = NULL;
     size_t len;
-    (void)flen;
     rfc3339_ms(ts);
     snprintf(prefix, sizeof(prefix), "{\"seq\":%" PRIu64 ",\"time\":\"%s\",", a->seq + 1, ts);
-    int err = make_line(&line, &len, hash, prefix, fields, a->prev, a->key);
+    if (a->lost > 0 && asprintf(&body, "%s,\"lost\":%" PRIu64, fields, a->lost) < 0)
+        return sbx_error_set_nomem();
+    int err = make_line(&line, &len, hash, prefix, body != NULL ? body : fields, a->prev, a->key);
+    free(body);
     if (err < 0)
         return err;
     err = append_line(a, line, len);
     if (err == 0) {
         a->size += (off_t)len;
         a->seq++;
+        a->lost = 0;
         memcpy(a->prev, hash, 65);
         err = head_write(a);
     }
@@ -748,21 +924,122 @@ write_locked(kms_audit *a, const char *fields, size_t flen)
     return err;
 }
 
-/* Not fail-closed: report on stderr at most once a minute, and go on. */
+/* Writes the live log's segment line when it is still missing. Lock held. */
 static int
-report(kms_audit *a, int err)
+write_segment_line(kms_audit *a)
+{
+    char fields[96];
+    if (!a->segment_pending)
+        return 0;
+    snprintf(fields, sizeof fields, "\"segment\":%" PRIu64 ",\"reason\":\"%s\"", a->segment,
+             a->reason);
+    int err = write_line(a, fields);
+    if (err == 0)
+        a->segment_pending = false;
+    return err;
+}
+
+/* PATH.NNNNNN (segment n) into out, and its head file into hout. */
+static int
+segment_paths(char *out, char *hout, size_t cap, const char *path, uint64_t n)
+{
+    int a = snprintf(out, cap, "%s." KMS_AUDIT_SEGMENT_FMT, path, n);
+    int b = snprintf(hout, cap, "%s." KMS_AUDIT_SEGMENT_FMT ".head", path, n);
+    if (a < 0 || b < 0 || (size_t)a >= cap || (size_t)b >= cap)
+        return sbx_error_set(SBX_EINVAL, "audit log path too long: %s", path);
+    return 0;
+}
+
+/*
+ * Closes the live log as segment a->segment (renamed, with its head, to
+ * PATH.NNNNNN and PATH.NNNNNN.head, never over an existing file) and starts
+ * the next segment at PATH, whose first line (the segment line) continues
+ * the chain. An empty live log is not rotated. Lock held.
+ */
+static int
+rotate_locked(kms_audit *a, const char *reason)
+{
+    char seg[4096], seghead[4096], *hpath = NULL;
+    if (a->fd < 0 || a->size == 0 || a->segment_pending)
+        return 0;
+    int err = segment_paths(seg, seghead, sizeof seg, a->path, a->segment);
+    if (err < 0)
+        return err;
+    if ((hpath = head_path(a->path)) == NULL)
+        return sbx_error_set_nomem();
+    (void)fsync(a->fd);
+    (void)fsync(a->head_fd);
+    int fd = -1, hfd = -1;
+    if (renameat2(AT_FDCWD, a->path, AT_FDCWD, seg, RENAME_NOREPLACE) != 0) {
+        err = sbx_error_set_sys(SBX_EIO, "audit log %s: cannot rotate it to %s", a->path, seg);
+    } else if (renameat2(AT_FDCWD, hpath, AT_FDCWD, seghead, RENAME_NOREPLACE) != 0) {
+        err = sbx_error_set_sys(SBX_EIO, "audit log %s: cannot rotate its head to %s", a->path,
+                                seghead);
+        (void)rename(seg, a->path);
+    } else {
+        fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        hfd = open(hpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || hfd < 0) { // put the segment back: the log goes on as it was
+            err =
+                sbx_error_set_sys(SBX_EIO, "audit log %s: cannot create the next segment", a->path);
+            if (fd >= 0)
+                (void)unlink(a->path), close(fd);
+            if (hfd >= 0)
+                (void)unlink(hpath), close(hfd);
+            (void)rename(seg, a->path);
+            (void)rename(seghead, hpath);
+        }
+    }
+    free(hpath);
+    if (err < 0)
+        return err;
+    close(a->fd);
+    close(a->head_fd);
+    a->fd = fd;
+    a->head_fd = hfd;
+    a->size = 0;
+    a->segment++;
+    a->segment_pending = true;
+    snprintf(a->reason, sizeof a->reason, "%s", reason);
+    // The head of the new segment first names where it continues from (the
+    // previous segment's end), then its segment line; if that cannot be
+    // written now, the next write writes it first.
+    if ((err = head_write(a)) == 0)
+        err = write_segment_line(a);
+    return err;
+}
+
+/* Reports a failure on stderr at most once a minute; counts a lost line when not fail-closed. */
+static void
+report(kms_audit *a)
 {
     int64_t now = kms_mono_ms();
     a->unreported++;
+    if (!a->fail_closed)
+        a->lost++;
     if (a->reported_ms == 0 || now - a->reported_ms >= REPORT_MS) {
-        fprintf(stderr, "sbx kms: %s (%" PRIu64 " line(s) lost since the last report)\n",
-                sbx_error_last()->message, a->unreported);
+        kms_logf(KMS_LOG_ERROR,
+                 "AUDIT FAILURE: %s (%" PRIu64 " request(s) since the last report %s)",
+                 sbx_error_last()->message, a->unreported,
+                 a->fail_closed ? "refused with 503 (--audit-fail-closed)"
+                                : "answered without an audit line: the next line written records "
+                                  "them in its lost field");
         a->reported_ms = now;
         a->unreported = 0;
     }
-    (void)err;
+}
+
+/* A failed rotation by size: reported at most once a minute, the log goes on. */
+static void
+report_rotation(kms_audit *a)
+{
+    int64_t now = kms_mono_ms();
+    if (a->reported_ms == 0 || now - a->reported_ms >= REPORT_MS) {
+        kms_logf(KMS_LOG_WARN, "%s (the live audit log keeps growing; retried after each line)",
+                 sbx_error_last()->message);
+        a->reported_ms = now;
+    }
     sbx_error_clear();
-    return 0;
 }
 
 /* see audit.h */
@@ -776,12 +1053,45 @@ kms_audit_write(kms_audit *a, const kms_audit_event *ev)
         return 0;
     char *fields = event_fields(ev, &flen);
     pthread_mutex_lock(&a->lock);
-    int err = fields == NULL ? sbx_error_set_nomem() : write_locked(a, fields, flen);
-    if (err < 0 && !a->fail_closed)
-        err = report(a, err);
+    int err = fields == NULL ? sbx_error_set_nomem() : write_segment_line(a);
+    if (err == 0)
+        err = write_line(a, fields);
+    if (err < 0) {
+        report(a);
+        if (!a->fail_closed) {
+            sbx_error_clear();
+            err = 0;
+        }
+    } else if (a->max_size > 0 && (uint64_t)a->size >= a->max_size &&
+               rotate_locked(a, "size") < 0) {
+        report_rotation(a); // the line is written: only the rotation waits for the next line
+    }
     pthread_mutex_unlock(&a->lock);
     free(fields);
     return err;
+}
+
+/* see audit.h */
+int
+kms_audit_rotate(kms_audit *a, const char *reason)
+{
+    if (a == NULL)
+        return 0;
+    pthread_mutex_lock(&a->lock);
+    int err = rotate_locked(a, reason);
+    pthread_mutex_unlock(&a->lock);
+    return err;
+}
+
+/* see audit.h */
+void
+kms_audit_set_max_size(kms_audit *a, uint64_t bytes)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->max_size = bytes;
+    pthread_mutex_unlock(&a->lock);
 }
 
 /* see audit.h */
@@ -833,16 +1143,55 @@ next_line(FILE *fp, char *buf, size_t *len, bool *nl, uint64_t n)
     return i > 0;
 }
 
-/* What verification carries from line to line. */
+/* What verification carries from line to line and from segment to segment. */
 typedef struct {
     const uint8_t *key; /* NULL: none */
     kms_audit_unkeyed unkeyed;
+    bool partial; /* the series may begin after archived segments */
     bool seen_keyed;
-    char prev[65]; /* the last line's tag */
+    uint64_t files;   /* segments done */
+    uint64_t segment; /* the segment being read */
+    uint64_t seq;     /* the last line's seq */
+    char prev[65];    /* the last line's tag */
+    const char *last_file;
     kms_audit_report rep;
 } verifier;
 
-/* Checks line n against the chain; updates v->prev to its tag. */
+/* The checks of a segment's first line (li): where the segment fits in the series. */
+static int
+verify_segment_start(verifier *v, const line_info *li)
+{
+    if (v->files == 0) {
+        if (li->segment == 0) {
+            v->segment = 1;
+            return 0;
+        }
+        if (!v->partial)
+            return sbx_error_set(SBX_EAUTH,
+                                 "line 1: begins segment %" PRIu64 ", so segments 1 to %" PRIu64
+                                 " are missing: verify the whole series (the data directory), or "
+                                 "give --partial for a series whose earlier segments were archived",
+                                 li->segment, li->segment - 1);
+        v->segment = v->rep.first_segment = li->segment; // its link backwards is not checked
+        v->seq = li->seq - 1;
+        memcpy(v->prev, li->prev, 65);
+        return 0;
+    }
+    if (li->segment == 0)
+        return sbx_error_set(SBX_EAUTH,
+                             "line 1: not a segment line, so this is the start of a log, not the "
+                             "segment after %s (segments swapped, or from another log?)",
+                             v->last_file);
+    if (li->segment != v->segment + 1)
+        return sbx_error_set(SBX_EAUTH,
+                             "line 1: begins segment %" PRIu64 " but follows %s, segment %" PRIu64
+                             " (a segment is missing, duplicated or out of order)",
+                             li->segment, v->last_file, v->segment);
+    v->segment = li->segment;
+    return 0;
+}
+
+/* Checks line n of the current segment against the chain; updates v->seq and v->prev. */
 static int
 verify_line(verifier *v, const char *buf, size_t len, bool nl, uint64_t n)
 {
@@ -855,11 +1204,17 @@ verify_line(verifier *v, const char *buf, size_t len, bool nl, uint64_t n)
     int err = parse_line(buf, len - 1, n, &li);
     if (err < 0)
         return err;
-    if (li.seq != n)
+    if (n == 1 && (err = verify_segment_start(v, &li)) < 0)
+        return err;
+    if (n > 1 && li.segment != 0)
+        return sbx_error_set(SBX_EAUTH, "line %" PRIu64 ": a segment line inside a segment", n);
+    if (li.segment != 0 && !li.keyed)
+        return sbx_error_set(SBX_EAUTH, "line %" PRIu64 ": a segment line without a mac", n);
+    if (li.seq != v->seq + 1)
         return sbx_error_set(SBX_EAUTH,
                              "line %" PRIu64 ": seq %" PRIu64 ", expected %" PRIu64
-                             " (lines are missing, reordered or duplicated)",
-                             n, li.seq, n);
+                             " (lines %s missing, reordered or duplicated)",
+                             n, li.seq, v->seq + 1, n == 1 ? "or segments are" : "are");
     if (!li.keyed && (v->seen_keyed || v->unkeyed == KMS_AUDIT_UNKEYED_REFUSE))
         return sbx_error_set(
             SBX_EAUTH,
@@ -867,9 +1222,14 @@ verify_line(verifier *v, const char *buf, size_t len, bool nl, uint64_t n)
             "anyone who can write the log",
             n, v->seen_keyed ? "after keyed lines" : "and every line must be keyed here");
     if (strcmp(li.prev, v->prev) != 0) {
-        if (n == 1)
+        if (v->seq == 0)
             return sbx_error_set(SBX_EAUTH, "line 1: prev is not 64 zeros (the start of the log "
                                             "is missing)");
+        if (n == 1)
+            return sbx_error_set(SBX_EAUTH,
+                                 "line 1: prev does not match the last line of %s (one of the "
+                                 "two segments was edited, or they are not neighbours)",
+                                 v->last_file);
         return sbx_error_set(SBX_EAUTH,
                              "line %" PRIu64 ": prev does not match line %" PRIu64
                              " (one of them was edited)",
@@ -877,8 +1237,10 @@ verify_line(verifier *v, const char *buf, size_t len, bool nl, uint64_t n)
     }
     if ((err = line_tag(v->prev, &li, buf, len - 1, v->key, n)) < 0)
         return err;
+    v->seq = li.seq;
     v->seen_keyed |= li.keyed;
     v->rep.unkeyed += !li.keyed;
+    v->rep.lost += li.lost;
     return 0;
 }
 
@@ -889,12 +1251,13 @@ verify_lines(verifier *v, FILE *fp)
     size_t len;
     bool nl;
     int r;
+    uint64_t n = 0;
     if (buf == NULL)
         return sbx_error_set_nomem();
-    memcpy(v->prev, ZERO_HASH, 65);
-    while ((r = next_line(fp, buf, &len, &nl, v->rep.lines + 1)) > 0) {
-        if ((r = verify_line(v, buf, len, nl, v->rep.lines + 1)) < 0)
+    while ((r = next_line(fp, buf, &len, &nl, n + 1)) > 0) {
+        if ((r = verify_line(v, buf, len, nl, n + 1)) < 0)
             break;
+        n++;
         v->rep.lines++;
     }
     free(buf);
@@ -926,7 +1289,7 @@ verify_head(const char *path, uint64_t count, const char last[65])
                                                 "head?)");
         else if (strcmp(h.hash, last) != 0)
             err = sbx_error_set(SBX_EAUTH,
-                                "line %" PRIu64 ": does not match the tag in the head file (the "
+                                "seq %" PRIu64 ": does not match the tag in the head file (the "
                                 "last line was edited)",
                                 count);
     }
@@ -936,27 +1299,56 @@ verify_head(const char *path, uint64_t count, const char last[65])
     return err;
 }
 
+/* One segment of a series and its head file. */
+static int
+verify_file(verifier *v, const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return sbx_error_set_sys(SBX_EIO, "cannot open the audit log %s", path);
+    uint64_t before = v->rep.lines;
+    int err = verify_lines(v, fp);
+    fclose(fp);
+    if (err == 0 && v->rep.lines == before && v->files == 0 && v->partial)
+        err = sbx_error_set(SBX_EAUTH, "empty: a series given with --partial must begin with a "
+                                       "segment line");
+    if (err == 0)
+        err = verify_head(path, v->seq, v->prev);
+    return err;
+}
+
+/* see audit.h */
+int
+kms_audit_verify_series(const char *const *paths, size_t n, const uint8_t *key,
+                        kms_audit_unkeyed unkeyed, bool partial, kms_audit_report *rep)
+{
+    verifier v = {.key = key, .unkeyed = unkeyed, .partial = partial, .rep.first_segment = 1};
+    memcpy(v.prev, ZERO_HASH, 65);
+    if (rep != NULL)
+        memset(rep, 0, sizeof *rep);
+    if (n == 0)
+        return sbx_error_set(SBX_EINVAL, "no audit log to verify");
+    for (size_t i = 0; i < n; i++, v.files++) {
+        int err = verify_file(&v, paths[i]);
+        if (err < 0)
+            return sbx_error_prefix(err, "%s", paths[i]);
+        v.last_file = paths[i];
+    }
+    v.rep.segments = n;
+    if (v.rep.lines > 0 && !v.seen_keyed && unkeyed == KMS_AUDIT_UNKEYED_PREFIX)
+        return sbx_error_set(SBX_EAUTH,
+                             "no line carries a mac: either a log written before keyed chains "
+                             "(verify it with --allow-unkeyed) or one whose macs were stripped and "
+                             "whose chain was recomputed, which anyone who can write it can do");
+    if (rep != NULL)
+        *rep = v.rep;
+    return 0;
+}
+
 /* see audit.h */
 int
 kms_audit_verify(const char *path, const uint8_t *key, kms_audit_unkeyed unkeyed,
                  kms_audit_report *rep)
 {
-    verifier v = {.key = key, .unkeyed = unkeyed};
-    if (rep != NULL)
-        memset(rep, 0, sizeof *rep);
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL)
-        return sbx_error_set_sys(SBX_EIO, "cannot open the audit log %s", path);
-    int err = verify_lines(&v, fp);
-    fclose(fp);
-    if (err == 0)
-        err = verify_head(path, v.rep.lines, v.prev);
-    if (err == 0 && v.rep.lines > 0 && !v.seen_keyed && unkeyed == KMS_AUDIT_UNKEYED_PREFIX)
-        err = sbx_error_set(SBX_EAUTH,
-                            "no line carries a mac: either a log written before keyed chains "
-                            "(verify it with --allow-unkeyed) or one whose macs were stripped and "
-                            "whose chain was recomputed, which anyone who can write it can do");
-    if (err == 0 && rep != NULL)
-        *rep = v.rep;
-    return err;
+    return kms_audit_verify_series(&path, 1, key, unkeyed, false, rep);
 }

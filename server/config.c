@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BODY_LIMIT (256u << 20) /* max-body at most 256 MiB */
+#define MAX_BODY_LIMIT (256u << 20)      /* max-body at most 256 MiB */
+#define AUDIT_SIZE_MIN 1024u             /* audit-max-size from 1 KiB */
+#define AUDIT_SIZE_MAX ((size_t)1 << 40) /* to 1 TiB */
 
-typedef enum { K_STRING, K_BOOL, K_THREADS, K_SIZE, K_TIMEOUT, K_LEVEL } kind;
+typedef enum { K_STRING, K_BOOL, K_THREADS, K_SIZE, K_AUDIT_SIZE, K_TIMEOUT, K_LEVEL } kind;
 
 typedef struct {
     const char *name;
@@ -43,6 +45,7 @@ static const setting settings[] = {
     {"max-body", K_SIZE, false, F(max_body)},
     {"timeout", K_TIMEOUT, false, F(timeout)},
     {"audit-fail-closed", K_BOOL, false, F(audit_fail_closed)},
+    {"audit-max-size", K_AUDIT_SIZE, false, F(audit_max_size)},
     {"dev", K_BOOL, false, F(dev)},
     {"ready-file", K_STRING, false, F(ready_file)},
     {"log-level", K_LEVEL, true, F(log_level)},
@@ -84,9 +87,9 @@ parse_uint(unsigned *out, const char *s, unsigned lo, unsigned hi)
     return true;
 }
 
-/* A byte count: digits with an optional K, M or G suffix (binary units), 1..256M. */
+/* A byte count: digits with an optional K, M or G suffix (binary units), 1..limit. */
 static bool
-parse_size(size_t *out, const char *s)
+parse_size(size_t *out, const char *s, size_t limit)
 {
     char *end;
     errno = 0;
@@ -102,7 +105,7 @@ parse_size(size_t *out, const char *s)
         shift = 30;
     if (shift != 0)
         end++;
-    if (*end != '\0' || v == 0 || v > (MAX_BODY_LIMIT >> shift))
+    if (*end != '\0' || v == 0 || v > (limit >> shift))
         return false;
     *out = (size_t)(v << shift);
     return true;
@@ -166,8 +169,13 @@ kms_config_set(kms_serve_options *o, const char *name, const char *value, bool f
         *(unsigned *)field = n;
         return 0;
     case K_SIZE:
-        if (!parse_size((size_t *)field, value))
+        if (!parse_size((size_t *)field, value, MAX_BODY_LIMIT))
             return fail(err, "%s%s takes a byte count from 1 to 256M%s", dash, name, shown);
+        return 0;
+    case K_AUDIT_SIZE:
+        if (!parse_size((size_t *)field, value, AUDIT_SIZE_MAX) ||
+            *(size_t *)field < AUDIT_SIZE_MIN)
+            return fail(err, "%s%s takes a byte count from 1K to 1024G%s", dash, name, shown);
         return 0;
     case K_LEVEL:
         if (!kms_log_level_parse((kms_log_level *)field, value))
@@ -259,6 +267,7 @@ same(const setting *k, const kms_serve_options *a, const kms_serve_options *b)
     case K_BOOL:
         return *(const bool *)fa == *(const bool *)fb;
     case K_SIZE:
+    case K_AUDIT_SIZE:
         return *(const size_t *)fa == *(const size_t *)fb;
     case K_LEVEL:
         return *(const kms_log_level *)fa == *(const kms_log_level *)fb;

@@ -1,7 +1,9 @@
 /*
  * server/main.c - sbx-kms, the key server program: `sbx-kms serve [FLAGS]`
- * runs the server (server/serve.h), `sbx-kms audit verify [LOG]` checks its
- * audit log and `sbx-kms audit export-key` writes its audit key (server/audit.h).
+ * runs the server (server/serve.h), `sbx-kms audit verify [DIR | FILE...]`
+ * checks its audit log (a series of segments), `sbx-kms audit rotate` has a
+ * running server start a new segment (SIGHUP through DIR/sbx-kms.pid) and
+ * `sbx-kms audit export-key` writes its audit key (server/audit.h).
  *
  * Users run it as `sbx kms serve ...`: sbx execs this program (cli/kms.c),
  * so the server keeps the PID that systemd and signals address. It speaks as
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "strongbox/memory.h"
@@ -30,6 +34,8 @@ const struct cli_page cli_pages[] = {{"kms", usage_kms, help_kms}};
 const size_t cli_npages = sizeof(cli_pages) / sizeof(cli_pages[0]);
 
 enum { OPT_DATA_DIR = 256, OPT_CONFIG };
+
+#define ROTATE_WAIT_MS 15000 /* sbx kms audit rotate: how long to wait for the new segment */
 
 /*
  * Every setting of `sbx kms serve` is a long option and a configuration-file
@@ -47,6 +53,7 @@ static const struct option serve_longopts[] = {
     {"max-body", required_argument, NULL, 0},
     {"timeout", required_argument, NULL, 0},
     {"audit-fail-closed", no_argument, NULL, 0},
+    {"audit-max-size", required_argument, NULL, 0},
     {"dev", no_argument, NULL, 0},
     {"ready-file", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
@@ -113,6 +120,7 @@ typedef struct {
     const char *data_dir;
     const char *key_file;
     kms_audit_unkeyed unkeyed; /* --allow-unkeyed, --require-keyed */
+    bool partial;              /* --partial */
 } audit_args;
 
 /* DIR/NAME into out; false when it does not fit. */
@@ -163,34 +171,166 @@ audit_key(uint8_t key[32], bool *have, const audit_args *a, const char *log)
     return 0;
 }
 
+static bool
+is_dir(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/*
+ * The files to verify: the series of DIR/audit.log (--data-dir or a single
+ * directory operand), else the operands in the order given.
+ */
 static int
-audit_verify(const audit_args *a, const char *log_arg)
+audit_files(char ***list, size_t *n, const audit_args *a, char **ops, int nops)
 {
     char log[4096];
+    const char *dir = nops == 1 && is_dir(ops[0]) ? ops[0] : nops == 0 ? a->data_dir : NULL;
+    if (dir != NULL) {
+        if (!join(log, sizeof log, dir, "audit.log"))
+            return sbx_error_set(SBX_EINVAL, "path too long: %s", dir);
+        if (access(log, F_OK) != 0)
+            return sbx_error_set_sys(SBX_EIO, "no live audit log %s", log);
+        return kms_audit_series(list, n, log);
+    }
+    *list = calloc((size_t)nops + 1, sizeof **list);
+    if (*list == NULL)
+        return sbx_error_set_nomem();
+    for (int i = 0; i < nops; i++)
+        if (((*list)[i] = strdup(ops[i])) == NULL)
+            return sbx_error_set_nomem();
+    *n = (size_t)nops;
+    return 0;
+}
+
+static int
+audit_verify(const audit_args *a, char **ops, int nops)
+{
+    char probe[4096];
     uint8_t key[32];
     bool have = false;
     kms_audit_report rep;
-    if (log_arg == NULL && a->data_dir == NULL)
-        return cli_usage_errorf("kms", "sbx kms audit verify needs FILE or --data-dir DIR");
-    if (log_arg == NULL && !join(log, sizeof log, a->data_dir, "audit.log"))
-        return cli_usage_errorf("kms", "--data-dir: path too long");
-    if (log_arg != NULL)
-        snprintf(log, sizeof log, "%s", log_arg);
-    int err = audit_key(key, &have, a, log);
+    char **list = NULL;
+    size_t n = 0;
+    if (nops == 0 && a->data_dir == NULL)
+        return cli_usage_errorf("kms", "sbx kms audit verify needs --data-dir DIR, DIR or FILES");
+    int err = audit_files(&list, &n, a, ops, nops);
+    if (err == 0 && n > 0) { // a directory operand: its root.key, as for the log inside it
+        const char *where =
+            nops == 1 && is_dir(ops[0]) && join(probe, sizeof probe, ops[0], "audit.log")
+                ? probe
+                : list[n - 1];
+        err = audit_key(key, &have, a, where);
+    }
     if (err == 0)
-        err = kms_audit_verify(log, have ? key : NULL, a->unkeyed, &rep);
+        err = kms_audit_verify_series((const char *const *)list, n, have ? key : NULL, a->unkeyed,
+                                      a->partial, &rep);
     SBX_WIPE_BUF(key);
+    kms_audit_series_free(list);
     if (err < 0) {
-        cli_errorf("%s: %s", log, sbx_error_last()->message);
+        cli_errorf("%s", sbx_error_last()->message); // begins with the file
         return CLI_FAIL;
     }
     printf("audit log intact: %" PRIu64 " line%s", rep.lines, rep.lines == 1 ? "" : "s");
+    if (rep.segments > 1 || rep.first_segment > 1)
+        printf(" in %" PRIu64 " segment%s (%" PRIu64 " to %" PRIu64 "%s)", rep.segments,
+               rep.segments == 1 ? "" : "s", rep.first_segment,
+               rep.first_segment + rep.segments - 1,
+               rep.first_segment > 1 ? "; earlier segments not checked (--partial)" : "");
     if (rep.unkeyed == 0)
-        printf(", keyed (HMAC-SHA-256 chain under the audit key)\n");
+        printf(", keyed (HMAC-SHA-256 chain under the audit key)");
     else
         printf(", %s%" PRIu64 " unkeyed (written before keyed chains; anyone who can write the "
-               "log could have made those)\n",
+               "log could have made those)",
                rep.unkeyed == rep.lines ? "all " : "", rep.unkeyed);
+    if (rep.lost > 0)
+        printf("; %" PRIu64 " request%s answered without a line (recorded as lost: the log could "
+               "not be written)",
+               rep.lost, rep.lost == 1 ? " was" : "s were");
+    printf("\n");
+    return CLI_OK;
+}
+
+/* The live log's segment number: one past the number of DIR's last segment. */
+static int
+live_segment_of(uint64_t *seg, const char *log)
+{
+    char **list;
+    size_t n;
+    int err = kms_audit_series(&list, &n, log);
+    if (err < 0)
+        return err;
+    const char *dot = n > 1 ? strrchr(list[n - 2], '.') : NULL;
+    *seg = dot != NULL ? strtoull(dot + 1, NULL, 10) + 1 : 1;
+    kms_audit_series_free(list);
+    return 0;
+}
+
+/*
+ * sbx kms audit rotate --data-dir DIR: SIGHUP to the server whose pid is in
+ * DIR/sbx-kms.pid (which must be an sbx-kms process), then waits until the
+ * live log has become a segment.
+ */
+static int
+audit_rotate(const audit_args *a)
+{
+    char pidfile[4096], log[4096], comm[64] = "", procp[64];
+    struct stat sb;
+    uint64_t before, now;
+    long pid = 0;
+    if (a->data_dir == NULL)
+        return cli_usage_errorf("kms", "use: sbx kms audit rotate --data-dir DIR");
+    if (!join(pidfile, sizeof pidfile, a->data_dir, KMS_SERVE_PID_FILE) ||
+        !join(log, sizeof log, a->data_dir, "audit.log"))
+        return cli_usage_errorf("kms", "--data-dir: path too long");
+    FILE *f = fopen(pidfile, "re");
+    if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+        if (f != NULL)
+            fclose(f);
+        cli_errorf("kms audit rotate: no server pid in %s: is sbx kms serve running on this data "
+                   "directory?",
+                   pidfile);
+        return CLI_FAIL;
+    }
+    fclose(f);
+    snprintf(procp, sizeof procp, "/proc/%ld/comm", pid);
+    f = fopen(procp, "re");
+    if (f == NULL || fgets(comm, sizeof comm, f) == NULL || strncmp(comm, "sbx-kms", 7) != 0) {
+        if (f != NULL)
+            fclose(f);
+        cli_errorf("kms audit rotate: process %ld (from %s) is not a running sbx-kms: a stale pid "
+                   "file?",
+                   pid, pidfile);
+        return CLI_FAIL;
+    }
+    fclose(f);
+    if (stat(log, &sb) != 0 || sb.st_size == 0) {
+        printf("audit log %s is empty: nothing to rotate\n", log);
+        return CLI_OK;
+    }
+    int err = live_segment_of(&before, log);
+    if (err == 0 && kill((pid_t)pid, SIGHUP) != 0)
+        err = sbx_error_set_sys(SBX_EIO, "cannot signal process %ld", pid);
+    for (int waited = 0; err == 0; waited += 100) {
+        if ((err = live_segment_of(&now, log)) < 0 || now > before)
+            break;
+        if (waited >= ROTATE_WAIT_MS) {
+            err = sbx_error_set(SBX_EIO,
+                                "the server (pid %ld) did not rotate within %d s: see its "
+                                "log",
+                                pid, ROTATE_WAIT_MS / 1000);
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    if (err < 0) {
+        cli_errorf("kms audit rotate: %s", sbx_error_last()->message);
+        return CLI_FAIL;
+    }
+    printf("audit log rotated: segment %" PRIu64 " is %s." KMS_AUDIT_SEGMENT_FMT
+           ", segment %" PRIu64 " goes on in %s\n",
+           now - 1, log, now - 1, now, log);
     return CLI_OK;
 }
 
@@ -217,12 +357,13 @@ audit_export_key(const audit_args *a, const char *out)
 static int
 kms_audit_cmd(int argc, char **argv)
 {
-    enum { OPT_KEY_FILE = 300, OPT_REQUIRE_KEYED, OPT_ALLOW_UNKEYED };
+    enum { OPT_KEY_FILE = 300, OPT_REQUIRE_KEYED, OPT_ALLOW_UNKEYED, OPT_PARTIAL };
     static const struct option longopts[] = {
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
         {"key-file", required_argument, NULL, OPT_KEY_FILE},
         {"require-keyed", no_argument, NULL, OPT_REQUIRE_KEYED},
         {"allow-unkeyed", no_argument, NULL, OPT_ALLOW_UNKEYED},
+        {"partial", no_argument, NULL, OPT_PARTIAL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     audit_args a = {0};
@@ -235,6 +376,8 @@ kms_audit_cmd(int argc, char **argv)
             return CLI_OK;
         } else if (c == OPT_DATA_DIR) {
             a.data_dir = optarg;
+        } else if (c == OPT_PARTIAL) {
+            a.partial = true;
         } else if (c == OPT_KEY_FILE) {
             a.key_file = optarg;
         } else if (c == OPT_REQUIRE_KEYED || c == OPT_ALLOW_UNKEYED) {
@@ -246,15 +389,22 @@ kms_audit_cmd(int argc, char **argv)
         }
     }
     const char *sub = optind < argc ? argv[optind] : "";
-    if ((strcmp(sub, "verify") != 0 && strcmp(sub, "export-key") != 0) || argc - optind > 2)
+    int nops = argc - optind - 1;
+    bool verify = strcmp(sub, "verify") == 0, rotate = strcmp(sub, "rotate") == 0;
+    if ((!verify && !rotate && strcmp(sub, "export-key") != 0) || (!verify && nops > 1) ||
+        (rotate && nops > 0))
         return cli_usage_errorf("kms",
                                 "use: sbx kms audit verify [--data-dir DIR | --key-file "
-                                "FILE] [--require-keyed | --allow-unkeyed] [LOG], or sbx kms audit "
+                                "FILE] [--require-keyed | --allow-unkeyed] [--partial] [DIR | "
+                                "FILE...], sbx kms audit rotate --data-dir DIR, or sbx kms audit "
                                 "export-key --data-dir DIR FILE");
     if (a.data_dir != NULL && a.key_file != NULL)
         return cli_usage_errorf("kms", "give --data-dir or --key-file, not both");
-    const char *operand = argc - optind == 2 ? argv[optind + 1] : NULL;
-    return strcmp(sub, "verify") == 0 ? audit_verify(&a, operand) : audit_export_key(&a, operand);
+    if (verify)
+        return audit_verify(&a, argv + optind + 1, nops);
+    if (rotate)
+        return audit_rotate(&a);
+    return audit_export_key(&a, nops == 1 ? argv[optind + 1] : NULL);
 }
 
 int

@@ -5,9 +5,10 @@
  * Implementation notes:
  *  - Start order: data directory -> storage -> root key (file, passphrase or
  *    --dev's fixed key) -> check against storage -> keystore -> first admin
- *    token -> audit log -> auth and API -> TLS (certificate, ticket keys) ->
- *    listening socket -> event loops. Any failure before the loops returns the
- *    error with nothing left open; the root key is wiped on every path.
+ *    token -> audit log (its rotation size, then DIR/sbx-kms.pid) -> auth
+ *    and API -> TLS (certificate, ticket keys) -> listening socket -> event
+ *    loops. Any failure before the loops returns the error with nothing left
+ *    open; the root key is wiped on every path.
  *  - admin.token is created only when storage holds no token at all (the very
  *    first start, or a new database): written to a temporary 0600 file,
  *    installed in storage, then renamed, so a crash leaves no token file that
@@ -65,6 +66,7 @@ typedef struct {
     kms_tls *tls;
     unsigned ticks;
     int port;
+    char pid_file[PATH_MAX]; /* "" when none was written */
     unsigned threads;
 } serve_ctx;
 
@@ -423,8 +425,9 @@ setup_tls(serve_ctx *s)
 /*
  * SIGHUP (on thread 0, see serve.h): the one place that reloads. The new
  * settings are built the way main.c built the first ones (file, then flags);
- * only the live ones (config.h) are applied. A hook for other SIGHUP work
- * (e.g. reopening the audit log) belongs at the end of this function.
+ * only the live ones (config.h) are applied. Then the audit log starts a new
+ * segment (what `sbx kms audit rotate` asks for), whether or not the
+ * settings could be reloaded.
  */
 static void
 reload(void *arg)
@@ -472,6 +475,9 @@ reload(void *arg)
             kms_log_level_name(n.log_level), NULL);
 out:
     kms_config_free(&n);
+    if (kms_audit_rotate(s->audit, "signal") < 0)
+        kms_log(KMS_LOG_WARN, "SIGHUP: audit log not rotated", "error", sbx_error_last()->message,
+                NULL);
     sd_notify(0, "READY=1\nSTATUS=listening");
 }
 
@@ -526,6 +532,27 @@ on_ready(void *arg)
         kms_log(KMS_LOG_WARN, "cannot write the ready file", "path", s->opt->ready_file, NULL);
 }
 
+/* DIR/sbx-kms.pid: where sbx kms audit rotate finds the server. */
+static int
+write_pid_file(serve_ctx *s)
+{
+    char tmp[PATH_MAX + 8];
+    int err = path_join(s->pid_file, sizeof s->pid_file, s->dir, KMS_SERVE_PID_FILE);
+    if (err < 0)
+        return err;
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->pid_file);
+    FILE *f = fopen(tmp, "we");
+    bool ok = f != NULL && fprintf(f, "%ld\n", (long)getpid()) > 0;
+    if (f != NULL && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, s->pid_file) != 0) {
+        (void)unlink(tmp);
+        err = sbx_error_set_sys(SBX_EIO, "cannot write the pid file %s", s->pid_file);
+        s->pid_file[0] = '\0';
+    }
+    return err;
+}
+
 static int
 setup(serve_ctx *s)
 {
@@ -555,6 +582,9 @@ setup(serve_ctx *s)
                               o->audit_fail_closed)) < 0)
         return err;
     SBX_WIPE_BUF(s->audit_key); // the log holds its own copy in secure memory
+    kms_audit_set_max_size(s->audit, o->audit_max_size);
+    if (!s->dir_is_temp && (err = write_pid_file(s)) < 0)
+        return err;
     if ((err = kms_auth_new(&s->auth)) < 0)
         return err;
     kms_api_options ao = {.dev = o->dev, .storage = kms_store_backend(s->st)};
@@ -570,6 +600,8 @@ teardown(serve_ctx *s)
     kms_auth_free(s->auth);
     kms_audit_close(s->audit);
     SBX_WIPE_BUF(s->audit_key);
+    if (s->pid_file[0] != '\0')
+        (void)unlink(s->pid_file);
     kms_tls_free(s->tls);
     kms_keystore_free(s->ks);
     kms_store_close(s->st);

@@ -10,6 +10,8 @@
  *                     127.0.0.1, ::1), its SHA-256 fingerprint printed at start
  *   tls/key.pem       its private key, 0600
  *   audit.log         the audit log (audit.h), audit.log.head its head
+ *   audit.log.NNNNNN  its rotated segments (audit.h "Segments"), each with its .head
+ *   sbx-kms.pid       the running server's pid (for sbx kms audit rotate), removed at stop
  *
  * --dev: storage in memory, the fixed root key (32 bytes 0x00..0x1f) and the
  * fixed admin token "sbxt_dev-insecure-admin-token" (printed), a fresh
@@ -38,6 +40,7 @@ typedef struct {
     const char *client_ca;          /* PEM CA bundle: enables TLS client certificates */
     bool dev;
     bool audit_fail_closed;
+    size_t audit_max_size;  /* rotate the audit log at this size; 0 = never */
     unsigned threads;       /* event loops; 0 = one per online CPU */
     size_t max_body;        /* bytes; 0 = 1 MiB */
     unsigned timeout;       /* seconds a client may take to send a request / stay idle; 0 = 10 */
@@ -52,6 +55,8 @@ typedef struct {
     size_t npool;
 } kms_serve_options;
 
+#define KMS_SERVE_PID_FILE "sbx-kms.pid"
+
 /*
  * SIGHUP: re-reads the configuration file (flags still override it), applies
  * the settings that can change live (log-level, and the TLS certificate, key
@@ -63,6 +68,8 @@ typedef struct {
  * Runs the server until SIGTERM or SIGINT, then stops accepting, finishes
  * in-flight requests (up to 10 s), flushes the audit log, closes storage and
  * returns 0. Returns a negative SBX_E* code (message set) when it cannot start.
+ * SIGHUP rotates the audit log (at the next housekeeping tick, within
+ * KMS_HTTP_TICK_MS).
  */
 int kms_serve(const kms_serve_options *opt);
 

@@ -3,7 +3,9 @@
  * the line format and field order, the chain and the head file, concurrent
  * writers, restarts, every kind of tampering named by line, crash leftovers
  * at open, fail-closed writes (RLIMIT_FSIZE makes writes fail, fully or
- * partially), hostile field values.
+ * partially), hostile field values; rotation into segments (by size and on
+ * request, under concurrent writers), the series verification and what it
+ * catches (a segment removed, swapped, reordered, edited), the lost count.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "audit.h"
@@ -30,7 +33,7 @@ static const uint8_t KEY[32] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7};
 static int
 verify_log(const char *path, uint64_t *lines)
 {
-    kms_audit_report rep = {99, 99};
+    kms_audit_report rep = {.lines = 99, .unkeyed = 99};
     int err = kms_audit_verify(path, KEY, KMS_AUDIT_UNKEYED_REFUSE, &rep);
     *lines = rep.lines;
     return err;
@@ -59,8 +62,17 @@ static int
 teardown(void **state)
 {
     fixture *f = *state;
-    unlink(f->log);
-    unlink(f->head);
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    char p[512];
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
+        unlink(p);
+    }
+    if (d != NULL)
+        closedir(d);
     rmdir(f->dir);
     free(f);
     return 0;
@@ -685,7 +697,7 @@ an_old_unkeyed_log_verifies_as_unkeyed_and_continues_keyed(void **state)
     assert_int_equal(rep.lines, 3);
     assert_int_equal(rep.unkeyed, 3);
     assert_sbx_ok(kms_audit_verify(f->log, NULL, KMS_AUDIT_UNKEYED_ALLOW, &rep)); // no key needed
-    expect_verify_fails(f->log, SBX_EAUTH, "line 1: no mac");   // every line required keyed
+    expect_verify_fails(f->log, SBX_EAUTH, "line 1: no mac"); // every line required keyed
     // a server of this version continues it with keyed lines
     assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
     kms_audit_event ev = event(1);
@@ -811,6 +823,256 @@ a_batch_is_one_line_with_each_items_outcome(void **state)
     assert_int_equal(lines, 1);
 }
 
+/* ---- rotation ---- */
+
+#define ROT_THREADS 4
+#define ROT_LINES   150
+
+typedef struct {
+    kms_audit *a;
+    int base;
+} rot_arg;
+
+static void *
+rot_writer(void *p)
+{
+    rot_arg *r = p;
+    for (int i = 0; i < ROT_LINES; i++) {
+        char rid[32];
+        kms_audit_event ev = event(0);
+        snprintf(rid, sizeof rid, "w%d-%d", r->base, i);
+        ev.request_id = rid;
+        assert_int_equal(kms_audit_write(r->a, &ev), 0);
+        if (r->base == 0 && i % 20 == 0)
+            assert_int_equal(kms_audit_rotate(r->a, "request"), 0);
+    }
+    return NULL;
+}
+
+/* Verifies the series of f->log with KEY (every line keyed). */
+static int
+verify_dir(const fixture *f, kms_audit_report *rep)
+{
+    char **list;
+    size_t n;
+    assert_sbx_ok(kms_audit_series(&list, &n, f->log));
+    int err = kms_audit_verify_series((const char *const *)list, n, KEY, KMS_AUDIT_UNKEYED_REFUSE,
+                                      false, rep);
+    kms_audit_series_free(list);
+    return err;
+}
+
+static void
+seg_path(char *out, size_t cap, const fixture *f, int n, const char *suffix)
+{
+    snprintf(out, cap, "%s.%06d%s", f->log, n, suffix);
+}
+
+static void
+rotation_under_writers_puts_every_line_in_one_segment(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    pthread_t t[ROT_THREADS];
+    rot_arg args[ROT_THREADS];
+    kms_audit_report rep;
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
+    assert_sbx_ok(kms_audit_rotate(a, "request")); // an empty log is not rotated
+    kms_audit_set_max_size(a, 8192);
+    for (int i = 0; i < ROT_THREADS; i++) {
+        args[i] = (rot_arg){a, i};
+        assert_int_equal(pthread_create(&t[i], NULL, rot_writer, &args[i]), 0);
+    }
+    for (int i = 0; i < ROT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    kms_audit_close(a);
+
+    char **list;
+    size_t n;
+    assert_sbx_ok(kms_audit_series(&list, &n, f->log));
+    assert_true(n > 10); // by size (8 KiB is ~25 lines) and by request
+    int seen[ROT_THREADS][ROT_LINES] = {{0}};
+    uint64_t segment_lines = 0, records = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        char *buf = slurp(list[i], &len), *save = NULL;
+        if (i + 1 < n) {
+            char want[160];
+            seg_path(want, sizeof want, f, (int)i + 1, "");
+            assert_string_equal(list[i], want);
+        }
+        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            json_t *j = json_loads(l, 0, NULL);
+            assert_non_null(j);
+            if (json_object_get(j, "segment") != NULL) {
+                assert_true(l == buf); // the first line of its segment
+                assert_int_equal(json_integer_value(json_object_get(j, "segment")), i + 1);
+                segment_lines++;
+            } else {
+                int w, k;
+                assert_int_equal(
+                    sscanf(json_string_value(json_object_get(j, "request_id")), "w%d-%d", &w, &k),
+                    2);
+                seen[w][k]++;
+                records++;
+            }
+            json_decref(j);
+        }
+        free(buf);
+    }
+    kms_audit_series_free(list);
+    for (int w = 0; w < ROT_THREADS; w++)
+        for (int k = 0; k < ROT_LINES; k++)
+            assert_int_equal(seen[w][k], 1); // every line in exactly one segment
+    assert_int_equal(segment_lines, n - 1);
+    assert_int_equal(records, ROT_THREADS * ROT_LINES);
+    assert_sbx_ok(verify_dir(f, &rep));
+    assert_int_equal(rep.lines, records + segment_lines);
+    assert_int_equal(rep.segments, n);
+    assert_int_equal(rep.first_segment, 1);
+
+    // a restart goes on in the live segment, and rotates to the next number
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
+    kms_audit_event ev = event(7);
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    assert_sbx_ok(kms_audit_rotate(a, "request"));
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    kms_audit_close(a);
+    char last[160];
+    seg_path(last, sizeof last, f, (int)n, "");
+    assert_int_equal(access(last, F_OK), 0);
+    assert_sbx_ok(verify_dir(f, &rep));
+    assert_int_equal(rep.segments, n + 1);
+}
+
+/* Writes 3 segments of 3, 4 and 2 lines (each after the first begins with its segment line). */
+static void
+three_segments(const fixture *f)
+{
+    kms_audit *a;
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, true));
+    for (int i = 0; i < 7; i++) {
+        kms_audit_event ev = event(i);
+        assert_sbx_ok(kms_audit_write(a, &ev));
+        if (i == 2 || i == 4)
+            assert_sbx_ok(kms_audit_rotate(a, "request"));
+    }
+    kms_audit_close(a);
+}
+
+static int
+verify_files(const char *const *paths, size_t n, bool partial)
+{
+    kms_audit_report rep;
+    return kms_audit_verify_series(paths, n, KEY, KMS_AUDIT_UNKEYED_REFUSE, partial, &rep);
+}
+
+static void
+swap_files(const char *x, const char *y)
+{
+    char tmp[200];
+    snprintf(tmp, sizeof tmp, "%s.swap", x);
+    assert_int_equal(rename(x, tmp), 0);
+    assert_int_equal(rename(y, x), 0);
+    assert_int_equal(rename(tmp, y), 0);
+}
+
+static void
+a_removed_swapped_or_edited_segment_is_named(void **state)
+{
+    fixture *f = *state;
+    char s1[160], s2[160], h1[170], h2[170];
+    kms_audit_report rep;
+    three_segments(f);
+    seg_path(s1, sizeof s1, f, 1, "");
+    seg_path(s2, sizeof s2, f, 2, "");
+    seg_path(h1, sizeof h1, f, 1, ".head");
+    seg_path(h2, sizeof h2, f, 2, ".head");
+    assert_sbx_ok(verify_dir(f, &rep));
+    assert_int_equal(rep.lines, 3 + 1 + 2 + 1 + 2);
+    assert_int_equal(rep.segments, 3);
+
+    // the files given in order verify; out of order, or one left out, they do not
+    const char *all[] = {s1, s2, f->log};
+    assert_sbx_ok(verify_files(all, 3, false));
+    const char *reordered[] = {s2, s1, f->log};
+    assert_sbx_err(verify_files(reordered, 3, false), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, "segments 1 to 1 are missing"));
+    const char *gap[] = {s1, f->log};
+    assert_sbx_err(verify_files(gap, 2, false), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, f->log));
+    assert_true(test_contains(sbx_error_last()->message, "begins segment 3 but follows"));
+    // a later segment alone: only with partial (its earlier segments archived)
+    const char *tail[] = {s2, f->log};
+    assert_sbx_err(verify_files(tail, 2, false), SBX_EAUTH);
+    assert_sbx_ok(kms_audit_verify_series(tail, 2, KEY, KMS_AUDIT_UNKEYED_REFUSE, true, &rep));
+    assert_int_equal(rep.first_segment, 2);
+    assert_int_equal(rep.lines, 6);
+
+    // removed: the directory's series has a hole
+    assert_int_equal(rename(s2, "/tmp/sbx-audit-seg2"), 0);
+    assert_int_equal(rename(h2, "/tmp/sbx-audit-seg2.head"), 0);
+    assert_sbx_err(verify_dir(f, &rep), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, "a segment is missing"));
+    assert_int_equal(rename("/tmp/sbx-audit-seg2", s2), 0);
+    assert_int_equal(rename("/tmp/sbx-audit-seg2.head", h2), 0);
+    assert_sbx_ok(verify_dir(f, &rep));
+
+    // swapped (file names and heads exchanged): named
+    swap_files(s1, s2);
+    swap_files(h1, h2);
+    assert_sbx_err(verify_dir(f, &rep), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, s1));
+    swap_files(s1, s2);
+    swap_files(h1, h2);
+    assert_sbx_ok(verify_dir(f, &rep));
+
+    // edited: a line of segment 2 (its key field)
+    size_t len;
+    char *buf = slurp(s2, &len), *k = strstr(buf, "app-x");
+    assert_non_null(k);
+    k[4] = 'y';
+    spit(s2, buf, len);
+    assert_sbx_err(verify_dir(f, &rep), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, s2));
+    assert_true(test_contains(sbx_error_last()->message, "mac does not match"));
+    k[4] = 'x';
+    spit(s2, buf, len);
+    assert_sbx_ok(verify_dir(f, &rep));
+    // cut at the end of a segment: its head says more
+    char *nl = memrchr(buf, '\n', len - 1);
+    spit(s2, buf, (size_t)(nl - buf) + 1);
+    assert_sbx_err(verify_dir(f, &rep), SBX_EAUTH);
+    assert_true(test_contains(sbx_error_last()->message, "head file says"));
+    free(buf);
+}
+
+static void
+lost_lines_are_recorded_in_the_next_line(void **state)
+{
+    fixture *f = *state;
+    kms_audit *a;
+    kms_audit_report rep;
+    size_t len;
+    assert_sbx_ok(kms_audit_open(&a, f->log, KEY, false)); // fail-open
+    kms_audit_event ev = event(1);
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    assert_sbx_ok(write_capped(a, f->log, 0)); // answered, but no line: lost
+    assert_sbx_ok(write_capped(a, f->log, 0));
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    assert_sbx_ok(kms_audit_write(a, &ev));
+    kms_audit_close(a);
+    char *buf = slurp(f->log, &len);
+    char *l2 = strchr(buf, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+    assert_non_null(strstr(l2, ",\"lost\":2,\"prev\":"));
+    assert_true(strstr(l2, "\"lost\"") < l3);
+    assert_null(strstr(l3, "\"lost\""));
+    free(buf);
+    assert_sbx_ok(kms_audit_verify(f->log, KEY, KMS_AUDIT_UNKEYED_REFUSE, &rep));
+    assert_int_equal(rep.lines, 3);
+    assert_int_equal(rep.lost, 2);
+}
+
 int
 main(void)
 {
@@ -830,6 +1092,9 @@ main(void)
         T(recomputing_an_unkeyed_chain_after_an_edit_fails),
         T(a_wrong_key_does_not_verify_nor_continue),
         T(a_batch_is_one_line_with_each_items_outcome),
+        T(rotation_under_writers_puts_every_line_in_one_segment),
+        T(a_removed_swapped_or_edited_segment_is_named),
+        T(lost_lines_are_recorded_in_the_next_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
