@@ -70,8 +70,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int partial = 0; partial < 2; partial++) {
         kms_audit_report rep;
-        int err = kms_audit_verify_series(list, n, key, KMS_AUDIT_UNKEYED_PREFIX, partial != 0,
-                                          &rep);
+        int err =
+            kms_audit_verify_series(list, n, key, KMS_AUDIT_UNKEYED_PREFIX, partial != 0, &rep);
         FUZZ_CHECK(err == 0 || err == SBX_EAUTH || err == SBX_EIO || err == SBX_ENOKEY,
                    "verify: a documented result");
         if (err != 0)

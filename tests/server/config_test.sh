@@ -10,18 +10,9 @@
 #
 # Prints one line per case, then "N passed, M failed"; exits 1 if any failed.
 # Needs: bash, curl, openssl, python3.
-set -uo pipefail
-
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-    echo "usage: $0 PATH_TO_SBX" >&2
-    exit 2
-fi
-SBX=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../lib/kms.sh
-. "$HERE/../lib/kms.sh"
-# shellcheck source=../lib/check.sh
-. "$HERE/../lib/check.sh"
+# shellcheck source=../lib/server_test.sh
+. "$HERE/../lib/server_test.sh" "$@"
 require_tools curl openssl python3
 
 kms_test_dir config
